@@ -1,0 +1,154 @@
+//! Commands: the common fields, each command's fields, and decoding a request body.
+//!
+//! A request body is one JSON object holding the common fields ([`CommandMeta`]) beside the
+//! command's own. [`CommandRequest::decode`] turns bytes into a typed, validated command or a
+//! [`ProtocolError`] naming the field at fault. Unknown fields are ignored, so the protocol can grow.
+
+mod decode;
+mod fields;
+
+pub use decode::{decode_fields, Fields};
+pub use fields::*;
+
+use crate::error::ProtocolError;
+use crate::ids::Id;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The largest request body, in bytes.
+pub const MAX_BODY: usize = 64 * 1024;
+/// The longest `command_id`.
+pub const MAX_COMMAND_ID: usize = 128;
+
+/// The fields every command carries beside its own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommandMeta {
+    /// The user on whose behalf; `system` for invitebus's own workers.
+    pub actor: Id,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    /// Idempotency key: the same id again gets the first reply and appends nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+    /// Optimistic concurrency on the command's own stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_version: Option<u64>,
+}
+
+impl CommandMeta {
+    pub fn new(actor: Id) -> Self {
+        CommandMeta { actor, roles: vec![], command_id: None, correlation_id: None, expected_version: None }
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.roles.iter().any(|r| r == crate::ADMIN_ROLE)
+    }
+
+    pub fn is_system(&self) -> bool {
+        self.actor == crate::SYSTEM_ACTOR
+    }
+}
+
+macro_rules! commands {
+    ($($name:ident),* $(,)?) => {
+        /// Every v1 command, by name.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum Command {
+            $($name($name),)*
+        }
+
+        impl Command {
+            /// Every command name, as used in `invites.cmd.<Command>`.
+            pub const NAMES: &'static [&'static str] = &[$(stringify!($name)),*];
+
+            pub fn name(&self) -> &'static str {
+                match self {
+                    $(Command::$name(_) => stringify!($name),)*
+                }
+            }
+
+            /// Decodes the command named `name` from a body already known to be an object.
+            pub fn decode_named(name: &str, body: &Value) -> Result<Command, ProtocolError> {
+                match name {
+                    $(stringify!($name) => {
+                        let fields = <$name as Fields>::decode(body)?;
+                        fields.validate()?;
+                        Ok(Command::$name(fields))
+                    })*
+                    _ => Err(ProtocolError::invalid_command(format!("unknown command `{name}`"))),
+                }
+            }
+
+            /// The command's own fields as a JSON object.
+            pub fn fields_json(&self) -> Value {
+                match self {
+                    $(Command::$name(c) => serde_json::to_value(c).expect("commands serialize"),)*
+                }
+            }
+        }
+    };
+}
+
+commands!(
+    UpsertUser,
+    RegisterResource,
+    JoinResource,
+    LeaveResource,
+    CreateInvite,
+    UpdateInvite,
+    CancelInvite,
+    AcceptInvite,
+    RejectInvite,
+    ResendInvite,
+    MarkInviteRead,
+    HideInvite,
+    ApproveInvite,
+    DenyInvite,
+    ExpireInvite,
+    StartCall,
+    CreateInviteCode,
+    RedeemInviteCode,
+    DeleteInviteCode,
+    RequestExport,
+    StartExport,
+    CompleteExport,
+    FailExport,
+);
+
+/// A decoded request: who asks, and what.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandRequest {
+    pub meta: CommandMeta,
+    pub command: Command,
+}
+
+impl CommandRequest {
+    pub fn new(meta: CommandMeta, command: Command) -> Self {
+        CommandRequest { meta, command }
+    }
+
+    /// Decodes the body of a message sent to `invites.cmd.<name>`.
+    pub fn decode(name: &str, body: &[u8]) -> Result<CommandRequest, ProtocolError> {
+        let value = decode::parse_body(body)?;
+        if !Command::NAMES.contains(&name) {
+            return Err(ProtocolError::invalid_command(format!("unknown command `{name}`")));
+        }
+        let meta = decode::decode_meta(&value)?;
+        let command = Command::decode_named(name, &value)?;
+        Ok(CommandRequest { meta, command })
+    }
+
+    /// The body a client sends: the command's fields and the common ones in one object.
+    pub fn to_body(&self) -> Value {
+        let mut obj = match self.command.fields_json() {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        };
+        if let Value::Object(meta) = serde_json::to_value(&self.meta).expect("meta serializes") {
+            obj.extend(meta);
+        }
+        Value::Object(obj)
+    }
+}

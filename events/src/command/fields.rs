@@ -1,0 +1,536 @@
+//! Each command's own fields, as PROTOCOL.md lists them, with their limits.
+
+use super::decode::{decode_fields, Fields};
+use crate::error::ProtocolError;
+use crate::ids::Id;
+use crate::query::AdminFilters;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Longest name, in characters.
+pub const MAX_NAME: usize = 200;
+/// Longest message, reason or description, in characters.
+pub const MAX_TEXT: usize = 4000;
+/// Largest `detail`, `info`, `ext` or push payload, in bytes of JSON.
+pub const MAX_JSON: usize = 16 * 1024;
+/// Most invitees on one invite.
+pub const MAX_INVITEES: usize = 500;
+/// Default `max_age` of an invite code: one day.
+pub const DEFAULT_CODE_MAX_AGE: u64 = 86_400;
+
+fn check_len(field: &str, s: &str, max: usize) -> Result<(), ProtocolError> {
+    if s.chars().count() > max {
+        return Err(ProtocolError::invalid(field, format!("longer than {max} characters")));
+    }
+    Ok(())
+}
+
+fn check_opt_len(field: &str, s: &Option<String>, max: usize) -> Result<(), ProtocolError> {
+    s.as_deref().map_or(Ok(()), |s| check_len(field, s, max))
+}
+
+fn check_name(field: &str, s: &str) -> Result<(), ProtocolError> {
+    if s.trim().is_empty() {
+        return Err(ProtocolError::invalid(field, "must not be empty"));
+    }
+    check_len(field, s, MAX_NAME)
+}
+
+fn check_json<T: Serialize>(field: &str, v: &Option<T>) -> Result<(), ProtocolError> {
+    if let Some(v) = v {
+        let size = serde_json::to_vec(v).map(|b| b.len()).unwrap_or(usize::MAX);
+        if size > MAX_JSON {
+            return Err(ProtocolError::invalid(field, format!("larger than {MAX_JSON} bytes of JSON")));
+        }
+    }
+    Ok(())
+}
+
+fn check_unique(field: &str, ids: &[Id]) -> Result<(), ProtocolError> {
+    let mut seen = std::collections::HashSet::new();
+    for id in ids {
+        if !seen.insert(id) {
+            return Err(ProtocolError::invalid(field, format!("`{id}` is listed twice")));
+        }
+    }
+    Ok(())
+}
+
+macro_rules! plain_fields {
+    ($($t:ty),* $(,)?) => {
+        $(impl Fields for $t {
+            fn decode(body: &Value) -> Result<Self, ProtocolError> {
+                decode_fields(body)
+            }
+        })*
+    };
+}
+
+/// Creates or replaces a user's profile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpsertUser {
+    pub user_id: Id,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub department: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub area: Option<String>,
+}
+
+/// Registers a resource (conference, meeting, channel, guild, …); the actor becomes its owner.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegisterResource {
+    pub resource_id: Id,
+    pub kind: Id,
+    pub name: String,
+    /// Most members; 0 = unlimited.
+    #[serde(default)]
+    pub capacity: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<Id>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub info: Option<Value>,
+}
+
+/// The actor joins a resource directly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JoinResource {
+    pub resource_id: Id,
+}
+
+/// The actor leaves a resource.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LeaveResource {
+    pub resource_id: Id,
+}
+
+/// How a reminder is delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RemindType {
+    InApp,
+    Sms,
+}
+
+/// Seed 001's meeting details.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InviteDetail {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub begin_time: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<DateTime<Utc>>,
+    /// Minutes before `begin_time` to remind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remind_min: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remind_type: Option<RemindType>,
+}
+
+/// Push information for offline delivery (seed 002's pushInfo).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PushInfo {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub badge: Option<bool>,
+}
+
+/// What an invite says and to whom: shared by CreateInvite and StartCall.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InviteSpec {
+    /// Client-given id (seed 002's requestId); a UUIDv7 is made when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invite_id: Option<Id>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invitees: Option<Vec<Id>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invitee: Option<Id>,
+    /// Default `member`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<InviteDetail>,
+    /// Seconds until the invite expires; 0 or absent = never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<u64>,
+    #[serde(default)]
+    pub requires_approval: bool,
+    /// Default true: notifications are kept for offline invitees.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offline_enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push: Option<PushInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ext: Option<Value>,
+}
+
+/// The default role of an invite.
+pub const DEFAULT_ROLE: &str = "member";
+
+impl InviteSpec {
+    /// `invitees`, or `[invitee]`.
+    pub fn all_invitees(&self) -> Vec<Id> {
+        match (&self.invitees, &self.invitee) {
+            (Some(list), _) => list.clone(),
+            (None, Some(one)) => vec![one.clone()],
+            (None, None) => vec![],
+        }
+    }
+
+    pub fn role(&self) -> &str {
+        self.role.as_deref().unwrap_or(DEFAULT_ROLE)
+    }
+
+    fn validate(&self) -> Result<(), ProtocolError> {
+        match (&self.invitees, &self.invitee) {
+            (None, None) => return Err(ProtocolError::missing("invitees")),
+            (Some(_), Some(_)) => return Err(ProtocolError::invalid("invitee", "give invitees or invitee, not both")),
+            (Some(list), None) => {
+                if list.is_empty() || list.len() > MAX_INVITEES {
+                    return Err(ProtocolError::invalid("invitees", format!("must hold 1 to {MAX_INVITEES} ids")));
+                }
+                check_unique("invitees", list)?;
+            }
+            (None, Some(_)) => {}
+        }
+        if let Some(role) = &self.role {
+            check_name("role", role)?;
+        }
+        check_opt_len("message", &self.message, MAX_TEXT)?;
+        check_json("detail", &self.detail)?;
+        check_json("push", &self.push)?;
+        check_json("ext", &self.ext)
+    }
+}
+
+/// Invites users to a resource.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreateInvite {
+    pub resource_id: Id,
+    #[serde(flatten)]
+    pub spec: InviteSpec,
+}
+
+#[derive(Deserialize)]
+struct ResourceRef {
+    resource_id: Id,
+}
+
+impl Fields for CreateInvite {
+    fn decode(body: &Value) -> Result<Self, ProtocolError> {
+        let ResourceRef { resource_id } = decode_fields(body)?;
+        Ok(CreateInvite { resource_id, spec: decode_fields(body)? })
+    }
+    fn validate(&self) -> Result<(), ProtocolError> {
+        self.spec.validate()
+    }
+}
+
+/// Creates a channel, joins it and invites into it, in one append (seed 002's call).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StartCall {
+    #[serde(flatten)]
+    pub call: CallSpec,
+    #[serde(flatten)]
+    pub spec: InviteSpec,
+}
+
+/// The channel a call creates.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CallSpec {
+    /// A UUIDv7 is made when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_id: Option<Id>,
+    /// Default `channel`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<Id>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub info: Option<Value>,
+}
+
+impl Fields for StartCall {
+    fn decode(body: &Value) -> Result<Self, ProtocolError> {
+        Ok(StartCall { call: decode_fields(body)?, spec: decode_fields(body)? })
+    }
+    fn validate(&self) -> Result<(), ProtocolError> {
+        if let Some(name) = &self.call.name {
+            check_name("name", name)?;
+        }
+        check_json("info", &self.call.info)?;
+        self.spec.validate()
+    }
+}
+
+/// Changes an open invite: text, details, expiry, who is invited.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpdateInvite {
+    pub invite_id: Id,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<InviteDetail>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub add_invitees: Vec<Id>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remove_invitees: Vec<Id>,
+}
+
+impl Fields for UpdateInvite {
+    fn decode(body: &Value) -> Result<Self, ProtocolError> {
+        decode_fields(body)
+    }
+    fn validate(&self) -> Result<(), ProtocolError> {
+        check_opt_len("message", &self.message, MAX_TEXT)?;
+        check_json("detail", &self.detail)?;
+        if self.add_invitees.len() > MAX_INVITEES {
+            return Err(ProtocolError::invalid("add_invitees", format!("at most {MAX_INVITEES} ids")));
+        }
+        check_unique("add_invitees", &self.add_invitees)?;
+        check_unique("remove_invitees", &self.remove_invitees)
+    }
+}
+
+/// Names one invite.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InviteRef {
+    pub invite_id: Id,
+}
+
+/// The inviter withdraws an invite.
+pub type CancelInvite = InviteRef;
+/// An invitee reads an invite (only the first read appends).
+pub type MarkInviteRead = InviteRef;
+/// Hides an invite from the actor's own lists.
+pub type HideInvite = InviteRef;
+/// `system` expires an invite whose time is up.
+pub type ExpireInvite = InviteRef;
+
+/// An invitee accepts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AcceptInvite {
+    pub invite_id: Id,
+    /// Join the resource at once (default true) when no approval is required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_join: Option<bool>,
+}
+
+/// An invitee refuses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RejectInvite {
+    pub invite_id: Id,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl Fields for RejectInvite {
+    fn decode(body: &Value) -> Result<Self, ProtocolError> {
+        decode_fields(body)
+    }
+    fn validate(&self) -> Result<(), ProtocolError> {
+        check_opt_len("reason", &self.reason, MAX_TEXT)
+    }
+}
+
+/// The inviter sends an invite again to some or all unanswered invitees.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResendInvite {
+    pub invite_id: Id,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invitees: Option<Vec<Id>>,
+}
+
+/// An admin or the resource's owner decides an `applying` record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    pub invite_id: Id,
+    /// Required when the invite has several invitees.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invitee: Option<Id>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+impl Fields for Decision {
+    fn decode(body: &Value) -> Result<Self, ProtocolError> {
+        decode_fields(body)
+    }
+    fn validate(&self) -> Result<(), ProtocolError> {
+        check_opt_len("description", &self.description, MAX_TEXT)
+    }
+}
+
+pub type ApproveInvite = Decision;
+pub type DenyInvite = Decision;
+
+/// Creates a shareable code for a resource (seed 003).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreateInviteCode {
+    pub resource_id: Id,
+    /// 8 random base62 characters are made when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<Id>,
+    /// Seconds the code lives; 0 = forever; default 86400.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<u64>,
+    /// 0 = unlimited.
+    #[serde(default)]
+    pub max_uses: u32,
+    #[serde(default)]
+    pub temporary: bool,
+    #[serde(default)]
+    pub requires_approval: bool,
+}
+
+/// Names one invite code.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CodeRef {
+    pub code: Id,
+}
+
+pub type RedeemInviteCode = CodeRef;
+pub type DeleteInviteCode = CodeRef;
+
+/// Export file formats.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportFormat {
+    #[default]
+    Xlsx,
+    Csv,
+}
+
+impl ExportFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExportFormat::Xlsx => "xlsx",
+            ExportFormat::Csv => "csv",
+        }
+    }
+}
+
+/// An admin asks for an export of the admin view.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RequestExport {
+    /// Only `admin` for now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view: Option<String>,
+    #[serde(default)]
+    pub filters: AdminFilters,
+    #[serde(default)]
+    pub format: ExportFormat,
+}
+
+impl Fields for RequestExport {
+    fn decode(body: &Value) -> Result<Self, ProtocolError> {
+        decode_fields(body)
+    }
+    fn validate(&self) -> Result<(), ProtocolError> {
+        match self.view.as_deref() {
+            None | Some("admin") => Ok(()),
+            Some(other) => Err(ProtocolError::invalid("view", format!("`{other}` cannot be exported; use `admin`"))),
+        }
+    }
+}
+
+/// The exporter has counted the rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StartExport {
+    pub export_id: Id,
+    #[serde(default)]
+    pub count: u64,
+}
+
+/// The exporter has stored the file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompleteExport {
+    pub export_id: Id,
+    pub file_url: String,
+    #[serde(default)]
+    pub file_size: u64,
+    #[serde(default)]
+    pub count: u64,
+}
+
+/// The export failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailExport {
+    pub export_id: Id,
+    #[serde(default)]
+    pub reason: String,
+}
+
+impl Fields for UpsertUser {
+    fn decode(body: &Value) -> Result<Self, ProtocolError> {
+        decode_fields(body)
+    }
+    fn validate(&self) -> Result<(), ProtocolError> {
+        check_name("name", &self.name)?;
+        for (field, v) in [
+            ("phone", &self.phone),
+            ("email", &self.email),
+            ("company_name", &self.company_name),
+            ("department", &self.department),
+            ("position", &self.position),
+            ("area", &self.area),
+        ] {
+            check_opt_len(field, v, MAX_NAME)?;
+        }
+        Ok(())
+    }
+}
+
+impl Fields for RegisterResource {
+    fn decode(body: &Value) -> Result<Self, ProtocolError> {
+        decode_fields(body)
+    }
+    fn validate(&self) -> Result<(), ProtocolError> {
+        check_name("name", &self.name)?;
+        check_json("info", &self.info)
+    }
+}
+
+plain_fields!(
+    JoinResource,
+    LeaveResource,
+    InviteRef,
+    AcceptInvite,
+    ResendInvite,
+    CreateInviteCode,
+    CodeRef,
+    StartExport,
+    CompleteExport,
+);
+
+impl Fields for FailExport {
+    fn decode(body: &Value) -> Result<Self, ProtocolError> {
+        decode_fields(body)
+    }
+    fn validate(&self) -> Result<(), ProtocolError> {
+        check_len("reason", &self.reason, MAX_TEXT)
+    }
+}

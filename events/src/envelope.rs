@@ -1,0 +1,153 @@
+//! The envelope: how an event is stored, published and replayed, and its hash chain.
+
+use crate::event::{DecodeError, Event};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// `prev_hash` of the first event.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// An event as it stands in the log and on `invites.evt.<Type>.<stream_id>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// Gapless, strictly increasing across the whole log, from 1.
+    pub position: u64,
+    pub stream_id: String,
+    pub stream_type: String,
+    /// Per stream, from 1.
+    pub version: u64,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub schema: u32,
+    #[serde(with = "millis")]
+    pub recorded_at: DateTime<Utc>,
+    pub actor: String,
+    pub command_id: Option<String>,
+    pub correlation_id: Option<String>,
+    pub causation_id: Option<String>,
+    pub data: Value,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl Envelope {
+    /// The typed event, upcast from its stored schema.
+    pub fn event(&self) -> Result<Event, DecodeError> {
+        Event::decode(&self.event_type, self.schema, self.data.clone())
+    }
+
+    /// The bytes the hash covers: every field but the hashes, each as length (u64 LE) then bytes.
+    /// `data` counts as its compact JSON with keys sorted.
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256);
+        let mut put = |b: &[u8]| {
+            out.extend_from_slice(&(b.len() as u64).to_le_bytes());
+            out.extend_from_slice(b);
+        };
+        put(self.position.to_string().as_bytes());
+        put(self.stream_id.as_bytes());
+        put(self.stream_type.as_bytes());
+        put(self.version.to_string().as_bytes());
+        put(self.event_type.as_bytes());
+        put(self.schema.to_string().as_bytes());
+        put(format_time(&self.recorded_at).as_bytes());
+        put(self.actor.as_bytes());
+        put(self.command_id.as_deref().unwrap_or("").as_bytes());
+        put(self.correlation_id.as_deref().unwrap_or("").as_bytes());
+        put(self.causation_id.as_deref().unwrap_or("").as_bytes());
+        put(&serde_json::to_vec(&self.data).expect("json values serialize"));
+        out
+    }
+
+    /// `sha256(prev_hash ‖ canonical bytes)` as hex, for this envelope's own `prev_hash`.
+    pub fn compute_hash(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(self.prev_hash.as_bytes());
+        h.update(self.canonical_bytes());
+        hex::encode(h.finalize())
+    }
+
+    /// True when `hash` is what the fields say it must be.
+    pub fn hash_is_valid(&self) -> bool {
+        self.compute_hash() == self.hash
+    }
+}
+
+/// RFC 3339 UTC with milliseconds: `2026-11-21T23:00:00.123Z`.
+pub fn format_time(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// `t` cut to whole milliseconds, so that it survives a round trip through its text form.
+pub fn truncate_millis(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(t.timestamp_millis()).expect("in range")
+}
+
+mod millis {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::format_time(t))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let s = String::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&s).map(|t| t.with_timezone(&Utc)).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sample() -> Envelope {
+        let mut e = Envelope {
+            position: 1,
+            stream_id: "invite-1".into(),
+            stream_type: "invite".into(),
+            version: 1,
+            event_type: "InviteRead".into(),
+            schema: 1,
+            recorded_at: truncate_millis(Utc::now()),
+            actor: "fang".into(),
+            command_id: None,
+            correlation_id: None,
+            causation_id: None,
+            data: json!({"invite_id":"1","resource_id":"r","inviter":"xuan","invitee":"fang","at":"2026-11-21T23:00:00.123Z"}),
+            prev_hash: GENESIS_HASH.into(),
+            hash: String::new(),
+        };
+        e.hash = e.compute_hash();
+        e
+    }
+
+    #[test]
+    fn hash_detects_any_change() {
+        let e = sample();
+        assert!(e.hash_is_valid());
+        let mut altered = e.clone();
+        altered.actor = "xuan".into();
+        assert!(!altered.hash_is_valid());
+        let mut altered = e.clone();
+        altered.data["invitee"] = json!("other");
+        assert!(!altered.hash_is_valid());
+        let mut altered = e;
+        altered.prev_hash = "ff".repeat(32);
+        assert!(!altered.hash_is_valid());
+    }
+
+    #[test]
+    fn envelope_round_trips_through_json() {
+        let e = sample();
+        let text = serde_json::to_string(&e).unwrap();
+        assert!(text.contains("\"type\":\"InviteRead\""));
+        let back: Envelope = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, e);
+        assert!(back.hash_is_valid());
+        assert!(matches!(back.event().unwrap(), Event::InviteRead(_)));
+    }
+}

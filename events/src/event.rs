@@ -1,0 +1,148 @@
+//! Every event type, its data, its stream and its schema number.
+//!
+//! An event's stream follows from its data (`InviteAccepted` → `invite-<invite_id>`), so a
+//! command may append to several streams in one go. `data` carries every field a view needs.
+
+mod data;
+mod upcast;
+
+pub use data::*;
+pub use upcast::{upcast, UpcastError};
+
+use crate::ids::Id;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The kinds of stream, the prefix of every stream id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StreamType {
+    User,
+    Resource,
+    Invite,
+    Code,
+    Export,
+}
+
+impl StreamType {
+    pub const ALL: [StreamType; 5] =
+        [StreamType::User, StreamType::Resource, StreamType::Invite, StreamType::Code, StreamType::Export];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StreamType::User => "user",
+            StreamType::Resource => "resource",
+            StreamType::Invite => "invite",
+            StreamType::Code => "code",
+            StreamType::Export => "export",
+        }
+    }
+
+    /// `<stream_type>-<id>`.
+    pub fn stream_id(self, id: &Id) -> String {
+        format!("{}-{id}", self.as_str())
+    }
+
+    /// Splits a stream id into its type and id; `None` when it is not one.
+    pub fn parse_stream_id(stream_id: &str) -> Option<(StreamType, Id)> {
+        let (ty, id) = stream_id.split_once('-')?;
+        let ty = StreamType::ALL.into_iter().find(|t| t.as_str() == ty)?;
+        Some((ty, Id::parse(id).ok()?))
+    }
+}
+
+macro_rules! events {
+    ($($name:ident => $stream:ident . $key:ident),* $(,)?) => {
+        /// Every v1 event. Serialized adjacently: `{"type": "...", "data": {...}}`.
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "type", content = "data")]
+        pub enum Event {
+            $($name($name),)*
+        }
+
+        impl Event {
+            /// Every event type name, as in `invites.evt.<EventType>.<stream_id>`.
+            pub const TYPES: &'static [&'static str] = &[$(stringify!($name)),*];
+
+            pub fn event_type(&self) -> &'static str {
+                match self {
+                    $(Event::$name(_) => stringify!($name),)*
+                }
+            }
+
+            pub fn stream_type(&self) -> StreamType {
+                match self {
+                    $(Event::$name(_) => StreamType::$stream,)*
+                }
+            }
+
+            /// The id inside the stream id (`fang` of `user-fang`).
+            pub fn stream_key(&self) -> &Id {
+                match self {
+                    $(Event::$name(e) => &e.$key,)*
+                }
+            }
+        }
+    };
+}
+
+events!(
+    UserUpserted => User.user_id,
+    ResourceRegistered => Resource.resource_id,
+    MemberJoined => Resource.resource_id,
+    MemberLeft => Resource.resource_id,
+    InviteCreated => Invite.invite_id,
+    InviteUpdated => Invite.invite_id,
+    InviteCancelled => Invite.invite_id,
+    InviteAccepted => Invite.invite_id,
+    InviteRejected => Invite.invite_id,
+    InviteResent => Invite.invite_id,
+    InviteRead => Invite.invite_id,
+    InviteHidden => Invite.invite_id,
+    InviteApproved => Invite.invite_id,
+    InviteDenied => Invite.invite_id,
+    InviteExpired => Invite.invite_id,
+    InviteCodeCreated => Code.code,
+    InviteCodeRedeemed => Code.code,
+    InviteCodeDeleted => Code.code,
+    ExportRequested => Export.export_id,
+    ExportStarted => Export.export_id,
+    ExportCompleted => Export.export_id,
+    ExportFailed => Export.export_id,
+);
+
+/// Why stored event data could not be read as an [`Event`].
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error(transparent)]
+    Upcast(#[from] UpcastError),
+    #[error("event {event_type} does not match its schema: {source}")]
+    Data { event_type: String, source: serde_json::Error },
+}
+
+impl Event {
+    /// The stream this event belongs to: `<stream_type>-<id>`.
+    pub fn stream_id(&self) -> String {
+        self.stream_type().stream_id(self.stream_key())
+    }
+
+    /// The current schema number of this event's type.
+    pub fn schema(&self) -> u32 {
+        upcast::current_schema(self.event_type())
+    }
+
+    /// The `data` object of the envelope.
+    pub fn data(&self) -> Value {
+        match serde_json::to_value(self).expect("events serialize") {
+            Value::Object(mut m) => m.remove("data").unwrap_or(Value::Null),
+            _ => Value::Null,
+        }
+    }
+
+    /// Reads stored data of any known schema, upcasting old schemas first.
+    pub fn decode(event_type: &str, schema: u32, data: Value) -> Result<Event, DecodeError> {
+        let data = upcast(event_type, schema, data)?;
+        let tagged = serde_json::json!({ "type": event_type, "data": data });
+        serde_json::from_value(tagged)
+            .map_err(|source| DecodeError::Data { event_type: event_type.to_string(), source })
+    }
+}

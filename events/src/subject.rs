@@ -1,0 +1,121 @@
+//! Subject builders. Every id put into a subject is an [`Id`], so no client text reaches a subject unchecked.
+
+use crate::ids::Id;
+
+/// The default subject prefix; `INVITEBUS_PREFIX` changes it.
+pub const DEFAULT_PREFIX: &str = "invites";
+/// The JetStream stream holding every event.
+pub const EVENTS_STREAM: &str = "INVITES_EVENTS";
+/// The JetStream stream holding notifications.
+pub const NOTIFY_STREAM: &str = "INVITES_NOTIFY";
+/// The JetStream stream holding export progress.
+pub const EXPORTS_STREAM: &str = "INVITES_EXPORTS";
+/// The object store bucket for export files.
+pub const EXPORTS_BUCKET: &str = "invites-exports";
+
+/// Builds subjects under one prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subjects {
+    prefix: String,
+}
+
+impl Default for Subjects {
+    fn default() -> Self {
+        Subjects::new(DEFAULT_PREFIX)
+    }
+}
+
+impl Subjects {
+    /// `prefix` is a dot-free token such as `invites`.
+    pub fn new(prefix: impl Into<String>) -> Self {
+        Subjects { prefix: prefix.into() }
+    }
+
+    /// The prefix from `INVITEBUS_PREFIX`, or `invites`.
+    pub fn from_env() -> Self {
+        match std::env::var("INVITEBUS_PREFIX") {
+            Ok(p) if crate::ids::is_valid_id(&p) => Subjects::new(p),
+            _ => Subjects::default(),
+        }
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// `invites.cmd.<Command>`
+    pub fn command(&self, name: &str) -> String {
+        format!("{}.cmd.{name}", self.prefix)
+    }
+
+    /// `invites.cmd.*`, what the command service subscribes to.
+    pub fn all_commands(&self) -> String {
+        format!("{}.cmd.*", self.prefix)
+    }
+
+    /// `invites.q.<query>`
+    pub fn query(&self, name: &str) -> String {
+        format!("{}.q.{name}", self.prefix)
+    }
+
+    /// `invites.evt.<EventType>.<stream_id>`
+    pub fn event(&self, event_type: &str, stream_id: &str) -> String {
+        format!("{}.evt.{event_type}.{stream_id}", self.prefix)
+    }
+
+    /// `invites.evt.>`, every event.
+    pub fn all_events(&self) -> String {
+        format!("{}.evt.>", self.prefix)
+    }
+
+    /// A filter on events: `None` is any type or any stream.
+    pub fn events_filter(&self, event_type: Option<&str>, stream_id: Option<&Id>) -> String {
+        format!(
+            "{}.evt.{}.{}",
+            self.prefix,
+            event_type.unwrap_or("*"),
+            stream_id.map(Id::as_str).unwrap_or("*")
+        )
+    }
+
+    /// `invites.notify.<user_id>`
+    pub fn notify(&self, user: &Id) -> String {
+        format!("{}.notify.{user}", self.prefix)
+    }
+
+    /// `invites.push.<user_id>`
+    pub fn push(&self, user: &Id) -> String {
+        format!("{}.push.{user}", self.prefix)
+    }
+
+    /// `invites.sms.<user_id>`
+    pub fn sms(&self, user: &Id) -> String {
+        format!("{}.sms.{user}", self.prefix)
+    }
+
+    /// `invites.export.<export_id>.progress`
+    pub fn export_progress(&self, export_id: &Id) -> String {
+        format!("{}.export.{export_id}.progress", self.prefix)
+    }
+
+    /// `invites.health`
+    pub fn health(&self) -> String {
+        format!("{}.health", self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_the_protocol_subjects() {
+        let s = Subjects::default();
+        let fang = Id::parse("fang").unwrap();
+        assert_eq!(s.command("CreateInvite"), "invites.cmd.CreateInvite");
+        assert_eq!(s.event("InviteCreated", "invite-1"), "invites.evt.InviteCreated.invite-1");
+        assert_eq!(s.notify(&fang), "invites.notify.fang");
+        assert_eq!(s.events_filter(None, Some(&fang)), "invites.evt.*.fang");
+        assert_eq!(s.health(), "invites.health");
+    }
+}

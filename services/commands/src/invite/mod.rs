@@ -1,0 +1,147 @@
+//! The invite aggregate (`invite-<invite_id>`): one inviter, one resource, a record per invitee.
+//!
+//! `decide` lives in [`decide`]; the state and `evolve` live here.
+
+mod decide;
+
+pub use decide::{decide, InviteCommand};
+
+use chrono::{DateTime, Utc};
+use invitebus_events::command::InviteDetail;
+use invitebus_events::event::InviteCreated;
+use invitebus_events::{Event, Id, InviteStatus, RecordStatus};
+use std::collections::BTreeSet;
+
+/// One invitee's record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub invitee: Id,
+    pub status: RecordStatus,
+    /// When the invite was last sent to this invitee (created or resent).
+    pub last_sent_at: DateTime<Utc>,
+}
+
+/// What an existing invite is now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invite {
+    pub invite_id: Id,
+    pub resource_id: Id,
+    pub inviter: Id,
+    pub role: String,
+    pub message: Option<String>,
+    pub detail: Option<InviteDetail>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub requires_approval: bool,
+    pub code: Option<Id>,
+    pub cancelled: bool,
+    pub expired: bool,
+    /// In invitation order.
+    pub records: Vec<Record>,
+    pub hidden_by: BTreeSet<Id>,
+}
+
+impl Invite {
+    pub fn status(&self) -> InviteStatus {
+        if self.cancelled {
+            InviteStatus::Cancelled
+        } else if self.expired {
+            InviteStatus::Expired
+        } else if self.records.iter().any(|r| r.status.keeps_open()) {
+            InviteStatus::Open
+        } else {
+            InviteStatus::Closed
+        }
+    }
+
+    pub fn record(&self, invitee: &Id) -> Option<&Record> {
+        self.records.iter().find(|r| &r.invitee == invitee)
+    }
+
+    fn record_mut(&mut self, invitee: &Id) -> Option<&mut Record> {
+        self.records.iter_mut().find(|r| &r.invitee == invitee)
+    }
+
+    /// Past its expiry time, whether or not `ExpireInvite` has been recorded yet.
+    pub fn is_past_expiry(&self, now: DateTime<Utc>) -> bool {
+        self.expired || self.expires_at.is_some_and(|t| t <= now)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InviteState {
+    pub invite: Option<Invite>,
+}
+
+fn created(e: &InviteCreated) -> Invite {
+    Invite {
+        invite_id: e.invite_id.clone(),
+        resource_id: e.resource_id.clone(),
+        inviter: e.inviter.clone(),
+        role: e.role.clone(),
+        message: e.message.clone(),
+        detail: e.detail.clone(),
+        expires_at: e.expires_at,
+        requires_approval: e.requires_approval,
+        code: e.code.clone(),
+        cancelled: false,
+        expired: false,
+        records: e
+            .invitees
+            .iter()
+            .map(|i| Record { invitee: i.clone(), status: RecordStatus::Pending, last_sent_at: e.created_at })
+            .collect(),
+        hidden_by: BTreeSet::new(),
+    }
+}
+
+fn set_status(invite: &mut Invite, invitee: &Id, status: RecordStatus) {
+    if let Some(r) = invite.record_mut(invitee) {
+        r.status = status;
+    }
+}
+
+pub fn evolve(mut state: InviteState, event: &Event) -> InviteState {
+    if let Event::InviteCreated(e) = event {
+        state.invite = Some(created(e));
+        return state;
+    }
+    let Some(invite) = state.invite.as_mut() else { return state };
+    match event {
+        Event::InviteUpdated(e) => {
+            invite.message = e.message.clone();
+            invite.detail = e.detail.clone();
+            invite.expires_at = e.expires_at;
+            invite.records.retain(|r| !e.removed.contains(&r.invitee));
+            for added in &e.added {
+                invite.records.push(Record { invitee: added.clone(), status: RecordStatus::Pending, last_sent_at: e.at });
+            }
+        }
+        Event::InviteCancelled(e) => {
+            invite.cancelled = true;
+            for i in &e.cancelled {
+                set_status(invite, i, RecordStatus::Cancelled);
+            }
+        }
+        Event::InviteExpired(e) => {
+            invite.expired = true;
+            for i in &e.expired {
+                set_status(invite, i, RecordStatus::Expired);
+            }
+        }
+        Event::InviteAccepted(e) => set_status(invite, &e.invitee, e.status),
+        Event::InviteRejected(e) => set_status(invite, &e.invitee, RecordStatus::Rejected),
+        Event::InviteRead(e) => set_status(invite, &e.invitee, RecordStatus::Read),
+        Event::InviteApproved(e) => set_status(invite, &e.invitee, RecordStatus::Approved),
+        Event::InviteDenied(e) => set_status(invite, &e.invitee, RecordStatus::Denied),
+        Event::InviteResent(e) => {
+            for r in invite.records.iter_mut().filter(|r| e.invitees.contains(&r.invitee)) {
+                r.last_sent_at = e.at;
+            }
+        }
+        Event::InviteHidden(e) => {
+            invite.hidden_by.insert(e.user_id.clone());
+        }
+        _ => {}
+    }
+    state
+}

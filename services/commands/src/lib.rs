@@ -1,0 +1,25 @@
+//! The write side of invitebus.
+//!
+//! Layout:
+//! - [`ctx`]: who is acting and when: the only input of a decision besides state and command.
+//! - [`user`], [`resource`], [`invite`], [`code`]: one module per aggregate, each a pure
+//!   `decide(&State, …, &Command) -> Result<Vec<Event>, ProtocolError>` and `evolve(State, &Event) -> State`.
+//! - [`dispatch`]: which streams a command reads and writes, and what its reply says.
+//! - [`writer`]: the single writer: group commit over an in-memory cache of aggregate state.
+//! - [`service`]: the NATS loop around it: `invites.cmd.*`, `invites.health`, and the log queries.
+#![forbid(unsafe_code)]
+
+pub mod cache;
+pub mod code;
+pub mod ctx;
+pub mod dispatch;
+pub mod invite;
+pub mod queries;
+pub mod resource;
+pub mod service;
+pub mod user;
+pub mod writer;
+
+pub use ctx::Ctx;
+pub use writer::{Writer, WriterConfig, WriterHandle};
+pub use service::{CommandService, ServiceConfig};

@@ -1,0 +1,130 @@
+//! The queries the log itself answers: `history` (a stream's events up to `as_of`) and `state`
+//! (the stream folded up to `as_of`). Both are for admins and the stream's participants.
+
+use crate::{code, invite, resource, user};
+use invitebus_eventlog::{LogError, LogReader};
+use invitebus_events::command::decode_fields;
+use invitebus_events::event::StreamType;
+use invitebus_events::{Envelope, ErrorCode, Event, Id, ProtocolError, ADMIN_ROLE};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// The request of `history` and `state`.
+#[derive(Debug, Deserialize)]
+pub struct StreamQuery {
+    pub actor: Option<Id>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    pub stream_id: String,
+    /// A position (number) or an RFC 3339 time; absent = now.
+    #[serde(default)]
+    pub as_of: Option<Value>,
+}
+
+fn unavailable(e: LogError) -> ProtocolError {
+    ProtocolError::unavailable(format!("reading the log: {e}"))
+}
+
+/// Decodes the request and reads the stream as of its `as_of`, checking who may see it.
+fn read(reader: &LogReader, body: &[u8]) -> Result<(StreamQuery, StreamType, Vec<Envelope>), ProtocolError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ProtocolError::invalid_command(format!("body is not JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(ProtocolError::invalid_command("body is not a JSON object"));
+    }
+    let q: StreamQuery = decode_fields(&value)?;
+    let actor = q.actor.clone().ok_or_else(|| ProtocolError::with_field(ErrorCode::Unauthenticated, "actor", "no actor"))?;
+    let (ty, _) = StreamType::parse_stream_id(&q.stream_id)
+        .ok_or_else(|| ProtocolError::invalid("stream_id", "want <user|resource|invite|code|export>-<id>"))?;
+    let until = match &q.as_of {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => Some(n.as_u64().ok_or_else(|| ProtocolError::invalid("as_of", "not a position"))?),
+        Some(Value::String(s)) => match s.parse::<u64>() {
+            Ok(p) => Some(p),
+            Err(_) => {
+                chrono::DateTime::parse_from_rfc3339(s).map_err(|e| ProtocolError::invalid("as_of", e))?;
+                Some(reader.position_at(s).map_err(unavailable)?)
+            }
+        },
+        Some(_) => return Err(ProtocolError::invalid("as_of", "a position or an RFC 3339 time")),
+    };
+    let events = reader.read_stream(&q.stream_id, until).map_err(unavailable)?;
+    let admin = q.roles.iter().any(|r| r == ADMIN_ROLE);
+    if !admin && !events.iter().any(|e| names(e, &actor)) {
+        // Unknown streams and others' streams look alike, so nothing leaks.
+        return Err(ProtocolError::forbidden("only admins and the stream's participants may read it"));
+    }
+    Ok((q, ty, events))
+}
+
+/// The actor took part in this event: sent it, or is named in it.
+fn names(env: &Envelope, actor: &Id) -> bool {
+    if env.actor == actor.as_str() {
+        return true;
+    }
+    let is = |v: Option<&Value>| v.and_then(Value::as_str) == Some(actor.as_str());
+    let d = &env.data;
+    ["inviter", "invitee", "user_id", "owner", "requested_by"].iter().any(|k| is(d.get(*k)))
+        || d.get("invitees").and_then(Value::as_array).is_some_and(|a| a.iter().any(|v| v.as_str() == Some(actor.as_str())))
+}
+
+/// `history`: `{"items": [envelope]}`.
+pub fn history(reader: &LogReader, body: &[u8]) -> Result<Value, ProtocolError> {
+    let (_, _, events) = read(reader, body)?;
+    Ok(json!({ "items": events }))
+}
+
+/// `state`: `{"stream_id","version","state"}`.
+pub fn state(reader: &LogReader, body: &[u8]) -> Result<Value, ProtocolError> {
+    let (q, ty, envelopes) = read(reader, body)?;
+    let version = envelopes.last().map(|e| e.version).unwrap_or(0);
+    let mut events = Vec::with_capacity(envelopes.len());
+    for env in &envelopes {
+        events.push(env.event().map_err(|e| ProtocolError::internal(format!("position {}: {e}", env.position)))?);
+    }
+    Ok(json!({ "stream_id": q.stream_id, "version": version, "state": fold(ty, &events) }))
+}
+
+/// A stream's events folded with its aggregate's `evolve`, as JSON.
+pub fn fold(ty: StreamType, events: &[Event]) -> Value {
+    match ty {
+        StreamType::Invite => {
+            let s = events.iter().fold(invite::InviteState::default(), invite::evolve);
+            match s.invite {
+                None => Value::Null,
+                Some(i) => json!({
+                    "invite_id": i.invite_id, "resource_id": i.resource_id, "inviter": i.inviter, "role": i.role,
+                    "status": i.status(), "message": i.message, "detail": i.detail, "expires_at": i.expires_at,
+                    "requires_approval": i.requires_approval, "code": i.code, "hidden_by": i.hidden_by,
+                    "records": i.records.iter().map(|r| json!({"invitee": r.invitee, "status": r.status})).collect::<Vec<_>>(),
+                }),
+            }
+        }
+        StreamType::Resource => {
+            let s = events.iter().fold(resource::ResourceState::default(), resource::evolve);
+            match s.info {
+                None => Value::Null,
+                Some(i) => json!({
+                    "resource_id": i.resource_id, "kind": i.kind, "name": i.name, "owner": i.owner,
+                    "capacity": i.capacity, "parent_id": i.parent_id, "info": i.info, "members": s.members,
+                }),
+            }
+        }
+        StreamType::User => {
+            let s = events.iter().fold(user::UserState::default(), user::evolve);
+            s.profile.map(|p| serde_json::to_value(p).unwrap_or(Value::Null)).unwrap_or(Value::Null)
+        }
+        StreamType::Code => {
+            let s = events.iter().fold(code::CodeState::default(), code::evolve);
+            match s.info {
+                None => Value::Null,
+                Some(i) => json!({
+                    "code": i.code, "resource_id": i.resource_id, "inviter": i.inviter, "uses": s.uses,
+                    "max_uses": i.max_uses, "max_age": i.max_age, "temporary": i.temporary,
+                    "requires_approval": i.requires_approval, "expires_at": i.expires_at, "deleted": s.deleted,
+                }),
+            }
+        }
+        StreamType::Export => json!({ "events": events.len() }),
+    }
+}

@@ -1,0 +1,211 @@
+//! The command service on NATS: `invites.cmd.*` (queue group) → decode → writer → reply;
+//! `invites.health`; the `history` and `state` queries; and the relay to JetStream.
+
+use crate::queries;
+use crate::writer::{Writer, WriterConfig, WriterHandle};
+use async_nats::{Client, Subject};
+use futures::StreamExt;
+use invitebus_eventlog::relay::Relay;
+use invitebus_eventlog::{LogError, LogReader};
+use invitebus_events::subject::Subjects;
+use invitebus_events::{CommandRequest, ProtocolError, Reply};
+use serde_json::json;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+/// How the command service runs.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    pub subjects: Subjects,
+    pub writer: WriterConfig,
+    /// The queue group shared by every command service instance.
+    pub queue_group: String,
+}
+
+impl ServiceConfig {
+    pub fn new(writer: WriterConfig) -> Self {
+        ServiceConfig { subjects: Subjects::from_env(), writer, queue_group: "invitebus-commands".into() }
+    }
+}
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error("nats: {0}")]
+    Nats(String),
+}
+
+/// A running command service; [`CommandService::shutdown`] stops it cleanly.
+pub struct CommandService {
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    relay: JoinHandle<()>,
+    writer: Option<Writer>,
+    handle: Option<WriterHandle>,
+    relayed: watch::Receiver<u64>,
+}
+
+impl CommandService {
+    /// Opens the log, starts the writer and the relay, and subscribes.
+    pub async fn start(client: Client, config: ServiceConfig) -> Result<CommandService, ServiceError> {
+        let (writer, handle) = Writer::start(config.writer.clone())?;
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let (relayed_tx, relayed) = watch::channel(0);
+        let nats = |e: async_nats::SubscribeError| ServiceError::Nats(e.to_string());
+        let subjects = config.subjects.clone();
+
+        let relay = Relay {
+            log_path: config.writer.log_path.clone(),
+            jetstream: async_nats::jetstream::new(client.clone()),
+            subjects: subjects.clone(),
+            head: handle.head(),
+            published: relayed_tx,
+        };
+        let relay_shutdown = shutdown_rx.clone();
+        let relay = tokio::spawn(async move {
+            if let Err(e) = relay.run(relay_shutdown).await {
+                warn!(error = %e, "relay stopped");
+            }
+        });
+
+        let (reply_tx, reply_rx) = mpsc::unbounded_channel();
+        let commands = client.queue_subscribe(subjects.all_commands(), config.queue_group.clone()).await.map_err(nats)?;
+        let health = client.queue_subscribe(subjects.health(), config.queue_group.clone()).await.map_err(nats)?;
+        let history = client.queue_subscribe(subjects.query("history"), config.queue_group.clone()).await.map_err(nats)?;
+        let state = client.queue_subscribe(subjects.query("state"), config.queue_group.clone()).await.map_err(nats)?;
+        let reader = Arc::new(Mutex::new(LogReader::open(&config.writer.log_path)?));
+
+        let tasks = vec![
+            tokio::spawn(command_loop(commands, handle.clone(), reply_tx, shutdown_rx.clone())),
+            tokio::spawn(reply_loop(client.clone(), reply_rx)),
+            tokio::spawn(health_loop(client.clone(), health, handle.head(), relayed.clone(), shutdown_rx.clone())),
+            tokio::spawn(query_loop(client.clone(), history, reader.clone(), queries::history, shutdown_rx.clone())),
+            tokio::spawn(query_loop(client.clone(), state, reader, queries::state, shutdown_rx)),
+        ];
+        info!(prefix = subjects.prefix(), "command service ready");
+        Ok(CommandService { shutdown, tasks, relay, writer: Some(writer), handle: Some(handle), relayed })
+    }
+
+    /// The writer's handle, for in-process senders (benchmarks, tests).
+    pub fn writer(&self) -> WriterHandle {
+        self.handle.clone().expect("running")
+    }
+
+    /// The last position the relay has published.
+    pub fn relayed(&self) -> watch::Receiver<u64> {
+        self.relayed.clone()
+    }
+
+    /// Stops taking commands, lets the writer commit and answer what it holds, lets the relay
+    /// publish everything committed, then returns.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks.drain(..) {
+            let _ = t.await;
+        }
+        drop(self.handle.take());
+        if let Some(w) = self.writer.take() {
+            let _ = tokio::task::spawn_blocking(move || w.join()).await;
+        }
+        let _ = self.relay.await;
+        info!("command service stopped");
+    }
+}
+
+async fn command_loop(
+    mut sub: async_nats::Subscriber,
+    writer: WriterHandle,
+    replies: mpsc::UnboundedSender<(Subject, Reply)>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let msg = tokio::select! {
+            m = sub.next() => match m { Some(m) => m, None => break },
+            _ = shutdown.changed() => break,
+        };
+        let name = msg.subject.as_str().rsplit('.').next().unwrap_or("");
+        let reply_to = msg.reply.clone();
+        match CommandRequest::decode(name, &msg.payload) {
+            Err(e) => {
+                if let Some(to) = reply_to {
+                    let _ = replies.send((to, Reply::err(e)));
+                }
+            }
+            Ok(request) => {
+                let replies = replies.clone();
+                let respond = Box::new(move |reply: Reply| {
+                    if let Some(to) = reply_to {
+                        let _ = replies.send((to, reply));
+                    }
+                });
+                writer.submit_with(request, respond).await;
+            }
+        }
+    }
+    let _ = sub.unsubscribe().await;
+}
+
+async fn reply_loop(client: Client, mut rx: mpsc::UnboundedReceiver<(Subject, Reply)>) {
+    let mut buf = Vec::with_capacity(256);
+    while rx.recv_many(&mut buf, 256).await > 0 {
+        for (to, reply) in buf.drain(..) {
+            if let Err(e) = client.publish(to, reply.to_bytes().into()).await {
+                warn!(error = %e, "could not send a reply");
+            }
+        }
+    }
+    let _ = client.flush().await;
+}
+
+async fn health_loop(
+    client: Client,
+    mut sub: async_nats::Subscriber,
+    head: watch::Receiver<u64>,
+    relayed: watch::Receiver<u64>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let msg = tokio::select! {
+            m = sub.next() => match m { Some(m) => m, None => break },
+            _ = shutdown.changed() => break,
+        };
+        if let Some(to) = msg.reply {
+            let data = json!({
+                "version": env!("CARGO_PKG_VERSION"),
+                "head": *head.borrow(),
+                "projections": { "relay": *relayed.borrow() },
+            });
+            let _ = client.publish(to, Reply::query_ok(data).to_bytes().into()).await;
+        }
+    }
+}
+
+type QueryFn = fn(&LogReader, &[u8]) -> Result<serde_json::Value, ProtocolError>;
+
+async fn query_loop(
+    client: Client,
+    mut sub: async_nats::Subscriber,
+    reader: Arc<Mutex<LogReader>>,
+    query: QueryFn,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let msg = tokio::select! {
+            m = sub.next() => match m { Some(m) => m, None => break },
+            _ = shutdown.changed() => break,
+        };
+        let Some(to) = msg.reply else { continue };
+        let reader = reader.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let reader = reader.lock().unwrap_or_else(|p| p.into_inner());
+            query(&reader, &msg.payload)
+        })
+        .await
+        .unwrap_or_else(|e| Err(ProtocolError::internal(format!("query task failed: {e}"))));
+        let _ = client.publish(to, Reply::from(result).to_bytes().into()).await;
+    }
+}

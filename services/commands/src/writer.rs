@@ -1,0 +1,210 @@
+//! The single writer: group commit over an in-memory cache.
+//!
+//! One thread owns the SQLite connection. It takes every command that has arrived (up to
+//! `max_batch`), decides them in order against the cache (each sees the ones before it),
+//! appends all their events in one transaction, commits, and only then answers them all.
+//! If the commit fails, every command of the batch gets `unavailable` and the cache is dropped.
+
+use crate::cache::Cache;
+use crate::ctx::Ctx;
+use crate::dispatch::{self, IdGen, RandomIds};
+use invitebus_eventlog::{AppendCommand, EventLog, LogError, Options, Sync};
+use invitebus_events::envelope::truncate_millis;
+use invitebus_events::{CommandRequest, ProtocolError, Reply};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{debug, error, warn};
+
+/// How the writer runs.
+#[derive(Debug, Clone)]
+pub struct WriterConfig {
+    pub log_path: PathBuf,
+    pub sync: Sync,
+    /// Most commands per transaction; 1 turns group commit off.
+    pub max_batch: usize,
+    /// Commands waiting for the writer before senders wait too.
+    pub queue: usize,
+}
+
+impl WriterConfig {
+    pub fn new(log_path: impl Into<PathBuf>) -> Self {
+        WriterConfig { log_path: log_path.into(), sync: Sync::Full, max_batch: 1024, queue: 16_384 }
+    }
+}
+
+/// Called once with the command's reply, after its batch has committed.
+pub type Responder = Box<dyn FnOnce(Reply) + Send>;
+
+struct Job {
+    request: CommandRequest,
+    respond: Responder,
+}
+
+/// Sends commands to the writer. Cheap to clone; the writer stops when every handle is dropped.
+#[derive(Clone)]
+pub struct WriterHandle {
+    tx: mpsc::Sender<Job>,
+    head: watch::Receiver<u64>,
+}
+
+impl WriterHandle {
+    /// Queues a command; `respond` gets its reply after commit.
+    pub async fn submit_with(&self, request: CommandRequest, respond: Responder) {
+        if let Err(mpsc::error::SendError(job)) = self.tx.send(Job { request, respond }).await {
+            (job.respond)(Reply::err(ProtocolError::unavailable("the writer has stopped")));
+        }
+    }
+
+    /// Queues a command and waits for its reply.
+    pub async fn submit(&self, request: CommandRequest) -> Reply {
+        let (tx, rx) = oneshot::channel();
+        self.submit_with(request, Box::new(move |r| drop(tx.send(r)))).await;
+        rx.await.unwrap_or_else(|_| Reply::err(ProtocolError::unavailable("the writer has stopped")))
+    }
+
+    /// The last committed position; changes wake the relay.
+    pub fn head(&self) -> watch::Receiver<u64> {
+        self.head.clone()
+    }
+}
+
+/// The writer thread.
+pub struct Writer {
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Writer {
+    /// Opens the log and starts the writer thread.
+    pub fn start(config: WriterConfig) -> Result<(Writer, WriterHandle), LogError> {
+        let log = EventLog::open(&config.log_path, &Options { sync: config.sync })?;
+        let (head_tx, head_rx) = watch::channel(log.head());
+        let (tx, rx) = mpsc::channel(config.queue.max(1));
+        let max_batch = config.max_batch.max(1);
+        let thread = std::thread::Builder::new()
+            .name("invitebus-writer".into())
+            .spawn(move || run(log, rx, head_tx, max_batch))?;
+        Ok((Writer { thread }, WriterHandle { tx, head: head_rx }))
+    }
+
+    /// Waits until every handle is gone and the last batch has committed.
+    pub fn join(self) {
+        let _ = self.thread.join();
+    }
+}
+
+/// A reply that is known once the batch has committed.
+enum Pending {
+    Ready(Reply),
+    Appended { index: usize, data: Value },
+    SameAs(usize),
+}
+
+fn run(mut log: EventLog, mut rx: mpsc::Receiver<Job>, head: watch::Sender<u64>, max_batch: usize) {
+    let mut cache = Cache::default();
+    let mut ids = RandomIds;
+    let mut jobs = Vec::with_capacity(max_batch);
+    while let Some(first) = rx.blocking_recv() {
+        jobs.push(first);
+        while jobs.len() < max_batch {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        process(&mut log, &mut cache, &mut ids, std::mem::take(&mut jobs));
+        head.send_replace(log.head());
+    }
+    debug!("writer stops: every sender is gone");
+}
+
+fn process(log: &mut EventLog, cache: &mut Cache, ids: &mut dyn IdGen, jobs: Vec<Job>) {
+    let now = truncate_millis(chrono::Utc::now());
+    let mut batch: Vec<AppendCommand> = Vec::new();
+    let mut pending: Vec<(Responder, Pending)> = Vec::with_capacity(jobs.len());
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for Job { request, respond } in jobs {
+        let meta = &request.meta;
+        if let Some(cid) = &meta.command_id {
+            if let Some(&first) = seen.get(cid) {
+                pending.push((respond, Pending::SameAs(first)));
+                continue;
+            }
+            match log.lookup_command(cid) {
+                Ok(Some(stored)) => {
+                    debug!(command_id = %cid, "repeated command answered from the log");
+                    pending.push((respond, Pending::Ready(Reply::command_ok(stored.data, stored.position))));
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    pending.push((respond, Pending::Ready(Reply::err(ProtocolError::unavailable(e.to_string())))));
+                    continue;
+                }
+            }
+        }
+        let ctx = Ctx::new(meta.actor.clone(), meta.roles.clone(), now);
+        let outcome = dispatch::execute(cache, log, ids, &ctx, meta, &request.command).and_then(|outcome| {
+            let events = outcome.events.iter().map(|e| cache.apply(e, log)).collect::<Result<Vec<_>, _>>()?;
+            Ok((outcome.reply, events))
+        });
+        match outcome {
+            Ok((data, events)) => {
+                if let Some(cid) = &meta.command_id {
+                    seen.insert(cid.clone(), pending.len());
+                }
+                batch.push(AppendCommand {
+                    actor: meta.actor.to_string(),
+                    command_id: meta.command_id.clone(),
+                    correlation_id: meta.correlation_id.clone(),
+                    causation_id: None,
+                    events,
+                    reply_data: data.clone(),
+                });
+                pending.push((respond, Pending::Appended { index: batch.len() - 1, data }));
+            }
+            Err(e) => {
+                if e.code == invitebus_events::ErrorCode::Internal {
+                    error!(command_id = ?meta.command_id, command = request.command.name(), error = %e, "internal error");
+                }
+                pending.push((respond, Pending::Ready(Reply::err(e))));
+            }
+        }
+    }
+    let positions = if batch.is_empty() {
+        Ok(vec![])
+    } else {
+        log.append(&batch, now)
+    };
+    let positions = match positions {
+        Ok(p) => {
+            for (cmd, pos) in batch.iter().zip(&p) {
+                debug!(command_id = ?cmd.command_id, position = ?pos, stream_id = ?cmd.events.first().map(|e| &e.stream_id), "appended");
+            }
+            Some(p)
+        }
+        Err(e) => {
+            warn!(error = %e, commands = batch.len(), "batch commit failed; every command in it gets unavailable");
+            cache.clear();
+            log.clear_cache();
+            None
+        }
+    };
+    let mut replies: Vec<Reply> = Vec::with_capacity(pending.len());
+    for (_, p) in &pending {
+        let reply = match p {
+            Pending::Ready(r) => r.clone(),
+            Pending::Appended { index, data } => match &positions {
+                Some(pos) => Reply::command_ok(data.clone(), pos[*index]),
+                None => Reply::err(ProtocolError::unavailable("the event log could not commit; retry with the same command_id")),
+            },
+            Pending::SameAs(first) => replies[*first].clone(),
+        };
+        replies.push(reply);
+    }
+    for ((respond, _), reply) in pending.into_iter().zip(replies) {
+        respond(reply);
+    }
+    cache.trim();
+}

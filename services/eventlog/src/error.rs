@@ -1,0 +1,15 @@
+use thiserror::Error;
+
+/// Why the log could not do what was asked. Every one maps to `unavailable` for a client,
+/// except `Conflict`, which is a race the writer lost on (stream, version).
+#[derive(Debug, Error)]
+pub enum LogError {
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("stored event at position {position} is unreadable: {reason}")]
+    Corrupt { position: u64, reason: String },
+    #[error("stream {stream_id} already has version {version}")]
+    Conflict { stream_id: String, version: u64 },
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}

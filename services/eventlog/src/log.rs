@@ -1,0 +1,239 @@
+//! The writer side of the log. One [`EventLog`] owns the write connection; it appends whole
+//! batches of commands in one transaction, so one fsync serves them all.
+
+use crate::error::LogError;
+use crate::read::{LogReader, StoredReply};
+use crate::schema;
+use chrono::{DateTime, Utc};
+use invitebus_events::envelope::{format_time, Envelope, GENESIS_HASH};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// How hard a commit waits for the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sync {
+    /// `synchronous=FULL`: a commit survives a power cut. The default.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: a commit survives a process crash, not a power cut.
+    Normal,
+}
+
+/// How to open the log.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub sync: Sync,
+}
+
+/// An event the writer has decided, with the version it takes in its stream.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub stream_id: String,
+    pub stream_type: &'static str,
+    pub version: u64,
+    pub event_type: &'static str,
+    pub schema: u32,
+    pub data: Value,
+}
+
+/// One command's share of a batch: its events and the reply data to remember for its command_id.
+#[derive(Debug, Clone)]
+pub struct AppendCommand {
+    pub actor: String,
+    pub command_id: Option<String>,
+    pub correlation_id: Option<String>,
+    pub causation_id: Option<String>,
+    pub events: Vec<NewEvent>,
+    /// Stored under `command_id` so a retry gets the same reply.
+    pub reply_data: Value,
+}
+
+/// Stream keys kept in memory, cleared when this many are held.
+const STREAM_KEY_CACHE: usize = 200_000;
+
+/// The single writer of the event log.
+pub struct EventLog {
+    conn: Connection,
+    path: PathBuf,
+    head: u64,
+    last_hash: String,
+    stream_keys: HashMap<String, i64>,
+}
+
+impl EventLog {
+    /// Opens (creating if needed) the log at `path`.
+    pub fn open(path: impl AsRef<Path>, options: &Options) -> Result<EventLog, LogError> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(dir) = path.parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir)?;
+            }
+        }
+        let conn = Connection::open(&path)?;
+        let sync = match options.sync {
+            Sync::Full => "FULL",
+            Sync::Normal => "NORMAL",
+        };
+        schema::pragmas(&conn, sync)?;
+        conn.execute_batch(schema::CREATE)?;
+        let (head, last_hash) = conn
+            .query_row("SELECT position, hash FROM events ORDER BY position DESC LIMIT 1", [], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?))
+            })
+            .optional()?
+            .unwrap_or((0, GENESIS_HASH.to_string()));
+        Ok(EventLog { conn, path, head, last_hash, stream_keys: HashMap::new() })
+    }
+
+    /// The position of the last event, 0 for an empty log.
+    pub fn head(&self) -> u64 {
+        self.head
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A second, read-only connection to the same file.
+    pub fn reader(&self) -> Result<LogReader, LogError> {
+        LogReader::open(&self.path)
+    }
+
+    /// Reads through the writer's own connection (what the writer itself needs on a cache miss).
+    pub fn read_stream(&self, stream_id: &str) -> Result<Vec<Envelope>, LogError> {
+        crate::read::read_stream(&self.conn, stream_id, None)
+    }
+
+    /// The reply remembered for `command_id`, if that command was ever committed.
+    pub fn lookup_command(&self, command_id: &str) -> Result<Option<StoredReply>, LogError> {
+        crate::read::lookup_command(&self.conn, command_id)
+    }
+
+    /// Appends every command's events in one transaction. Returns, per command, the position of
+    /// its last event (None when it appended none). On error nothing of the batch is stored.
+    pub fn append(&mut self, batch: &[AppendCommand], recorded_at: DateTime<Utc>) -> Result<Vec<Option<u64>>, LogError> {
+        let recorded = format_time(&recorded_at);
+        let tx = self.conn.transaction()?;
+        let mut head = self.head;
+        let mut last_hash = self.last_hash.clone();
+        let mut new_keys: Vec<(String, i64)> = Vec::new();
+        let mut out = Vec::with_capacity(batch.len());
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO events (position, stream_key, version, type, schema, recorded_at, actor, \
+                 command_id, correlation_id, causation_id, data, prev_hash, hash) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            )?;
+            let mut remember = tx.prepare_cached("INSERT INTO commands (command_id, position, data) VALUES (?1, ?2, ?3)")?;
+            for cmd in batch {
+                let mut last = None;
+                for ev in &cmd.events {
+                    let key = match self.stream_keys.get(&ev.stream_id) {
+                        Some(k) => *k,
+                        None => match new_keys.iter().find(|(id, _)| id == &ev.stream_id) {
+                            Some((_, k)) => *k,
+                            None => {
+                                let k = stream_key(&tx, &ev.stream_id, ev.stream_type)?;
+                                new_keys.push((ev.stream_id.clone(), k));
+                                k
+                            }
+                        },
+                    };
+                    head += 1;
+                    let mut env = Envelope {
+                        position: head,
+                        stream_id: ev.stream_id.clone(),
+                        stream_type: ev.stream_type.to_string(),
+                        version: ev.version,
+                        event_type: ev.event_type.to_string(),
+                        schema: ev.schema,
+                        recorded_at,
+                        actor: cmd.actor.clone(),
+                        command_id: cmd.command_id.clone(),
+                        correlation_id: cmd.correlation_id.clone(),
+                        causation_id: cmd.causation_id.clone(),
+                        data: ev.data.clone(),
+                        prev_hash: std::mem::take(&mut last_hash),
+                        hash: String::new(),
+                    };
+                    env.hash = env.compute_hash();
+                    let data = serde_json::to_string(&env.data).expect("json values serialize");
+                    let res = insert.execute(params![
+                        head as i64,
+                        key,
+                        ev.version as i64,
+                        ev.event_type,
+                        ev.schema,
+                        recorded,
+                        cmd.actor,
+                        cmd.command_id,
+                        cmd.correlation_id,
+                        cmd.causation_id,
+                        data,
+                        env.prev_hash,
+                        env.hash,
+                    ]);
+                    if let Err(rusqlite::Error::SqliteFailure(f, _)) = &res {
+                        if f.code == rusqlite::ErrorCode::ConstraintViolation {
+                            return Err(LogError::Conflict { stream_id: ev.stream_id.clone(), version: ev.version });
+                        }
+                    }
+                    res?;
+                    last_hash = env.hash;
+                    last = Some(head);
+                }
+                if let Some(id) = &cmd.command_id {
+                    let data = serde_json::to_string(&cmd.reply_data).expect("json values serialize");
+                    remember.execute(params![id, last.map(|p| p as i64), data])?;
+                }
+                out.push(last);
+            }
+        }
+        tx.commit()?;
+        self.head = head;
+        self.last_hash = last_hash;
+        if self.stream_keys.len() + new_keys.len() > STREAM_KEY_CACHE {
+            self.stream_keys.clear();
+        }
+        self.stream_keys.extend(new_keys);
+        Ok(out)
+    }
+
+    /// Forgets cached stream keys (after a failed commit, or to bound memory).
+    pub fn clear_cache(&mut self) {
+        self.stream_keys.clear();
+    }
+
+    pub fn checkpoint(&self, name: &str) -> Result<u64, LogError> {
+        crate::read::checkpoint(&self.conn, name)
+    }
+
+    pub fn set_checkpoint(&self, name: &str, position: u64) -> Result<(), LogError> {
+        set_checkpoint(&self.conn, name, position)
+    }
+}
+
+/// The key of `stream_id`, made when the stream is new.
+fn stream_key(conn: &Connection, stream_id: &str, stream_type: &str) -> Result<i64, LogError> {
+    let found = conn
+        .prepare_cached("SELECT stream_key FROM streams WHERE stream_id = ?1")?
+        .query_row([stream_id], |r| r.get(0))
+        .optional()?;
+    if let Some(k) = found {
+        return Ok(k);
+    }
+    conn.prepare_cached("INSERT INTO streams (stream_id, stream_type) VALUES (?1, ?2)")?
+        .execute([stream_id, stream_type])?;
+    Ok(conn.last_insert_rowid())
+}
+
+pub(crate) fn set_checkpoint(conn: &Connection, name: &str, position: u64) -> Result<(), LogError> {
+    conn.prepare_cached(
+        "INSERT INTO checkpoints (name, position) VALUES (?1, ?2) \
+         ON CONFLICT(name) DO UPDATE SET position = excluded.position",
+    )?
+    .execute(params![name, position as i64])?;
+    Ok(())
+}

@@ -1,0 +1,153 @@
+//! Reading the log: for the relay, audits, history queries and the writer's cache misses.
+
+use crate::error::LogError;
+use crate::schema::{self, ENVELOPE_COLUMNS};
+use invitebus_events::Envelope;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use serde_json::Value;
+use std::path::Path;
+
+/// A committed command's remembered reply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredReply {
+    pub position: Option<u64>,
+    pub data: Value,
+}
+
+/// A read connection to the log; many may be open beside the writer (WAL).
+pub struct LogReader {
+    conn: Connection,
+}
+
+impl LogReader {
+    pub fn open(path: impl AsRef<Path>) -> Result<LogReader, LogError> {
+        let conn = Connection::open_with_flags(
+            path.as_ref(),
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        schema::pragmas(&conn, "NORMAL")?;
+        conn.execute_batch(schema::CREATE)?;
+        Ok(LogReader { conn })
+    }
+
+    /// The position of the last event, 0 for an empty log.
+    pub fn head(&self) -> Result<u64, LogError> {
+        Ok(self.conn.query_row("SELECT IFNULL(MAX(position), 0) FROM events", [], |r| r.get::<_, i64>(0))? as u64)
+    }
+
+    /// Every event of one stream, in version order; `until` keeps only positions up to it.
+    pub fn read_stream(&self, stream_id: &str, until: Option<u64>) -> Result<Vec<Envelope>, LogError> {
+        read_stream(&self.conn, stream_id, until)
+    }
+
+    /// Up to `limit` events after position `after`, in position order.
+    pub fn read_from(&self, after: u64, limit: usize) -> Result<Vec<Envelope>, LogError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {ENVELOPE_COLUMNS} FROM events e JOIN streams s ON s.stream_key = e.stream_key \
+             WHERE e.position > ?1 ORDER BY e.position LIMIT ?2"
+        ))?;
+        let rows = collect(stmt.query(params![after as i64, limit as i64])?);
+        rows
+    }
+
+    /// Every event after `after`, read page by page, for replays and audits of the whole log.
+    pub fn iter_from(&self, after: u64) -> impl Iterator<Item = Result<Envelope, LogError>> + '_ {
+        let mut next = after;
+        let mut page: std::vec::IntoIter<Envelope> = Vec::new().into_iter();
+        let mut done = false;
+        std::iter::from_fn(move || loop {
+            if let Some(e) = page.next() {
+                next = e.position;
+                return Some(Ok(e));
+            }
+            if done {
+                return None;
+            }
+            match self.read_from(next, 1000) {
+                Ok(rows) => {
+                    done = rows.len() < 1000;
+                    page = rows.into_iter();
+                }
+                Err(e) => {
+                    done = true;
+                    return Some(Err(e));
+                }
+            }
+        })
+    }
+
+    /// The last position whose `recorded_at` is at or before `time` (RFC 3339).
+    pub fn position_at(&self, time: &str) -> Result<u64, LogError> {
+        let t = chrono::DateTime::parse_from_rfc3339(time)
+            .map(|t| invitebus_events::envelope::format_time(&t.with_timezone(&chrono::Utc)))
+            .unwrap_or_else(|_| time.to_string());
+        Ok(self.conn.query_row(
+            "SELECT IFNULL(MAX(position), 0) FROM events WHERE recorded_at <= ?1",
+            [t],
+            |r| r.get::<_, i64>(0),
+        )? as u64)
+    }
+
+    pub fn lookup_command(&self, command_id: &str) -> Result<Option<StoredReply>, LogError> {
+        lookup_command(&self.conn, command_id)
+    }
+
+    pub fn checkpoint(&self, name: &str) -> Result<u64, LogError> {
+        checkpoint(&self.conn, name)
+    }
+
+    pub fn set_checkpoint(&self, name: &str, position: u64) -> Result<(), LogError> {
+        crate::log::set_checkpoint(&self.conn, name, position)
+    }
+
+    /// The underlying connection, for audits that need their own SQL.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+pub(crate) fn read_stream(conn: &Connection, stream_id: &str, until: Option<u64>) -> Result<Vec<Envelope>, LogError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {ENVELOPE_COLUMNS} FROM streams s JOIN events e ON e.stream_key = s.stream_key \
+         WHERE s.stream_id = ?1 AND e.position <= ?2 ORDER BY e.version"
+    ))?;
+    let rows = collect(stmt.query(params![stream_id, until.map(|u| u as i64).unwrap_or(i64::MAX)])?);
+    rows
+}
+
+fn collect(mut rows: rusqlite::Rows<'_>) -> Result<Vec<Envelope>, LogError> {
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        match schema::envelope_from_row(row)? {
+            Ok(env) => out.push(env),
+            Err(reason) => {
+                let position = row.get::<_, i64>(0)? as u64;
+                return Err(LogError::Corrupt { position, reason });
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) fn lookup_command(conn: &Connection, command_id: &str) -> Result<Option<StoredReply>, LogError> {
+    let row: Option<(Option<i64>, String)> = conn
+        .prepare_cached("SELECT position, data FROM commands WHERE command_id = ?1")?
+        .query_row([command_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    match row {
+        None => Ok(None),
+        Some((position, data)) => Ok(Some(StoredReply {
+            position: position.map(|p| p as u64),
+            data: serde_json::from_str(&data)
+                .map_err(|e| LogError::Corrupt { position: position.unwrap_or(0) as u64, reason: e.to_string() })?,
+        })),
+    }
+}
+
+pub(crate) fn checkpoint(conn: &Connection, name: &str) -> Result<u64, LogError> {
+    Ok(conn
+        .prepare_cached("SELECT position FROM checkpoints WHERE name = ?1")?
+        .query_row([name], |r| r.get::<_, i64>(0))
+        .optional()?
+        .unwrap_or(0) as u64)
+}

@@ -1,0 +1,143 @@
+//! `send`, `tail` and `health`: what a client on the bus does, from the shell.
+
+use crate::Common;
+use anyhow::{bail, Context};
+use async_nats::jetstream::{self, consumer};
+use futures::StreamExt;
+use invitebus_events::event::StreamType;
+use invitebus_events::subject::{Subjects, EVENTS_STREAM};
+use invitebus_events::{Envelope, Reply};
+use std::io::Read;
+use std::time::Duration;
+
+#[derive(clap::Args)]
+pub struct SendArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// The command's name, e.g. CreateInvite.
+    pub command: String,
+    /// The body: JSON text, `@file`, or `-` for standard input.
+    pub body: String,
+    /// Seconds to wait for the reply.
+    #[arg(long, default_value_t = 10)]
+    pub timeout: u64,
+}
+
+/// Sends one command; exit code 0 for an ok reply, 1 for an error reply.
+pub async fn send(args: SendArgs) -> anyhow::Result<i32> {
+    let body = match args.body.as_str() {
+        "-" => {
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s)?;
+            s
+        }
+        b if b.starts_with('@') => std::fs::read_to_string(&b[1..]).with_context(|| format!("reading {}", &b[1..]))?,
+        b => b.to_string(),
+    };
+    if !invitebus_events::ids::is_valid_id(&args.command) {
+        bail!("`{}` is not a command name", args.command);
+    }
+    let client = crate::nats::connect(&args.common.nats_url).await?;
+    let subject = Subjects::from_env().command(&args.command);
+    let reply = request(&client, subject, body.into_bytes(), args.timeout).await?;
+    println!("{}", String::from_utf8_lossy(&reply));
+    let parsed: Reply = serde_json::from_slice(&reply).context("the reply is not a protocol reply")?;
+    Ok(if parsed.ok { 0 } else { 1 })
+}
+
+async fn request(client: &async_nats::Client, subject: String, body: Vec<u8>, timeout: u64) -> anyhow::Result<bytes::Bytes> {
+    let msg = tokio::time::timeout(Duration::from_secs(timeout), client.request(subject.clone(), body.into()))
+        .await
+        .with_context(|| format!("no reply on {subject} within {timeout} s"))?
+        .with_context(|| format!("request to {subject} failed (is `invitebus serve` running?)"))?;
+    Ok(msg.payload)
+}
+
+pub async fn health(common: Common) -> anyhow::Result<i32> {
+    let client = crate::nats::connect(&common.nats_url).await?;
+    let reply = request(&client, Subjects::from_env().health(), b"{}".to_vec(), 5).await?;
+    println!("{}", String::from_utf8_lossy(&reply));
+    Ok(0)
+}
+
+#[derive(clap::Args)]
+pub struct TailArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// First position to print (default: the whole history).
+    #[arg(long, default_value_t = 1)]
+    pub from: u64,
+    /// Only this event type, e.g. InviteAccepted.
+    #[arg(long = "type")]
+    pub event_type: Option<String>,
+    /// Only this stream, e.g. invite-0193….
+    #[arg(long)]
+    pub stream: Option<String>,
+    /// Stop after printing the history instead of following live events.
+    #[arg(long)]
+    pub no_follow: bool,
+}
+
+/// Follows `INVITES_EVENTS` with an ordered consumer from `--from`, printing each envelope.
+pub async fn tail(args: TailArgs) -> anyhow::Result<()> {
+    if let Some(t) = &args.event_type {
+        if !invitebus_events::Event::TYPES.contains(&t.as_str()) {
+            bail!("unknown event type `{t}`; known: {}", invitebus_events::Event::TYPES.join(", "));
+        }
+    }
+    let stream_filter = match &args.stream {
+        None => None,
+        Some(s) => {
+            StreamType::parse_stream_id(s).with_context(|| format!("`{s}` is not a stream id (e.g. invite-<id>)"))?;
+            Some(s.clone())
+        }
+    };
+    let subjects = Subjects::from_env();
+    let filter = format!(
+        "{}.evt.{}.{}",
+        subjects.prefix(),
+        args.event_type.as_deref().unwrap_or("*"),
+        stream_filter.as_deref().unwrap_or("*")
+    );
+    let client = crate::nats::connect(&args.common.nats_url).await?;
+    let js = jetstream::new(client);
+    let mut stream = js
+        .get_stream(EVENTS_STREAM)
+        .await
+        .with_context(|| format!("no {EVENTS_STREAM} stream yet (has `invitebus serve` run?)"))?;
+    let last = stream.info().await.map(|i| i.state.last_sequence).unwrap_or(0);
+    let consumer = stream
+        .create_consumer(consumer::pull::OrderedConfig {
+            filter_subject: filter,
+            deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: args.from.max(1) },
+            ..Default::default()
+        })
+        .await
+        .context("creating an ordered consumer")?;
+    let mut messages = consumer.messages().await.context("reading events")?;
+    loop {
+        let next = if args.no_follow {
+            match tokio::time::timeout(Duration::from_millis(500), messages.next()).await {
+                Ok(m) => m,
+                Err(_) => break,
+            }
+        } else {
+            messages.next().await
+        };
+        let Some(msg) = next else { break };
+        let msg = msg.context("reading an event")?;
+        let seq = msg.info().map(|i| i.stream_sequence).unwrap_or(0);
+        if let Ok(env) = serde_json::from_slice::<Envelope>(&msg.payload) {
+            if env.position >= args.from {
+                if !crate::out::line(&String::from_utf8_lossy(&msg.payload)) {
+                    break;
+                }
+            }
+        }
+        if args.no_follow && seq >= last {
+            break;
+        }
+    }
+    Ok(())
+}
+

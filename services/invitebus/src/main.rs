@@ -1,0 +1,69 @@
+//! `invitebus`: run the service, send commands, follow and audit the event log, benchmark.
+//!
+//! Layout: [`serve`] runs the roles (and a local nats-server when none answers), [`client`]
+//! holds `send`, `tail` and `health`, [`audit`] reads the log file, [`bench`] measures.
+
+mod audit;
+mod bench;
+mod client;
+mod logging;
+mod nats;
+mod out;
+mod serve;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "invitebus", version, about = "Event-sourced invitations on NATS")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+/// Where NATS is and where data lives; shared by most subcommands.
+#[derive(clap::Args, Clone, Debug)]
+pub struct Common {
+    /// NATS server URL.
+    #[arg(long = "nats", env = "NATS_URL", default_value = "nats://127.0.0.1:4222", global = true)]
+    pub nats_url: String,
+    /// Data folder: the event log (events.db) and, when invitebus starts NATS itself, its store.
+    #[arg(long = "data", env = "INVITEBUS_DATA", default_value = "./data", global = true)]
+    pub data: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run invitebus (all roles by default) until SIGINT or SIGTERM.
+    Serve(serve::ServeArgs),
+    /// Send one command and print its reply: `send CreateInvite '{"actor":"xuan",…}'`, `@file` or `-` for stdin.
+    Send(client::SendArgs),
+    /// Print events as JSON lines: history first, then live.
+    Tail(client::TailArgs),
+    /// Ask `invites.health` and print the answer.
+    Health {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Read the event log file: a stream's history, or verify the hash chain.
+    Audit(audit::AuditArgs),
+    /// Measure throughput and latency.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    logging::init(if matches!(cli.command, Cmd::Serve(_) | Cmd::Bench(_)) { "info" } else { "warn" });
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let code = runtime.block_on(async move {
+        match cli.command {
+            Cmd::Serve(args) => serve::run(args).await.map(|_| 0),
+            Cmd::Send(args) => client::send(args).await,
+            Cmd::Tail(args) => client::tail(args).await.map(|_| 0),
+            Cmd::Health { common } => client::health(common).await,
+            Cmd::Audit(args) => audit::run(args),
+            Cmd::Bench(args) => bench::run(args).await.map(|_| 0),
+        }
+    })?;
+    std::process::exit(code);
+}

@@ -1,0 +1,45 @@
+//! `invitebus serve`: the roles in one process, stopped cleanly by SIGINT or SIGTERM.
+
+use crate::Common;
+use anyhow::Context;
+use invitebus_commands::{CommandService, ServiceConfig, WriterConfig};
+use invitebus_eventlog::Sync;
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Which part to run: `commands` (the write side and relay) or `all`.
+    #[arg(long, default_value = "all", value_parser = ["all", "commands"])]
+    pub role: String,
+    /// `full`: every commit survives a power cut; `normal`: survives a crash of the process.
+    #[arg(long, env = "INVITEBUS_SYNC", default_value = "full", value_parser = ["full", "normal"])]
+    pub sync: String,
+    /// Most commands per transaction (1 turns group commit off).
+    #[arg(long, env = "INVITEBUS_MAX_BATCH", default_value_t = 1024)]
+    pub max_batch: usize,
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.common.data).with_context(|| format!("creating {}", args.common.data.display()))?;
+    let (client, nats_server) = crate::nats::connect_or_start(&args.common.nats_url, &args.common.data).await?;
+    let mut writer = WriterConfig::new(args.common.data.join("events.db"));
+    writer.sync = if args.sync == "normal" { Sync::Normal } else { Sync::Full };
+    writer.max_batch = args.max_batch;
+    let service = CommandService::start(client.clone(), ServiceConfig::new(writer)).await?;
+    tracing::info!(role = %args.role, data = %args.common.data.display(), "invitebus serving; Ctrl-C stops");
+    wait_for_signal().await;
+    tracing::info!("stopping");
+    service.shutdown().await;
+    let _ = client.flush().await;
+    drop(nats_server);
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+    }
+}
