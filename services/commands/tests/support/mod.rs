@@ -1,0 +1,161 @@
+//! Given / when / then for decisions: state is built by running commands (or raw events)
+//! through the same dispatch and evolve the writer uses, with a fixed clock and fixed ids,
+//! and no NATS or SQLite.
+#![allow(dead_code)]
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use invitebus_commands::cache::{Cache, EmptySource};
+use invitebus_commands::dispatch::{self, IdGen, Outcome};
+use invitebus_commands::Ctx;
+use invitebus_events::{CommandMeta, CommandRequest, ErrorCode, Event, Id, ProtocolError};
+use serde_json::{json, Value};
+
+/// Ids `id-1`, `id-2`, … and codes `CODE0001`, … in order.
+#[derive(Default)]
+pub struct FixedIds {
+    next: u32,
+}
+
+impl IdGen for FixedIds {
+    fn new_id(&mut self) -> Id {
+        self.next += 1;
+        Id::parse(format!("id-{}", self.next)).unwrap()
+    }
+    fn new_code(&mut self) -> Id {
+        self.next += 1;
+        Id::parse(format!("CODE{:04}", self.next)).unwrap()
+    }
+}
+
+pub fn id(s: &str) -> Id {
+    Id::parse(s).unwrap()
+}
+
+/// A command from its name and JSON body (actor and roles included), decoded as the service would.
+pub fn cmd(name: &str, body: Value) -> CommandRequest {
+    CommandRequest::decode(name, body.to_string().as_bytes()).unwrap_or_else(|e| panic!("{name} {body}: {e}"))
+}
+
+pub struct Scenario {
+    pub cache: Cache,
+    pub ids: FixedIds,
+    pub now: DateTime<Utc>,
+}
+
+impl Default for Scenario {
+    fn default() -> Self {
+        Scenario::new()
+    }
+}
+
+impl Scenario {
+    pub fn new() -> Scenario {
+        Scenario { cache: Cache::default(), ids: FixedIds::default(), now: Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).unwrap() }
+    }
+
+    /// Moves the clock.
+    pub fn advance(&mut self, secs: i64) -> &mut Self {
+        self.now += Duration::seconds(secs);
+        self
+    }
+
+    fn run(&mut self, req: &CommandRequest) -> Result<Outcome, ProtocolError> {
+        let ctx = Ctx::new(req.meta.actor.clone(), req.meta.roles.clone(), self.now);
+        let out = dispatch::execute(&mut self.cache, &EmptySource, &mut self.ids, &ctx, &req.meta, &req.command)?;
+        for e in &out.events {
+            self.cache.apply(e, &EmptySource).expect("apply");
+        }
+        Ok(out)
+    }
+
+    /// Runs a command that must succeed; its events become state.
+    pub fn given(&mut self, name: &str, body: Value) -> &mut Self {
+        let req = cmd(name, body.clone());
+        if let Err(e) = self.run(&req) {
+            panic!("given {name} {body} failed: {e}");
+        }
+        self
+    }
+
+    /// Applies raw events as state.
+    pub fn given_events(&mut self, events: &[Event]) -> &mut Self {
+        for e in events {
+            self.cache.apply(e, &EmptySource).expect("apply");
+        }
+        self
+    }
+
+    /// Runs the command under test.
+    pub fn when(&mut self, name: &str, body: Value) -> Then {
+        let req = cmd(name, body);
+        Then { result: self.run(&req) }
+    }
+
+    /// The usual start: users xuan (Xuan) and fang (Fang), xuan owns conference `conf`.
+    pub fn conference() -> Scenario {
+        let mut s = Scenario::new();
+        s.given("UpsertUser", json!({"actor":"xuan","user_id":"xuan","name":"Xuan"}))
+            .given("UpsertUser", json!({"actor":"fang","user_id":"fang","name":"Fang"}))
+            .given("RegisterResource", json!({"actor":"xuan","resource_id":"conf","kind":"conference","name":"RustConf"}));
+        s
+    }
+
+    /// `conference()` plus invite `inv` from xuan to fang as pcmember.
+    pub fn invited() -> Scenario {
+        let mut s = Scenario::conference();
+        s.given("CreateInvite", json!({"actor":"xuan","resource_id":"conf","invitee":"fang","role":"pcmember","invite_id":"inv"}));
+        s
+    }
+
+    /// The invite's record status for `invitee`, as the cache holds it.
+    pub fn record_status(&self, invite: &str, invitee: &str) -> Option<invitebus_events::RecordStatus> {
+        let inv = self.cache.invites.get(&id(invite))?.state.invite.as_ref()?;
+        inv.record(&id(invitee)).map(|r| r.status)
+    }
+
+    pub fn is_member(&self, resource: &str, user: &str) -> bool {
+        self.cache.resources.get(&id(resource)).is_some_and(|r| r.state.is_member(&id(user)))
+    }
+}
+
+pub struct Then {
+    pub result: Result<Outcome, ProtocolError>,
+}
+
+impl Then {
+    /// The events' types, in order.
+    pub fn then_types(&self, types: &[&str]) -> &Self {
+        let out = self.result.as_ref().unwrap_or_else(|e| panic!("expected events {types:?}, got error {e}"));
+        let got: Vec<&str> = out.events.iter().map(|e| e.event_type()).collect();
+        assert_eq!(got, types);
+        self
+    }
+
+    pub fn then_events(&self) -> &[Event] {
+        &self.result.as_ref().unwrap_or_else(|e| panic!("expected events, got error {e}")).events
+    }
+
+    pub fn then_nothing(&self) -> &Self {
+        self.then_types(&[])
+    }
+
+    pub fn then_error(&self, code: ErrorCode) -> &ProtocolError {
+        match &self.result {
+            Ok(out) => panic!("expected {code}, got events {:?}", out.events.iter().map(|e| e.event_type()).collect::<Vec<_>>()),
+            Err(e) => {
+                assert_eq!(e.code, code, "wrong error: {e}");
+                e
+            }
+        }
+    }
+
+    pub fn reply(&self) -> &Value {
+        &self.result.as_ref().expect("ok").reply
+    }
+}
+
+/// Meta for hand-built requests.
+pub fn meta(actor: &str) -> CommandMeta {
+    CommandMeta::new(id(actor))
+}
+
