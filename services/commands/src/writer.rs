@@ -172,23 +172,19 @@ fn process(log: &mut EventLog, cache: &mut Cache, ids: &mut dyn IdGen, jobs: Vec
             }
         }
     }
-    let positions = if batch.is_empty() {
-        Ok(vec![])
-    } else {
-        log.append(&batch, now)
-    };
-    let positions = match positions {
+    let appended = if batch.is_empty() { Ok(vec![]) } else { log.append(&batch, now) };
+    let positions: Result<Vec<Option<u64>>, String> = match appended {
         Ok(p) => {
             for (cmd, pos) in batch.iter().zip(&p) {
                 debug!(command_id = ?cmd.command_id, position = ?pos, stream_id = ?cmd.events.first().map(|e| &e.stream_id), "appended");
             }
-            Some(p)
+            Ok(p)
         }
         Err(e) => {
             warn!(error = %e, commands = batch.len(), "batch commit failed; every command in it gets unavailable");
             cache.clear();
             log.clear_cache();
-            None
+            Err(e.to_string())
         }
     };
     let mut replies: Vec<Reply> = Vec::with_capacity(pending.len());
@@ -196,8 +192,10 @@ fn process(log: &mut EventLog, cache: &mut Cache, ids: &mut dyn IdGen, jobs: Vec
         let reply = match p {
             Pending::Ready(r) => r.clone(),
             Pending::Appended { index, data } => match &positions {
-                Some(pos) => Reply::command_ok(data.clone(), pos[*index]),
-                None => Reply::err(ProtocolError::unavailable("the event log could not commit; retry with the same command_id")),
+                Ok(pos) => Reply::command_ok(data.clone(), pos[*index]),
+                Err(why) => Reply::err(ProtocolError::unavailable(format!(
+                    "the event log could not commit ({why}); retry with the same command_id"
+                ))),
             },
             Pending::SameAs(first) => replies[*first].clone(),
         };

@@ -115,7 +115,9 @@ impl EventLog {
     /// its last event (None when it appended none). On error nothing of the batch is stored.
     pub fn append(&mut self, batch: &[AppendCommand], recorded_at: DateTime<Utc>) -> Result<Vec<Option<u64>>, LogError> {
         let recorded = format_time(&recorded_at);
-        let tx = self.conn.transaction()?;
+        // IMMEDIATE takes the write lock up front (waiting on busy_timeout); a deferred transaction
+        // that reads first fails at once with SQLITE_BUSY if the relay committed a checkpoint meanwhile.
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut head = self.head;
         let mut last_hash = self.last_hash.clone();
         let mut new_keys: Vec<(String, i64)> = Vec::new();
