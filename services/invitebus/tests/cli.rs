@@ -1,0 +1,81 @@
+//! The binary as an operator uses it: serve starts its own NATS, send/tail/health, audit, SIGTERM.
+
+mod support;
+
+use invitebus_natsrun::NatsServer;
+use serde_json::json;
+use support::{connect, healthy, relayed_all, run, send, Serve};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_starts_its_own_nats_when_none_answers_and_stops_on_sigterm() {
+    let data = tempfile::tempdir().unwrap();
+    let url = format!("nats://127.0.0.1:{}", free_port());
+    let mut serve = Serve::start(&url, data.path());
+    let client = connect(&url).await;
+    let h = healthy(&client).await;
+    assert_eq!(h["head"], 0);
+    assert!(data.path().join("nats").is_dir(), "JetStream data lives under the data folder");
+
+    let out = std::process::Command::new(support::BIN)
+        .args(["send", "UpsertUser", r#"{"actor":"fang","user_id":"fang","name":"Fang"}"#, "--nats", &url])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let reply: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(reply, json!({"ok":true,"data":{"user_id":"fang"},"position":1}));
+
+    let out = std::process::Command::new(support::BIN)
+        .args(["send", "AcceptInvite", r#"{"actor":"fang","invite_id":"nope"}"#, "--nats", &url])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "an error reply exits 1");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("not_found"));
+
+    relayed_all(&client).await;
+    let out = std::process::Command::new(support::BIN)
+        .args(["tail", "--no-follow", "--nats", &url])
+        .output()
+        .unwrap();
+    let lines: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
+    assert_eq!(lines.len(), 1);
+    assert!(lines[0].contains("\"UserUpserted\""));
+
+    assert_eq!(serve.terminate().code(), Some(0), "SIGTERM stops cleanly");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(std::net::TcpStream::connect(url.trim_start_matches("nats://")).is_err(), "its nats-server stopped too");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_verify_passes_untouched_and_names_an_altered_row() {
+    let nats = NatsServer::start_temp().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let mut serve = Serve::start(&nats.url(), data.path());
+    let client = connect(&nats.url()).await;
+    healthy(&client).await;
+    for body in [
+        json!({"actor":"xuan","user_id":"xuan","name":"Xuan"}),
+        json!({"actor":"fang","user_id":"fang","name":"Fang"}),
+    ] {
+        assert!(send(&client, "UpsertUser", &body).await.unwrap().ok);
+    }
+    let r = send(&client, "RegisterResource", &json!({"actor":"xuan","resource_id":"conf","kind":"conference","name":"C"})).await;
+    assert!(r.unwrap().ok);
+
+    let out = run(&["audit", "verify"], data.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("4 events"));
+
+    let out = run(&["audit", "history", "resource-conf"], data.path());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
+
+    assert_eq!(serve.terminate().code(), Some(0));
+    let conn = rusqlite::Connection::open(support::db(data.path())).unwrap();
+    conn.execute("UPDATE events SET actor = 'mallory' WHERE position = 2", []).unwrap();
+    let out = run(&["audit", "verify"], data.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("position 2"), "{}", String::from_utf8_lossy(&out.stdout));
+}

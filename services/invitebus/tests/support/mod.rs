@@ -1,0 +1,111 @@
+//! Runs the real `invitebus` binary against a real nats-server, as an operator would.
+#![allow(dead_code)]
+
+use invitebus_events::subject::Subjects;
+use invitebus_events::Reply;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_invitebus");
+
+/// A running `invitebus serve`.
+pub struct Serve {
+    pub child: Child,
+}
+
+impl Serve {
+    pub fn start(nats_url: &str, data: &Path) -> Serve {
+        let child = Command::new(BIN)
+            .args(["serve", "--nats", nats_url, "--data"])
+            .arg(data)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("invitebus serve starts");
+        Serve { child }
+    }
+
+    /// SIGKILL: no chance to clean up.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Runs an `invitebus` subcommand to completion.
+pub fn run(args: &[&str], data: &Path) -> Output {
+    Command::new(BIN).args(args).arg("--data").arg(data).output().expect("invitebus runs")
+}
+
+pub async fn connect(url: &str) -> async_nats::Client {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match async_nats::connect(url).await {
+            Ok(c) => return c,
+            Err(e) => assert!(Instant::now() < deadline, "cannot connect to {url}: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Health's data once the service answers.
+pub async fn healthy(client: &async_nats::Client) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let req = client.request(Subjects::default().health(), "{}".into());
+        if let Ok(Ok(msg)) = tokio::time::timeout(Duration::from_secs(1), req).await {
+            let reply: Reply = serde_json::from_slice(&msg.payload).unwrap();
+            return reply.into_result().unwrap();
+        }
+        assert!(Instant::now() < deadline, "invitebus did not become healthy");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until the relay has published everything committed; returns the head.
+pub async fn relayed_all(client: &async_nats::Client) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let h = healthy(client).await;
+        let head = h["head"].as_u64().unwrap();
+        if h["projections"]["relay"].as_u64() == Some(head) {
+            return head;
+        }
+        assert!(Instant::now() < deadline, "relay did not catch up: {h}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub async fn send(client: &async_nats::Client, name: &str, body: &Value) -> Result<Reply, String> {
+    let req = client.request(Subjects::default().command(name), body.to_string().into());
+    match tokio::time::timeout(Duration::from_secs(20), req).await {
+        Ok(Ok(msg)) => serde_json::from_slice(&msg.payload).map_err(|e| e.to_string()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("timeout".into()),
+    }
+}
+
+pub fn db(data: &Path) -> PathBuf {
+    data.join("events.db")
+}
