@@ -38,10 +38,61 @@ impl Envelope {
         Event::decode(&self.event_type, self.schema, self.data.clone())
     }
 
-    /// The bytes the hash covers: every field but the hashes, each as length (u64 LE) then bytes.
-    /// `data` counts as its compact JSON with keys sorted.
+    /// The fields the hash covers, borrowed.
+    pub fn hashed_fields(&self) -> HashedFields<'_> {
+        HashedFields {
+            position: self.position,
+            stream_id: &self.stream_id,
+            stream_type: &self.stream_type,
+            version: self.version,
+            event_type: &self.event_type,
+            schema: self.schema,
+            recorded_at: &self.recorded_at,
+            actor: &self.actor,
+            command_id: self.command_id.as_deref(),
+            correlation_id: self.correlation_id.as_deref(),
+            causation_id: self.causation_id.as_deref(),
+        }
+    }
+
+    /// The bytes the hash covers (see [`HashedFields::canonical_bytes`]).
     pub fn canonical_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(256);
+        self.hashed_fields().canonical_bytes(&serde_json::to_vec(&self.data).expect("json values serialize"))
+    }
+
+    /// `sha256(prev_hash ‖ canonical bytes)` as hex, for this envelope's own `prev_hash`.
+    pub fn compute_hash(&self) -> String {
+        chain_hash(&self.prev_hash, &self.canonical_bytes())
+    }
+
+    /// True when `hash` is what the fields say it must be.
+    pub fn hash_is_valid(&self) -> bool {
+        self.compute_hash() == self.hash
+    }
+}
+
+/// Every envelope field but `data` and the hashes, borrowed: what a writer hashes.
+#[derive(Debug, Clone, Copy)]
+pub struct HashedFields<'a> {
+    pub position: u64,
+    pub stream_id: &'a str,
+    pub stream_type: &'a str,
+    pub version: u64,
+    pub event_type: &'a str,
+    pub schema: u32,
+    pub recorded_at: &'a DateTime<Utc>,
+    pub actor: &'a str,
+    pub command_id: Option<&'a str>,
+    pub correlation_id: Option<&'a str>,
+    pub causation_id: Option<&'a str>,
+}
+
+impl HashedFields<'_> {
+    /// Each field as its length (u64 LE) then its bytes, in envelope order; numbers in decimal,
+    /// `recorded_at` as RFC 3339 with milliseconds, absent ids as empty, and last `data` as its
+    /// compact JSON with keys sorted (`data_json`).
+    pub fn canonical_bytes(&self, data_json: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(192 + data_json.len());
         let mut put = |b: &[u8]| {
             out.extend_from_slice(&(b.len() as u64).to_le_bytes());
             out.extend_from_slice(b);
@@ -52,27 +103,22 @@ impl Envelope {
         put(self.version.to_string().as_bytes());
         put(self.event_type.as_bytes());
         put(self.schema.to_string().as_bytes());
-        put(format_time(&self.recorded_at).as_bytes());
+        put(format_time(self.recorded_at).as_bytes());
         put(self.actor.as_bytes());
-        put(self.command_id.as_deref().unwrap_or("").as_bytes());
-        put(self.correlation_id.as_deref().unwrap_or("").as_bytes());
-        put(self.causation_id.as_deref().unwrap_or("").as_bytes());
-        put(&serde_json::to_vec(&self.data).expect("json values serialize"));
+        put(self.command_id.unwrap_or("").as_bytes());
+        put(self.correlation_id.unwrap_or("").as_bytes());
+        put(self.causation_id.unwrap_or("").as_bytes());
+        put(data_json);
         out
     }
+}
 
-    /// `sha256(prev_hash ‖ canonical bytes)` as hex, for this envelope's own `prev_hash`.
-    pub fn compute_hash(&self) -> String {
-        let mut h = Sha256::new();
-        h.update(self.prev_hash.as_bytes());
-        h.update(self.canonical_bytes());
-        hex::encode(h.finalize())
-    }
-
-    /// True when `hash` is what the fields say it must be.
-    pub fn hash_is_valid(&self) -> bool {
-        self.compute_hash() == self.hash
-    }
+/// `hex(sha256(prev_hash ‖ canonical))`.
+pub fn chain_hash(prev_hash: &str, canonical: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(prev_hash.as_bytes());
+    h.update(canonical);
+    hex::encode(h.finalize())
 }
 
 /// RFC 3339 UTC with milliseconds: `2026-11-21T23:00:00.123Z`.

@@ -75,6 +75,13 @@ macro_rules! events {
                 }
             }
 
+            /// The `data` object of the envelope.
+            pub fn data(&self) -> Value {
+                match self {
+                    $(Event::$name(e) => serde_json::to_value(e).expect("event data serializes"),)*
+                }
+            }
+
             /// The id inside the stream id (`fang` of `user-fang`).
             pub fn stream_key(&self) -> &Id {
                 match self {
@@ -128,14 +135,6 @@ impl Event {
     /// The current schema number of this event's type.
     pub fn schema(&self) -> u32 {
         upcast::current_schema(self.event_type())
-    }
-
-    /// The `data` object of the envelope.
-    pub fn data(&self) -> Value {
-        match serde_json::to_value(self).expect("events serialize") {
-            Value::Object(mut m) => m.remove("data").unwrap_or(Value::Null),
-            _ => Value::Null,
-        }
     }
 
     /// Reads stored data of any known schema, upcasting old schemas first.

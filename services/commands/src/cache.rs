@@ -103,6 +103,21 @@ impl Cache {
         }
     }
 
+    /// Records that the stream of `ty`/`id` is new (its id was just made here), so that no read
+    /// of the log is needed to learn it is empty.
+    pub fn insert_new(&mut self, ty: StreamType, id: &Id) {
+        fn new<S: Default>(map: &mut HashMap<Id, Versioned<S>>, id: &Id) {
+            map.entry(id.clone()).or_default();
+        }
+        match ty {
+            StreamType::User => new(&mut self.users, id),
+            StreamType::Resource => new(&mut self.resources, id),
+            StreamType::Invite => new(&mut self.invites, id),
+            StreamType::Code => new(&mut self.codes, id),
+            StreamType::Export => {}
+        }
+    }
+
     /// The version of a loaded stream (0 when new or not loaded).
     pub fn version(&self, ty: StreamType, id: &Id) -> u64 {
         match ty {

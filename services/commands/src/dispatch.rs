@@ -85,7 +85,7 @@ pub fn execute(
         Command::LeaveResource(c) => resource_cmd(cache, source, ctx, meta, &c.resource_id, ResourceCommand::Leave(c.clone())),
         Command::CreateInvite(c) => {
             let mut c = c.clone();
-            let invite_id = c.spec.invite_id.get_or_insert_with(|| ids.new_id()).clone();
+            let invite_id = fresh_or_given(cache, ids, StreamType::Invite, &mut c.spec.invite_id, |g: &mut dyn IdGen| g.new_id());
             cache.ensure(StreamType::Invite, &invite_id, source)?;
             cache.ensure(StreamType::Resource, &c.resource_id, source)?;
             check_version(cache, meta, StreamType::Invite, &invite_id)?;
@@ -118,7 +118,7 @@ pub fn execute(
         Command::StartCall(c) => start_call(cache, source, ids, ctx, meta, &c.call, &c.spec),
         Command::CreateInviteCode(c) => {
             let mut c = c.clone();
-            let code = c.code.get_or_insert_with(|| ids.new_code()).clone();
+            let code = fresh_or_given(cache, ids, StreamType::Code, &mut c.code, |g: &mut dyn IdGen| g.new_code());
             cache.ensure(StreamType::Code, &code, source)?;
             cache.ensure(StreamType::Resource, &c.resource_id, source)?;
             check_version(cache, meta, StreamType::Code, &code)?;
@@ -128,8 +128,9 @@ pub fn execute(
         }
         Command::RedeemInviteCode(c) => {
             let resource_id = code_and_resource(cache, source, meta, &c.code)?;
-            let state = &cache.codes[&c.code].state;
             let invite_id = ids.new_id();
+            cache.insert_new(StreamType::Invite, &invite_id);
+            let state = &cache.codes[&c.code].state;
             let cmd = CodeCommand::Redeem { code: c.code.clone(), invite_id };
             let events = code::decide(state, resource_state(cache, &resource_id), ctx, &cmd)?;
             let already_member = resource_state(cache, &resource_id).is_member(&ctx.actor);
@@ -154,6 +155,25 @@ pub fn execute(
                 "{} is not served by this build yet (the export role is not implemented)",
                 command.name()
             )))
+        }
+    }
+}
+
+/// The client's id, or a new one made here; a new one is known to be an empty stream.
+fn fresh_or_given(
+    cache: &mut Cache,
+    ids: &mut dyn IdGen,
+    ty: StreamType,
+    slot: &mut Option<Id>,
+    make: fn(&mut dyn IdGen) -> Id,
+) -> Id {
+    match slot {
+        Some(id) => id.clone(),
+        None => {
+            let id = make(ids);
+            cache.insert_new(ty, &id);
+            *slot = Some(id.clone());
+            id
         }
     }
 }
@@ -216,9 +236,10 @@ fn start_call(
     call: &CallSpec,
     spec: &invitebus_events::command::InviteSpec,
 ) -> Result<Outcome, ProtocolError> {
-    let resource_id = call.resource_id.clone().unwrap_or_else(|| ids.new_id());
+    let mut resource_id = call.resource_id.clone();
+    let resource_id = fresh_or_given(cache, ids, StreamType::Resource, &mut resource_id, |g: &mut dyn IdGen| g.new_id());
     let mut spec = spec.clone();
-    let invite_id = spec.invite_id.get_or_insert_with(|| ids.new_id()).clone();
+    let invite_id = fresh_or_given(cache, ids, StreamType::Invite, &mut spec.invite_id, |g: &mut dyn IdGen| g.new_id());
     cache.ensure(StreamType::Resource, &resource_id, source)?;
     cache.ensure(StreamType::Invite, &invite_id, source)?;
     check_version(cache, meta, StreamType::Resource, &resource_id)?;

@@ -124,6 +124,19 @@ fn process(log: &mut EventLog, cache: &mut Cache, ids: &mut dyn IdGen, jobs: Vec
     let mut batch: Vec<AppendCommand> = Vec::new();
     let mut pending: Vec<(Responder, Pending)> = Vec::with_capacity(jobs.len());
     let mut seen: HashMap<String, usize> = HashMap::new();
+    // One query finds every repeated command_id of the batch.
+    let command_ids: Vec<&str> = jobs.iter().filter_map(|j| j.request.meta.command_id.as_deref()).collect();
+    let known = log.lookup_commands(&command_ids);
+    drop(command_ids);
+    let mut known = match known {
+        Ok(known) => known,
+        Err(e) => {
+            for job in jobs {
+                (job.respond)(Reply::err(ProtocolError::unavailable(format!("reading the log: {e}"))));
+            }
+            return;
+        }
+    };
     for Job { request, respond } in jobs {
         let meta = &request.meta;
         if let Some(cid) = &meta.command_id {
@@ -131,17 +144,12 @@ fn process(log: &mut EventLog, cache: &mut Cache, ids: &mut dyn IdGen, jobs: Vec
                 pending.push((respond, Pending::SameAs(first)));
                 continue;
             }
-            match log.lookup_command(cid) {
-                Ok(Some(stored)) => {
-                    debug!(command_id = %cid, "repeated command answered from the log");
-                    pending.push((respond, Pending::Ready(Reply::command_ok(stored.data, stored.position))));
-                    continue;
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    pending.push((respond, Pending::Ready(Reply::err(ProtocolError::unavailable(e.to_string())))));
-                    continue;
-                }
+            if let Some(stored) = known.remove(cid) {
+                debug!(command_id = %cid, "repeated command answered from the log");
+                let reply = Reply::command_ok(stored.data.clone(), stored.position);
+                known.insert(cid.clone(), stored);
+                pending.push((respond, Pending::Ready(reply)));
+                continue;
             }
         }
         let ctx = Ctx::new(meta.actor.clone(), meta.roles.clone(), now);

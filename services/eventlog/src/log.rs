@@ -5,7 +5,7 @@ use crate::error::LogError;
 use crate::read::{LogReader, StoredReply};
 use crate::schema;
 use chrono::{DateTime, Utc};
-use invitebus_events::envelope::{format_time, Envelope, GENESIS_HASH};
+use invitebus_events::envelope::{chain_hash, format_time, Envelope, HashedFields, GENESIS_HASH};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -103,6 +103,9 @@ impl EventLog {
 
     /// Reads through the writer's own connection (what the writer itself needs on a cache miss).
     pub fn read_stream(&self, stream_id: &str) -> Result<Vec<Envelope>, LogError> {
+        if !self.stream_exists(stream_id)? {
+            return Ok(vec![]);
+        }
         crate::read::read_stream(&self.conn, stream_id, None)
     }
 
@@ -111,13 +114,78 @@ impl EventLog {
         crate::read::lookup_command(&self.conn, command_id)
     }
 
+    /// The remembered replies of those of `command_ids` that were committed, in one query.
+    pub fn lookup_commands(&self, command_ids: &[&str]) -> Result<HashMap<String, StoredReply>, LogError> {
+        let mut out = HashMap::new();
+        if command_ids.is_empty() {
+            return Ok(out);
+        }
+        let ids = serde_json::to_string(command_ids).expect("strings serialize");
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT command_id, position, data FROM commands WHERE command_id IN (SELECT value FROM json_each(?1))",
+        )?;
+        let mut rows = stmt.query([ids])?;
+        while let Some(row) = rows.next()? {
+            let id: String = row.get(0)?;
+            let position: Option<i64> = row.get(1)?;
+            let data: String = row.get(2)?;
+            let data = serde_json::from_str(&data)
+                .map_err(|e| LogError::Corrupt { position: position.unwrap_or(0) as u64, reason: e.to_string() })?;
+            out.insert(id, StoredReply { position: position.map(|p| p as u64), data });
+        }
+        Ok(out)
+    }
+
+    /// True when the stream has at least one event (a cheap check before reading it).
+    pub fn stream_exists(&self, stream_id: &str) -> Result<bool, LogError> {
+        if self.stream_keys.contains_key(stream_id) {
+            return Ok(true);
+        }
+        Ok(self
+            .conn
+            .prepare_cached("SELECT 1 FROM streams WHERE stream_id = ?1")?
+            .query_row([stream_id], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
     /// Appends every command's events in one transaction. Returns, per command, the position of
     /// its last event (None when it appended none). On error nothing of the batch is stored.
     pub fn append(&mut self, batch: &[AppendCommand], recorded_at: DateTime<Utc>) -> Result<Vec<Option<u64>>, LogError> {
         let recorded = format_time(&recorded_at);
         // IMMEDIATE takes the write lock up front (waiting on busy_timeout); a deferred transaction
         // that reads first fails at once with SQLITE_BUSY if the relay committed a checkpoint meanwhile.
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        self.conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+        let result = self.append_in_transaction(batch, &recorded_at, &recorded);
+        let committed = match result {
+            Ok(r) => self.conn.prepare_cached("COMMIT")?.execute([]).map(|_| r).map_err(LogError::from),
+            Err(e) => Err(e),
+        };
+        match committed {
+            Ok((out, head, last_hash, new_keys)) => {
+                self.head = head;
+                self.last_hash = last_hash;
+                if self.stream_keys.len() + new_keys.len() > STREAM_KEY_CACHE {
+                    self.stream_keys.clear();
+                }
+                self.stream_keys.extend(new_keys);
+                Ok(out)
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn append_in_transaction(
+        &self,
+        batch: &[AppendCommand],
+        recorded_at: &DateTime<Utc>,
+        recorded: &str,
+    ) -> Result<(Vec<Option<u64>>, u64, String, Vec<(String, i64)>), LogError> {
+        let tx = &self.conn;
         let mut head = self.head;
         let mut last_hash = self.last_hash.clone();
         let mut new_keys: Vec<(String, i64)> = Vec::new();
@@ -144,24 +212,21 @@ impl EventLog {
                         },
                     };
                     head += 1;
-                    let mut env = Envelope {
+                    let data = serde_json::to_string(&ev.data).expect("json values serialize");
+                    let fields = HashedFields {
                         position: head,
-                        stream_id: ev.stream_id.clone(),
-                        stream_type: ev.stream_type.to_string(),
+                        stream_id: &ev.stream_id,
+                        stream_type: ev.stream_type,
                         version: ev.version,
-                        event_type: ev.event_type.to_string(),
+                        event_type: ev.event_type,
                         schema: ev.schema,
                         recorded_at,
-                        actor: cmd.actor.clone(),
-                        command_id: cmd.command_id.clone(),
-                        correlation_id: cmd.correlation_id.clone(),
-                        causation_id: cmd.causation_id.clone(),
-                        data: ev.data.clone(),
-                        prev_hash: std::mem::take(&mut last_hash),
-                        hash: String::new(),
+                        actor: &cmd.actor,
+                        command_id: cmd.command_id.as_deref(),
+                        correlation_id: cmd.correlation_id.as_deref(),
+                        causation_id: cmd.causation_id.as_deref(),
                     };
-                    env.hash = env.compute_hash();
-                    let data = serde_json::to_string(&env.data).expect("json values serialize");
+                    let hash = chain_hash(&last_hash, &fields.canonical_bytes(data.as_bytes()));
                     let res = insert.execute(params![
                         head as i64,
                         key,
@@ -174,8 +239,8 @@ impl EventLog {
                         cmd.correlation_id,
                         cmd.causation_id,
                         data,
-                        env.prev_hash,
-                        env.hash,
+                        last_hash,
+                        hash,
                     ]);
                     if let Err(rusqlite::Error::SqliteFailure(f, _)) = &res {
                         if f.code == rusqlite::ErrorCode::ConstraintViolation {
@@ -183,7 +248,7 @@ impl EventLog {
                         }
                     }
                     res?;
-                    last_hash = env.hash;
+                    last_hash = hash;
                     last = Some(head);
                 }
                 if let Some(id) = &cmd.command_id {
@@ -193,14 +258,7 @@ impl EventLog {
                 out.push(last);
             }
         }
-        tx.commit()?;
-        self.head = head;
-        self.last_hash = last_hash;
-        if self.stream_keys.len() + new_keys.len() > STREAM_KEY_CACHE {
-            self.stream_keys.clear();
-        }
-        self.stream_keys.extend(new_keys);
-        Ok(out)
+        Ok((out, head, last_hash, new_keys))
     }
 
     /// Forgets cached stream keys (after a failed commit, or to bound memory).

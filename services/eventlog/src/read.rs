@@ -151,3 +151,73 @@ pub(crate) fn checkpoint(conn: &Connection, name: &str) -> Result<u64, LogError>
         .optional()?
         .unwrap_or(0) as u64)
 }
+
+/// An event ready to publish: its subject parts and its envelope as JSON bytes.
+pub struct Published {
+    pub position: u64,
+    pub event_type: String,
+    pub stream_id: String,
+    pub payload: Vec<u8>,
+}
+
+/// The envelope as published, with `data` passed through as stored (no parse, no re-encode).
+#[derive(serde::Serialize)]
+struct RawEnvelope<'a> {
+    position: u64,
+    stream_id: &'a str,
+    stream_type: &'a str,
+    version: u64,
+    #[serde(rename = "type")]
+    event_type: &'a str,
+    schema: u32,
+    recorded_at: &'a str,
+    actor: &'a str,
+    command_id: Option<&'a str>,
+    correlation_id: Option<&'a str>,
+    causation_id: Option<&'a str>,
+    data: &'a serde_json::value::RawValue,
+    prev_hash: &'a str,
+    hash: &'a str,
+}
+
+impl LogReader {
+    /// Up to `limit` events after `after`, as the relay publishes them.
+    pub fn read_published(&self, after: u64, limit: usize) -> Result<Vec<Published>, LogError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {ENVELOPE_COLUMNS} FROM events e JOIN streams s ON s.stream_key = e.stream_key \
+             WHERE e.position > ?1 ORDER BY e.position LIMIT ?2"
+        ))?;
+        let mut rows = stmt.query(params![after as i64, limit as i64])?;
+        let mut out = Vec::with_capacity(limit.min(1024));
+        while let Some(row) = rows.next()? {
+            let position = row.get::<_, i64>(0)? as u64;
+            let text = |i: usize| row.get_ref(i).and_then(|v| v.as_str().map_err(Into::into));
+            let opt = |i: usize| row.get_ref(i).and_then(|v| v.as_str_or_null().map_err(Into::into));
+            let data = serde_json::value::RawValue::from_string(text(11)?.to_string())
+                .map_err(|e| LogError::Corrupt { position, reason: format!("data: {e}") })?;
+            let env = RawEnvelope {
+                position,
+                stream_id: text(1)?,
+                stream_type: text(2)?,
+                version: row.get::<_, i64>(3)? as u64,
+                event_type: text(4)?,
+                schema: row.get::<_, i64>(5)? as u32,
+                recorded_at: text(6)?,
+                actor: text(7)?,
+                command_id: opt(8)?,
+                correlation_id: opt(9)?,
+                causation_id: opt(10)?,
+                data: &data,
+                prev_hash: text(12)?,
+                hash: text(13)?,
+            };
+            out.push(Published {
+                position,
+                event_type: env.event_type.to_string(),
+                stream_id: env.stream_id.to_string(),
+                payload: serde_json::to_vec(&env).expect("envelopes serialize"),
+            });
+        }
+        Ok(out)
+    }
+}

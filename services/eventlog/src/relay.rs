@@ -11,7 +11,7 @@ use crate::read::LogReader;
 use crate::RELAY_CHECKPOINT;
 use async_nats::jetstream::{self, message::PublishMessage, stream};
 use invitebus_events::subject::{Subjects, EVENTS_STREAM};
-use invitebus_events::Envelope;
+use crate::read::Published;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -99,7 +99,7 @@ impl Relay {
         info!(position = published, "relay starts");
         let mut backoff = Duration::from_millis(100);
         loop {
-            let rows = reader.read_from(published, RELAY_BATCH)?;
+            let rows = reader.read_published(published, RELAY_BATCH)?;
             if rows.is_empty() {
                 let head_closed = tokio::select! {
                     r = self.head.changed() => r.is_err(),
@@ -111,12 +111,14 @@ impl Relay {
                 }
                 continue;
             }
-            match self.publish_all(&rows).await {
+            let last = rows.last().map(|e| e.position).unwrap_or(published);
+            let count = rows.len();
+            match self.publish_all(rows).await {
                 Ok(()) => {
-                    published = rows.last().map(|e| e.position).unwrap_or(published);
+                    published = last;
                     reader.set_checkpoint(RELAY_CHECKPOINT, published)?;
                     let _ = self.published.send(published);
-                    debug!(position = published, count = rows.len(), "relayed");
+                    debug!(position = published, count, "relayed");
                     backoff = Duration::from_millis(100);
                 }
                 Err(e) => {
@@ -141,12 +143,11 @@ impl Relay {
     }
 
     /// Publishes `rows` with every ack in flight at once, then waits for each, in order.
-    async fn publish_all(&self, rows: &[Envelope]) -> Result<(), RelayError> {
+    async fn publish_all(&self, rows: Vec<Published>) -> Result<(), RelayError> {
         let mut acks = Vec::with_capacity(rows.len());
         for env in rows {
             let subject = self.subjects.event(&env.event_type, &env.stream_id);
-            let payload = serde_json::to_vec(env).expect("envelopes serialize");
-            let publish = PublishMessage::build().payload(payload.into()).message_id(env.position.to_string());
+            let publish = PublishMessage::build().payload(env.payload.into()).message_id(env.position.to_string());
             let ack = self
                 .jetstream
                 .send_publish(subject, publish)

@@ -1,6 +1,297 @@
-//! `invitebus bench`: placeholder replaced below.
+//! `invitebus bench commands`: end-to-end command throughput and latency over NATS, against an
+//! in-run baseline (group commit off: one transaction per command), optionally again with a
+//! large log already in place. Everything runs on this machine: a private nats-server, the
+//! command service in this process, and the clients.
+
+use anyhow::Context;
+use chrono::Utc;
+use invitebus_commands::{CommandService, ServiceConfig, WriterConfig};
+use invitebus_eventlog::{AppendCommand, EventLog, NewEvent, Options, RELAY_CHECKPOINT};
+use invitebus_events::subject::Subjects;
+use invitebus_events::Reply;
+use invitebus_natsrun::NatsServer;
+use serde_json::json;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
 #[derive(clap::Args)]
-pub struct BenchArgs {}
-pub async fn run(_: BenchArgs) -> anyhow::Result<()> {
-    anyhow::bail!("not yet")
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub what: BenchWhat,
+}
+
+#[derive(clap::Subcommand)]
+pub enum BenchWhat {
+    /// CreateInvite + AcceptInvite pairs from concurrent NATS clients.
+    Commands(CommandsArgs),
+}
+
+#[derive(clap::Args, Clone)]
+pub struct CommandsArgs {
+    /// Concurrent clients, each waiting for its reply before sending again.
+    #[arg(long, default_value_t = 256)]
+    pub clients: usize,
+    /// Seconds each run measures (after one second of warm-up).
+    #[arg(long, default_value_t = 10)]
+    pub duration: u64,
+    /// Also run with this many events already in the log (e.g. 1000000).
+    #[arg(long)]
+    pub prefill: Option<u64>,
+    /// NATS connections the clients share.
+    #[arg(long, default_value_t = 8)]
+    pub connections: usize,
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    match args.what {
+        BenchWhat::Commands(a) => commands(a).await,
+    }
+}
+
+/// One run's figures.
+struct Figures {
+    commands: u64,
+    errors: u64,
+    seconds: f64,
+    latencies_us: Vec<u32>,
+}
+
+impl Figures {
+    fn rate(&self) -> f64 {
+        self.commands as f64 / self.seconds
+    }
+
+    fn pct(&self, p: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return 0.0;
+        }
+        let i = ((self.latencies_us.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies_us[i] as f64 / 1000.0
+    }
+
+    fn print(&self, label: &str) {
+        println!(
+            "{label:<44} {:>9.0} commands/s   p50 {:>7.2} ms   p99 {:>7.2} ms   p999 {:>7.2} ms   ({} commands, {} errors)",
+            self.rate(),
+            self.pct(0.50),
+            self.pct(0.99),
+            self.pct(0.999),
+            self.commands,
+            self.errors
+        );
+    }
+}
+
+async fn commands(args: CommandsArgs) -> anyhow::Result<()> {
+    println!(
+        "invitebus bench commands: {} clients, {} s per run, {} cores, {}",
+        args.clients,
+        args.duration,
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        cpu_model()
+    );
+    let nats = NatsServer::start_temp().context("starting a private nats-server")?;
+    let grouped = one_run(&nats, &args, 1024, None).await?;
+    grouped.print("group commit (batch ≤ 1024), empty log");
+    let single = one_run(&nats, &args, 1, None).await?;
+    single.print("baseline: one transaction per command");
+    println!(
+        "ratio group commit / baseline: {:.1}×",
+        grouped.rate() / single.rate().max(1e-9)
+    );
+    if let Some(n) = args.prefill {
+        let prefilled = one_run(&nats, &args, 1024, Some(n)).await?;
+        prefilled.print(&format!("group commit, {n} events already in the log"));
+        println!(
+            "ratio prefilled / empty: {:.2}×",
+            prefilled.rate() / grouped.rate().max(1e-9)
+        );
+    }
+    Ok(())
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+/// Writes `n` events straight into the log (invite streams of two events each, UUIDv7 ids as
+/// in real use) and marks them relayed, so the run measures commands against a large log.
+fn prefill(path: &Path, n: u64) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut log = EventLog::open(path, &Options::default())?;
+    let mut written = 0;
+    while written < n {
+        let mut batch = Vec::with_capacity(1000);
+        while batch.len() < 500 && written < n {
+            let id = uuid::Uuid::now_v7().to_string();
+            let stream_id = format!("invite-{id}");
+            let ev = |version: u64, ty: &'static str| NewEvent {
+                stream_id: stream_id.clone(),
+                stream_type: "invite",
+                version,
+                event_type: ty,
+                schema: 1,
+                data: json!({"invite_id": id, "resource_id": "prefill", "inviter": "owner", "invitee": "someone"}),
+            };
+            let events = if n - written >= 2 {
+                vec![ev(1, "InviteCreated"), ev(2, "InviteRead")]
+            } else {
+                vec![ev(1, "InviteCreated")]
+            };
+            written += events.len() as u64;
+            batch.push(AppendCommand {
+                actor: "owner".into(),
+                command_id: Some(uuid::Uuid::now_v7().to_string()),
+                correlation_id: None,
+                causation_id: None,
+                events,
+                reply_data: json!({"invite_id": id}),
+            });
+        }
+        log.append(&batch, Utc::now())?;
+    }
+    log.set_checkpoint(RELAY_CHECKPOINT, log.head())?;
+    println!(
+        "prefilled {n} events in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+async fn one_run(
+    nats: &NatsServer,
+    args: &CommandsArgs,
+    max_batch: usize,
+    prefilled: Option<u64>,
+) -> anyhow::Result<Figures> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("events.db");
+    if let Some(n) = prefilled {
+        let p = path.clone();
+        tokio::task::spawn_blocking(move || prefill(&p, n)).await??;
+    }
+    // A fresh stream prefix per run, so runs do not share JetStream state.
+    let prefix = format!("bench{}", uuid::Uuid::now_v7().simple());
+    let subjects = Subjects::new(prefix);
+    let service_client = async_nats::connect(nats.url()).await?;
+    let mut writer = WriterConfig::new(&path);
+    writer.max_batch = max_batch;
+    let mut config = ServiceConfig::new(writer);
+    config.subjects = subjects.clone();
+    // The events stream is named after the prefix too, so delete any earlier one first.
+    let js = async_nats::jetstream::new(service_client.clone());
+    let _ = js
+        .delete_stream(invitebus_events::subject::EVENTS_STREAM)
+        .await;
+    let service = CommandService::start(service_client.clone(), config).await?;
+
+    let mut conns = Vec::new();
+    for _ in 0..args.connections.max(1) {
+        conns.push(async_nats::connect(nats.url()).await?);
+    }
+    let owner = &conns[0];
+    for r in 0..16 {
+        let body = json!({"actor":"owner","resource_id":format!("bench-{r}"),"kind":"channel","name":"bench"});
+        let reply = request(owner, &subjects.command("RegisterResource"), &body).await?;
+        anyhow::ensure!(reply.ok, "setup failed: {reply:?}");
+    }
+
+    let warmup = Instant::now() + Duration::from_secs(1);
+    let end = warmup + Duration::from_secs(args.duration);
+    let mut tasks = Vec::new();
+    for c in 0..args.clients {
+        let client = conns[c % conns.len()].clone();
+        let subjects = subjects.clone();
+        tasks.push(tokio::spawn(async move {
+            client_loop(c, client, subjects, warmup, end).await
+        }));
+    }
+    let mut figures = Figures {
+        commands: 0,
+        errors: 0,
+        seconds: args.duration as f64,
+        latencies_us: Vec::new(),
+    };
+    for t in tasks {
+        let (ok, errors, lat) = t.await?;
+        figures.commands += ok;
+        figures.errors += errors;
+        figures.latencies_us.extend(lat);
+    }
+    figures.latencies_us.sort_unstable();
+    service.shutdown().await;
+    let _ = js
+        .delete_stream(invitebus_events::subject::EVENTS_STREAM)
+        .await;
+    Ok(figures)
+}
+
+async fn request(
+    client: &async_nats::Client,
+    subject: &str,
+    body: &serde_json::Value,
+) -> anyhow::Result<Reply> {
+    let msg = client
+        .request(subject.to_string(), body.to_string().into())
+        .await?;
+    Ok(serde_json::from_slice(&msg.payload)?)
+}
+
+/// Sends CreateInvite then AcceptInvite, again and again, until `end`; counts what falls after `warmup`.
+async fn client_loop(
+    c: usize,
+    client: async_nats::Client,
+    subjects: Subjects,
+    warmup: Instant,
+    end: Instant,
+) -> (u64, u64, Vec<u32>) {
+    let create = subjects.command("CreateInvite");
+    let accept = subjects.command("AcceptInvite");
+    let resource = format!("bench-{}", c % 16);
+    let (mut ok, mut errors, mut lat) = (0u64, 0u64, Vec::new());
+    let mut n = 0u64;
+    while Instant::now() < end {
+        n += 1;
+        let invitee = format!("c{c}-{n}");
+        let invite_id = uuid::Uuid::now_v7().to_string();
+        let steps = [
+            (
+                &create,
+                json!({"actor":"owner","resource_id":resource,"invitee":invitee,"invite_id":invite_id,"command_id":uuid::Uuid::now_v7().to_string()}),
+            ),
+            (
+                &accept,
+                json!({"actor":invitee,"invite_id":invite_id,"command_id":uuid::Uuid::now_v7().to_string()}),
+            ),
+        ];
+        for (subject, body) in steps {
+            let started = Instant::now();
+            let result = request(&client, subject, &body).await;
+            let measured = started >= warmup && Instant::now() <= end;
+            match result {
+                Ok(r) if r.ok => {
+                    if measured {
+                        ok += 1;
+                        lat.push(started.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                    }
+                }
+                _ => {
+                    if measured {
+                        errors += 1;
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    (ok, errors, lat)
 }

@@ -116,6 +116,11 @@ impl Scenario {
     pub fn is_member(&self, resource: &str, user: &str) -> bool {
         self.cache.resources.get(&id(resource)).is_some_and(|r| r.state.is_member(&id(user)))
     }
+
+    /// How many times a code was redeemed, as the cache holds it.
+    pub fn code_uses(&self, code: &str) -> u32 {
+        self.cache.codes.get(&id(code)).map_or(0, |c| c.state.uses)
+    }
 }
 
 pub struct Then {
@@ -149,9 +154,29 @@ impl Then {
         }
     }
 
+    /// `then_error` that also checks the field the error names.
+    pub fn then_field_error(&self, code: ErrorCode, field: &str) -> &ProtocolError {
+        let e = self.then_error(code);
+        assert_eq!(e.field.as_deref(), Some(field), "wrong field: {e}");
+        e
+    }
+
+    /// The wire `data` of the `i`th event.
+    pub fn data(&self, i: usize) -> Value {
+        self.then_events()[i].data()
+    }
+
     pub fn reply(&self) -> &Value {
         &self.result.as_ref().expect("ok").reply
     }
+}
+
+/// `body` with the fields of `extra` added (or replaced).
+pub fn with(mut body: Value, extra: Value) -> Value {
+    if let (Value::Object(b), Value::Object(e)) = (&mut body, extra) {
+        b.extend(e);
+    }
+    body
 }
 
 /// Meta for hand-built requests.
