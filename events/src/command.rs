@@ -39,7 +39,13 @@ pub struct CommandMeta {
 
 impl CommandMeta {
     pub fn new(actor: Id) -> Self {
-        CommandMeta { actor, roles: vec![], command_id: None, correlation_id: None, expected_version: None }
+        CommandMeta {
+            actor,
+            roles: vec![],
+            command_id: None,
+            correlation_id: None,
+            expected_version: None,
+        }
     }
 
     pub fn is_admin(&self) -> bool {

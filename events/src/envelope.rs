@@ -57,7 +57,8 @@ impl Envelope {
 
     /// The bytes the hash covers (see [`HashedFields::canonical_bytes`]).
     pub fn canonical_bytes(&self) -> Vec<u8> {
-        self.hashed_fields().canonical_bytes(&serde_json::to_vec(&self.data).expect("json values serialize"))
+        self.hashed_fields()
+            .canonical_bytes(&serde_json::to_vec(&self.data).expect("json values serialize"))
     }
 
     /// `sha256(prev_hash ‖ canonical bytes)` as hex, for this envelope's own `prev_hash`.
@@ -141,7 +142,9 @@ mod millis {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
         let s = String::deserialize(d)?;
-        DateTime::parse_from_rfc3339(&s).map(|t| t.with_timezone(&Utc)).map_err(serde::de::Error::custom)
+        DateTime::parse_from_rfc3339(&s)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(serde::de::Error::custom)
     }
 }
 

@@ -117,11 +117,19 @@ pub struct ProtocolError {
 
 impl ProtocolError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ProtocolError { code, message: message.into(), field: None }
+        ProtocolError {
+            code,
+            message: message.into(),
+            field: None,
+        }
     }
 
     pub fn with_field(code: ErrorCode, field: impl Into<String>, message: impl Into<String>) -> Self {
-        ProtocolError { code, message: message.into(), field: Some(field.into()) }
+        ProtocolError {
+            code,
+            message: message.into(),
+            field: Some(field.into()),
+        }
     }
 
     pub fn missing(field: &str) -> Self {

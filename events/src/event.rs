@@ -24,8 +24,13 @@ pub enum StreamType {
 }
 
 impl StreamType {
-    pub const ALL: [StreamType; 5] =
-        [StreamType::User, StreamType::Resource, StreamType::Invite, StreamType::Code, StreamType::Export];
+    pub const ALL: [StreamType; 5] = [
+        StreamType::User,
+        StreamType::Resource,
+        StreamType::Invite,
+        StreamType::Code,
+        StreamType::Export,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -123,7 +128,10 @@ pub enum DecodeError {
     #[error(transparent)]
     Upcast(#[from] UpcastError),
     #[error("event {event_type} does not match its schema: {source}")]
-    Data { event_type: String, source: serde_json::Error },
+    Data {
+        event_type: String,
+        source: serde_json::Error,
+    },
 }
 
 impl Event {
@@ -141,7 +149,9 @@ impl Event {
     pub fn decode(event_type: &str, schema: u32, data: Value) -> Result<Event, DecodeError> {
         let data = upcast(event_type, schema, data)?;
         let tagged = serde_json::json!({ "type": event_type, "data": data });
-        serde_json::from_value(tagged)
-            .map_err(|source| DecodeError::Data { event_type: event_type.to_string(), source })
+        serde_json::from_value(tagged).map_err(|source| DecodeError::Data {
+            event_type: event_type.to_string(),
+            source,
+        })
     }
 }

@@ -8,9 +8,7 @@ pub const MAX_ID_LEN: usize = 64;
 
 /// True when `s` matches `^[A-Za-z0-9_-]{1,64}$`.
 pub fn is_valid_id(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= MAX_ID_LEN
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    !s.is_empty() && s.len() <= MAX_ID_LEN && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// An id checked against the subject-safe rule; it cannot be built otherwise.

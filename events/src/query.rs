@@ -3,8 +3,9 @@
 use serde::{Deserialize, Serialize};
 
 /// Every query name, as used in `invites.q.<query>`.
-pub const QUERIES: &[&str] =
-    &["received", "sent", "invite", "admin", "code", "codes", "inbox", "history", "state", "export"];
+pub const QUERIES: &[&str] = &[
+    "received", "sent", "invite", "admin", "code", "codes", "inbox", "history", "state", "export",
+];
 
 /// The default and largest page sizes of list queries.
 pub const DEFAULT_PER_PAGE: u32 = 15;

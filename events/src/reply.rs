@@ -24,16 +24,31 @@ fn is_query(p: &Option<Option<u64>>) -> bool {
 impl Reply {
     /// A command's success.
     pub fn command_ok(data: Value, position: Option<u64>) -> Reply {
-        Reply { ok: true, data: Some(data), error: None, position: Some(position) }
+        Reply {
+            ok: true,
+            data: Some(data),
+            error: None,
+            position: Some(position),
+        }
     }
 
     /// A query's success (no position).
     pub fn query_ok(data: Value) -> Reply {
-        Reply { ok: true, data: Some(data), error: None, position: None }
+        Reply {
+            ok: true,
+            data: Some(data),
+            error: None,
+            position: None,
+        }
     }
 
     pub fn err(error: ProtocolError) -> Reply {
-        Reply { ok: false, data: None, error: Some(error), position: None }
+        Reply {
+            ok: false,
+            data: None,
+            error: Some(error),
+            position: None,
+        }
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -72,7 +87,10 @@ mod tests {
     #[test]
     fn command_reply_carries_a_nullable_position() {
         let r = Reply::command_ok(json!({}), None);
-        assert_eq!(serde_json::to_value(&r).unwrap(), json!({"ok":true,"data":{},"position":null}));
+        assert_eq!(
+            serde_json::to_value(&r).unwrap(),
+            json!({"ok":true,"data":{},"position":null})
+        );
         let r = Reply::command_ok(json!({}), Some(7));
         assert_eq!(serde_json::to_value(&r).unwrap()["position"], 7);
     }

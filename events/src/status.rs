@@ -55,7 +55,10 @@ impl RecordStatus {
 
     /// The record keeps its invite `open` (unanswered, or waiting for approval).
     pub fn keeps_open(self) -> bool {
-        matches!(self, RecordStatus::Pending | RecordStatus::Read | RecordStatus::Applying)
+        matches!(
+            self,
+            RecordStatus::Pending | RecordStatus::Read | RecordStatus::Applying
+        )
     }
 }
 

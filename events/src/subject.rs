@@ -113,7 +113,10 @@ mod tests {
         let s = Subjects::default();
         let fang = Id::parse("fang").unwrap();
         assert_eq!(s.command("CreateInvite"), "invites.cmd.CreateInvite");
-        assert_eq!(s.event("InviteCreated", "invite-1"), "invites.evt.InviteCreated.invite-1");
+        assert_eq!(
+            s.event("InviteCreated", "invite-1"),
+            "invites.evt.InviteCreated.invite-1"
+        );
         assert_eq!(s.notify(&fang), "invites.notify.fang");
         assert_eq!(s.events_filter(None, Some(&fang)), "invites.evt.*.fang");
         assert_eq!(s.health(), "invites.health");

@@ -22,8 +22,8 @@ pub(crate) fn parse_body(body: &[u8]) -> Result<Value, ProtocolError> {
             body.len()
         )));
     }
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| ProtocolError::invalid_command(format!("body is not JSON: {e}")))?;
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| ProtocolError::invalid_command(format!("body is not JSON: {e}")))?;
     if !value.is_object() {
         return Err(ProtocolError::invalid_command("body is not a JSON object"));
     }
@@ -33,7 +33,11 @@ pub(crate) fn parse_body(body: &[u8]) -> Result<Value, ProtocolError> {
 pub(crate) fn decode_meta(body: &Value) -> Result<CommandMeta, ProtocolError> {
     match body.get("actor") {
         None | Some(Value::Null) => {
-            return Err(ProtocolError::with_field(ErrorCode::Unauthenticated, "actor", "no actor"))
+            return Err(ProtocolError::with_field(
+                ErrorCode::Unauthenticated,
+                "actor",
+                "no actor",
+            ))
         }
         Some(_) => {}
     }
@@ -45,7 +49,10 @@ pub(crate) fn decode_meta(body: &Value) -> Result<CommandMeta, ProtocolError> {
     }
     if let Some(id) = &meta.correlation_id {
         if id.len() > MAX_COMMAND_ID {
-            return Err(ProtocolError::invalid("correlation_id", "must be at most 128 characters"));
+            return Err(ProtocolError::invalid(
+                "correlation_id",
+                "must be at most 128 characters",
+            ));
         }
     }
     Ok(meta)
@@ -58,11 +65,19 @@ pub fn decode_fields<T: DeserializeOwned>(body: &Value) -> Result<T, ProtocolErr
         let inner = e.inner().to_string();
         if let Some(rest) = inner.strip_prefix("missing field `") {
             let name = rest.split('`').next().unwrap_or(rest);
-            let field = if path == "." { name.to_string() } else { format!("{path}.{name}") };
+            let field = if path == "." {
+                name.to_string()
+            } else {
+                format!("{path}.{name}")
+            };
             ProtocolError::missing(&field)
         } else {
             let field = if path == "." { "body".to_string() } else { path };
-            ProtocolError::with_field(ErrorCode::InvalidField, field.clone(), format!("invalid `{field}`: {inner}"))
+            ProtocolError::with_field(
+                ErrorCode::InvalidField,
+                field.clone(),
+                format!("invalid `{field}`: {inner}"),
+            )
         }
     })
 }

@@ -41,7 +41,10 @@ fn check_json<T: Serialize>(field: &str, v: &Option<T>) -> Result<(), ProtocolEr
     if let Some(v) = v {
         let size = serde_json::to_vec(v).map(|b| b.len()).unwrap_or(usize::MAX);
         if size > MAX_JSON {
-            return Err(ProtocolError::invalid(field, format!("larger than {MAX_JSON} bytes of JSON")));
+            return Err(ProtocolError::invalid(
+                field,
+                format!("larger than {MAX_JSON} bytes of JSON"),
+            ));
         }
     }
     Ok(())
@@ -206,7 +209,10 @@ impl InviteSpec {
             (Some(_), Some(_)) => return Err(ProtocolError::invalid("invitee", "give invitees or invitee, not both")),
             (Some(list), None) => {
                 if list.is_empty() || list.len() > MAX_INVITEES {
-                    return Err(ProtocolError::invalid("invitees", format!("must hold 1 to {MAX_INVITEES} ids")));
+                    return Err(ProtocolError::invalid(
+                        "invitees",
+                        format!("must hold 1 to {MAX_INVITEES} ids"),
+                    ));
                 }
                 check_unique("invitees", list)?;
             }
@@ -238,7 +244,10 @@ struct ResourceRef {
 impl Fields for CreateInvite {
     fn decode(body: &Value) -> Result<Self, ProtocolError> {
         let ResourceRef { resource_id } = decode_fields(body)?;
-        Ok(CreateInvite { resource_id, spec: decode_fields(body)? })
+        Ok(CreateInvite {
+            resource_id,
+            spec: decode_fields(body)?,
+        })
     }
     fn validate(&self) -> Result<(), ProtocolError> {
         self.spec.validate()
@@ -273,7 +282,10 @@ pub struct CallSpec {
 
 impl Fields for StartCall {
     fn decode(body: &Value) -> Result<Self, ProtocolError> {
-        Ok(StartCall { call: decode_fields(body)?, spec: decode_fields(body)? })
+        Ok(StartCall {
+            call: decode_fields(body)?,
+            spec: decode_fields(body)?,
+        })
     }
     fn validate(&self) -> Result<(), ProtocolError> {
         if let Some(name) = &self.call.name {
@@ -308,7 +320,10 @@ impl Fields for UpdateInvite {
         check_opt_len("message", &self.message, MAX_TEXT)?;
         check_json("detail", &self.detail)?;
         if self.add_invitees.len() > MAX_INVITEES {
-            return Err(ProtocolError::invalid("add_invitees", format!("at most {MAX_INVITEES} ids")));
+            return Err(ProtocolError::invalid(
+                "add_invitees",
+                format!("at most {MAX_INVITEES} ids"),
+            ));
         }
         check_unique("add_invitees", &self.add_invitees)?;
         check_unique("remove_invitees", &self.remove_invitees)
@@ -452,7 +467,10 @@ impl Fields for RequestExport {
     fn validate(&self) -> Result<(), ProtocolError> {
         match self.view.as_deref() {
             None | Some("admin") => Ok(()),
-            Some(other) => Err(ProtocolError::invalid("view", format!("`{other}` cannot be exported; use `admin`"))),
+            Some(other) => Err(ProtocolError::invalid(
+                "view",
+                format!("`{other}` cannot be exported; use `admin`"),
+            )),
         }
     }
 }
@@ -514,12 +532,27 @@ impl Fields for RegisterResource {
     }
 }
 
+impl Fields for ResendInvite {
+    fn decode(body: &Value) -> Result<Self, ProtocolError> {
+        decode_fields(body)
+    }
+    fn validate(&self) -> Result<(), ProtocolError> {
+        match &self.invitees {
+            Some(list) if list.is_empty() || list.len() > MAX_INVITEES => Err(ProtocolError::invalid(
+                "invitees",
+                format!("must hold 1 to {MAX_INVITEES} ids"),
+            )),
+            Some(list) => check_unique("invitees", list),
+            None => Ok(()),
+        }
+    }
+}
+
 plain_fields!(
     JoinResource,
     LeaveResource,
     InviteRef,
     AcceptInvite,
-    ResendInvite,
     CreateInviteCode,
     CodeRef,
     StartExport,

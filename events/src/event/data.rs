@@ -60,16 +60,28 @@ pub struct Via {
 
 impl Via {
     pub fn invite(invite_id: &Id) -> Via {
-        Via { invite_id: Some(invite_id.clone()), ..Via::default() }
+        Via {
+            invite_id: Some(invite_id.clone()),
+            ..Via::default()
+        }
     }
     pub fn code(code: &Id) -> Via {
-        Via { code: Some(code.clone()), ..Via::default() }
+        Via {
+            code: Some(code.clone()),
+            ..Via::default()
+        }
     }
     pub fn owner() -> Via {
-        Via { owner: Some(true), ..Via::default() }
+        Via {
+            owner: Some(true),
+            ..Via::default()
+        }
     }
     pub fn direct() -> Via {
-        Via { direct: Some(true), ..Via::default() }
+        Via {
+            direct: Some(true),
+            ..Via::default()
+        }
     }
 }
 

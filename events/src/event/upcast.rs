@@ -10,7 +10,11 @@ pub enum UpcastError {
     #[error("unknown event type `{0}`")]
     UnknownType(String),
     #[error("event {event_type} has schema {schema}, newer than this build knows ({current})")]
-    TooNew { event_type: String, schema: u32, current: u32 },
+    TooNew {
+        event_type: String,
+        schema: u32,
+        current: u32,
+    },
     #[error("event {event_type} has schema {schema}, which has no upcast step")]
     NoStep { event_type: String, schema: u32 },
 }
@@ -28,7 +32,11 @@ pub fn upcast(event_type: &str, schema: u32, data: Value) -> Result<Value, Upcas
     }
     let current = current_schema(event_type);
     if schema > current {
-        return Err(UpcastError::TooNew { event_type: event_type.to_string(), schema, current });
+        return Err(UpcastError::TooNew {
+            event_type: event_type.to_string(),
+            schema,
+            current,
+        });
     }
     let mut data = data;
     let mut at = schema;
@@ -41,7 +49,10 @@ pub fn upcast(event_type: &str, schema: u32, data: Value) -> Result<Value, Upcas
 
 /// One step from `schema` to `schema + 1`. No type has changed yet, so there is no step.
 fn step(event_type: &str, schema: u32, _data: Value) -> Result<Value, UpcastError> {
-    Err(UpcastError::NoStep { event_type: event_type.to_string(), schema })
+    Err(UpcastError::NoStep {
+        event_type: event_type.to_string(),
+        schema,
+    })
 }
 
 #[cfg(test)]
@@ -58,7 +69,13 @@ mod tests {
     #[test]
     fn unknown_types_and_future_schemas_are_refused() {
         assert!(matches!(upcast("Nope", 1, json!({})), Err(UpcastError::UnknownType(_))));
-        assert!(matches!(upcast("InviteRead", 2, json!({})), Err(UpcastError::TooNew { .. })));
-        assert!(matches!(upcast("InviteRead", 0, json!({})), Err(UpcastError::NoStep { .. })));
+        assert!(matches!(
+            upcast("InviteRead", 2, json!({})),
+            Err(UpcastError::TooNew { .. })
+        ));
+        assert!(matches!(
+            upcast("InviteRead", 0, json!({})),
+            Err(UpcastError::NoStep { .. })
+        ));
     }
 }

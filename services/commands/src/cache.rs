@@ -135,7 +135,12 @@ impl Cache {
         let ty = event.stream_type();
         let id = event.stream_key().clone();
         self.ensure(ty, &id, source)?;
-        fn step<S: Default>(map: &mut HashMap<Id, Versioned<S>>, id: &Id, event: &Event, evolve: fn(S, &Event) -> S) -> u64 {
+        fn step<S: Default>(
+            map: &mut HashMap<Id, Versioned<S>>,
+            id: &Id,
+            event: &Event,
+            evolve: fn(S, &Event) -> S,
+        ) -> u64 {
             let v = map.entry(id.clone()).or_default();
             v.state = evolve(std::mem::take(&mut v.state), event);
             v.version += 1;

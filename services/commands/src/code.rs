@@ -17,7 +17,7 @@ pub struct CodeState {
     pub info: Option<InviteCodeCreated>,
     pub uses: u32,
     pub deleted: bool,
-    /// Redeemers waiting for approval, and their invite.
+    /// Each redeemer's latest application through this code (approval codes only).
     pub applying: BTreeMap<Id, Id>,
 }
 
@@ -26,23 +26,49 @@ pub struct CodeState {
 pub enum CodeCommand {
     /// `code` is filled in.
     Create(CreateInviteCode),
-    /// `invite_id` is the id an approval invite would take.
-    Redeem { code: Id, invite_id: Id },
+    /// `invite_id` is the id an approval invite would take; `still_applying` says whether the
+    /// actor's earlier application through this code is still waiting (the dispatcher looks it up).
+    Redeem {
+        code: Id,
+        invite_id: Id,
+        still_applying: bool,
+    },
     Delete(CodeRef),
 }
 
-pub fn decide(state: &CodeState, resource: &ResourceState, ctx: &Ctx, cmd: &CodeCommand) -> Result<Vec<Event>, ProtocolError> {
+pub fn decide(
+    state: &CodeState,
+    resource: &ResourceState,
+    ctx: &Ctx,
+    cmd: &CodeCommand,
+) -> Result<Vec<Event>, ProtocolError> {
     match cmd {
         CodeCommand::Create(c) => create(state, resource, ctx, c),
-        CodeCommand::Redeem { code, invite_id } => redeem(state, resource, ctx, code, invite_id),
+        CodeCommand::Redeem {
+            code,
+            invite_id,
+            still_applying,
+        } => redeem(state, resource, ctx, code, invite_id, *still_applying),
         CodeCommand::Delete(c) => delete(state, resource, ctx, &c.code),
     }
 }
 
-fn create(state: &CodeState, resource: &ResourceState, ctx: &Ctx, c: &CreateInviteCode) -> Result<Vec<Event>, ProtocolError> {
-    let code = c.code.clone().ok_or_else(|| ProtocolError::internal("code was not assigned"))?;
+fn create(
+    state: &CodeState,
+    resource: &ResourceState,
+    ctx: &Ctx,
+    c: &CreateInviteCode,
+) -> Result<Vec<Event>, ProtocolError> {
+    let code = c
+        .code
+        .clone()
+        .ok_or_else(|| ProtocolError::internal("code was not assigned"))?;
     if state.info.is_some() {
-        return Err(ProtocolError::with_field(ErrorCode::ResourceExists, "code", format!("{code} is taken")));
+        return Err(ProtocolError::with_field(
+            ErrorCode::ResourceExists,
+            "code",
+            format!("{code} is taken"),
+        ));
     }
     resource.require(&c.resource_id)?;
     if !resource.is_member(&ctx.actor) {
@@ -53,6 +79,16 @@ fn create(state: &CodeState, resource: &ResourceState, ctx: &Ctx, c: &CreateInvi
         ));
     }
     let max_age = c.max_age.unwrap_or(DEFAULT_CODE_MAX_AGE);
+    let expires_at = match max_age {
+        0 => None,
+        s => Some(
+            i64::try_from(s)
+                .ok()
+                .and_then(Duration::try_seconds)
+                .and_then(|d| ctx.now.checked_add_signed(d))
+                .ok_or_else(|| ProtocolError::invalid("max_age", "too far in the future"))?,
+        ),
+    };
     Ok(vec![Event::InviteCodeCreated(InviteCodeCreated {
         code,
         resource_id: c.resource_id.clone(),
@@ -61,7 +97,7 @@ fn create(state: &CodeState, resource: &ResourceState, ctx: &Ctx, c: &CreateInvi
         max_uses: c.max_uses,
         temporary: c.temporary,
         requires_approval: c.requires_approval,
-        expires_at: (max_age > 0).then(|| ctx.now + Duration::seconds(max_age.min(i64::MAX as u64 / 1000) as i64)),
+        expires_at,
         created_at: ctx.now,
     })])
 }
@@ -73,16 +109,29 @@ fn live<'a>(state: &'a CodeState, code: &Id) -> Result<&'a InviteCodeCreated, Pr
     }
 }
 
-fn redeem(state: &CodeState, resource: &ResourceState, ctx: &Ctx, code: &Id, invite_id: &Id) -> Result<Vec<Event>, ProtocolError> {
+fn redeem(
+    state: &CodeState,
+    resource: &ResourceState,
+    ctx: &Ctx,
+    code: &Id,
+    invite_id: &Id,
+    still_applying: bool,
+) -> Result<Vec<Event>, ProtocolError> {
     let info = live(state, code)?;
-    if resource.is_member(&ctx.actor) || state.applying.contains_key(&ctx.actor) {
+    if resource.is_member(&ctx.actor) || still_applying {
         return Ok(vec![]);
     }
     if info.expires_at.is_some_and(|t| t <= ctx.now) {
-        return Err(ProtocolError::new(ErrorCode::Expired, format!("code {code} has expired")));
+        return Err(ProtocolError::new(
+            ErrorCode::Expired,
+            format!("code {code} has expired"),
+        ));
     }
     if info.max_uses > 0 && state.uses >= info.max_uses {
-        return Err(ProtocolError::new(ErrorCode::Exhausted, format!("code {code} was used {} times", state.uses)));
+        return Err(ProtocolError::new(
+            ErrorCode::Exhausted,
+            format!("code {code} was used {} times", state.uses),
+        ));
     }
     let resource_info = resource.require(&info.resource_id)?;
     let redeemed = InviteCodeRedeemed {
@@ -127,13 +176,19 @@ fn redeem(state: &CodeState, resource: &ResourceState, ctx: &Ctx, code: &Id, inv
         status: RecordStatus::Applying,
         at: ctx.now,
     };
-    Ok(vec![Event::InviteCodeRedeemed(redeemed), Event::InviteCreated(created), Event::InviteAccepted(accepted)])
+    Ok(vec![
+        Event::InviteCodeRedeemed(redeemed),
+        Event::InviteCreated(created),
+        Event::InviteAccepted(accepted),
+    ])
 }
 
 fn delete(state: &CodeState, resource: &ResourceState, ctx: &Ctx, code: &Id) -> Result<Vec<Event>, ProtocolError> {
     let info = live(state, code)?;
     if info.inviter != ctx.actor && !resource.is_owner(&ctx.actor) && !ctx.is_admin() {
-        return Err(ProtocolError::forbidden("only the code's creator or the resource's owner may delete it"));
+        return Err(ProtocolError::forbidden(
+            "only the code's creator or the resource's owner may delete it",
+        ));
     }
     Ok(vec![Event::InviteCodeDeleted(InviteCodeDeleted {
         code: code.clone(),

@@ -33,7 +33,11 @@ impl IdGen for RandomIds {
     }
     fn new_code(&mut self) -> Id {
         let bytes = uuid::Uuid::new_v4().into_bytes();
-        let code: String = bytes.iter().take(8).map(|b| BASE62[(*b as usize) % 62] as char).collect();
+        let code: String = bytes
+            .iter()
+            .take(8)
+            .map(|b| BASE62[(*b as usize) % 62] as char)
+            .collect();
         Id::parse(code).expect("base62 is a valid id")
     }
 }
@@ -45,7 +49,10 @@ pub struct Outcome {
     pub reply: Value,
 }
 
-static NO_RESOURCE: ResourceState = ResourceState { info: None, members: BTreeSet::new() };
+static NO_RESOURCE: ResourceState = ResourceState {
+    info: None,
+    members: BTreeSet::new(),
+};
 
 fn resource_state<'a>(cache: &'a Cache, id: &Id) -> &'a ResourceState {
     cache.resources.get(id).map(|v| &v.state).unwrap_or(&NO_RESOURCE)
@@ -57,7 +64,11 @@ fn check_version(cache: &Cache, meta: &CommandMeta, ty: StreamType, id: &Id) -> 
         Some(expected) if expected != cache.version(ty, id) => Err(ProtocolError::with_field(
             ErrorCode::Conflict,
             "expected_version",
-            format!("{} is at version {}, not {expected}", ty.stream_id(id), cache.version(ty, id)),
+            format!(
+                "{} is at version {}, not {expected}",
+                ty.stream_id(id),
+                cache.version(ty, id)
+            ),
         )),
         _ => Ok(()),
     }
@@ -78,14 +89,44 @@ pub fn execute(
         Command::UpsertUser(c) => {
             cache.ensure(StreamType::User, &c.user_id, source)?;
             check_version(cache, meta, StreamType::User, &c.user_id)?;
-            done(user::decide(&cache.users[&c.user_id].state, ctx, c)?, json!({"user_id": c.user_id}))
+            done(
+                user::decide(&cache.users[&c.user_id].state, ctx, c)?,
+                json!({"user_id": c.user_id}),
+            )
         }
-        Command::RegisterResource(c) => resource_cmd(cache, source, ctx, meta, &c.resource_id, ResourceCommand::Register(c.clone())),
-        Command::JoinResource(c) => resource_cmd(cache, source, ctx, meta, &c.resource_id, ResourceCommand::Join(c.clone())),
-        Command::LeaveResource(c) => resource_cmd(cache, source, ctx, meta, &c.resource_id, ResourceCommand::Leave(c.clone())),
+        Command::RegisterResource(c) => resource_cmd(
+            cache,
+            source,
+            ctx,
+            meta,
+            &c.resource_id,
+            ResourceCommand::Register(c.clone()),
+        ),
+        Command::JoinResource(c) => resource_cmd(
+            cache,
+            source,
+            ctx,
+            meta,
+            &c.resource_id,
+            ResourceCommand::Join(c.clone()),
+        ),
+        Command::LeaveResource(c) => resource_cmd(
+            cache,
+            source,
+            ctx,
+            meta,
+            &c.resource_id,
+            ResourceCommand::Leave(c.clone()),
+        ),
         Command::CreateInvite(c) => {
             let mut c = c.clone();
-            let invite_id = fresh_or_given(cache, ids, StreamType::Invite, &mut c.spec.invite_id, |g: &mut dyn IdGen| g.new_id());
+            let invite_id = fresh_or_given(
+                cache,
+                ids,
+                StreamType::Invite,
+                &mut c.spec.invite_id,
+                |g: &mut dyn IdGen| g.new_id(),
+            );
             cache.ensure(StreamType::Invite, &invite_id, source)?;
             cache.ensure(StreamType::Resource, &c.resource_id, source)?;
             check_version(cache, meta, StreamType::Invite, &invite_id)?;
@@ -97,8 +138,12 @@ pub fn execute(
             )?;
             done(events, json!({"invite_id": invite_id}))
         }
-        Command::UpdateInvite(c) => invite_cmd(cache, source, ctx, meta, &c.invite_id, InviteCommand::Update(c.clone())),
-        Command::CancelInvite(c) => invite_cmd(cache, source, ctx, meta, &c.invite_id, InviteCommand::Cancel(c.clone())),
+        Command::UpdateInvite(c) => {
+            invite_cmd(cache, source, ctx, meta, &c.invite_id, InviteCommand::Update(c.clone()))
+        }
+        Command::CancelInvite(c) => {
+            invite_cmd(cache, source, ctx, meta, &c.invite_id, InviteCommand::Cancel(c.clone()))
+        }
         Command::AcceptInvite(c) => {
             let mut out = invite_cmd(cache, source, ctx, meta, &c.invite_id, InviteCommand::Accept(c.clone()))?;
             let status = out.events.iter().find_map(|e| match e {
@@ -108,30 +153,72 @@ pub fn execute(
             out.reply["status"] = json!(status);
             Ok(out)
         }
-        Command::RejectInvite(c) => invite_cmd(cache, source, ctx, meta, &c.invite_id, InviteCommand::Reject(c.clone())),
-        Command::ResendInvite(c) => invite_cmd(cache, source, ctx, meta, &c.invite_id, InviteCommand::Resend(c.clone())),
-        Command::MarkInviteRead(c) => invite_cmd(cache, source, ctx, meta, &c.invite_id, InviteCommand::MarkRead(c.clone())),
+        Command::RejectInvite(c) => {
+            invite_cmd(cache, source, ctx, meta, &c.invite_id, InviteCommand::Reject(c.clone()))
+        }
+        Command::ResendInvite(c) => {
+            invite_cmd(cache, source, ctx, meta, &c.invite_id, InviteCommand::Resend(c.clone()))
+        }
+        Command::MarkInviteRead(c) => invite_cmd(
+            cache,
+            source,
+            ctx,
+            meta,
+            &c.invite_id,
+            InviteCommand::MarkRead(c.clone()),
+        ),
         Command::HideInvite(c) => invite_cmd(cache, source, ctx, meta, &c.invite_id, InviteCommand::Hide(c.clone())),
-        Command::ApproveInvite(c) => invite_cmd(cache, source, ctx, meta, &c.invite_id, InviteCommand::Approve(c.clone())),
+        Command::ApproveInvite(c) => invite_cmd(
+            cache,
+            source,
+            ctx,
+            meta,
+            &c.invite_id,
+            InviteCommand::Approve(c.clone()),
+        ),
         Command::DenyInvite(c) => invite_cmd(cache, source, ctx, meta, &c.invite_id, InviteCommand::Deny(c.clone())),
-        Command::ExpireInvite(c) => invite_cmd(cache, source, ctx, meta, &c.invite_id, InviteCommand::Expire(c.clone())),
+        Command::ExpireInvite(c) => {
+            invite_cmd(cache, source, ctx, meta, &c.invite_id, InviteCommand::Expire(c.clone()))
+        }
         Command::StartCall(c) => start_call(cache, source, ids, ctx, meta, &c.call, &c.spec),
         Command::CreateInviteCode(c) => {
             let mut c = c.clone();
-            let code = fresh_or_given(cache, ids, StreamType::Code, &mut c.code, |g: &mut dyn IdGen| g.new_code());
+            let code = fresh_or_given(cache, ids, StreamType::Code, &mut c.code, |g: &mut dyn IdGen| {
+                g.new_code()
+            });
             cache.ensure(StreamType::Code, &code, source)?;
             cache.ensure(StreamType::Resource, &c.resource_id, source)?;
             check_version(cache, meta, StreamType::Code, &code)?;
             let state = &cache.codes[&code].state;
-            let events = code::decide(state, resource_state(cache, &c.resource_id), ctx, &CodeCommand::Create(c))?;
+            let events = code::decide(
+                state,
+                resource_state(cache, &c.resource_id),
+                ctx,
+                &CodeCommand::Create(c),
+            )?;
             done(events, json!({"code": code}))
         }
         Command::RedeemInviteCode(c) => {
             let resource_id = code_and_resource(cache, source, meta, &c.code)?;
+            // An earlier application through this code still waiting for approval answers again.
+            let earlier = cache.codes[&c.code].state.applying.get(&ctx.actor).cloned();
+            let still_applying = match &earlier {
+                Some(invite) => {
+                    cache.ensure(StreamType::Invite, invite, source)?;
+                    let state = &cache.invites[invite].state;
+                    let record = state.invite.as_ref().and_then(|i| i.record(&ctx.actor));
+                    record.is_some_and(|r| r.status == invitebus_events::RecordStatus::Applying)
+                }
+                None => false,
+            };
             let invite_id = ids.new_id();
             cache.insert_new(StreamType::Invite, &invite_id);
+            let cmd = CodeCommand::Redeem {
+                code: c.code.clone(),
+                invite_id,
+                still_applying,
+            };
             let state = &cache.codes[&c.code].state;
-            let cmd = CodeCommand::Redeem { code: c.code.clone(), invite_id };
             let events = code::decide(state, resource_state(cache, &resource_id), ctx, &cmd)?;
             let already_member = resource_state(cache, &resource_id).is_member(&ctx.actor);
             let invite_id = events
@@ -140,14 +227,19 @@ pub fn execute(
                     Event::InviteCodeRedeemed(r) => r.invite_id.clone(),
                     _ => None,
                 })
-                .or_else(|| cache.codes[&c.code].state.applying.get(&ctx.actor).cloned());
+                .or(if still_applying { earlier } else { None });
             let reply = json!({"resource_id": resource_id, "invite_id": invite_id, "already_member": already_member});
             done(events, reply)
         }
         Command::DeleteInviteCode(c) => {
             let resource_id = code_and_resource(cache, source, meta, &c.code)?;
             let state = &cache.codes[&c.code].state;
-            let events = code::decide(state, resource_state(cache, &resource_id), ctx, &CodeCommand::Delete(c.clone()))?;
+            let events = code::decide(
+                state,
+                resource_state(cache, &resource_id),
+                ctx,
+                &CodeCommand::Delete(c.clone()),
+            )?;
             done(events, json!({"code": c.code}))
         }
         Command::RequestExport(_) | Command::StartExport(_) | Command::CompleteExport(_) | Command::FailExport(_) => {
@@ -189,7 +281,10 @@ fn resource_cmd(
     cache.ensure(StreamType::Resource, resource_id, source)?;
     check_version(cache, meta, StreamType::Resource, resource_id)?;
     let events = resource::decide(resource_state(cache, resource_id), ctx, &cmd)?;
-    Ok(Outcome { events, reply: json!({"resource_id": resource_id}) })
+    Ok(Outcome {
+        events,
+        reply: json!({"resource_id": resource_id}),
+    })
 }
 
 fn invite_cmd(
@@ -202,18 +297,33 @@ fn invite_cmd(
 ) -> Result<Outcome, ProtocolError> {
     cache.ensure(StreamType::Invite, invite_id, source)?;
     check_version(cache, meta, StreamType::Invite, invite_id)?;
-    let resource_id = cache.invites[invite_id].state.invite.as_ref().map(|i| i.resource_id.clone());
+    let resource_id = cache.invites[invite_id]
+        .state
+        .invite
+        .as_ref()
+        .map(|i| i.resource_id.clone());
     if let Some(rid) = &resource_id {
         cache.ensure(StreamType::Resource, rid, source)?;
     }
     let state: &InviteState = &cache.invites[invite_id].state;
-    let resource = resource_id.as_ref().map(|r| resource_state(cache, r)).unwrap_or(&NO_RESOURCE);
+    let resource = resource_id
+        .as_ref()
+        .map(|r| resource_state(cache, r))
+        .unwrap_or(&NO_RESOURCE);
     let events = invite::decide(state, resource, ctx, &cmd)?;
-    Ok(Outcome { events, reply: json!({"invite_id": invite_id}) })
+    Ok(Outcome {
+        events,
+        reply: json!({"invite_id": invite_id}),
+    })
 }
 
 /// Loads a code and its resource; returns the resource's id.
-fn code_and_resource(cache: &mut Cache, source: &dyn StreamSource, meta: &CommandMeta, code: &Id) -> Result<Id, ProtocolError> {
+fn code_and_resource(
+    cache: &mut Cache,
+    source: &dyn StreamSource,
+    meta: &CommandMeta,
+    code: &Id,
+) -> Result<Id, ProtocolError> {
     cache.ensure(StreamType::Code, code, source)?;
     check_version(cache, meta, StreamType::Code, code)?;
     let resource_id = cache.codes[code]
@@ -237,15 +347,30 @@ fn start_call(
     spec: &invitebus_events::command::InviteSpec,
 ) -> Result<Outcome, ProtocolError> {
     let mut resource_id = call.resource_id.clone();
-    let resource_id = fresh_or_given(cache, ids, StreamType::Resource, &mut resource_id, |g: &mut dyn IdGen| g.new_id());
+    let resource_id = fresh_or_given(
+        cache,
+        ids,
+        StreamType::Resource,
+        &mut resource_id,
+        |g: &mut dyn IdGen| g.new_id(),
+    );
     let mut spec = spec.clone();
-    let invite_id = fresh_or_given(cache, ids, StreamType::Invite, &mut spec.invite_id, |g: &mut dyn IdGen| g.new_id());
+    let invite_id = fresh_or_given(
+        cache,
+        ids,
+        StreamType::Invite,
+        &mut spec.invite_id,
+        |g: &mut dyn IdGen| g.new_id(),
+    );
     cache.ensure(StreamType::Resource, &resource_id, source)?;
     cache.ensure(StreamType::Invite, &invite_id, source)?;
     check_version(cache, meta, StreamType::Resource, &resource_id)?;
     let register = RegisterResource {
         resource_id: resource_id.clone(),
-        kind: call.kind.clone().unwrap_or_else(|| Id::parse("channel").expect("valid")),
+        kind: call
+            .kind
+            .clone()
+            .unwrap_or_else(|| Id::parse("channel").expect("valid")),
         name: call.name.clone().unwrap_or_else(|| "call".to_string()),
         capacity: call.capacity.unwrap_or(0),
         parent_id: None,
@@ -254,7 +379,18 @@ fn start_call(
     let current = resource_state(cache, &resource_id);
     let mut events = resource::decide(current, ctx, &ResourceCommand::Register(register))?;
     let channel = events.iter().fold(current.clone(), resource::evolve);
-    let create = CreateInvite { resource_id: resource_id.clone(), spec };
-    events.extend(invite::decide(&cache.invites[&invite_id].state, &channel, ctx, &InviteCommand::Create(create))?);
-    Ok(Outcome { events, reply: json!({"resource_id": resource_id, "invite_id": invite_id}) })
+    let create = CreateInvite {
+        resource_id: resource_id.clone(),
+        spec,
+    };
+    events.extend(invite::decide(
+        &cache.invites[&invite_id].state,
+        &channel,
+        ctx,
+        &InviteCommand::Create(create),
+    )?);
+    Ok(Outcome {
+        events,
+        reply: json!({"resource_id": resource_id, "invite_id": invite_id}),
+    })
 }

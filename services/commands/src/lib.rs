@@ -21,5 +21,5 @@ pub mod user;
 pub mod writer;
 
 pub use ctx::Ctx;
-pub use writer::{Writer, WriterConfig, WriterHandle};
 pub use service::{CommandService, ServiceConfig};
+pub use writer::{Writer, WriterConfig, WriterHandle};

@@ -27,18 +27,24 @@ fn unavailable(e: LogError) -> ProtocolError {
 
 /// Decodes the request and reads the stream as of its `as_of`, checking who may see it.
 fn read(reader: &LogReader, body: &[u8]) -> Result<(StreamQuery, StreamType, Vec<Envelope>), ProtocolError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| ProtocolError::invalid_command(format!("body is not JSON: {e}")))?;
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| ProtocolError::invalid_command(format!("body is not JSON: {e}")))?;
     if !value.is_object() {
         return Err(ProtocolError::invalid_command("body is not a JSON object"));
     }
     let q: StreamQuery = decode_fields(&value)?;
-    let actor = q.actor.clone().ok_or_else(|| ProtocolError::with_field(ErrorCode::Unauthenticated, "actor", "no actor"))?;
+    let actor = q
+        .actor
+        .clone()
+        .ok_or_else(|| ProtocolError::with_field(ErrorCode::Unauthenticated, "actor", "no actor"))?;
     let (ty, _) = StreamType::parse_stream_id(&q.stream_id)
         .ok_or_else(|| ProtocolError::invalid("stream_id", "want <user|resource|invite|code|export>-<id>"))?;
     let until = match &q.as_of {
         None | Some(Value::Null) => None,
-        Some(Value::Number(n)) => Some(n.as_u64().ok_or_else(|| ProtocolError::invalid("as_of", "not a position"))?),
+        Some(Value::Number(n)) => Some(
+            n.as_u64()
+                .ok_or_else(|| ProtocolError::invalid("as_of", "not a position"))?,
+        ),
         Some(Value::String(s)) => match s.parse::<u64>() {
             Ok(p) => Some(p),
             Err(_) => {
@@ -52,7 +58,9 @@ fn read(reader: &LogReader, body: &[u8]) -> Result<(StreamQuery, StreamType, Vec
     let admin = q.roles.iter().any(|r| r == ADMIN_ROLE);
     if !admin && !events.iter().any(|e| names(e, &actor)) {
         // Unknown streams and others' streams look alike, so nothing leaks.
-        return Err(ProtocolError::forbidden("only admins and the stream's participants may read it"));
+        return Err(ProtocolError::forbidden(
+            "only admins and the stream's participants may read it",
+        ));
     }
     Ok((q, ty, events))
 }
@@ -64,8 +72,12 @@ fn names(env: &Envelope, actor: &Id) -> bool {
     }
     let is = |v: Option<&Value>| v.and_then(Value::as_str) == Some(actor.as_str());
     let d = &env.data;
-    ["inviter", "invitee", "user_id", "owner", "requested_by"].iter().any(|k| is(d.get(*k)))
-        || d.get("invitees").and_then(Value::as_array).is_some_and(|a| a.iter().any(|v| v.as_str() == Some(actor.as_str())))
+    ["inviter", "invitee", "user_id", "owner", "requested_by"]
+        .iter()
+        .any(|k| is(d.get(*k)))
+        || d.get("invitees")
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.iter().any(|v| v.as_str() == Some(actor.as_str())))
 }
 
 /// `history`: `{"items": [envelope]}`.
@@ -80,7 +92,10 @@ pub fn state(reader: &LogReader, body: &[u8]) -> Result<Value, ProtocolError> {
     let version = envelopes.last().map(|e| e.version).unwrap_or(0);
     let mut events = Vec::with_capacity(envelopes.len());
     for env in &envelopes {
-        events.push(env.event().map_err(|e| ProtocolError::internal(format!("position {}: {e}", env.position)))?);
+        events.push(
+            env.event()
+                .map_err(|e| ProtocolError::internal(format!("position {}: {e}", env.position)))?,
+        );
     }
     Ok(json!({ "stream_id": q.stream_id, "version": version, "state": fold(ty, &events) }))
 }
@@ -112,7 +127,9 @@ pub fn fold(ty: StreamType, events: &[Event]) -> Value {
         }
         StreamType::User => {
             let s = events.iter().fold(user::UserState::default(), user::evolve);
-            s.profile.map(|p| serde_json::to_value(p).unwrap_or(Value::Null)).unwrap_or(Value::Null)
+            s.profile
+                .map(|p| serde_json::to_value(p).unwrap_or(Value::Null))
+                .unwrap_or(Value::Null)
         }
         StreamType::Code => {
             let s = events.iter().fold(code::CodeState::default(), code::evolve);

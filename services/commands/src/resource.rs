@@ -36,12 +36,17 @@ impl ResourceState {
 
     /// The resource's info, or `not_found`.
     pub fn require(&self, resource_id: &Id) -> Result<&ResourceRegistered, ProtocolError> {
-        self.info.as_ref().ok_or_else(|| ProtocolError::not_found("resource_id", resource_id))
+        self.info
+            .as_ref()
+            .ok_or_else(|| ProtocolError::not_found("resource_id", resource_id))
     }
 
     /// The event of `user` joining, checked against membership and capacity.
     pub fn join(&self, user: &Id, via: Via, inviter: Option<Id>, ctx: &Ctx) -> Result<MemberJoined, ProtocolError> {
-        let info = self.info.as_ref().ok_or_else(|| ProtocolError::not_found("resource_id", "?"))?;
+        let info = self
+            .info
+            .as_ref()
+            .ok_or_else(|| ProtocolError::not_found("resource_id", "?"))?;
         if self.is_member(user) {
             return Err(ProtocolError::with_field(
                 ErrorCode::AlreadyMember,
@@ -107,7 +112,12 @@ pub fn decide(state: &ResourceState, ctx: &Ctx, cmd: &ResourceCommand) -> Result
         }
         ResourceCommand::Join(c) => {
             state.require(&c.resource_id)?;
-            Ok(vec![Event::MemberJoined(state.join(&ctx.actor, Via::direct(), None, ctx)?)])
+            Ok(vec![Event::MemberJoined(state.join(
+                &ctx.actor,
+                Via::direct(),
+                None,
+                ctx,
+            )?)])
         }
         ResourceCommand::Leave(c) => {
             state.require(&c.resource_id)?;

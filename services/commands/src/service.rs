@@ -26,7 +26,11 @@ pub struct ServiceConfig {
 
 impl ServiceConfig {
     pub fn new(writer: WriterConfig) -> Self {
-        ServiceConfig { subjects: Subjects::from_env(), writer, queue_group: "invitebus-commands".into() }
+        ServiceConfig {
+            subjects: Subjects::from_env(),
+            writer,
+            queue_group: "invitebus-commands".into(),
+        }
     }
 }
 
@@ -73,21 +77,52 @@ impl CommandService {
         });
 
         let (reply_tx, reply_rx) = mpsc::unbounded_channel();
-        let commands = client.queue_subscribe(subjects.all_commands(), config.queue_group.clone()).await.map_err(nats)?;
-        let health = client.queue_subscribe(subjects.health(), config.queue_group.clone()).await.map_err(nats)?;
-        let history = client.queue_subscribe(subjects.query("history"), config.queue_group.clone()).await.map_err(nats)?;
-        let state = client.queue_subscribe(subjects.query("state"), config.queue_group.clone()).await.map_err(nats)?;
+        let commands = client
+            .queue_subscribe(subjects.all_commands(), config.queue_group.clone())
+            .await
+            .map_err(nats)?;
+        let health = client
+            .queue_subscribe(subjects.health(), config.queue_group.clone())
+            .await
+            .map_err(nats)?;
+        let history = client
+            .queue_subscribe(subjects.query("history"), config.queue_group.clone())
+            .await
+            .map_err(nats)?;
+        let state = client
+            .queue_subscribe(subjects.query("state"), config.queue_group.clone())
+            .await
+            .map_err(nats)?;
         let reader = Arc::new(Mutex::new(LogReader::open(&config.writer.log_path)?));
 
         let tasks = vec![
             tokio::spawn(command_loop(commands, handle.clone(), reply_tx, shutdown_rx.clone())),
             tokio::spawn(reply_loop(client.clone(), reply_rx)),
-            tokio::spawn(health_loop(client.clone(), health, handle.head(), relayed.clone(), shutdown_rx.clone())),
-            tokio::spawn(query_loop(client.clone(), history, reader.clone(), queries::history, shutdown_rx.clone())),
+            tokio::spawn(health_loop(
+                client.clone(),
+                health,
+                handle.head(),
+                relayed.clone(),
+                shutdown_rx.clone(),
+            )),
+            tokio::spawn(query_loop(
+                client.clone(),
+                history,
+                reader.clone(),
+                queries::history,
+                shutdown_rx.clone(),
+            )),
             tokio::spawn(query_loop(client.clone(), state, reader, queries::state, shutdown_rx)),
         ];
         info!(prefix = subjects.prefix(), "command service ready");
-        Ok(CommandService { shutdown, tasks, relay, writer: Some(writer), handle: Some(handle), relayed })
+        Ok(CommandService {
+            shutdown,
+            tasks,
+            relay,
+            writer: Some(writer),
+            handle: Some(handle),
+            relayed,
+        })
     }
 
     /// The writer's handle, for in-process senders (benchmarks, tests).

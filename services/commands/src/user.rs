@@ -13,7 +13,9 @@ pub struct UserState {
 /// The user themself, an admin or `system` may set a profile; an unchanged profile appends nothing.
 pub fn decide(state: &UserState, ctx: &Ctx, cmd: &UpsertUser) -> Result<Vec<Event>, ProtocolError> {
     if ctx.actor != cmd.user_id && !ctx.is_admin() && !ctx.is_system() {
-        return Err(ProtocolError::forbidden("only the user or an admin may change a profile"));
+        return Err(ProtocolError::forbidden(
+            "only the user or an admin may change a profile",
+        ));
     }
     let next = UserUpserted {
         user_id: cmd.user_id.clone(),
@@ -27,7 +29,14 @@ pub fn decide(state: &UserState, ctx: &Ctx, cmd: &UpsertUser) -> Result<Vec<Even
         at: ctx.now,
     };
     match &state.profile {
-        Some(p) if UserUpserted { at: ctx.now, ..p.clone() } == next => Ok(vec![]),
+        Some(p)
+            if UserUpserted {
+                at: ctx.now,
+                ..p.clone()
+            } == next =>
+        {
+            Ok(vec![])
+        }
         _ => Ok(vec![Event::UserUpserted(next)]),
     }
 }

@@ -30,7 +30,12 @@ pub struct WriterConfig {
 
 impl WriterConfig {
     pub fn new(log_path: impl Into<PathBuf>) -> Self {
-        WriterConfig { log_path: log_path.into(), sync: Sync::Full, max_batch: 1024, queue: 16_384 }
+        WriterConfig {
+            log_path: log_path.into(),
+            sync: Sync::Full,
+            max_batch: 1024,
+            queue: 16_384,
+        }
     }
 }
 
@@ -61,7 +66,8 @@ impl WriterHandle {
     pub async fn submit(&self, request: CommandRequest) -> Reply {
         let (tx, rx) = oneshot::channel();
         self.submit_with(request, Box::new(move |r| drop(tx.send(r)))).await;
-        rx.await.unwrap_or_else(|_| Reply::err(ProtocolError::unavailable("the writer has stopped")))
+        rx.await
+            .unwrap_or_else(|_| Reply::err(ProtocolError::unavailable("the writer has stopped")))
     }
 
     /// The last committed position; changes wake the relay.
@@ -125,7 +131,10 @@ fn process(log: &mut EventLog, cache: &mut Cache, ids: &mut dyn IdGen, jobs: Vec
     let mut pending: Vec<(Responder, Pending)> = Vec::with_capacity(jobs.len());
     let mut seen: HashMap<String, usize> = HashMap::new();
     // One query finds every repeated command_id of the batch.
-    let command_ids: Vec<&str> = jobs.iter().filter_map(|j| j.request.meta.command_id.as_deref()).collect();
+    let command_ids: Vec<&str> = jobs
+        .iter()
+        .filter_map(|j| j.request.meta.command_id.as_deref())
+        .collect();
     let known = log.lookup_commands(&command_ids);
     drop(command_ids);
     let mut known = match known {
@@ -154,7 +163,11 @@ fn process(log: &mut EventLog, cache: &mut Cache, ids: &mut dyn IdGen, jobs: Vec
         }
         let ctx = Ctx::new(meta.actor.clone(), meta.roles.clone(), now);
         let outcome = dispatch::execute(cache, log, ids, &ctx, meta, &request.command).and_then(|outcome| {
-            let events = outcome.events.iter().map(|e| cache.apply(e, log)).collect::<Result<Vec<_>, _>>()?;
+            let events = outcome
+                .events
+                .iter()
+                .map(|e| cache.apply(e, log))
+                .collect::<Result<Vec<_>, _>>()?;
             Ok((outcome.reply, events))
         });
         match outcome {
@@ -170,7 +183,13 @@ fn process(log: &mut EventLog, cache: &mut Cache, ids: &mut dyn IdGen, jobs: Vec
                     events,
                     reply_data: data.clone(),
                 });
-                pending.push((respond, Pending::Appended { index: batch.len() - 1, data }));
+                pending.push((
+                    respond,
+                    Pending::Appended {
+                        index: batch.len() - 1,
+                        data,
+                    },
+                ));
             }
             Err(e) => {
                 if e.code == invitebus_events::ErrorCode::Internal {
@@ -180,7 +199,11 @@ fn process(log: &mut EventLog, cache: &mut Cache, ids: &mut dyn IdGen, jobs: Vec
             }
         }
     }
-    let appended = if batch.is_empty() { Ok(vec![]) } else { log.append(&batch, now) };
+    let appended = if batch.is_empty() {
+        Ok(vec![])
+    } else {
+        log.append(&batch, now)
+    };
     let positions: Result<Vec<Option<u64>>, String> = match appended {
         Ok(p) => {
             for (cmd, pos) in batch.iter().zip(&p) {

@@ -53,8 +53,7 @@ fn group() -> Scenario {
 fn applying() -> Scenario {
     let mut s = Scenario::conference();
     let body = json!({"invitee":"fang","invite_id":"app","requires_approval":true});
-    s.given("CreateInvite", create(body))
-        .given("AcceptInvite", app("fang"));
+    s.given("CreateInvite", create(body)).given("AcceptInvite", app("fang"));
     s
 }
 
@@ -72,8 +71,7 @@ fn room(capacity: u32) -> Scenario {
 fn create_invite_on_an_unknown_resource_is_not_found() {
     let mut s = Scenario::conference();
     let body = json!({"actor":"xuan","resource_id":"nope","invitee":"fang"});
-    s.when("CreateInvite", body)
-        .then_field_error(NotFound, "resource_id");
+    s.when("CreateInvite", body).then_field_error(NotFound, "resource_id");
 }
 
 #[test]
@@ -106,28 +104,21 @@ fn create_invite_to_yourself_is_invalid_field() {
 fn create_invite_with_more_invitees_than_room_is_resource_full() {
     let mut s = room(3);
     let body = |list: &[&str]| json!({"actor":"xuan","resource_id":"room","invitees":list});
-    s.when("CreateInvite", body(&["a", "b", "c"]))
-        .then_error(ResourceFull);
-    s.when("CreateInvite", body(&["a", "b"]))
-        .then_types(&["InviteCreated"]);
+    s.when("CreateInvite", body(&["a", "b", "c"])).then_error(ResourceFull);
+    s.when("CreateInvite", body(&["a", "b"])).then_types(&["InviteCreated"]);
 }
 
 #[test]
 fn create_invite_with_a_taken_invite_id_is_resource_exists() {
     let mut s = Scenario::invited();
-    s.when(
-        "CreateInvite",
-        create(json!({"invitee":"li","invite_id":"inv"})),
-    )
-    .then_field_error(ResourceExists, "invite_id");
+    s.when("CreateInvite", create(json!({"invitee":"li","invite_id":"inv"})))
+        .then_field_error(ResourceExists, "invite_id");
 }
 
 #[test]
 fn create_invite_defaults() {
     let mut s = Scenario::conference();
-    let d = s
-        .when("CreateInvite", create(json!({"invitee":"fang"})))
-        .data(0);
+    let d = s.when("CreateInvite", create(json!({"invitee":"fang"}))).data(0);
     assert_eq!(d["role"], "member");
     assert_eq!(d["inviter"], "xuan");
     assert_eq!(d["resource_kind"], "conference");
@@ -140,29 +131,19 @@ fn create_invite_defaults() {
 fn create_invite_expires_in_sets_expires_at() {
     let mut s = Scenario::conference();
     let now = s.now;
-    let then = s.when(
-        "CreateInvite",
-        create(json!({"invitee":"fang","expires_in":3600})),
-    );
+    let then = s.when("CreateInvite", create(json!({"invitee":"fang","expires_in":3600})));
     let Event::InviteCreated(c) = &then.then_events()[0] else {
         panic!("not InviteCreated")
     };
     assert_eq!(c.expires_at, Some(now + Duration::hours(1)));
-    let then = s.when(
-        "CreateInvite",
-        create(json!({"invitee":"fang","expires_in":0})),
-    );
+    let then = s.when("CreateInvite", create(json!({"invitee":"fang","expires_in":0})));
     assert_eq!(then.data(0)["expires_at"], json!(null));
 }
 
 #[test]
-#[ignore = "BUG: a huge expires_in overflows `now + Duration` in invite/decide.rs expires_at() and panics (the writer thread)"]
 fn create_invite_with_a_huge_expires_in_is_refused_without_panicking() {
     let mut s = Scenario::conference();
-    let then = s.when(
-        "CreateInvite",
-        create(json!({"invitee":"fang","expires_in":u64::MAX})),
-    );
+    let then = s.when("CreateInvite", create(json!({"invitee":"fang","expires_in":u64::MAX})));
     if then.result.is_err() {
         then.then_field_error(InvalidField, "expires_in");
     }
@@ -214,10 +195,7 @@ fn update_invite_adds_invitees() {
 #[test]
 fn update_invite_removes_unanswered_invitees() {
     let mut s = group();
-    let then = s.when(
-        "UpdateInvite",
-        with(grp("xuan"), json!({"remove_invitees":["li"]})),
-    );
+    let then = s.when("UpdateInvite", with(grp("xuan"), json!({"remove_invitees":["li"]})));
     assert_eq!(then.data(0)["removed"], json!(["li"]));
     assert_eq!(then.data(0)["invitees"], json!(["fang", "mei"]));
     assert_eq!(s.record_status("grp", "li"), None);
@@ -235,21 +213,15 @@ fn update_invite_removing_someone_who_answered_is_invalid_field() {
 #[test]
 fn update_invite_removing_someone_not_invited_is_invalid_field() {
     let mut s = Scenario::invited();
-    s.when(
-        "UpdateInvite",
-        on("xuan", json!({"remove_invitees":["li"]})),
-    )
-    .then_field_error(InvalidField, "remove_invitees");
+    s.when("UpdateInvite", on("xuan", json!({"remove_invitees":["li"]})))
+        .then_field_error(InvalidField, "remove_invitees");
 }
 
 #[test]
 fn update_invite_removing_every_invitee_is_invalid_field() {
     let mut s = Scenario::invited();
-    s.when(
-        "UpdateInvite",
-        on("xuan", json!({"remove_invitees":["fang"]})),
-    )
-    .then_error(InvalidField);
+    s.when("UpdateInvite", on("xuan", json!({"remove_invitees":["fang"]})))
+        .then_error(InvalidField);
 }
 
 #[test]
@@ -273,23 +245,16 @@ fn update_invite_changes_message_and_expiry_and_keeps_the_rest() {
     let body = json!({"invitee":"fang","invite_id":"inv","message":"old","detail":{"content":"c"}});
     s.given("CreateInvite", create(body));
     let now = s.now;
-    let then = s.when(
-        "UpdateInvite",
-        on("xuan", json!({"message":"new","expires_in":60})),
-    );
+    let then = s.when("UpdateInvite", on("xuan", json!({"message":"new","expires_in":60})));
     let Event::InviteUpdated(u) = &then.then_events()[0] else {
         panic!("not InviteUpdated")
     };
     assert_eq!(u.message.as_deref(), Some("new"));
-    assert_eq!(
-        u.detail.as_ref().and_then(|d| d.content.as_deref()),
-        Some("c")
-    );
+    assert_eq!(u.detail.as_ref().and_then(|d| d.content.as_deref()), Some("c"));
     assert_eq!(u.expires_at, Some(now + Duration::seconds(60)));
 }
 
 #[test]
-#[ignore = "BUG: a huge expires_in overflows `now + Duration` in invite/decide.rs expires_at() and panics (the writer thread)"]
 fn update_invite_with_a_huge_expires_in_is_refused_without_panicking() {
     let mut s = Scenario::invited();
     let then = s.when("UpdateInvite", on("xuan", json!({"expires_in":u64::MAX})));
@@ -337,8 +302,7 @@ fn cancel_invite_by_anyone_but_the_inviter_is_forbidden() {
 #[test]
 fn cancel_invite_cancels_only_unanswered_records() {
     let mut s = group();
-    s.given("AcceptInvite", grp("fang"))
-        .given("MarkInviteRead", grp("li"));
+    s.given("AcceptInvite", grp("fang")).given("MarkInviteRead", grp("li"));
     let then = s.when("CancelInvite", grp("xuan"));
     then.then_types(&["InviteCancelled"]);
     assert_eq!(then.data(0)["cancelled"], json!(["li", "mei"]));
@@ -351,16 +315,14 @@ fn cancel_invite_cancels_only_unanswered_records() {
 fn cancel_invite_after_the_one_invitee_accepted_is_already_accepted() {
     let mut s = Scenario::invited();
     s.given("AcceptInvite", by("fang"));
-    s.when("CancelInvite", by("xuan"))
-        .then_error(AlreadyAccepted);
+    s.when("CancelInvite", by("xuan")).then_error(AlreadyAccepted);
 }
 
 #[test]
 fn cancel_invite_after_the_one_invitee_rejected_is_already_rejected() {
     let mut s = Scenario::invited();
     s.given("RejectInvite", by("fang"));
-    s.when("CancelInvite", by("xuan"))
-        .then_error(AlreadyRejected);
+    s.when("CancelInvite", by("xuan")).then_error(AlreadyRejected);
 }
 
 #[test]
@@ -479,16 +441,14 @@ fn accept_invite_when_the_resource_filled_up_is_resource_full() {
 fn accept_invite_when_already_a_member_only_accepts() {
     let mut s = Scenario::invited();
     s.given("JoinResource", json!({"actor":"fang","resource_id":"conf"}));
-    s.when("AcceptInvite", by("fang"))
-        .then_types(&["InviteAccepted"]);
+    s.when("AcceptInvite", by("fang")).then_types(&["InviteAccepted"]);
 }
 
 #[test]
 fn accept_invite_after_reject_is_already_rejected() {
     let mut s = Scenario::invited();
     s.given("RejectInvite", by("fang"));
-    s.when("AcceptInvite", by("fang"))
-        .then_error(AlreadyRejected);
+    s.when("AcceptInvite", by("fang")).then_error(AlreadyRejected);
 }
 
 #[test]
@@ -513,8 +473,7 @@ fn reject_invite_records_the_reason() {
 fn reject_invite_twice_is_already_rejected() {
     let mut s = Scenario::invited();
     s.given("RejectInvite", by("fang"));
-    s.when("RejectInvite", by("fang"))
-        .then_error(AlreadyRejected);
+    s.when("RejectInvite", by("fang")).then_error(AlreadyRejected);
 }
 
 #[test]
@@ -546,8 +505,7 @@ fn reject_invite_past_expires_at_is_expired() {
 #[test]
 fn mark_read_appends_only_the_first_read() {
     let mut s = Scenario::invited();
-    s.when("MarkInviteRead", by("fang"))
-        .then_types(&["InviteRead"]);
+    s.when("MarkInviteRead", by("fang")).then_types(&["InviteRead"]);
     assert_eq!(s.record_status("inv", "fang"), Some(RecordStatus::Read));
     s.when("MarkInviteRead", by("fang")).then_nothing();
 }
@@ -574,8 +532,7 @@ fn hide_invite_by_inviter_or_invitee_appends_invite_hidden() {
     let then = s.when("HideInvite", by("xuan"));
     then.then_types(&["InviteHidden"]);
     assert_eq!(then.data(0)["user_id"], "xuan");
-    s.when("HideInvite", by("fang"))
-        .then_types(&["InviteHidden"]);
+    s.when("HideInvite", by("fang")).then_types(&["InviteHidden"]);
 }
 
 #[test]
@@ -609,8 +566,7 @@ fn resend_after_a_minute_is_allowed_then_rate_limited_again() {
     assert_eq!(then.data(0)["invitees"], json!(["fang"]));
     s.when("ResendInvite", by("xuan")).then_error(RateLimited);
     s.advance(60);
-    s.when("ResendInvite", by("xuan"))
-        .then_types(&["InviteResent"]);
+    s.when("ResendInvite", by("xuan")).then_types(&["InviteResent"]);
 }
 
 #[test]
@@ -675,39 +631,30 @@ fn approve_what_is_not_applying_is_invalid_state() {
 #[test]
 fn approve_by_the_owner_approves_and_joins() {
     let mut s = applying();
-    let then = s.when(
-        "ApproveInvite",
-        with(app("xuan"), json!({"description":"welcome"})),
-    );
+    let then = s.when("ApproveInvite", with(app("xuan"), json!({"description":"welcome"})));
     then.then_types(&["InviteApproved", "MemberJoined"]);
     assert_eq!(then.data(0)["by"], "xuan");
     assert_eq!(then.data(0)["description"], "welcome");
     assert_eq!(then.data(1)["via"], json!({"invite_id":"app"}));
     assert_eq!(s.record_status("app", "fang"), Some(RecordStatus::Approved));
     assert!(s.is_member("conf", "fang"));
-    s.when("ApproveInvite", app("xuan"))
-        .then_error(InvalidState);
+    s.when("ApproveInvite", app("xuan")).then_error(InvalidState);
 }
 
 #[test]
 fn approve_by_an_admin_is_allowed() {
     let mut s = applying();
-    s.when(
-        "ApproveInvite",
-        with(app("boss"), json!({"roles":["admin"]})),
-    )
-    .then_types(&["InviteApproved", "MemberJoined"]);
+    s.when("ApproveInvite", with(app("boss"), json!({"roles":["admin"]})))
+        .then_types(&["InviteApproved", "MemberJoined"]);
 }
 
 #[test]
 fn deny_marks_the_record_denied() {
     let mut s = applying();
-    s.when("DenyInvite", app("xuan"))
-        .then_types(&["InviteDenied"]);
+    s.when("DenyInvite", app("xuan")).then_types(&["InviteDenied"]);
     assert_eq!(s.record_status("app", "fang"), Some(RecordStatus::Denied));
     assert!(!s.is_member("conf", "fang"));
-    s.when("ApproveInvite", app("xuan"))
-        .then_error(InvalidState);
+    s.when("ApproveInvite", app("xuan")).then_error(InvalidState);
 }
 
 #[test]
@@ -778,8 +725,7 @@ fn expire_invite_after_cancel_is_cancelled() {
 fn expire_invite_when_everyone_answered_is_invalid_state() {
     let mut s = Scenario::invited();
     s.given("AcceptInvite", by("fang"));
-    s.when("ExpireInvite", by("system"))
-        .then_error(InvalidState);
+    s.when("ExpireInvite", by("system")).then_error(InvalidState);
 }
 
 // ---- expected_version ----
@@ -806,8 +752,7 @@ fn expected_version_match_is_accepted() {
 fn expected_version_zero_creates_a_new_invite_only() {
     let mut s = Scenario::invited();
     let body = |id: &str| create(json!({"invitee":"li","invite_id":id,"expected_version":0}));
-    s.when("CreateInvite", body("new"))
-        .then_types(&["InviteCreated"]);
+    s.when("CreateInvite", body("new")).then_types(&["InviteCreated"]);
     s.when("CreateInvite", body("inv")).then_error(Conflict);
 }
 
@@ -816,8 +761,7 @@ fn expected_version_applies_to_resource_commands() {
     let mut s = Scenario::conference();
     let body = |v: u64| json!({"actor":"fang","resource_id":"conf","expected_version":v});
     s.when("JoinResource", body(1)).then_error(Conflict);
-    s.when("JoinResource", body(2))
-        .then_types(&["MemberJoined"]);
+    s.when("JoinResource", body(2)).then_types(&["MemberJoined"]);
 }
 
 // ---- StartCall ----
@@ -827,10 +771,7 @@ fn start_call_registers_joins_and_invites_in_one_outcome() {
     let mut s = Scenario::conference();
     let then = s.when("StartCall", json!({"actor":"xuan","invitee":"fang"}));
     then.then_types(&["ResourceRegistered", "MemberJoined", "InviteCreated"]);
-    assert_eq!(
-        then.reply(),
-        &json!({"resource_id":"id-1","invite_id":"id-2"})
-    );
+    assert_eq!(then.reply(), &json!({"resource_id":"id-1","invite_id":"id-2"}));
     assert_eq!(then.data(0)["kind"], "channel");
     assert_eq!(then.data(1)["via"], json!({"owner":true}));
     assert_eq!(then.data(2)["resource_id"], "id-1");
@@ -843,12 +784,10 @@ fn start_call_registers_joins_and_invites_in_one_outcome() {
 #[test]
 fn start_call_with_given_ids_uses_them() {
     let mut s = Scenario::conference();
-    let body = json!({"actor":"xuan","invitees":["fang","li"],"resource_id":"call1","invite_id":"ring1","name":"Standup"});
+    let body =
+        json!({"actor":"xuan","invitees":["fang","li"],"resource_id":"call1","invite_id":"ring1","name":"Standup"});
     let then = s.when("StartCall", body);
-    assert_eq!(
-        then.reply(),
-        &json!({"resource_id":"call1","invite_id":"ring1"})
-    );
+    assert_eq!(then.reply(), &json!({"resource_id":"call1","invite_id":"ring1"}));
     assert_eq!(then.data(0)["name"], "Standup");
 }
 
@@ -864,8 +803,7 @@ fn start_call_with_an_existing_resource_id_is_resource_exists() {
 fn start_call_with_a_taken_invite_id_is_resource_exists() {
     let mut s = Scenario::invited();
     let body = json!({"actor":"xuan","invitee":"li","invite_id":"inv"});
-    s.when("StartCall", body)
-        .then_field_error(ResourceExists, "invite_id");
+    s.when("StartCall", body).then_field_error(ResourceExists, "invite_id");
 }
 
 #[test]
@@ -879,11 +817,7 @@ fn start_call_inviting_yourself_is_invalid_field() {
 fn start_call_with_too_little_capacity_is_resource_full() {
     let mut s = Scenario::conference();
     let body = |who: &[&str]| json!({"actor":"xuan","invitees":who,"capacity":2});
-    s.when("StartCall", body(&["fang", "li"]))
-        .then_error(ResourceFull);
-    s.when("StartCall", body(&["fang"])).then_types(&[
-        "ResourceRegistered",
-        "MemberJoined",
-        "InviteCreated",
-    ]);
+    s.when("StartCall", body(&["fang", "li"])).then_error(ResourceFull);
+    s.when("StartCall", body(&["fang"]))
+        .then_types(&["ResourceRegistered", "MemberJoined", "InviteCreated"]);
 }

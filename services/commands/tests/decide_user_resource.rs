@@ -25,11 +25,8 @@ fn upsert_user_by_the_user_themself_appends_user_upserted() {
 #[test]
 fn upsert_user_of_another_user_is_forbidden() {
     let mut s = Scenario::conference();
-    s.when(
-        "UpsertUser",
-        json!({"actor":"xuan","user_id":"fang","name":"Not Fang"}),
-    )
-    .then_error(ErrorCode::Forbidden);
+    s.when("UpsertUser", json!({"actor":"xuan","user_id":"fang","name":"Not Fang"}))
+        .then_error(ErrorCode::Forbidden);
 }
 
 #[test]
@@ -66,10 +63,7 @@ fn upsert_user_by_system_is_allowed() {
 fn upsert_user_with_an_unchanged_profile_appends_nothing() {
     let mut s = Scenario::conference();
     s.advance(3600);
-    let then = s.when(
-        "UpsertUser",
-        json!({"actor":"fang","user_id":"fang","name":"Fang"}),
-    );
+    let then = s.when("UpsertUser", json!({"actor":"fang","user_id":"fang","name":"Fang"}));
     then.then_nothing();
     assert_eq!(then.reply()["user_id"], "fang");
 }
@@ -188,10 +182,7 @@ fn join_resource_unknown_is_not_found() {
 fn leave_resource_appends_member_left() {
     let mut s = Scenario::conference();
     s.given("JoinResource", json!({"actor":"fang","resource_id":"conf"}));
-    let then = s.when(
-        "LeaveResource",
-        json!({"actor":"fang","resource_id":"conf"}),
-    );
+    let then = s.when("LeaveResource", json!({"actor":"fang","resource_id":"conf"}));
     then.then_types(&["MemberLeft"]);
     assert_eq!(then.data(0)["user_id"], "fang");
     assert_eq!(then.data(0)["member_count"], 1);
@@ -201,36 +192,24 @@ fn leave_resource_appends_member_left() {
 #[test]
 fn leave_resource_when_not_a_member_is_not_member() {
     let mut s = Scenario::conference();
-    s.when(
-        "LeaveResource",
-        json!({"actor":"fang","resource_id":"conf"}),
-    )
-    .then_error(ErrorCode::NotMember);
+    s.when("LeaveResource", json!({"actor":"fang","resource_id":"conf"}))
+        .then_error(ErrorCode::NotMember);
 }
 
 #[test]
 fn leave_resource_twice_is_not_member() {
     let mut s = Scenario::conference();
     s.given("JoinResource", json!({"actor":"fang","resource_id":"conf"}))
-        .given(
-            "LeaveResource",
-            json!({"actor":"fang","resource_id":"conf"}),
-        );
-    s.when(
-        "LeaveResource",
-        json!({"actor":"fang","resource_id":"conf"}),
-    )
-    .then_error(ErrorCode::NotMember);
+        .given("LeaveResource", json!({"actor":"fang","resource_id":"conf"}));
+    s.when("LeaveResource", json!({"actor":"fang","resource_id":"conf"}))
+        .then_error(ErrorCode::NotMember);
 }
 
 #[test]
 fn leave_resource_unknown_is_not_found() {
     let mut s = Scenario::conference();
-    s.when(
-        "LeaveResource",
-        json!({"actor":"fang","resource_id":"nope"}),
-    )
-    .then_error(ErrorCode::NotFound);
+    s.when("LeaveResource", json!({"actor":"fang","resource_id":"nope"}))
+        .then_error(ErrorCode::NotFound);
 }
 
 #[test]
@@ -241,10 +220,7 @@ fn leaving_frees_a_place_and_allows_rejoining() {
         json!({"actor":"xuan","resource_id":"room","kind":"meeting","name":"Room","capacity":2}),
     )
     .given("JoinResource", json!({"actor":"fang","resource_id":"room"}))
-    .given(
-        "LeaveResource",
-        json!({"actor":"fang","resource_id":"room"}),
-    );
+    .given("LeaveResource", json!({"actor":"fang","resource_id":"room"}));
     s.when("JoinResource", json!({"actor":"li","resource_id":"room"}))
         .then_types(&["MemberJoined"]);
     s.given("LeaveResource", json!({"actor":"li","resource_id":"room"}));

@@ -10,23 +10,82 @@ use serde_json::json;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_bad_input_gets_its_typed_error_and_appends_nothing() {
     let bus = Bus::start().await;
-    bus.ok("RegisterResource", json!({"actor":"xuan","resource_id":"conf","kind":"conference","name":"C"})).await;
+    bus.ok(
+        "RegisterResource",
+        json!({"actor":"xuan","resource_id":"conf","kind":"conference","name":"C"}),
+    )
+    .await;
     let head = bus.head();
     let cases: Vec<(&str, Vec<u8>, ErrorCode, Option<&str>)> = vec![
         ("CreateInvite", b"not json".to_vec(), ErrorCode::InvalidCommand, None),
         ("CreateInvite", b"[1,2]".to_vec(), ErrorCode::InvalidCommand, None),
         ("CreateInvite", b"\"text\"".to_vec(), ErrorCode::InvalidCommand, None),
-        ("Explode", b"{\"actor\":\"xuan\"}".to_vec(), ErrorCode::InvalidCommand, None),
-        ("CreateInvite", br#"{"resource_id":"conf","invitee":"fang"}"#.to_vec(), ErrorCode::Unauthenticated, Some("actor")),
-        ("CreateInvite", br#"{"actor":"xuan","invitee":"fang"}"#.to_vec(), ErrorCode::MissingField, Some("resource_id")),
-        ("CreateInvite", br#"{"actor":"xuan","resource_id":7,"invitee":"fang"}"#.to_vec(), ErrorCode::InvalidField, Some("resource_id")),
-        ("CreateInvite", br#"{"actor":"xuan","resource_id":"conf","invitee":"fang","expires_in":"soon"}"#.to_vec(), ErrorCode::InvalidField, Some("expires_in")),
-        ("CreateInvite", br#"{"actor":"xuan","resource_id":"conf","invitees":"fang"}"#.to_vec(), ErrorCode::InvalidField, Some("invitees")),
-        ("AcceptInvite", br#"{"actor":"fang","invite_id":"a.b"}"#.to_vec(), ErrorCode::InvalidField, Some("invite_id")),
-        ("AcceptInvite", br#"{"actor":"fang","invite_id":"a*"}"#.to_vec(), ErrorCode::InvalidField, Some("invite_id")),
-        ("AcceptInvite", br#"{"actor":"fang","invite_id":">"}"#.to_vec(), ErrorCode::InvalidField, Some("invite_id")),
-        ("AcceptInvite", br#"{"actor":"fang","invite_id":"a b"}"#.to_vec(), ErrorCode::InvalidField, Some("invite_id")),
-        ("AcceptInvite", br#"{"actor":"fa ng","invite_id":"ab"}"#.to_vec(), ErrorCode::InvalidField, Some("actor")),
+        (
+            "Explode",
+            b"{\"actor\":\"xuan\"}".to_vec(),
+            ErrorCode::InvalidCommand,
+            None,
+        ),
+        (
+            "CreateInvite",
+            br#"{"resource_id":"conf","invitee":"fang"}"#.to_vec(),
+            ErrorCode::Unauthenticated,
+            Some("actor"),
+        ),
+        (
+            "CreateInvite",
+            br#"{"actor":"xuan","invitee":"fang"}"#.to_vec(),
+            ErrorCode::MissingField,
+            Some("resource_id"),
+        ),
+        (
+            "CreateInvite",
+            br#"{"actor":"xuan","resource_id":7,"invitee":"fang"}"#.to_vec(),
+            ErrorCode::InvalidField,
+            Some("resource_id"),
+        ),
+        (
+            "CreateInvite",
+            br#"{"actor":"xuan","resource_id":"conf","invitee":"fang","expires_in":"soon"}"#.to_vec(),
+            ErrorCode::InvalidField,
+            Some("expires_in"),
+        ),
+        (
+            "CreateInvite",
+            br#"{"actor":"xuan","resource_id":"conf","invitees":"fang"}"#.to_vec(),
+            ErrorCode::InvalidField,
+            Some("invitees"),
+        ),
+        (
+            "AcceptInvite",
+            br#"{"actor":"fang","invite_id":"a.b"}"#.to_vec(),
+            ErrorCode::InvalidField,
+            Some("invite_id"),
+        ),
+        (
+            "AcceptInvite",
+            br#"{"actor":"fang","invite_id":"a*"}"#.to_vec(),
+            ErrorCode::InvalidField,
+            Some("invite_id"),
+        ),
+        (
+            "AcceptInvite",
+            br#"{"actor":"fang","invite_id":">"}"#.to_vec(),
+            ErrorCode::InvalidField,
+            Some("invite_id"),
+        ),
+        (
+            "AcceptInvite",
+            br#"{"actor":"fang","invite_id":"a b"}"#.to_vec(),
+            ErrorCode::InvalidField,
+            Some("invite_id"),
+        ),
+        (
+            "AcceptInvite",
+            br#"{"actor":"fa ng","invite_id":"ab"}"#.to_vec(),
+            ErrorCode::InvalidField,
+            Some("actor"),
+        ),
         (
             "AcceptInvite",
             format!(r#"{{"actor":"fang","invite_id":"{}"}}"#, "a".repeat(65)).into_bytes(),
@@ -35,7 +94,11 @@ async fn every_bad_input_gets_its_typed_error_and_appends_nothing() {
         ),
         (
             "CreateInvite",
-            format!(r#"{{"actor":"xuan","resource_id":"conf","invitees":["{}"]}}"#, "b".repeat(65)).into_bytes(),
+            format!(
+                r#"{{"actor":"xuan","resource_id":"conf","invitees":["{}"]}}"#,
+                "b".repeat(65)
+            )
+            .into_bytes(),
             ErrorCode::InvalidField,
             Some("invitees[0]"),
         ),
@@ -50,23 +113,33 @@ async fn every_bad_input_gets_its_typed_error_and_appends_nothing() {
         }
     }
     // A body of (almost) 1 MiB, as large as NATS lets through.
-    let huge = format!(r#"{{"actor":"xuan","resource_id":"conf","invitee":"fang","message":"{}"}}"#, "x".repeat(1_040_000));
+    let huge = format!(
+        r#"{{"actor":"xuan","resource_id":"conf","invitee":"fang","message":"{}"}}"#,
+        "x".repeat(1_040_000)
+    );
     let reply = bus.send_raw("CreateInvite", huge.into_bytes()).await;
     assert_eq!(reply.error.unwrap().code, ErrorCode::InvalidCommand);
 
     assert_eq!(bus.head(), head, "nothing was appended");
     // Still answering.
-    bus.ok("UpsertUser", json!({"actor":"fang","user_id":"fang","name":"Fang"})).await;
+    bus.ok("UpsertUser", json!({"actor":"fang","user_id":"fang","name":"Fang"}))
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dedupe_and_state_survive_a_restart_of_the_service() {
     let mut bus = Bus::start().await;
-    bus.ok("RegisterResource", json!({"actor":"xuan","resource_id":"conf","kind":"conference","name":"C"})).await;
+    bus.ok(
+        "RegisterResource",
+        json!({"actor":"xuan","resource_id":"conf","kind":"conference","name":"C"}),
+    )
+    .await;
     let body = json!({"actor":"xuan","resource_id":"conf","invitee":"fang","invite_id":"r","command_id":"k1"});
     let first = bus.ok("CreateInvite", body.clone()).await;
     bus.service.take().unwrap().shutdown().await;
-    let service = CommandService::start(bus.client.clone(), bus::config(&bus.log_path)).await.unwrap();
+    let service = CommandService::start(bus.client.clone(), bus::config(&bus.log_path))
+        .await
+        .unwrap();
     bus.service = Some(service);
     let head = bus.head();
     assert_eq!(bus.ok("CreateInvite", body).await, first);
@@ -80,7 +153,11 @@ async fn dedupe_and_state_survive_a_restart_of_the_service() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_relay_resumes_after_a_nats_outage_and_publishes_everything_once() {
     let mut bus = Bus::start().await;
-    bus.ok("RegisterResource", json!({"actor":"xuan","resource_id":"conf","kind":"conference","name":"C"})).await;
+    bus.ok(
+        "RegisterResource",
+        json!({"actor":"xuan","resource_id":"conf","kind":"conference","name":"C"}),
+    )
+    .await;
     bus.relayed(bus.head()).await;
 
     bus.nats.stop();
@@ -89,7 +166,9 @@ async fn the_relay_resumes_after_a_nats_outage_and_publishes_everything_once() {
     for i in 0..20 {
         let req = invitebus_events::CommandRequest::decode(
             "UpsertUser",
-            json!({"actor":format!("u{i}"),"user_id":format!("u{i}"),"name":"U"}).to_string().as_bytes(),
+            json!({"actor":format!("u{i}"),"user_id":format!("u{i}"),"name":"U"})
+                .to_string()
+                .as_bytes(),
         )
         .unwrap();
         assert!(writer.submit(req).await.ok);

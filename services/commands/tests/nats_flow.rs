@@ -7,9 +7,15 @@ use invitebus_events::ErrorCode;
 use serde_json::json;
 
 async fn conference(bus: &Bus) {
-    bus.ok("UpsertUser", json!({"actor":"xuan","user_id":"xuan","name":"Xuan"})).await;
-    bus.ok("UpsertUser", json!({"actor":"fang","user_id":"fang","name":"Fang"})).await;
-    bus.ok("RegisterResource", json!({"actor":"xuan","resource_id":"conf","kind":"conference","name":"RustConf"})).await;
+    bus.ok("UpsertUser", json!({"actor":"xuan","user_id":"xuan","name":"Xuan"}))
+        .await;
+    bus.ok("UpsertUser", json!({"actor":"fang","user_id":"fang","name":"Fang"}))
+        .await;
+    bus.ok(
+        "RegisterResource",
+        json!({"actor":"xuan","resource_id":"conf","kind":"conference","name":"RustConf"}),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -17,20 +23,37 @@ async fn create_read_accept_lands_in_the_log_and_on_jetstream_identically() {
     let bus = Bus::start().await;
     conference(&bus).await;
     let created = bus
-        .ok("CreateInvite", json!({"actor":"xuan","resource_id":"conf","invitee":"fang","role":"pcmember"}))
+        .ok(
+            "CreateInvite",
+            json!({"actor":"xuan","resource_id":"conf","invitee":"fang","role":"pcmember"}),
+        )
         .await;
-    let invite_id = created.data.as_ref().unwrap()["invite_id"].as_str().unwrap().to_string();
-    bus.ok("MarkInviteRead", json!({"actor":"fang","invite_id":invite_id})).await;
-    let accepted = bus.ok("AcceptInvite", json!({"actor":"fang","invite_id":invite_id})).await;
+    let invite_id = created.data.as_ref().unwrap()["invite_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    bus.ok("MarkInviteRead", json!({"actor":"fang","invite_id":invite_id}))
+        .await;
+    let accepted = bus
+        .ok("AcceptInvite", json!({"actor":"fang","invite_id":invite_id}))
+        .await;
     assert_eq!(accepted.data.as_ref().unwrap()["status"], "accepted");
 
     let head = bus.head();
-    assert_eq!(accepted.position(), Some(head), "the reply carries the position of the last event");
+    assert_eq!(
+        accepted.position(),
+        Some(head),
+        "the reply carries the position of the last event"
+    );
     bus.relayed(head).await;
 
     let log: Vec<_> = bus.reader().read_from(0, 1000).unwrap();
     let positions: Vec<u64> = log.iter().map(|e| e.position).collect();
-    assert_eq!(positions, (1..=head).collect::<Vec<_>>(), "positions are gapless from 1");
+    assert_eq!(
+        positions,
+        (1..=head).collect::<Vec<_>>(),
+        "positions are gapless from 1"
+    );
     let types: Vec<&str> = log.iter().map(|e| e.event_type.as_str()).collect();
     assert_eq!(
         types,
@@ -72,7 +95,11 @@ async fn a_retried_command_id_gets_the_first_reply_and_appends_nothing() {
 async fn fifty_racing_answers_on_one_invite_have_exactly_one_winner() {
     let bus = Bus::start().await;
     conference(&bus).await;
-    bus.ok("CreateInvite", json!({"actor":"xuan","resource_id":"conf","invitee":"fang","invite_id":"race"})).await;
+    bus.ok(
+        "CreateInvite",
+        json!({"actor":"xuan","resource_id":"conf","invitee":"fang","invite_id":"race"}),
+    )
+    .await;
     let mut tasks = Vec::new();
     for i in 0..50 {
         let client = bus.client.clone();
@@ -91,7 +118,10 @@ async fn fifty_racing_answers_on_one_invite_have_exactly_one_winner() {
             winners += 1;
         } else {
             let code = r.error.unwrap().code;
-            assert!(matches!(code, ErrorCode::AlreadyAccepted | ErrorCode::AlreadyRejected), "got {code}");
+            assert!(
+                matches!(code, ErrorCode::AlreadyAccepted | ErrorCode::AlreadyRejected),
+                "got {code}"
+            );
         }
     }
     assert_eq!(winners, 1);
@@ -109,17 +139,35 @@ async fn fifty_racing_answers_on_one_invite_have_exactly_one_winner() {
 async fn expected_version_guards_the_stream() {
     let bus = Bus::start().await;
     conference(&bus).await;
-    bus.ok("CreateInvite", json!({"actor":"xuan","resource_id":"conf","invitee":"fang","invite_id":"v"})).await;
-    let stale = bus.send("MarkInviteRead", json!({"actor":"fang","invite_id":"v","expected_version":0})).await;
+    bus.ok(
+        "CreateInvite",
+        json!({"actor":"xuan","resource_id":"conf","invitee":"fang","invite_id":"v"}),
+    )
+    .await;
+    let stale = bus
+        .send(
+            "MarkInviteRead",
+            json!({"actor":"fang","invite_id":"v","expected_version":0}),
+        )
+        .await;
     assert_eq!(stale.error.unwrap().code, ErrorCode::Conflict);
-    bus.ok("MarkInviteRead", json!({"actor":"fang","invite_id":"v","expected_version":1})).await;
+    bus.ok(
+        "MarkInviteRead",
+        json!({"actor":"fang","invite_id":"v","expected_version":1}),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_and_state_queries_read_the_log_as_of_a_position() {
     let bus = Bus::start().await;
     conference(&bus).await;
-    let created = bus.ok("CreateInvite", json!({"actor":"xuan","resource_id":"conf","invitee":"fang","invite_id":"h"})).await;
+    let created = bus
+        .ok(
+            "CreateInvite",
+            json!({"actor":"xuan","resource_id":"conf","invitee":"fang","invite_id":"h"}),
+        )
+        .await;
     bus.ok("AcceptInvite", json!({"actor":"fang","invite_id":"h"})).await;
     let q = |name: &str, body: serde_json::Value| {
         let client = bus.client.clone();
@@ -129,20 +177,33 @@ async fn history_and_state_queries_read_the_log_as_of_a_position() {
             serde_json::from_slice::<invitebus_events::Reply>(&msg.payload).unwrap()
         }
     };
-    let now = q("state", json!({"actor":"fang","stream_id":"invite-h"})).await.into_result().unwrap();
-    assert_eq!(now["state"]["records"][0]["status"], "accepted");
-    assert_eq!(now["version"], 2);
-    let then = q("state", json!({"actor":"fang","stream_id":"invite-h","as_of":created.position()}))
+    let now = q("state", json!({"actor":"fang","stream_id":"invite-h"}))
         .await
         .into_result()
         .unwrap();
+    assert_eq!(now["state"]["records"][0]["status"], "accepted");
+    assert_eq!(now["version"], 2);
+    let then = q(
+        "state",
+        json!({"actor":"fang","stream_id":"invite-h","as_of":created.position()}),
+    )
+    .await
+    .into_result()
+    .unwrap();
     assert_eq!(then["state"]["records"][0]["status"], "pending");
     assert_eq!(then["state"]["status"], "open");
-    let history = q("history", json!({"actor":"xuan","stream_id":"invite-h"})).await.into_result().unwrap();
+    let history = q("history", json!({"actor":"xuan","stream_id":"invite-h"}))
+        .await
+        .into_result()
+        .unwrap();
     assert_eq!(history["items"].as_array().unwrap().len(), 2);
     let stranger = q("history", json!({"actor":"mallory","stream_id":"invite-h"})).await;
     assert_eq!(stranger.error.unwrap().code, ErrorCode::Forbidden);
-    let admin = q("history", json!({"actor":"root","roles":["admin"],"stream_id":"invite-h"})).await;
+    let admin = q(
+        "history",
+        json!({"actor":"root","roles":["admin"],"stream_id":"invite-h"}),
+    )
+    .await;
     assert!(admin.ok);
     let bad = q("state", json!({"actor":"fang","stream_id":"invite.h"})).await;
     assert_eq!(bad.error.unwrap().code, ErrorCode::InvalidField);

@@ -79,12 +79,20 @@ impl EventLog {
         schema::pragmas(&conn, sync)?;
         conn.execute_batch(schema::CREATE)?;
         let (head, last_hash) = conn
-            .query_row("SELECT position, hash FROM events ORDER BY position DESC LIMIT 1", [], |r| {
-                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?))
-            })
+            .query_row(
+                "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1",
+                [],
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?)),
+            )
             .optional()?
             .unwrap_or((0, GENESIS_HASH.to_string()));
-        Ok(EventLog { conn, path, head, last_hash, stream_keys: HashMap::new() })
+        Ok(EventLog {
+            conn,
+            path,
+            head,
+            last_hash,
+            stream_keys: HashMap::new(),
+        })
     }
 
     /// The position of the last event, 0 for an empty log.
@@ -129,9 +137,17 @@ impl EventLog {
             let id: String = row.get(0)?;
             let position: Option<i64> = row.get(1)?;
             let data: String = row.get(2)?;
-            let data = serde_json::from_str(&data)
-                .map_err(|e| LogError::Corrupt { position: position.unwrap_or(0) as u64, reason: e.to_string() })?;
-            out.insert(id, StoredReply { position: position.map(|p| p as u64), data });
+            let data = serde_json::from_str(&data).map_err(|e| LogError::Corrupt {
+                position: position.unwrap_or(0) as u64,
+                reason: e.to_string(),
+            })?;
+            out.insert(
+                id,
+                StoredReply {
+                    position: position.map(|p| p as u64),
+                    data,
+                },
+            );
         }
         Ok(out)
     }
@@ -151,14 +167,23 @@ impl EventLog {
 
     /// Appends every command's events in one transaction. Returns, per command, the position of
     /// its last event (None when it appended none). On error nothing of the batch is stored.
-    pub fn append(&mut self, batch: &[AppendCommand], recorded_at: DateTime<Utc>) -> Result<Vec<Option<u64>>, LogError> {
+    pub fn append(
+        &mut self,
+        batch: &[AppendCommand],
+        recorded_at: DateTime<Utc>,
+    ) -> Result<Vec<Option<u64>>, LogError> {
         let recorded = format_time(&recorded_at);
         // IMMEDIATE takes the write lock up front (waiting on busy_timeout); a deferred transaction
         // that reads first fails at once with SQLITE_BUSY if the relay committed a checkpoint meanwhile.
         self.conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
         let result = self.append_in_transaction(batch, &recorded_at, &recorded);
         let committed = match result {
-            Ok(r) => self.conn.prepare_cached("COMMIT")?.execute([]).map(|_| r).map_err(LogError::from),
+            Ok(r) => self
+                .conn
+                .prepare_cached("COMMIT")?
+                .execute([])
+                .map(|_| r)
+                .map_err(LogError::from),
             Err(e) => Err(e),
         };
         match committed {
@@ -196,7 +221,8 @@ impl EventLog {
                  command_id, correlation_id, causation_id, data, prev_hash, hash) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?;
-            let mut remember = tx.prepare_cached("INSERT INTO commands (command_id, position, data) VALUES (?1, ?2, ?3)")?;
+            let mut remember =
+                tx.prepare_cached("INSERT INTO commands (command_id, position, data) VALUES (?1, ?2, ?3)")?;
             for cmd in batch {
                 let mut last = None;
                 for ev in &cmd.events {
@@ -205,7 +231,7 @@ impl EventLog {
                         None => match new_keys.iter().find(|(id, _)| id == &ev.stream_id) {
                             Some((_, k)) => *k,
                             None => {
-                                let k = stream_key(&tx, &ev.stream_id, ev.stream_type)?;
+                                let k = stream_key(tx, &ev.stream_id, ev.stream_type)?;
                                 new_keys.push((ev.stream_id.clone(), k));
                                 k
                             }
@@ -244,7 +270,10 @@ impl EventLog {
                     ]);
                     if let Err(rusqlite::Error::SqliteFailure(f, _)) = &res {
                         if f.code == rusqlite::ErrorCode::ConstraintViolation {
-                            return Err(LogError::Conflict { stream_id: ev.stream_id.clone(), version: ev.version });
+                            return Err(LogError::Conflict {
+                                stream_id: ev.stream_id.clone(),
+                                version: ev.version,
+                            });
                         }
                     }
                     res?;

@@ -32,7 +32,11 @@ impl LogReader {
 
     /// The position of the last event, 0 for an empty log.
     pub fn head(&self) -> Result<u64, LogError> {
-        Ok(self.conn.query_row("SELECT IFNULL(MAX(position), 0) FROM events", [], |r| r.get::<_, i64>(0))? as u64)
+        Ok(self
+            .conn
+            .query_row("SELECT IFNULL(MAX(position), 0) FROM events", [], |r| {
+                r.get::<_, i64>(0)
+            })? as u64)
     }
 
     /// Every event of one stream, in version order; `until` keeps only positions up to it.
@@ -138,8 +142,10 @@ pub(crate) fn lookup_command(conn: &Connection, command_id: &str) -> Result<Opti
         None => Ok(None),
         Some((position, data)) => Ok(Some(StoredReply {
             position: position.map(|p| p as u64),
-            data: serde_json::from_str(&data)
-                .map_err(|e| LogError::Corrupt { position: position.unwrap_or(0) as u64, reason: e.to_string() })?,
+            data: serde_json::from_str(&data).map_err(|e| LogError::Corrupt {
+                position: position.unwrap_or(0) as u64,
+                reason: e.to_string(),
+            })?,
         })),
     }
 }
@@ -193,8 +199,11 @@ impl LogReader {
             let position = row.get::<_, i64>(0)? as u64;
             let text = |i: usize| row.get_ref(i).and_then(|v| v.as_str().map_err(Into::into));
             let opt = |i: usize| row.get_ref(i).and_then(|v| v.as_str_or_null().map_err(Into::into));
-            let data = serde_json::value::RawValue::from_string(text(11)?.to_string())
-                .map_err(|e| LogError::Corrupt { position, reason: format!("data: {e}") })?;
+            let data =
+                serde_json::value::RawValue::from_string(text(11)?.to_string()).map_err(|e| LogError::Corrupt {
+                    position,
+                    reason: format!("data: {e}"),
+                })?;
             let env = RawEnvelope {
                 position,
                 stream_id: text(1)?,

@@ -8,10 +8,10 @@
 
 use crate::error::LogError;
 use crate::read::LogReader;
+use crate::read::Published;
 use crate::RELAY_CHECKPOINT;
 use async_nats::jetstream::{self, message::PublishMessage, stream};
 use invitebus_events::subject::{Subjects, EVENTS_STREAM};
-use crate::read::Published;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -60,7 +60,10 @@ async fn last_published(stream: &mut stream::Stream) -> Result<u64, RelayError> 
     if info.state.messages == 0 || last == 0 {
         return Ok(0);
     }
-    let msg = stream.get_raw_message(last).await.map_err(|e| RelayError::Nats(e.to_string()))?;
+    let msg = stream
+        .get_raw_message(last)
+        .await
+        .map_err(|e| RelayError::Nats(e.to_string()))?;
     let from_header = msg
         .headers
         .get("Nats-Msg-Id")
@@ -147,7 +150,9 @@ impl Relay {
         let mut acks = Vec::with_capacity(rows.len());
         for env in rows {
             let subject = self.subjects.event(&env.event_type, &env.stream_id);
-            let publish = PublishMessage::build().payload(env.payload.into()).message_id(env.position.to_string());
+            let publish = PublishMessage::build()
+                .payload(env.payload.into())
+                .message_id(env.position.to_string());
             let ack = self
                 .jetstream
                 .send_publish(subject, publish)

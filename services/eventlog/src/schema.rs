@@ -48,7 +48,9 @@ pub(crate) fn pragmas(conn: &Connection, synchronous: &str) -> rusqlite::Result<
 }
 
 /// Reads one row of [`ENVELOPE_COLUMNS`].
-pub(crate) fn envelope_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<invitebus_events::Envelope, String>> {
+pub(crate) fn envelope_from_row(
+    row: &rusqlite::Row<'_>,
+) -> rusqlite::Result<Result<invitebus_events::Envelope, String>> {
     let position: i64 = row.get(0)?;
     let recorded_at: String = row.get(6)?;
     let data: String = row.get(11)?;

@@ -39,13 +39,22 @@ pub fn verify(reader: &LogReader) -> Result<VerifyReport, VerifyError> {
             });
         }
         if env.prev_hash != expected_prev {
-            return Err(VerifyError::Altered { position, reason: "prev_hash does not match the previous hash".into() });
+            return Err(VerifyError::Altered {
+                position,
+                reason: "prev_hash does not match the previous hash".into(),
+            });
         }
         if !env.hash_is_valid() {
-            return Err(VerifyError::Altered { position, reason: "hash does not match the event's fields".into() });
+            return Err(VerifyError::Altered {
+                position,
+                reason: "hash does not match the event's fields".into(),
+            });
         }
         expected_prev = env.hash;
         count += 1;
     }
-    Ok(VerifyReport { events: count, head_hash: expected_prev })
+    Ok(VerifyReport {
+        events: count,
+        head_hash: expected_prev,
+    })
 }

@@ -56,13 +56,22 @@ fn a_taken_stream_version_fails_the_whole_batch() {
     let (_dir, mut log) = open();
     log.append(&[command(None, vec![event("1", 1)])], Utc::now()).unwrap();
     let err = log
-        .append(&[command(Some("x"), vec![event("2", 1)]), command(None, vec![event("1", 1)])], Utc::now())
+        .append(
+            &[
+                command(Some("x"), vec![event("2", 1)]),
+                command(None, vec![event("1", 1)]),
+            ],
+            Utc::now(),
+        )
         .unwrap_err();
     assert!(matches!(err, LogError::Conflict { version: 1, .. }), "{err}");
     assert_eq!(log.head(), 1, "nothing of the failed batch is stored");
     assert!(log.lookup_command("x").unwrap().is_none());
     // The writer goes on from where it was.
-    assert_eq!(log.append(&[command(None, vec![event("1", 2)])], Utc::now()).unwrap(), vec![Some(2)]);
+    assert_eq!(
+        log.append(&[command(None, vec![event("1", 2)])], Utc::now()).unwrap(),
+        vec![Some(2)]
+    );
 }
 
 #[test]
@@ -70,7 +79,8 @@ fn a_command_id_remembers_its_reply_across_reopening() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.db");
     let mut log = EventLog::open(&path, &Options::default()).unwrap();
-    log.append(&[command(Some("once"), vec![event("1", 1)])], Utc::now()).unwrap();
+    log.append(&[command(Some("once"), vec![event("1", 1)])], Utc::now())
+        .unwrap();
     drop(log);
     let log = EventLog::open(&path, &Options::default()).unwrap();
     assert_eq!(log.head(), 1);
@@ -88,7 +98,13 @@ fn verify_passes_untouched_and_names_the_altered_position() {
     let reader = LogReader::open(dir.path().join("events.db")).unwrap();
     assert_eq!(verify(&reader).unwrap().events, 5);
 
-    reader.connection().execute("UPDATE events SET data = '{\"invite_id\":\"1\",\"n\":99}' WHERE position = 3", []).unwrap();
+    reader
+        .connection()
+        .execute(
+            "UPDATE events SET data = '{\"invite_id\":\"1\",\"n\":99}' WHERE position = 3",
+            [],
+        )
+        .unwrap();
     match verify(&reader) {
         Err(VerifyError::Altered { position, .. }) => assert_eq!(position, 3),
         other => panic!("expected an alteration at 3, got {other:?}"),
@@ -102,6 +118,9 @@ fn verify_notices_a_deleted_event() {
         log.append(&[command(None, vec![event("1", v)])], Utc::now()).unwrap();
     }
     let reader = LogReader::open(dir.path().join("events.db")).unwrap();
-    reader.connection().execute("DELETE FROM events WHERE position = 2", []).unwrap();
+    reader
+        .connection()
+        .execute("DELETE FROM events WHERE position = 2", [])
+        .unwrap();
     assert!(matches!(verify(&reader), Err(VerifyError::Altered { position: 2, .. })));
 }

@@ -39,7 +39,11 @@ fn open(common: &Common) -> anyhow::Result<LogReader> {
 
 pub fn run(args: AuditArgs) -> anyhow::Result<i32> {
     match args.command {
-        AuditCmd::History { common, stream_id, until } => {
+        AuditCmd::History {
+            common,
+            stream_id,
+            until,
+        } => {
             let reader = open(&common)?;
             let events = reader.read_stream(&stream_id, until)?;
             if events.is_empty() {
@@ -57,7 +61,10 @@ pub fn run(args: AuditArgs) -> anyhow::Result<i32> {
             let reader = open(&common)?;
             match verify(&reader) {
                 Ok(report) => {
-                    println!("ok: {} events, chain intact, head hash {}", report.events, report.head_hash);
+                    println!(
+                        "ok: {} events, chain intact, head hash {}",
+                        report.events, report.head_hash
+                    );
                     Ok(0)
                 }
                 Err(VerifyError::Altered { position, reason }) => {

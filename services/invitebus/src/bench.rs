@@ -87,9 +87,7 @@ async fn commands(args: CommandsArgs) -> anyhow::Result<()> {
         "invitebus bench commands: {} clients, {} s per run, {} cores, {}",
         args.clients,
         args.duration,
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1),
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         cpu_model()
     );
     let nats = NatsServer::start_temp().context("starting a private nats-server")?;
@@ -160,10 +158,7 @@ fn prefill(path: &Path, n: u64) -> anyhow::Result<()> {
         log.append(&batch, Utc::now())?;
     }
     log.set_checkpoint(RELAY_CHECKPOINT, log.head())?;
-    println!(
-        "prefilled {n} events in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
+    println!("prefilled {n} events in {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
 }
 
@@ -189,9 +184,7 @@ async fn one_run(
     config.subjects = subjects.clone();
     // The events stream is named after the prefix too, so delete any earlier one first.
     let js = async_nats::jetstream::new(service_client.clone());
-    let _ = js
-        .delete_stream(invitebus_events::subject::EVENTS_STREAM)
-        .await;
+    let _ = js.delete_stream(invitebus_events::subject::EVENTS_STREAM).await;
     let service = CommandService::start(service_client.clone(), config).await?;
 
     let mut conns = Vec::new();
@@ -229,20 +222,12 @@ async fn one_run(
     }
     figures.latencies_us.sort_unstable();
     service.shutdown().await;
-    let _ = js
-        .delete_stream(invitebus_events::subject::EVENTS_STREAM)
-        .await;
+    let _ = js.delete_stream(invitebus_events::subject::EVENTS_STREAM).await;
     Ok(figures)
 }
 
-async fn request(
-    client: &async_nats::Client,
-    subject: &str,
-    body: &serde_json::Value,
-) -> anyhow::Result<Reply> {
-    let msg = client
-        .request(subject.to_string(), body.to_string().into())
-        .await?;
+async fn request(client: &async_nats::Client, subject: &str, body: &serde_json::Value) -> anyhow::Result<Reply> {
+    let msg = client.request(subject.to_string(), body.to_string().into()).await?;
     Ok(serde_json::from_slice(&msg.payload)?)
 }
 

@@ -45,11 +45,19 @@ pub async fn send(args: SendArgs) -> anyhow::Result<i32> {
     Ok(if parsed.ok { 0 } else { 1 })
 }
 
-async fn request(client: &async_nats::Client, subject: String, body: Vec<u8>, timeout: u64) -> anyhow::Result<bytes::Bytes> {
-    let msg = tokio::time::timeout(Duration::from_secs(timeout), client.request(subject.clone(), body.into()))
-        .await
-        .with_context(|| format!("no reply on {subject} within {timeout} s"))?
-        .with_context(|| format!("request to {subject} failed (is `invitebus serve` running?)"))?;
+async fn request(
+    client: &async_nats::Client,
+    subject: String,
+    body: Vec<u8>,
+    timeout: u64,
+) -> anyhow::Result<bytes::Bytes> {
+    let msg = tokio::time::timeout(
+        Duration::from_secs(timeout),
+        client.request(subject.clone(), body.into()),
+    )
+    .await
+    .with_context(|| format!("no reply on {subject} within {timeout} s"))?
+    .with_context(|| format!("request to {subject} failed (is `invitebus serve` running?)"))?;
     Ok(msg.payload)
 }
 
@@ -82,7 +90,10 @@ pub struct TailArgs {
 pub async fn tail(args: TailArgs) -> anyhow::Result<()> {
     if let Some(t) = &args.event_type {
         if !invitebus_events::Event::TYPES.contains(&t.as_str()) {
-            bail!("unknown event type `{t}`; known: {}", invitebus_events::Event::TYPES.join(", "));
+            bail!(
+                "unknown event type `{t}`; known: {}",
+                invitebus_events::Event::TYPES.join(", ")
+            );
         }
     }
     let stream_filter = match &args.stream {
@@ -109,7 +120,9 @@ pub async fn tail(args: TailArgs) -> anyhow::Result<()> {
     let consumer = stream
         .create_consumer(consumer::pull::OrderedConfig {
             filter_subject: filter,
-            deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: args.from.max(1) },
+            deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: args.from.max(1),
+            },
             ..Default::default()
         })
         .await
@@ -128,10 +141,8 @@ pub async fn tail(args: TailArgs) -> anyhow::Result<()> {
         let msg = msg.context("reading an event")?;
         let seq = msg.info().map(|i| i.stream_sequence).unwrap_or(0);
         if let Ok(env) = serde_json::from_slice::<Envelope>(&msg.payload) {
-            if env.position >= args.from {
-                if !crate::out::line(&String::from_utf8_lossy(&msg.payload)) {
-                    break;
-                }
+            if env.position >= args.from && !crate::out::line(&String::from_utf8_lossy(&msg.payload)) {
+                break;
             }
         }
         if args.no_follow && seq >= last {
@@ -140,4 +151,3 @@ pub async fn tail(args: TailArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
-

@@ -25,7 +25,12 @@ struct Cli {
 #[derive(clap::Args, Clone, Debug)]
 pub struct Common {
     /// NATS server URL.
-    #[arg(long = "nats", env = "NATS_URL", default_value = "nats://127.0.0.1:4222", global = true)]
+    #[arg(
+        long = "nats",
+        env = "NATS_URL",
+        default_value = "nats://127.0.0.1:4222",
+        global = true
+    )]
     pub nats_url: String,
     /// Data folder: the event log (events.db) and, when invitebus starts NATS itself, its store.
     #[arg(long = "data", env = "INVITEBUS_DATA", default_value = "./data", global = true)]
@@ -53,7 +58,11 @@ enum Cmd {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    logging::init(if matches!(cli.command, Cmd::Serve(_) | Cmd::Bench(_)) { "info" } else { "warn" });
+    logging::init(if matches!(cli.command, Cmd::Serve(_) | Cmd::Bench(_)) {
+        "info"
+    } else {
+        "warn"
+    });
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let code = runtime.block_on(async move {
         match cli.command {

@@ -20,7 +20,9 @@ fn loopback_port(url: &str) -> Option<u16> {
     let rest = url.split("://").nth(1).unwrap_or(url);
     let hostport = rest.rsplit('@').next()?.split('/').next()?;
     let (host, port) = hostport.rsplit_once(':').unwrap_or((hostport, "4222"));
-    matches!(host, "127.0.0.1" | "localhost" | "[::1]").then(|| port.parse().ok()).flatten()
+    matches!(host, "127.0.0.1" | "localhost" | "[::1]")
+        .then(|| port.parse().ok())
+        .flatten()
 }
 
 /// Connects to `url`; when nothing answers there and it is a loopback address, starts

@@ -24,7 +24,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.common.data).with_context(|| format!("creating {}", args.common.data.display()))?;
     let (client, nats_server) = crate::nats::connect_or_start(&args.common.nats_url, &args.common.data).await?;
     let mut writer = WriterConfig::new(args.common.data.join("events.db"));
-    writer.sync = if args.sync == "normal" { Sync::Normal } else { Sync::Full };
+    writer.sync = if args.sync == "normal" {
+        Sync::Normal
+    } else {
+        Sync::Full
+    };
     writer.max_batch = args.max_batch;
     let service = CommandService::start(client.clone(), ServiceConfig::new(writer)).await?;
     tracing::info!(role = %args.role, data = %args.common.data.display(), "invitebus serving; Ctrl-C stops");

@@ -7,7 +7,11 @@ use serde_json::json;
 use support::{connect, healthy, relayed_all, run, send, Serve};
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -18,10 +22,19 @@ async fn serve_starts_its_own_nats_when_none_answers_and_stops_on_sigterm() {
     let client = connect(&url).await;
     let h = healthy(&client).await;
     assert_eq!(h["head"], 0);
-    assert!(data.path().join("nats").is_dir(), "JetStream data lives under the data folder");
+    assert!(
+        data.path().join("nats").is_dir(),
+        "JetStream data lives under the data folder"
+    );
 
     let out = std::process::Command::new(support::BIN)
-        .args(["send", "UpsertUser", r#"{"actor":"fang","user_id":"fang","name":"Fang"}"#, "--nats", &url])
+        .args([
+            "send",
+            "UpsertUser",
+            r#"{"actor":"fang","user_id":"fang","name":"Fang"}"#,
+            "--nats",
+            &url,
+        ])
         .output()
         .unwrap();
     assert!(out.status.success());
@@ -29,7 +42,13 @@ async fn serve_starts_its_own_nats_when_none_answers_and_stops_on_sigterm() {
     assert_eq!(reply, json!({"ok":true,"data":{"user_id":"fang"},"position":1}));
 
     let out = std::process::Command::new(support::BIN)
-        .args(["send", "AcceptInvite", r#"{"actor":"fang","invite_id":"nope"}"#, "--nats", &url])
+        .args([
+            "send",
+            "AcceptInvite",
+            r#"{"actor":"fang","invite_id":"nope"}"#,
+            "--nats",
+            &url,
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "an error reply exits 1");
@@ -46,7 +65,10 @@ async fn serve_starts_its_own_nats_when_none_answers_and_stops_on_sigterm() {
 
     assert_eq!(serve.terminate().code(), Some(0), "SIGTERM stops cleanly");
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert!(std::net::TcpStream::connect(url.trim_start_matches("nats://")).is_err(), "its nats-server stopped too");
+    assert!(
+        std::net::TcpStream::connect(url.trim_start_matches("nats://")).is_err(),
+        "its nats-server stopped too"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -62,7 +84,12 @@ async fn audit_verify_passes_untouched_and_names_an_altered_row() {
     ] {
         assert!(send(&client, "UpsertUser", &body).await.unwrap().ok);
     }
-    let r = send(&client, "RegisterResource", &json!({"actor":"xuan","resource_id":"conf","kind":"conference","name":"C"})).await;
+    let r = send(
+        &client,
+        "RegisterResource",
+        &json!({"actor":"xuan","resource_id":"conf","kind":"conference","name":"C"}),
+    )
+    .await;
     assert!(r.unwrap().ok);
 
     let out = run(&["audit", "verify"], data.path());
@@ -74,8 +101,13 @@ async fn audit_verify_passes_untouched_and_names_an_altered_row() {
 
     assert_eq!(serve.terminate().code(), Some(0));
     let conn = rusqlite::Connection::open(support::db(data.path())).unwrap();
-    conn.execute("UPDATE events SET actor = 'mallory' WHERE position = 2", []).unwrap();
+    conn.execute("UPDATE events SET actor = 'mallory' WHERE position = 2", [])
+        .unwrap();
     let out = run(&["audit", "verify"], data.path());
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("position 2"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("position 2"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }

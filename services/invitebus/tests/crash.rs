@@ -21,7 +21,12 @@ async fn sigkill_with_commands_in_flight_loses_nothing_acknowledged() {
     let mut serve = Serve::start(&nats.url(), data.path());
     let client = connect(&nats.url()).await;
     healthy(&client).await;
-    let reg = send(&client, "RegisterResource", &json!({"actor":"xuan","resource_id":"conf","kind":"channel","name":"C"})).await;
+    let reg = send(
+        &client,
+        "RegisterResource",
+        &json!({"actor":"xuan","resource_id":"conf","kind":"channel","name":"C"}),
+    )
+    .await;
     assert!(reg.unwrap().ok);
 
     // Everything at once; kill after the first few hundred answers.
@@ -52,14 +57,21 @@ async fn sigkill_with_commands_in_flight_loses_nothing_acknowledged() {
             }
         }
     }
-    assert!(unanswered > 1000, "only {unanswered} commands were in flight at the kill");
+    assert!(
+        unanswered > 1000,
+        "only {unanswered} commands were in flight at the kill"
+    );
 
     let mut serve = Serve::start(&nats.url(), data.path());
     healthy(&client).await;
     let conn = rusqlite::Connection::open(support::db(data.path())).unwrap();
     let count = |cid: &str| -> (i64, Option<i64>) {
-        conn.query_row("SELECT COUNT(*), MAX(position) FROM events WHERE command_id = ?1", [cid], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
+        conn.query_row(
+            "SELECT COUNT(*), MAX(position) FROM events WHERE command_id = ?1",
+            [cid],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
     };
     for (i, position) in &acked {
         let (n, pos) = count(&format!("c{i}"));
@@ -83,7 +95,11 @@ async fn sigkill_with_commands_in_flight_loses_nothing_acknowledged() {
         .query_row("SELECT COUNT(*) FROM (SELECT command_id FROM events WHERE command_id IS NOT NULL GROUP BY command_id HAVING COUNT(*) > 1)", [], |r| r.get(0))
         .unwrap();
     assert_eq!(dupes, 0, "no command appended twice");
-    let created: i64 = conn.query_row("SELECT COUNT(*) FROM events WHERE type = 'InviteCreated'", [], |r| r.get(0)).unwrap();
+    let created: i64 = conn
+        .query_row("SELECT COUNT(*) FROM events WHERE type = 'InviteCreated'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
     assert_eq!(created as usize, COMMANDS);
 
     // The relay publishes every position, once, in order.

@@ -51,7 +51,12 @@ impl NatsServer {
     /// A server storing JetStream data under `store_dir`, on `port` (None = any free port).
     pub fn start(store_dir: &Path, port: Option<u16>) -> Result<NatsServer, NatsRunError> {
         let (child, port) = spawn(store_dir, port)?;
-        Ok(NatsServer { child: Some(child), port, store_dir: store_dir.to_path_buf(), _temp: None })
+        Ok(NatsServer {
+            child: Some(child),
+            port,
+            store_dir: store_dir.to_path_buf(),
+            _temp: None,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -140,7 +145,9 @@ fn spawn(store_dir: &Path, port: Option<u16>) -> Result<(Child, u16), NatsRunErr
         Err(_) => {
             let _ = child.kill();
             let _ = child.wait();
-            Err(NatsRunError::NoListen("no 'Listening for client connections' line within 10 s".into()))
+            Err(NatsRunError::NoListen(
+                "no 'Listening for client connections' line within 10 s".into(),
+            ))
         }
     }
 }

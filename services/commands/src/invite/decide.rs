@@ -4,7 +4,9 @@ use super::{Invite, InviteState};
 use crate::ctx::Ctx;
 use crate::resource::{full, ResourceState};
 use chrono::Duration;
-use invitebus_events::command::{AcceptInvite, CreateInvite, Decision, InviteRef, RejectInvite, ResendInvite, UpdateInvite};
+use invitebus_events::command::{
+    AcceptInvite, CreateInvite, Decision, InviteRef, RejectInvite, ResendInvite, UpdateInvite,
+};
 use invitebus_events::event::{
     InviteAccepted, InviteCancelled, InviteCreated, InviteDecided, InviteExpired, InviteHidden, InviteRead,
     InviteRejected, InviteResent, InviteUpdated, Via,
@@ -53,16 +55,25 @@ pub fn decide(
 }
 
 fn existing<'a>(state: &'a InviteState, invite_id: &Id) -> Result<&'a Invite, ProtocolError> {
-    state.invite.as_ref().ok_or_else(|| ProtocolError::not_found("invite_id", invite_id))
+    state
+        .invite
+        .as_ref()
+        .ok_or_else(|| ProtocolError::not_found("invite_id", invite_id))
 }
 
 /// Refuses a cancelled or expired invite with its own code.
 fn still_valid(invite: &Invite, ctx: &Ctx) -> Result<(), ProtocolError> {
     if invite.cancelled {
-        return Err(ProtocolError::new(ErrorCode::Cancelled, format!("invite {} was cancelled", invite.invite_id)));
+        return Err(ProtocolError::new(
+            ErrorCode::Cancelled,
+            format!("invite {} was cancelled", invite.invite_id),
+        ));
     }
     if invite.is_past_expiry(ctx.now) {
-        return Err(ProtocolError::new(ErrorCode::Expired, format!("invite {} has expired", invite.invite_id)));
+        return Err(ProtocolError::new(
+            ErrorCode::Expired,
+            format!("invite {} has expired", invite.invite_id),
+        ));
     }
     Ok(())
 }
@@ -76,7 +87,9 @@ fn only_inviter(invite: &Invite, ctx: &Ctx) -> Result<(), ProtocolError> {
 
 /// The actor's own record: they must be an invitee.
 fn own_record<'a>(invite: &'a Invite, ctx: &Ctx) -> Result<&'a super::Record, ProtocolError> {
-    invite.record(&ctx.actor).ok_or_else(|| ProtocolError::forbidden("only an invitee may do this"))
+    invite
+        .record(&ctx.actor)
+        .ok_or_else(|| ProtocolError::forbidden("only an invitee may do this"))
 }
 
 /// The code for a record that was already answered.
@@ -86,7 +99,9 @@ fn answered(status: RecordStatus, invite: &Invite) -> ProtocolError {
         RecordStatus::Accepted | RecordStatus::Applying | RecordStatus::Approved => {
             ProtocolError::new(ErrorCode::AlreadyAccepted, format!("invite {id} was already accepted"))
         }
-        RecordStatus::Rejected => ProtocolError::new(ErrorCode::AlreadyRejected, format!("invite {id} was already rejected")),
+        RecordStatus::Rejected => {
+            ProtocolError::new(ErrorCode::AlreadyRejected, format!("invite {id} was already rejected"))
+        }
         RecordStatus::Cancelled => ProtocolError::new(ErrorCode::Cancelled, format!("invite {id} was cancelled")),
         RecordStatus::Expired => ProtocolError::new(ErrorCode::Expired, format!("invite {id} has expired")),
         RecordStatus::Denied | RecordStatus::Pending | RecordStatus::Read => {
@@ -112,17 +127,36 @@ fn check_invitees(invitees: &[Id], resource: &ResourceState, ctx: &Ctx, field: &
     Ok(())
 }
 
-fn expires_at(expires_in: Option<u64>, ctx: &Ctx) -> Option<chrono::DateTime<chrono::Utc>> {
+/// `now + expires_in`; absent or 0 = never; a time past the calendar is `invalid_field`.
+fn expires_at(expires_in: Option<u64>, ctx: &Ctx) -> Result<Option<chrono::DateTime<chrono::Utc>>, ProtocolError> {
     match expires_in {
-        None | Some(0) => None,
-        Some(s) => Some(ctx.now + Duration::seconds(s.min(i64::MAX as u64 / 1000) as i64)),
+        None | Some(0) => Ok(None),
+        Some(s) => i64::try_from(s)
+            .ok()
+            .and_then(Duration::try_seconds)
+            .and_then(|d| ctx.now.checked_add_signed(d))
+            .map(Some)
+            .ok_or_else(|| ProtocolError::invalid("expires_in", "too far in the future")),
     }
 }
 
-fn create(state: &InviteState, resource: &ResourceState, ctx: &Ctx, c: &CreateInvite) -> Result<Vec<Event>, ProtocolError> {
-    let invite_id = c.spec.invite_id.clone().ok_or_else(|| ProtocolError::internal("invite_id was not assigned"))?;
+fn create(
+    state: &InviteState,
+    resource: &ResourceState,
+    ctx: &Ctx,
+    c: &CreateInvite,
+) -> Result<Vec<Event>, ProtocolError> {
+    let invite_id = c
+        .spec
+        .invite_id
+        .clone()
+        .ok_or_else(|| ProtocolError::internal("invite_id was not assigned"))?;
     if state.invite.is_some() {
-        return Err(ProtocolError::with_field(ErrorCode::ResourceExists, "invite_id", format!("{invite_id} is taken")));
+        return Err(ProtocolError::with_field(
+            ErrorCode::ResourceExists,
+            "invite_id",
+            format!("{invite_id} is taken"),
+        ));
     }
     let info = resource.require(&c.resource_id)?;
     if !resource.is_member(&ctx.actor) {
@@ -133,7 +167,11 @@ fn create(state: &InviteState, resource: &ResourceState, ctx: &Ctx, c: &CreateIn
         ));
     }
     let invitees = c.spec.all_invitees();
-    let field = if c.spec.invitees.is_some() { "invitees" } else { "invitee" };
+    let field = if c.spec.invitees.is_some() {
+        "invitees"
+    } else {
+        "invitee"
+    };
     check_invitees(&invitees, resource, ctx, field)?;
     if resource.room().is_some_and(|room| invitees.len() > room) {
         return Err(full(&c.resource_id));
@@ -147,7 +185,7 @@ fn create(state: &InviteState, resource: &ResourceState, ctx: &Ctx, c: &CreateIn
         role: c.spec.role().to_string(),
         message: c.spec.message.clone(),
         detail: c.spec.detail.clone(),
-        expires_at: expires_at(c.spec.expires_in, ctx),
+        expires_at: expires_at(c.spec.expires_in, ctx)?,
         requires_approval: c.spec.requires_approval,
         offline_enabled: c.spec.offline_enabled.unwrap_or(true),
         push: c.spec.push.clone(),
@@ -161,28 +199,49 @@ fn update(invite: &Invite, resource: &ResourceState, ctx: &Ctx, c: &UpdateInvite
     only_inviter(invite, ctx)?;
     still_valid(invite, ctx)?;
     if invite.status() != invitebus_events::InviteStatus::Open {
-        return Err(ProtocolError::new(ErrorCode::InvalidState, "every invitee has answered"));
+        return Err(ProtocolError::new(
+            ErrorCode::InvalidState,
+            "every invitee has answered",
+        ));
     }
     check_invitees(&c.add_invitees, resource, ctx, "add_invitees")?;
     for added in &c.add_invitees {
         if invite.record(added).is_some() {
-            return Err(ProtocolError::invalid("add_invitees", format!("{added} is already invited")));
+            return Err(ProtocolError::invalid(
+                "add_invitees",
+                format!("{added} is already invited"),
+            ));
         }
     }
     for removed in &c.remove_invitees {
         match invite.record(removed) {
-            None => return Err(ProtocolError::invalid("remove_invitees", format!("{removed} is not invited"))),
+            None => {
+                return Err(ProtocolError::invalid(
+                    "remove_invitees",
+                    format!("{removed} is not invited"),
+                ))
+            }
             Some(r) if !r.status.is_unanswered() => {
-                return Err(ProtocolError::invalid("remove_invitees", format!("{removed} has already answered")))
+                return Err(ProtocolError::invalid(
+                    "remove_invitees",
+                    format!("{removed} has already answered"),
+                ))
             }
             Some(_) => {}
         }
     }
-    let mut invitees: Vec<Id> =
-        invite.records.iter().map(|r| r.invitee.clone()).filter(|i| !c.remove_invitees.contains(i)).collect();
+    let mut invitees: Vec<Id> = invite
+        .records
+        .iter()
+        .map(|r| r.invitee.clone())
+        .filter(|i| !c.remove_invitees.contains(i))
+        .collect();
     invitees.extend(c.add_invitees.iter().cloned());
     if invitees.is_empty() {
-        return Err(ProtocolError::invalid("remove_invitees", "an invite needs at least one invitee"));
+        return Err(ProtocolError::invalid(
+            "remove_invitees",
+            "an invite needs at least one invitee",
+        ));
     }
     if invitees.len() > invitebus_events::command::MAX_INVITEES {
         return Err(ProtocolError::invalid("add_invitees", "too many invitees"));
@@ -198,7 +257,7 @@ fn update(invite: &Invite, resource: &ResourceState, ctx: &Ctx, c: &UpdateInvite
         message: c.message.clone().or_else(|| invite.message.clone()),
         detail: c.detail.clone().or_else(|| invite.detail.clone()),
         expires_at: match c.expires_in {
-            Some(_) => expires_at(c.expires_in, ctx),
+            Some(_) => expires_at(c.expires_in, ctx)?,
             None => invite.expires_at,
         },
         added: c.add_invitees.clone(),
@@ -211,11 +270,19 @@ fn update(invite: &Invite, resource: &ResourceState, ctx: &Ctx, c: &UpdateInvite
 fn cancel(invite: &Invite, ctx: &Ctx) -> Result<Vec<Event>, ProtocolError> {
     only_inviter(invite, ctx)?;
     still_valid(invite, ctx)?;
-    let cancelled: Vec<Id> =
-        invite.records.iter().filter(|r| r.status.is_unanswered()).map(|r| r.invitee.clone()).collect();
+    let cancelled: Vec<Id> = invite
+        .records
+        .iter()
+        .filter(|r| r.status.is_unanswered())
+        .map(|r| r.invitee.clone())
+        .collect();
     if cancelled.is_empty() {
         // Every invitee has answered; with one invitee, say how (seed 002).
-        let first = invite.records.first().map(|r| r.status).unwrap_or(RecordStatus::Pending);
+        let first = invite
+            .records
+            .first()
+            .map(|r| r.status)
+            .unwrap_or(RecordStatus::Pending);
         return Err(if invite.records.iter().all(|r| r.status == first) {
             answered(first, invite)
         } else {
@@ -238,7 +305,11 @@ fn accept(invite: &Invite, resource: &ResourceState, ctx: &Ctx, c: &AcceptInvite
         return Err(answered(record.status, invite));
     }
     still_valid(invite, ctx)?;
-    let status = if invite.requires_approval { RecordStatus::Applying } else { RecordStatus::Accepted };
+    let status = if invite.requires_approval {
+        RecordStatus::Applying
+    } else {
+        RecordStatus::Accepted
+    };
     let mut events = vec![Event::InviteAccepted(InviteAccepted {
         invite_id: invite.invite_id.clone(),
         resource_id: invite.resource_id.clone(),
@@ -257,7 +328,10 @@ fn accept(invite: &Invite, resource: &ResourceState, ctx: &Ctx, c: &AcceptInvite
 }
 
 fn via(invite: &Invite) -> Via {
-    Via { code: invite.code.clone(), ..Via::invite(&invite.invite_id) }
+    Via {
+        code: invite.code.clone(),
+        ..Via::invite(&invite.invite_id)
+    }
 }
 
 fn reject(invite: &Invite, ctx: &Ctx, c: &RejectInvite) -> Result<Vec<Event>, ProtocolError> {
@@ -280,29 +354,45 @@ fn reject(invite: &Invite, ctx: &Ctx, c: &RejectInvite) -> Result<Vec<Event>, Pr
 fn resend(invite: &Invite, ctx: &Ctx, c: &ResendInvite) -> Result<Vec<Event>, ProtocolError> {
     only_inviter(invite, ctx)?;
     still_valid(invite, ctx)?;
+    let due = |r: &&super::Record| ctx.now - r.last_sent_at >= Duration::seconds(RESEND_INTERVAL_SECS);
     let targets: Vec<&super::Record> = match &c.invitees {
-        None => invite.records.iter().filter(|r| r.status.is_unanswered()).collect(),
+        // Everyone unanswered who is due; rate_limited only when someone waits but nobody is due.
+        None => {
+            let waiting: Vec<&super::Record> = invite.records.iter().filter(|r| r.status.is_unanswered()).collect();
+            if waiting.is_empty() {
+                return Err(ProtocolError::new(
+                    ErrorCode::InvalidState,
+                    "no invitee is waiting for an answer",
+                ));
+            }
+            let due: Vec<&super::Record> = waiting.into_iter().filter(due).collect();
+            if due.is_empty() {
+                return Err(ProtocolError::new(
+                    ErrorCode::RateLimited,
+                    "every waiting invitee was sent this invite less than a minute ago",
+                ));
+            }
+            due
+        }
+        // Exactly those named: each must be waiting and due.
         Some(list) => {
             let mut out = Vec::new();
             for i in list {
                 match invite.record(i) {
                     None => return Err(ProtocolError::invalid("invitees", format!("{i} is not invited"))),
                     Some(r) if !r.status.is_unanswered() => return Err(answered(r.status, invite)),
+                    Some(r) if !due(&r) => {
+                        return Err(ProtocolError::new(
+                            ErrorCode::RateLimited,
+                            format!("{i} was sent this invite less than a minute ago"),
+                        ))
+                    }
                     Some(r) => out.push(r),
                 }
             }
             out
         }
     };
-    if targets.is_empty() {
-        return Err(ProtocolError::new(ErrorCode::InvalidState, "no invitee is waiting for an answer"));
-    }
-    if let Some(r) = targets.iter().find(|r| ctx.now - r.last_sent_at < Duration::seconds(RESEND_INTERVAL_SECS)) {
-        return Err(ProtocolError::new(
-            ErrorCode::RateLimited,
-            format!("{} was sent this invite less than a minute ago", r.invitee),
-        ));
-    }
     Ok(vec![Event::InviteResent(InviteResent {
         invite_id: invite.invite_id.clone(),
         resource_id: invite.resource_id.clone(),
@@ -329,7 +419,9 @@ fn mark_read(invite: &Invite, ctx: &Ctx) -> Result<Vec<Event>, ProtocolError> {
 
 fn hide(invite: &Invite, ctx: &Ctx) -> Result<Vec<Event>, ProtocolError> {
     if invite.inviter != ctx.actor && invite.record(&ctx.actor).is_none() {
-        return Err(ProtocolError::forbidden("only the inviter or an invitee may hide an invite"));
+        return Err(ProtocolError::forbidden(
+            "only the inviter or an invitee may hide an invite",
+        ));
     }
     if invite.hidden_by.contains(&ctx.actor) {
         return Ok(vec![]);
@@ -350,10 +442,14 @@ fn decision(
     approve: bool,
 ) -> Result<Vec<Event>, ProtocolError> {
     if !ctx.is_admin() && !resource.is_owner(&ctx.actor) {
-        return Err(ProtocolError::forbidden("only an admin or the resource's owner may decide"));
+        return Err(ProtocolError::forbidden(
+            "only an admin or the resource's owner may decide",
+        ));
     }
     let record = match &c.invitee {
-        Some(i) => invite.record(i).ok_or_else(|| ProtocolError::invalid("invitee", format!("{i} is not invited")))?,
+        Some(i) => invite
+            .record(i)
+            .ok_or_else(|| ProtocolError::invalid("invitee", format!("{i} is not invited")))?,
         None if invite.records.len() == 1 => &invite.records[0],
         None => return Err(ProtocolError::missing("invitee")),
     };
@@ -379,7 +475,12 @@ fn decision(
     let mut events = vec![];
     if !resource.is_member(&record.invitee) {
         resource.require(&invite.resource_id)?;
-        events.push(Event::MemberJoined(resource.join(&record.invitee, via(invite), Some(invite.inviter.clone()), ctx)?));
+        events.push(Event::MemberJoined(resource.join(
+            &record.invitee,
+            via(invite),
+            Some(invite.inviter.clone()),
+            ctx,
+        )?));
     }
     events.insert(0, Event::InviteApproved(decided));
     Ok(events)
@@ -390,14 +491,28 @@ fn expire(invite: &Invite, ctx: &Ctx) -> Result<Vec<Event>, ProtocolError> {
         return Err(ProtocolError::forbidden("only system may expire an invite"));
     }
     if invite.cancelled {
-        return Err(ProtocolError::new(ErrorCode::Cancelled, format!("invite {} was cancelled", invite.invite_id)));
+        return Err(ProtocolError::new(
+            ErrorCode::Cancelled,
+            format!("invite {} was cancelled", invite.invite_id),
+        ));
     }
     if invite.expired {
-        return Err(ProtocolError::new(ErrorCode::Expired, format!("invite {} has expired", invite.invite_id)));
+        return Err(ProtocolError::new(
+            ErrorCode::Expired,
+            format!("invite {} has expired", invite.invite_id),
+        ));
     }
-    let expired: Vec<Id> = invite.records.iter().filter(|r| r.status.is_unanswered()).map(|r| r.invitee.clone()).collect();
+    let expired: Vec<Id> = invite
+        .records
+        .iter()
+        .filter(|r| r.status.is_unanswered())
+        .map(|r| r.invitee.clone())
+        .collect();
     if expired.is_empty() {
-        return Err(ProtocolError::new(ErrorCode::InvalidState, "every invitee has answered"));
+        return Err(ProtocolError::new(
+            ErrorCode::InvalidState,
+            "every invitee has answered",
+        ));
     }
     Ok(vec![Event::InviteExpired(InviteExpired {
         invite_id: invite.invite_id.clone(),

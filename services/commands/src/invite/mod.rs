@@ -88,7 +88,11 @@ fn created(e: &InviteCreated) -> Invite {
         records: e
             .invitees
             .iter()
-            .map(|i| Record { invitee: i.clone(), status: RecordStatus::Pending, last_sent_at: e.created_at })
+            .map(|i| Record {
+                invitee: i.clone(),
+                status: RecordStatus::Pending,
+                last_sent_at: e.created_at,
+            })
             .collect(),
         hidden_by: BTreeSet::new(),
     }
@@ -105,7 +109,9 @@ pub fn evolve(mut state: InviteState, event: &Event) -> InviteState {
         state.invite = Some(created(e));
         return state;
     }
-    let Some(invite) = state.invite.as_mut() else { return state };
+    let Some(invite) = state.invite.as_mut() else {
+        return state;
+    };
     match event {
         Event::InviteUpdated(e) => {
             invite.message = e.message.clone();
@@ -113,7 +119,11 @@ pub fn evolve(mut state: InviteState, event: &Event) -> InviteState {
             invite.expires_at = e.expires_at;
             invite.records.retain(|r| !e.removed.contains(&r.invitee));
             for added in &e.added {
-                invite.records.push(Record { invitee: added.clone(), status: RecordStatus::Pending, last_sent_at: e.at });
+                invite.records.push(Record {
+                    invitee: added.clone(),
+                    status: RecordStatus::Pending,
+                    last_sent_at: e.at,
+                });
             }
         }
         Event::InviteCancelled(e) => {

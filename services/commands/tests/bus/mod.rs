@@ -26,8 +26,16 @@ impl Bus {
         let client = async_nats::connect(nats.url()).await.expect("connects");
         let dir = tempfile::tempdir().unwrap();
         let log_path = dir.path().join("events.db");
-        let service = CommandService::start(client.clone(), config(&log_path)).await.expect("service starts");
-        Bus { nats, client, service: Some(service), dir, log_path }
+        let service = CommandService::start(client.clone(), config(&log_path))
+            .await
+            .expect("service starts");
+        Bus {
+            nats,
+            client,
+            service: Some(service),
+            dir,
+            log_path,
+        }
     }
 
     pub fn service(&self) -> &CommandService {
@@ -91,7 +99,11 @@ pub async fn jetstream_events(client: &async_nats::Client) -> Vec<(u64, String, 
     let mut out = Vec::new();
     for seq in 1..=last {
         let msg = stream.get_raw_message(seq).await.expect("message");
-        let id = msg.headers.get("Nats-Msg-Id").map(|v| v.as_str().to_string()).unwrap_or_default();
+        let id = msg
+            .headers
+            .get("Nats-Msg-Id")
+            .map(|v| v.as_str().to_string())
+            .unwrap_or_default();
         out.push((seq, id, serde_json::from_slice(&msg.payload).expect("an envelope")));
     }
     out

@@ -50,7 +50,11 @@ impl Default for Scenario {
 
 impl Scenario {
     pub fn new() -> Scenario {
-        Scenario { cache: Cache::default(), ids: FixedIds::default(), now: Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).unwrap() }
+        Scenario {
+            cache: Cache::default(),
+            ids: FixedIds::default(),
+            now: Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).unwrap(),
+        }
     }
 
     /// Moves the clock.
@@ -61,7 +65,14 @@ impl Scenario {
 
     fn run(&mut self, req: &CommandRequest) -> Result<Outcome, ProtocolError> {
         let ctx = Ctx::new(req.meta.actor.clone(), req.meta.roles.clone(), self.now);
-        let out = dispatch::execute(&mut self.cache, &EmptySource, &mut self.ids, &ctx, &req.meta, &req.command)?;
+        let out = dispatch::execute(
+            &mut self.cache,
+            &EmptySource,
+            &mut self.ids,
+            &ctx,
+            &req.meta,
+            &req.command,
+        )?;
         for e in &out.events {
             self.cache.apply(e, &EmptySource).expect("apply");
         }
@@ -96,14 +107,20 @@ impl Scenario {
         let mut s = Scenario::new();
         s.given("UpsertUser", json!({"actor":"xuan","user_id":"xuan","name":"Xuan"}))
             .given("UpsertUser", json!({"actor":"fang","user_id":"fang","name":"Fang"}))
-            .given("RegisterResource", json!({"actor":"xuan","resource_id":"conf","kind":"conference","name":"RustConf"}));
+            .given(
+                "RegisterResource",
+                json!({"actor":"xuan","resource_id":"conf","kind":"conference","name":"RustConf"}),
+            );
         s
     }
 
     /// `conference()` plus invite `inv` from xuan to fang as pcmember.
     pub fn invited() -> Scenario {
         let mut s = Scenario::conference();
-        s.given("CreateInvite", json!({"actor":"xuan","resource_id":"conf","invitee":"fang","role":"pcmember","invite_id":"inv"}));
+        s.given(
+            "CreateInvite",
+            json!({"actor":"xuan","resource_id":"conf","invitee":"fang","role":"pcmember","invite_id":"inv"}),
+        );
         s
     }
 
@@ -114,7 +131,10 @@ impl Scenario {
     }
 
     pub fn is_member(&self, resource: &str, user: &str) -> bool {
-        self.cache.resources.get(&id(resource)).is_some_and(|r| r.state.is_member(&id(user)))
+        self.cache
+            .resources
+            .get(&id(resource))
+            .is_some_and(|r| r.state.is_member(&id(user)))
     }
 
     /// How many times a code was redeemed, as the cache holds it.
@@ -130,14 +150,21 @@ pub struct Then {
 impl Then {
     /// The events' types, in order.
     pub fn then_types(&self, types: &[&str]) -> &Self {
-        let out = self.result.as_ref().unwrap_or_else(|e| panic!("expected events {types:?}, got error {e}"));
+        let out = self
+            .result
+            .as_ref()
+            .unwrap_or_else(|e| panic!("expected events {types:?}, got error {e}"));
         let got: Vec<&str> = out.events.iter().map(|e| e.event_type()).collect();
         assert_eq!(got, types);
         self
     }
 
     pub fn then_events(&self) -> &[Event] {
-        &self.result.as_ref().unwrap_or_else(|e| panic!("expected events, got error {e}")).events
+        &self
+            .result
+            .as_ref()
+            .unwrap_or_else(|e| panic!("expected events, got error {e}"))
+            .events
     }
 
     pub fn then_nothing(&self) -> &Self {
@@ -146,7 +173,10 @@ impl Then {
 
     pub fn then_error(&self, code: ErrorCode) -> &ProtocolError {
         match &self.result {
-            Ok(out) => panic!("expected {code}, got events {:?}", out.events.iter().map(|e| e.event_type()).collect::<Vec<_>>()),
+            Ok(out) => panic!(
+                "expected {code}, got events {:?}",
+                out.events.iter().map(|e| e.event_type()).collect::<Vec<_>>()
+            ),
             Err(e) => {
                 assert_eq!(e.code, code, "wrong error: {e}");
                 e
@@ -183,4 +213,3 @@ pub fn with(mut body: Value, extra: Value) -> Value {
 pub fn meta(actor: &str) -> CommandMeta {
     CommandMeta::new(id(actor))
 }
-

@@ -35,7 +35,9 @@ impl Serve {
 
     /// SIGTERM, then the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -55,7 +57,12 @@ impl Drop for Serve {
 
 /// Runs an `invitebus` subcommand to completion.
 pub fn run(args: &[&str], data: &Path) -> Output {
-    Command::new(BIN).args(args).arg("--data").arg(data).output().expect("invitebus runs")
+    Command::new(BIN)
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .output()
+        .expect("invitebus runs")
 }
 
 pub async fn connect(url: &str) -> async_nats::Client {
