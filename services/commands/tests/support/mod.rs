@@ -3,6 +3,8 @@
 //! and no NATS or SQLite.
 #![allow(dead_code)]
 
+pub mod invite;
+
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use invitebus_commands::cache::{Cache, EmptySource};
 use invitebus_commands::dispatch::{self, IdGen, Outcome};
