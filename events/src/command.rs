@@ -7,7 +7,7 @@
 mod decode;
 mod fields;
 
-pub use decode::{decode_fields, Fields};
+pub use decode::{check_body, decode_fields, Fields};
 pub use fields::*;
 
 use crate::error::ProtocolError;
@@ -76,7 +76,7 @@ macro_rules! commands {
             }
 
             /// Decodes the command named `name` from a body already known to be an object.
-            pub fn decode_named(name: &str, body: &Value) -> Result<Command, ProtocolError> {
+            pub fn decode_named(name: &str, body: &[u8]) -> Result<Command, ProtocolError> {
                 match name {
                     $(stringify!($name) => {
                         let fields = <$name as Fields>::decode(body)?;
@@ -137,12 +137,12 @@ impl CommandRequest {
 
     /// Decodes the body of a message sent to `invites.cmd.<name>`.
     pub fn decode(name: &str, body: &[u8]) -> Result<CommandRequest, ProtocolError> {
-        let value = decode::parse_body(body)?;
+        decode::check_body(body)?;
         if !Command::NAMES.contains(&name) {
             return Err(ProtocolError::invalid_command(format!("unknown command `{name}`")));
         }
-        let meta = decode::decode_meta(&value)?;
-        let command = Command::decode_named(name, &value)?;
+        let meta = decode::decode_meta(body)?;
+        let command = Command::decode_named(name, body)?;
         Ok(CommandRequest { meta, command })
     }
 

@@ -63,7 +63,7 @@ fn check_unique(field: &str, ids: &[Id]) -> Result<(), ProtocolError> {
 macro_rules! plain_fields {
     ($($t:ty),* $(,)?) => {
         $(impl Fields for $t {
-            fn decode(body: &Value) -> Result<Self, ProtocolError> {
+            fn decode(body: &[u8]) -> Result<Self, ProtocolError> {
                 decode_fields(body)
             }
         })*
@@ -242,7 +242,7 @@ struct ResourceRef {
 }
 
 impl Fields for CreateInvite {
-    fn decode(body: &Value) -> Result<Self, ProtocolError> {
+    fn decode(body: &[u8]) -> Result<Self, ProtocolError> {
         let ResourceRef { resource_id } = decode_fields(body)?;
         Ok(CreateInvite {
             resource_id,
@@ -281,7 +281,7 @@ pub struct CallSpec {
 }
 
 impl Fields for StartCall {
-    fn decode(body: &Value) -> Result<Self, ProtocolError> {
+    fn decode(body: &[u8]) -> Result<Self, ProtocolError> {
         Ok(StartCall {
             call: decode_fields(body)?,
             spec: decode_fields(body)?,
@@ -313,7 +313,7 @@ pub struct UpdateInvite {
 }
 
 impl Fields for UpdateInvite {
-    fn decode(body: &Value) -> Result<Self, ProtocolError> {
+    fn decode(body: &[u8]) -> Result<Self, ProtocolError> {
         decode_fields(body)
     }
     fn validate(&self) -> Result<(), ProtocolError> {
@@ -363,7 +363,7 @@ pub struct RejectInvite {
 }
 
 impl Fields for RejectInvite {
-    fn decode(body: &Value) -> Result<Self, ProtocolError> {
+    fn decode(body: &[u8]) -> Result<Self, ProtocolError> {
         decode_fields(body)
     }
     fn validate(&self) -> Result<(), ProtocolError> {
@@ -391,7 +391,7 @@ pub struct Decision {
 }
 
 impl Fields for Decision {
-    fn decode(body: &Value) -> Result<Self, ProtocolError> {
+    fn decode(body: &[u8]) -> Result<Self, ProtocolError> {
         decode_fields(body)
     }
     fn validate(&self) -> Result<(), ProtocolError> {
@@ -461,7 +461,7 @@ pub struct RequestExport {
 }
 
 impl Fields for RequestExport {
-    fn decode(body: &Value) -> Result<Self, ProtocolError> {
+    fn decode(body: &[u8]) -> Result<Self, ProtocolError> {
         decode_fields(body)
     }
     fn validate(&self) -> Result<(), ProtocolError> {
@@ -503,7 +503,7 @@ pub struct FailExport {
 }
 
 impl Fields for UpsertUser {
-    fn decode(body: &Value) -> Result<Self, ProtocolError> {
+    fn decode(body: &[u8]) -> Result<Self, ProtocolError> {
         decode_fields(body)
     }
     fn validate(&self) -> Result<(), ProtocolError> {
@@ -523,7 +523,7 @@ impl Fields for UpsertUser {
 }
 
 impl Fields for RegisterResource {
-    fn decode(body: &Value) -> Result<Self, ProtocolError> {
+    fn decode(body: &[u8]) -> Result<Self, ProtocolError> {
         decode_fields(body)
     }
     fn validate(&self) -> Result<(), ProtocolError> {
@@ -533,7 +533,7 @@ impl Fields for RegisterResource {
 }
 
 impl Fields for ResendInvite {
-    fn decode(body: &Value) -> Result<Self, ProtocolError> {
+    fn decode(body: &[u8]) -> Result<Self, ProtocolError> {
         decode_fields(body)
     }
     fn validate(&self) -> Result<(), ProtocolError> {
@@ -560,7 +560,7 @@ plain_fields!(
 );
 
 impl Fields for FailExport {
-    fn decode(body: &Value) -> Result<Self, ProtocolError> {
+    fn decode(body: &[u8]) -> Result<Self, ProtocolError> {
         decode_fields(body)
     }
     fn validate(&self) -> Result<(), ProtocolError> {

@@ -3,7 +3,7 @@
 
 use crate::{code, invite, resource, user};
 use invitebus_eventlog::{LogError, LogReader};
-use invitebus_events::command::decode_fields;
+use invitebus_events::command::{check_body, decode_fields};
 use invitebus_events::event::StreamType;
 use invitebus_events::{Envelope, ErrorCode, Event, Id, ProtocolError, ADMIN_ROLE};
 use serde::Deserialize;
@@ -27,12 +27,8 @@ fn unavailable(e: LogError) -> ProtocolError {
 
 /// Decodes the request and reads the stream as of its `as_of`, checking who may see it.
 fn read(reader: &LogReader, body: &[u8]) -> Result<(StreamQuery, StreamType, Vec<Envelope>), ProtocolError> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| ProtocolError::invalid_command(format!("body is not JSON: {e}")))?;
-    if !value.is_object() {
-        return Err(ProtocolError::invalid_command("body is not a JSON object"));
-    }
-    let q: StreamQuery = decode_fields(&value)?;
+    check_body(body)?;
+    let q: StreamQuery = decode_fields(body)?;
     let actor = q
         .actor
         .clone()
