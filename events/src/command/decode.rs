@@ -46,7 +46,10 @@ pub(crate) fn decode_meta(body: &[u8]) -> Result<CommandMeta, ProtocolError> {
     }
     if let Some(id) = &meta.correlation_id {
         if id.len() > MAX_COMMAND_ID {
-            return Err(ProtocolError::invalid("correlation_id", "must be at most 128 characters"));
+            return Err(ProtocolError::invalid(
+                "correlation_id",
+                "must be at most 128 characters",
+            ));
         }
     }
     Ok(meta)
@@ -57,7 +60,8 @@ pub(crate) fn decode_meta(body: &[u8]) -> Result<CommandMeta, ProtocolError> {
 pub fn decode_fields<T: DeserializeOwned>(body: &[u8]) -> Result<T, ProtocolError> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(path_error)?;
-    de.end().map_err(|e| ProtocolError::invalid_command(format!("body is not JSON: {e}")))?;
+    de.end()
+        .map_err(|e| ProtocolError::invalid_command(format!("body is not JSON: {e}")))?;
     Ok(value)
 }
 
@@ -75,10 +79,18 @@ fn path_error(e: serde_path_to_error::Error<serde_json::Error>) -> ProtocolError
     };
     if let Some(rest) = inner.strip_prefix("missing field `") {
         let name = rest.split('`').next().unwrap_or(rest);
-        let field = if path == "." { name.to_string() } else { format!("{path}.{name}") };
+        let field = if path == "." {
+            name.to_string()
+        } else {
+            format!("{path}.{name}")
+        };
         ProtocolError::missing(&field)
     } else {
         let field = if path == "." { "body".to_string() } else { path };
-        ProtocolError::with_field(ErrorCode::InvalidField, field.clone(), format!("invalid `{field}`: {inner}"))
+        ProtocolError::with_field(
+            ErrorCode::InvalidField,
+            field.clone(),
+            format!("invalid `{field}`: {inner}"),
+        )
     }
 }

@@ -59,6 +59,7 @@ fn load<S: Default + Clone>(
         return Ok(());
     }
     let mut v = Versioned::<S>::default();
+    tracing::trace!(stream_id = %ty.stream_id(id), "cache miss: reading the stream");
     let envelopes = source
         .read_stream(&ty.stream_id(id))
         .map_err(|e| ProtocolError::unavailable(format!("reading the log: {e}")))?;

@@ -24,6 +24,8 @@ pub struct BenchArgs {
 pub enum BenchWhat {
     /// CreateInvite + AcceptInvite pairs from concurrent NATS clients.
     Commands(CommandsArgs),
+    /// The floor: the same clients against a responder that only echoes (NATS request/reply alone).
+    Nats(CommandsArgs),
 }
 
 #[derive(clap::Args, Clone)]
@@ -45,6 +47,7 @@ pub struct CommandsArgs {
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.what {
         BenchWhat::Commands(a) => commands(a).await,
+        BenchWhat::Nats(a) => nats_floor(a).await,
     }
 }
 
@@ -107,6 +110,45 @@ async fn commands(args: CommandsArgs) -> anyhow::Result<()> {
             prefilled.rate() / grouped.rate().max(1e-9)
         );
     }
+    Ok(())
+}
+
+/// Request/reply through nats-server to a responder that answers at once with a fixed reply.
+async fn nats_floor(args: CommandsArgs) -> anyhow::Result<()> {
+    let nats = NatsServer::start_temp().context("starting a private nats-server")?;
+    let responder = async_nats::connect(nats.url()).await?;
+    let mut sub = responder.queue_subscribe("floor.>", "floor".to_string()).await?;
+    let r = responder.clone();
+    tokio::spawn(async move {
+        use futures::StreamExt;
+        while let Some(msg) = sub.next().await {
+            if let Some(to) = msg.reply {
+                let _ = r.publish(to, r#"{"ok":true,"data":{"invite_id":"x"},"position":1}"#.into()).await;
+            }
+        }
+    });
+    let mut conns = Vec::new();
+    for _ in 0..args.connections.max(1) {
+        conns.push(async_nats::connect(nats.url()).await?);
+    }
+    let warmup = Instant::now() + Duration::from_secs(1);
+    let end = warmup + Duration::from_secs(args.duration);
+    let mut tasks = Vec::new();
+    for c in 0..args.clients {
+        let client = conns[c % conns.len()].clone();
+        tasks.push(tokio::spawn(async move {
+            client_loop(c, client, Subjects::new("floor"), warmup, end).await
+        }));
+    }
+    let mut figures = Figures { commands: 0, errors: 0, seconds: args.duration as f64, latencies_us: Vec::new() };
+    for t in tasks {
+        let (ok, errors, lat) = t.await?;
+        figures.commands += ok;
+        figures.errors += errors;
+        figures.latencies_us.extend(lat);
+    }
+    figures.latencies_us.sort_unstable();
+    figures.print("NATS request/reply to an echo responder");
     Ok(())
 }
 
@@ -243,40 +285,57 @@ async fn client_loop(
     let accept = subjects.command("AcceptInvite");
     let resource = format!("bench-{}", c % 16);
     let (mut ok, mut errors, mut lat) = (0u64, 0u64, Vec::new());
+    let mut count = |started: Instant, success: bool| {
+        if started >= warmup && Instant::now() <= end {
+            if success {
+                ok += 1;
+                lat.push(started.elapsed().as_micros().min(u32::MAX as u128) as u32);
+            } else {
+                errors += 1;
+            }
+        }
+    };
     let mut n = 0u64;
     while Instant::now() < end {
         n += 1;
         let invitee = format!("c{c}-{n}");
-        let invite_id = uuid::Uuid::now_v7().to_string();
-        let steps = [
-            (
-                &create,
-                json!({"actor":"owner","resource_id":resource,"invitee":invitee,"invite_id":invite_id,"command_id":uuid::Uuid::now_v7().to_string()}),
-            ),
-            (
-                &accept,
-                json!({"actor":invitee,"invite_id":invite_id,"command_id":uuid::Uuid::now_v7().to_string()}),
-            ),
-        ];
-        for (subject, body) in steps {
-            let started = Instant::now();
-            let result = request(&client, subject, &body).await;
-            let measured = started >= warmup && Instant::now() <= end;
-            match result {
-                Ok(r) if r.ok => {
-                    if measured {
-                        ok += 1;
-                        lat.push(started.elapsed().as_micros().min(u32::MAX as u128) as u32);
-                    }
-                }
-                _ => {
-                    if measured {
-                        errors += 1;
-                    }
-                    break;
-                }
-            }
-        }
+        // Lean clients (bodies built as text, replies barely parsed): the server is what is measured.
+        // The invite id is the server's (a UUIDv7), as most clients would leave it.
+        let body = format!(
+            r#"{{"actor":"owner","resource_id":"{resource}","invitee":"{invitee}","command_id":"{}"}}"#,
+            uuid::Uuid::now_v7()
+        );
+        let started = Instant::now();
+        let invite_id = match client.request(create.clone(), body.into()).await {
+            Ok(msg) => serde_json::from_slice::<LeanReply>(&msg.payload)
+                .ok()
+                .and_then(|r| r.data)
+                .and_then(|d| d.invite_id),
+            Err(_) => None,
+        };
+        count(started, invite_id.is_some());
+        let Some(invite_id) = invite_id else { continue };
+        let body = format!(
+            r#"{{"actor":"{invitee}","invite_id":"{invite_id}","command_id":"{}"}}"#,
+            uuid::Uuid::now_v7()
+        );
+        let started = Instant::now();
+        let accepted = match client.request(accept.clone(), body.into()).await {
+            Ok(msg) => msg.payload.starts_with(br#"{"ok":true"#),
+            Err(_) => false,
+        };
+        count(started, accepted);
     }
     (ok, errors, lat)
+}
+
+/// Just what a bench client reads of a reply.
+#[derive(serde::Deserialize)]
+struct LeanReply {
+    data: Option<LeanData>,
+}
+
+#[derive(serde::Deserialize)]
+struct LeanData {
+    invite_id: Option<String>,
 }
