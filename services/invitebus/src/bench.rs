@@ -123,7 +123,9 @@ async fn nats_floor(args: CommandsArgs) -> anyhow::Result<()> {
         use futures::StreamExt;
         while let Some(msg) = sub.next().await {
             if let Some(to) = msg.reply {
-                let _ = r.publish(to, r#"{"ok":true,"data":{"invite_id":"x"},"position":1}"#.into()).await;
+                let _ = r
+                    .publish(to, r#"{"ok":true,"data":{"invite_id":"x"},"position":1}"#.into())
+                    .await;
             }
         }
     });
@@ -140,7 +142,12 @@ async fn nats_floor(args: CommandsArgs) -> anyhow::Result<()> {
             client_loop(c, client, Subjects::new("floor"), warmup, end).await
         }));
     }
-    let mut figures = Figures { commands: 0, errors: 0, seconds: args.duration as f64, latencies_us: Vec::new() };
+    let mut figures = Figures {
+        commands: 0,
+        errors: 0,
+        seconds: args.duration as f64,
+        latencies_us: Vec::new(),
+    };
     for t in tasks {
         let (ok, errors, lat) = t.await?;
         figures.commands += ok;
