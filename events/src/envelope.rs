@@ -114,6 +114,44 @@ impl HashedFields<'_> {
     }
 }
 
+/// The envelope as JSON text, written from its parts with `data_json` passed through as is:
+/// what the relay publishes (the same bytes as serializing an [`Envelope`] with that data).
+pub fn envelope_json(f: &HashedFields<'_>, data_json: &str, prev_hash: &str, hash: &str) -> Vec<u8> {
+    use std::io::Write;
+    fn s(out: &mut Vec<u8>, v: &str) {
+        serde_json::to_writer(&mut *out, v).expect("strings serialize");
+    }
+    fn opt(out: &mut Vec<u8>, v: Option<&str>) {
+        match v {
+            Some(v) => s(out, v),
+            None => out.extend_from_slice(b"null"),
+        }
+    }
+    let mut out = Vec::with_capacity(320 + data_json.len());
+    let _ = write!(out, "{{\"position\":{},\"stream_id\":", f.position);
+    s(&mut out, f.stream_id);
+    out.extend_from_slice(b",\"stream_type\":");
+    s(&mut out, f.stream_type);
+    let _ = write!(out, ",\"version\":{},\"type\":", f.version);
+    s(&mut out, f.event_type);
+    let _ = write!(out, ",\"schema\":{},\"recorded_at\":\"{}\",\"actor\":", f.schema, format_time(f.recorded_at));
+    s(&mut out, f.actor);
+    out.extend_from_slice(b",\"command_id\":");
+    opt(&mut out, f.command_id);
+    out.extend_from_slice(b",\"correlation_id\":");
+    opt(&mut out, f.correlation_id);
+    out.extend_from_slice(b",\"causation_id\":");
+    opt(&mut out, f.causation_id);
+    out.extend_from_slice(b",\"data\":");
+    out.extend_from_slice(data_json.as_bytes());
+    out.extend_from_slice(b",\"prev_hash\":");
+    s(&mut out, prev_hash);
+    out.extend_from_slice(b",\"hash\":");
+    s(&mut out, hash);
+    out.push(b'}');
+    out
+}
+
 /// `hex(sha256(prev_hash ‖ canonical))`.
 pub fn chain_hash(prev_hash: &str, canonical: &[u8]) -> String {
     let mut h = Sha256::new();
@@ -187,6 +225,15 @@ mod tests {
         let mut altered = e;
         altered.prev_hash = "ff".repeat(32);
         assert!(!altered.hash_is_valid());
+    }
+
+    #[test]
+    fn envelope_json_is_the_serialized_envelope() {
+        let mut e = sample();
+        e.command_id = Some("c\"1".into());
+        let data = serde_json::to_string(&e.data).unwrap();
+        let text = envelope_json(&e.hashed_fields(), &data, &e.prev_hash, &e.hash);
+        assert_eq!(text, serde_json::to_vec(&e).unwrap());
     }
 
     #[test]

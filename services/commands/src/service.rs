@@ -2,10 +2,10 @@
 //! `invites.health`; the `history` and `state` queries; and the relay to JetStream.
 
 use crate::queries;
-use crate::writer::{Writer, WriterConfig, WriterHandle};
+use crate::writer::{RelayLink, Writer, WriterConfig, WriterHandle};
 use async_nats::{Client, Subject};
 use futures::StreamExt;
-use invitebus_eventlog::relay::Relay;
+use invitebus_eventlog::relay::{self, Relay};
 use invitebus_eventlog::{LogError, LogReader};
 use invitebus_events::subject::Subjects;
 use invitebus_events::{CommandRequest, ProtocolError, Reply};
@@ -14,6 +14,9 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
+
+/// How long shutdown waits for the relay to publish what was committed.
+pub const RELAY_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How the command service runs.
 #[derive(Debug, Clone)]
@@ -46,6 +49,7 @@ pub enum ServiceError {
 /// A running command service; [`CommandService::shutdown`] stops it cleanly.
 pub struct CommandService {
     shutdown: watch::Sender<bool>,
+    abort_relay: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     relay: JoinHandle<()>,
     writer: Option<Writer>,
@@ -56,9 +60,11 @@ pub struct CommandService {
 impl CommandService {
     /// Opens the log, starts the writer and the relay, and subscribes.
     pub async fn start(client: Client, config: ServiceConfig) -> Result<CommandService, ServiceError> {
-        let (writer, handle) = Writer::start(config.writer.clone())?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (relayed_tx, relayed) = watch::channel(0);
+        let (feed, feed_rx) = relay::feed();
+        let link = RelayLink { feed: Some(feed), relayed: Some(relayed.clone()) };
+        let (writer, handle) = Writer::start(config.writer.clone(), link)?;
         let nats = |e: async_nats::SubscribeError| ServiceError::Nats(e.to_string());
         let subjects = config.subjects.clone();
 
@@ -66,12 +72,12 @@ impl CommandService {
             log_path: config.writer.log_path.clone(),
             jetstream: async_nats::jetstream::new(client.clone()),
             subjects: subjects.clone(),
-            head: handle.head(),
+            feed: feed_rx,
             published: relayed_tx,
         };
-        let relay_shutdown = shutdown_rx.clone();
+        let (abort_relay, abort_rx) = watch::channel(false);
         let relay = tokio::spawn(async move {
-            if let Err(e) = relay.run(relay_shutdown).await {
+            if let Err(e) = relay.run(abort_rx).await {
                 warn!(error = %e, "relay stopped");
             }
         });
@@ -117,6 +123,7 @@ impl CommandService {
         info!(prefix = subjects.prefix(), "command service ready");
         Ok(CommandService {
             shutdown,
+            abort_relay,
             tasks,
             relay,
             writer: Some(writer),
@@ -135,8 +142,9 @@ impl CommandService {
         self.relayed.clone()
     }
 
-    /// Stops taking commands, lets the writer commit and answer what it holds, lets the relay
-    /// publish everything committed, then returns.
+    /// Stops taking commands, lets the writer commit and answer what it holds, gives the relay
+    /// up to [`RELAY_DRAIN`] to publish everything committed (what it cannot publish by then is
+    /// published by the next start), then returns.
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
         for t in self.tasks.drain(..) {
@@ -146,7 +154,11 @@ impl CommandService {
         if let Some(w) = self.writer.take() {
             let _ = tokio::task::spawn_blocking(move || w.join()).await;
         }
-        let _ = self.relay.await;
+        if tokio::time::timeout(RELAY_DRAIN, &mut self.relay).await.is_err() {
+            warn!("relay did not finish publishing in time; the next start publishes the rest");
+            let _ = self.abort_relay.send(true);
+            let _ = (&mut self.relay).await;
+        }
         info!("command service stopped");
     }
 }

@@ -8,7 +8,8 @@
 use crate::cache::Cache;
 use crate::ctx::Ctx;
 use crate::dispatch::{self, IdGen, RandomIds};
-use invitebus_eventlog::{AppendCommand, EventLog, LogError, Options, Sync};
+use invitebus_eventlog::relay::RelayFeed;
+use invitebus_eventlog::{AppendCommand, Appended, EventLog, LogError, Options, Sync, RELAY_CHECKPOINT};
 use invitebus_events::envelope::truncate_millis;
 use invitebus_events::{CommandRequest, ProtocolError, Reply};
 use serde_json::Value;
@@ -81,16 +82,35 @@ pub struct Writer {
     thread: std::thread::JoinHandle<()>,
 }
 
+/// The writer's ties to the relay: where committed batches go, and how far the relay has
+/// published (stored as its checkpoint inside the writer's next transaction).
+#[derive(Default)]
+pub struct RelayLink {
+    pub feed: Option<RelayFeed>,
+    pub relayed: Option<watch::Receiver<u64>>,
+}
+
+/// What the writer thread owns.
+struct Owned {
+    log: EventLog,
+    cache: Cache,
+    ids: RandomIds,
+    relay: RelayLink,
+    checkpointed: u64,
+}
+
 impl Writer {
     /// Opens the log and starts the writer thread.
-    pub fn start(config: WriterConfig) -> Result<(Writer, WriterHandle), LogError> {
+    pub fn start(config: WriterConfig, relay: RelayLink) -> Result<(Writer, WriterHandle), LogError> {
         let log = EventLog::open(&config.log_path, &Options { sync: config.sync })?;
+        let checkpointed = log.checkpoint(RELAY_CHECKPOINT)?;
         let (head_tx, head_rx) = watch::channel(log.head());
         let (tx, rx) = mpsc::channel(config.queue.max(1));
         let max_batch = config.max_batch.max(1);
+        let owned = Owned { log, cache: Cache::default(), ids: RandomIds, relay, checkpointed };
         let thread = std::thread::Builder::new()
             .name("invitebus-writer".into())
-            .spawn(move || run(log, rx, head_tx, max_batch))?;
+            .spawn(move || run(owned, rx, head_tx, max_batch))?;
         Ok((Writer { thread }, WriterHandle { tx, head: head_rx }))
     }
 
@@ -107,9 +127,7 @@ enum Pending {
     SameAs(usize),
 }
 
-fn run(mut log: EventLog, mut rx: mpsc::Receiver<Job>, head: watch::Sender<u64>, max_batch: usize) {
-    let mut cache = Cache::default();
-    let mut ids = RandomIds;
+fn run(mut owned: Owned, mut rx: mpsc::Receiver<Job>, head: watch::Sender<u64>, max_batch: usize) {
     let mut jobs = Vec::with_capacity(max_batch);
     while let Some(first) = rx.blocking_recv() {
         jobs.push(first);
@@ -119,13 +137,15 @@ fn run(mut log: EventLog, mut rx: mpsc::Receiver<Job>, head: watch::Sender<u64>,
                 Err(_) => break,
             }
         }
-        process(&mut log, &mut cache, &mut ids, std::mem::take(&mut jobs));
-        head.send_replace(log.head());
+        process(&mut owned, std::mem::take(&mut jobs));
+        head.send_replace(owned.log.head());
     }
     debug!("writer stops: every sender is gone");
 }
 
-fn process(log: &mut EventLog, cache: &mut Cache, ids: &mut dyn IdGen, jobs: Vec<Job>) {
+fn process(owned: &mut Owned, jobs: Vec<Job>) {
+    let Owned { log, cache, ids, relay, checkpointed } = owned;
+    let ids: &mut dyn IdGen = ids;
     let now = truncate_millis(chrono::Utc::now());
     let mut batch: Vec<AppendCommand> = Vec::new();
     let mut pending: Vec<(Responder, Pending)> = Vec::with_capacity(jobs.len());
@@ -199,13 +219,22 @@ fn process(log: &mut EventLog, cache: &mut Cache, ids: &mut dyn IdGen, jobs: Vec
             }
         }
     }
+    // The relay's progress rides along in the batch's transaction.
+    let relayed = relay.relayed.as_ref().map(|r| *r.borrow()).filter(|p| p > checkpointed);
     let appended = if batch.is_empty() {
-        Ok(vec![])
+        Ok(Appended { positions: vec![], published: vec![] })
     } else {
-        log.append(&batch, now)
+        log.append_batch(&batch, now, relayed.map(|p| (RELAY_CHECKPOINT, p)))
     };
     let positions: Result<Vec<Option<u64>>, String> = match appended {
-        Ok(p) => {
+        Ok(Appended { positions: p, published }) => {
+            if let Some(r) = relayed {
+                *checkpointed = r;
+            }
+            // A full feed is fine: the relay reads what it missed from the log.
+            if let (Some(feed), false) = (&relay.feed, published.is_empty()) {
+                let _ = feed.try_send(published);
+            }
             for (cmd, pos) in batch.iter().zip(&p) {
                 debug!(command_id = ?cmd.command_id, position = ?pos, stream_id = ?cmd.events.first().map(|e| &e.stream_id), "appended");
             }

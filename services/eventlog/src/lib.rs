@@ -18,8 +18,8 @@ mod schema;
 pub mod verify;
 
 pub use error::LogError;
-pub use log::{AppendCommand, EventLog, NewEvent, Options, Sync};
-pub use read::{LogReader, StoredReply};
+pub use log::{AppendCommand, Appended, EventLog, NewEvent, Options, Sync};
+pub use read::{LogReader, Published, StoredReply};
 pub use verify::{verify, VerifyError, VerifyReport};
 
 /// The name of the relay's checkpoint.

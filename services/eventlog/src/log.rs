@@ -2,10 +2,10 @@
 //! batches of commands in one transaction, so one fsync serves them all.
 
 use crate::error::LogError;
-use crate::read::{LogReader, StoredReply};
+use crate::read::{LogReader, Published, StoredReply};
 use crate::schema;
 use chrono::{DateTime, Utc};
-use invitebus_events::envelope::{chain_hash, format_time, Envelope, HashedFields, GENESIS_HASH};
+use invitebus_events::envelope::{chain_hash, envelope_json, format_time, Envelope, HashedFields, GENESIS_HASH};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -48,6 +48,24 @@ pub struct AppendCommand {
     pub events: Vec<NewEvent>,
     /// Stored under `command_id` so a retry gets the same reply.
     pub reply_data: Value,
+}
+
+/// What a committed batch produced.
+#[derive(Debug)]
+pub struct Appended {
+    /// Per command, the position of its last event.
+    pub positions: Vec<Option<u64>>,
+    /// Every event of the batch, ready for the relay, in position order.
+    pub published: Vec<Published>,
+}
+
+/// A batch inside its transaction, before commit.
+struct Staged {
+    positions: Vec<Option<u64>>,
+    head: u64,
+    last_hash: String,
+    new_keys: Vec<(String, i64)>,
+    published: Vec<Published>,
 }
 
 /// Stream keys kept in memory, cleared when this many are held.
@@ -167,34 +185,37 @@ impl EventLog {
 
     /// Appends every command's events in one transaction. Returns, per command, the position of
     /// its last event (None when it appended none). On error nothing of the batch is stored.
-    pub fn append(
+    pub fn append(&mut self, batch: &[AppendCommand], recorded_at: DateTime<Utc>) -> Result<Vec<Option<u64>>, LogError> {
+        self.append_batch(batch, recorded_at, None).map(|a| a.positions)
+    }
+
+    /// [`append`](Self::append), also returning each event as the relay publishes it, and
+    /// storing `checkpoint` (name, position) in the same transaction when given.
+    pub fn append_batch(
         &mut self,
         batch: &[AppendCommand],
         recorded_at: DateTime<Utc>,
-    ) -> Result<Vec<Option<u64>>, LogError> {
-        let recorded = format_time(&recorded_at);
+        checkpoint: Option<(&str, u64)>,
+    ) -> Result<Appended, LogError> {
         // IMMEDIATE takes the write lock up front (waiting on busy_timeout); a deferred transaction
-        // that reads first fails at once with SQLITE_BUSY if the relay committed a checkpoint meanwhile.
+        // that reads first fails at once with SQLITE_BUSY if another connection wrote meanwhile.
         self.conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
-        let result = self.append_in_transaction(batch, &recorded_at, &recorded);
-        let committed = match result {
-            Ok(r) => self
-                .conn
-                .prepare_cached("COMMIT")?
-                .execute([])
-                .map(|_| r)
-                .map_err(LogError::from),
-            Err(e) => Err(e),
-        };
-        match committed {
-            Ok((out, head, last_hash, new_keys)) => {
-                self.head = head;
-                self.last_hash = last_hash;
-                if self.stream_keys.len() + new_keys.len() > STREAM_KEY_CACHE {
+        let staged = self.stage(batch, &recorded_at).and_then(|staged| {
+            if let Some((name, position)) = checkpoint {
+                set_checkpoint(&self.conn, name, position)?;
+            }
+            self.conn.prepare_cached("COMMIT")?.execute([])?;
+            Ok(staged)
+        });
+        match staged {
+            Ok(staged) => {
+                self.head = staged.head;
+                self.last_hash = staged.last_hash;
+                if self.stream_keys.len() + staged.new_keys.len() > STREAM_KEY_CACHE {
                     self.stream_keys.clear();
                 }
-                self.stream_keys.extend(new_keys);
-                Ok(out)
+                self.stream_keys.extend(staged.new_keys);
+                Ok(Appended { positions: staged.positions, published: staged.published })
             }
             Err(e) => {
                 let _ = self.conn.execute_batch("ROLLBACK");
@@ -203,91 +224,91 @@ impl EventLog {
         }
     }
 
-    #[allow(clippy::type_complexity)]
-    fn append_in_transaction(
-        &self,
-        batch: &[AppendCommand],
-        recorded_at: &DateTime<Utc>,
-        recorded: &str,
-    ) -> Result<(Vec<Option<u64>>, u64, String, Vec<(String, i64)>), LogError> {
+    /// Inserts the batch inside the open transaction; the writer's own fields change only on commit.
+    fn stage(&self, batch: &[AppendCommand], recorded_at: &DateTime<Utc>) -> Result<Staged, LogError> {
+        let recorded = format_time(recorded_at);
         let tx = &self.conn;
-        let mut head = self.head;
-        let mut last_hash = self.last_hash.clone();
-        let mut new_keys: Vec<(String, i64)> = Vec::new();
-        let mut out = Vec::with_capacity(batch.len());
-        {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO events (position, stream_key, version, type, schema, recorded_at, actor, \
-                 command_id, correlation_id, causation_id, data, prev_hash, hash) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-            )?;
-            let mut remember =
-                tx.prepare_cached("INSERT INTO commands (command_id, position, data) VALUES (?1, ?2, ?3)")?;
-            for cmd in batch {
-                let mut last = None;
-                for ev in &cmd.events {
-                    let key = match self.stream_keys.get(&ev.stream_id) {
-                        Some(k) => *k,
-                        None => match new_keys.iter().find(|(id, _)| id == &ev.stream_id) {
-                            Some((_, k)) => *k,
-                            None => {
-                                let k = stream_key(tx, &ev.stream_id, ev.stream_type)?;
-                                new_keys.push((ev.stream_id.clone(), k));
-                                k
-                            }
-                        },
-                    };
-                    head += 1;
-                    let data = serde_json::to_string(&ev.data).expect("json values serialize");
-                    let fields = HashedFields {
-                        position: head,
-                        stream_id: &ev.stream_id,
-                        stream_type: ev.stream_type,
-                        version: ev.version,
-                        event_type: ev.event_type,
-                        schema: ev.schema,
-                        recorded_at,
-                        actor: &cmd.actor,
-                        command_id: cmd.command_id.as_deref(),
-                        correlation_id: cmd.correlation_id.as_deref(),
-                        causation_id: cmd.causation_id.as_deref(),
-                    };
-                    let hash = chain_hash(&last_hash, &fields.canonical_bytes(data.as_bytes()));
-                    let res = insert.execute(params![
-                        head as i64,
-                        key,
-                        ev.version as i64,
-                        ev.event_type,
-                        ev.schema,
-                        recorded,
-                        cmd.actor,
-                        cmd.command_id,
-                        cmd.correlation_id,
-                        cmd.causation_id,
-                        data,
-                        last_hash,
-                        hash,
-                    ]);
-                    if let Err(rusqlite::Error::SqliteFailure(f, _)) = &res {
-                        if f.code == rusqlite::ErrorCode::ConstraintViolation {
-                            return Err(LogError::Conflict {
-                                stream_id: ev.stream_id.clone(),
-                                version: ev.version,
-                            });
+        let mut staged = Staged {
+            positions: Vec::with_capacity(batch.len()),
+            head: self.head,
+            last_hash: self.last_hash.clone(),
+            new_keys: Vec::new(),
+            published: Vec::new(),
+        };
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO events (position, stream_key, version, type, schema, recorded_at, actor, \
+             command_id, correlation_id, causation_id, data, prev_hash, hash) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        )?;
+        let mut remember = tx.prepare_cached("INSERT INTO commands (command_id, position, data) VALUES (?1, ?2, ?3)")?;
+        for cmd in batch {
+            let mut last = None;
+            for ev in &cmd.events {
+                let key = match self.stream_keys.get(&ev.stream_id) {
+                    Some(k) => *k,
+                    None => match staged.new_keys.iter().find(|(id, _)| id == &ev.stream_id) {
+                        Some((_, k)) => *k,
+                        None => {
+                            let k = stream_key(tx, &ev.stream_id, ev.stream_type)?;
+                            staged.new_keys.push((ev.stream_id.clone(), k));
+                            k
                         }
+                    },
+                };
+                let position = staged.head + 1;
+                let data = serde_json::to_string(&ev.data).expect("json values serialize");
+                let fields = HashedFields {
+                    position,
+                    stream_id: &ev.stream_id,
+                    stream_type: ev.stream_type,
+                    version: ev.version,
+                    event_type: ev.event_type,
+                    schema: ev.schema,
+                    recorded_at,
+                    actor: &cmd.actor,
+                    command_id: cmd.command_id.as_deref(),
+                    correlation_id: cmd.correlation_id.as_deref(),
+                    causation_id: cmd.causation_id.as_deref(),
+                };
+                let hash = chain_hash(&staged.last_hash, &fields.canonical_bytes(data.as_bytes()));
+                let res = insert.execute(params![
+                    position as i64,
+                    key,
+                    ev.version as i64,
+                    ev.event_type,
+                    ev.schema,
+                    recorded,
+                    cmd.actor,
+                    cmd.command_id,
+                    cmd.correlation_id,
+                    cmd.causation_id,
+                    data,
+                    staged.last_hash,
+                    hash,
+                ]);
+                if let Err(rusqlite::Error::SqliteFailure(f, _)) = &res {
+                    if f.code == rusqlite::ErrorCode::ConstraintViolation {
+                        return Err(LogError::Conflict { stream_id: ev.stream_id.clone(), version: ev.version });
                     }
-                    res?;
-                    last_hash = hash;
-                    last = Some(head);
                 }
-                if let Some(id) = &cmd.command_id {
-                    let data = serde_json::to_string(&cmd.reply_data).expect("json values serialize");
-                    remember.execute(params![id, last.map(|p| p as i64), data])?;
-                }
-                out.push(last);
+                res?;
+                staged.published.push(Published {
+                    position,
+                    event_type: ev.event_type.to_string(),
+                    stream_id: ev.stream_id.clone(),
+                    payload: envelope_json(&fields, &data, &staged.last_hash, &hash),
+                });
+                staged.head = position;
+                staged.last_hash = hash;
+                last = Some(position);
             }
+            if let Some(id) = &cmd.command_id {
+                let data = serde_json::to_string(&cmd.reply_data).expect("json values serialize");
+                remember.execute(params![id, last.map(|p| p as i64), data])?;
+            }
+            staged.positions.push(last);
         }
-        Ok((out, head, last_hash, new_keys))
+        Ok(staged)
     }
 
     /// Forgets cached stream keys (after a failed commit, or to bound memory).

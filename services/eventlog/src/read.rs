@@ -2,6 +2,7 @@
 
 use crate::error::LogError;
 use crate::schema::{self, ENVELOPE_COLUMNS};
+use invitebus_events::envelope::{envelope_json, HashedFields};
 use invitebus_events::Envelope;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde_json::Value;
@@ -159,6 +160,7 @@ pub(crate) fn checkpoint(conn: &Connection, name: &str) -> Result<u64, LogError>
 }
 
 /// An event ready to publish: its subject parts and its envelope as JSON bytes.
+#[derive(Debug, Clone)]
 pub struct Published {
     pub position: u64,
     pub event_type: String,
@@ -166,28 +168,8 @@ pub struct Published {
     pub payload: Vec<u8>,
 }
 
-/// The envelope as published, with `data` passed through as stored (no parse, no re-encode).
-#[derive(serde::Serialize)]
-struct RawEnvelope<'a> {
-    position: u64,
-    stream_id: &'a str,
-    stream_type: &'a str,
-    version: u64,
-    #[serde(rename = "type")]
-    event_type: &'a str,
-    schema: u32,
-    recorded_at: &'a str,
-    actor: &'a str,
-    command_id: Option<&'a str>,
-    correlation_id: Option<&'a str>,
-    causation_id: Option<&'a str>,
-    data: &'a serde_json::value::RawValue,
-    prev_hash: &'a str,
-    hash: &'a str,
-}
-
 impl LogReader {
-    /// Up to `limit` events after `after`, as the relay publishes them.
+    /// Up to `limit` events after `after`, as the relay publishes them (stored `data` passed through).
     pub fn read_published(&self, after: u64, limit: usize) -> Result<Vec<Published>, LogError> {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT {ENVELOPE_COLUMNS} FROM events e JOIN streams s ON s.stream_key = e.stream_key \
@@ -199,32 +181,27 @@ impl LogReader {
             let position = row.get::<_, i64>(0)? as u64;
             let text = |i: usize| row.get_ref(i).and_then(|v| v.as_str().map_err(Into::into));
             let opt = |i: usize| row.get_ref(i).and_then(|v| v.as_str_or_null().map_err(Into::into));
-            let data =
-                serde_json::value::RawValue::from_string(text(11)?.to_string()).map_err(|e| LogError::Corrupt {
-                    position,
-                    reason: format!("data: {e}"),
-                })?;
-            let env = RawEnvelope {
+            let recorded_at = chrono::DateTime::parse_from_rfc3339(text(6)?)
+                .map_err(|e| LogError::Corrupt { position, reason: format!("recorded_at: {e}") })?
+                .with_timezone(&chrono::Utc);
+            let fields = HashedFields {
                 position,
                 stream_id: text(1)?,
                 stream_type: text(2)?,
                 version: row.get::<_, i64>(3)? as u64,
                 event_type: text(4)?,
                 schema: row.get::<_, i64>(5)? as u32,
-                recorded_at: text(6)?,
+                recorded_at: &recorded_at,
                 actor: text(7)?,
                 command_id: opt(8)?,
                 correlation_id: opt(9)?,
                 causation_id: opt(10)?,
-                data: &data,
-                prev_hash: text(12)?,
-                hash: text(13)?,
             };
             out.push(Published {
                 position,
-                event_type: env.event_type.to_string(),
-                stream_id: env.stream_id.to_string(),
-                payload: serde_json::to_vec(&env).expect("envelopes serialize"),
+                event_type: fields.event_type.to_string(),
+                stream_id: fields.stream_id.to_string(),
+                payload: envelope_json(&fields, text(11)?, text(12)?, text(13)?),
             });
         }
         Ok(out)

@@ -1,33 +1,45 @@
 //! The outbox relay: publishes every committed event to the JetStream stream `INVITES_EVENTS`
-//! in position order, with `Nats-Msg-Id: <position>`, and keeps its checkpoint in the log file.
+//! in position order, with `Nats-Msg-Id: <position>`.
 //!
-//! A crash between commit and publish only delays an event: the relay starts again from its
-//! checkpoint, JetStream drops a repeated `Nats-Msg-Id` inside its duplicate window, and on start
-//! the relay also reads the position of the stream's last message, so nothing is published twice
-//! even after the window has passed.
+//! The writer hands each committed batch to the relay in memory ([`RelayFeed`]); whenever the
+//! relay finds a gap (it started behind, fell behind, or a batch was dropped because it was
+//! slow) it reads the missing positions from the log instead. The relay's checkpoint is written
+//! by the writer inside its next batch (no second writer on the file); on start the relay also
+//! reads the position of the stream's last message, so nothing is published twice even when the
+//! checkpoint lags, and a crash between commit and publish only delays an event.
 
 use crate::error::LogError;
-use crate::read::LogReader;
-use crate::read::Published;
+use crate::read::{LogReader, Published};
 use crate::RELAY_CHECKPOINT;
 use async_nats::jetstream::{self, message::PublishMessage, stream};
 use invitebus_events::subject::{Subjects, EVENTS_STREAM};
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
-/// Events read and published per round; also the most acks in flight.
+/// Events published per round; also the most acks in flight.
 pub const RELAY_BATCH: usize = 1000;
+/// Committed batches the writer may hand over before the relay must catch up from the log.
+pub const FEED_DEPTH: usize = 256;
 
-/// What the relay needs: where the log is, where to publish, and how to learn of new commits.
+/// The writer's end of the in-memory feed.
+pub type RelayFeed = mpsc::Sender<Vec<Published>>;
+
+/// Makes the feed: the writer keeps the sender, the relay the receiver.
+pub fn feed() -> (RelayFeed, mpsc::Receiver<Vec<Published>>) {
+    mpsc::channel(FEED_DEPTH)
+}
+
+/// What the relay needs: where the log is, where to publish, and what the writer committed.
 pub struct Relay {
     pub log_path: PathBuf,
     pub jetstream: jetstream::Context,
     pub subjects: Subjects,
-    /// The writer's head position; a change wakes the relay.
-    pub head: watch::Receiver<u64>,
-    /// The relay reports each position it has published here (for health and tests).
+    /// Committed batches from the writer; closed when the writer stops.
+    pub feed: mpsc::Receiver<Vec<Published>>,
+    /// The relay reports each position it has published here (health, tests, the writer's checkpoint).
     pub published: watch::Sender<u64>,
 }
 
@@ -60,15 +72,8 @@ async fn last_published(stream: &mut stream::Stream) -> Result<u64, RelayError> 
     if info.state.messages == 0 || last == 0 {
         return Ok(0);
     }
-    let msg = stream
-        .get_raw_message(last)
-        .await
-        .map_err(|e| RelayError::Nats(e.to_string()))?;
-    let from_header = msg
-        .headers
-        .get("Nats-Msg-Id")
-        .and_then(|v| v.as_str().parse::<u64>().ok());
-    Ok(from_header.unwrap_or(0))
+    let msg = stream.get_raw_message(last).await.map_err(|e| RelayError::Nats(e.to_string()))?;
+    Ok(msg.headers.get("Nats-Msg-Id").and_then(|v| v.as_str().parse::<u64>().ok()).unwrap_or(0))
 }
 
 /// The checkpoint, moved forward to what the stream already holds (never past the log's head).
@@ -82,8 +87,8 @@ fn sync_checkpoint(reader: &LogReader, in_stream: u64) -> Result<u64, RelayError
 }
 
 impl Relay {
-    /// Runs until the head channel closes (the writer stopped) and everything is published, or
-    /// `shutdown` fires. NATS errors are retried with back-off; they never lose an event.
+    /// Runs until the writer has stopped and everything committed is published, or `shutdown`
+    /// fires. NATS errors are retried with back-off; they never lose an event.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), RelayError> {
         let reader = LogReader::open(&self.log_path)?;
         let mut published = loop {
@@ -100,17 +105,35 @@ impl Relay {
         };
         let _ = self.published.send(published);
         info!(position = published, "relay starts");
+        let mut buffer: VecDeque<Published> = VecDeque::new();
+        let mut writer_done = false;
         let mut backoff = Duration::from_millis(100);
         loop {
-            let rows = reader.read_published(published, RELAY_BATCH)?;
+            while let Ok(batch) = self.feed.try_recv() {
+                buffer.extend(batch);
+            }
+            while buffer.front().is_some_and(|e| e.position <= published) {
+                buffer.pop_front();
+            }
+            let rows: Vec<Published> = if buffer.front().is_some_and(|e| e.position == published + 1) {
+                let n = buffer.len().min(RELAY_BATCH);
+                buffer.drain(..n).collect()
+            } else {
+                // A gap, or nothing in memory: the log has whatever the feed did not bring.
+                reader.read_published(published, RELAY_BATCH)?
+            };
             if rows.is_empty() {
-                let head_closed = tokio::select! {
-                    r = self.head.changed() => r.is_err(),
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => false,
-                    _ = shutdown.changed() => return Ok(()),
-                };
-                if head_closed && reader.read_from(published, 1)?.is_empty() {
+                if writer_done {
                     return Ok(());
+                }
+                tokio::select! {
+                    batch = self.feed.recv() => match batch {
+                        Some(batch) => buffer.extend(batch),
+                        None => writer_done = true,
+                    },
+                    // Catches commits made by another process on the same file.
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = shutdown.changed() => return Ok(()),
                 }
                 continue;
             }
@@ -119,20 +142,20 @@ impl Relay {
             match self.publish_all(rows).await {
                 Ok(()) => {
                     published = last;
-                    reader.set_checkpoint(RELAY_CHECKPOINT, published)?;
                     let _ = self.published.send(published);
                     debug!(position = published, count, "relayed");
                     backoff = Duration::from_millis(100);
                 }
                 Err(e) => {
-                    warn!(error = %e, position = published, "relay publish failed; retrying from checkpoint");
+                    warn!(error = %e, position = published, "relay publish failed; retrying from the last acknowledged position");
+                    buffer.clear();
                     tokio::select! {
                         _ = tokio::time::sleep(backoff) => {}
                         _ = shutdown.changed() => return Ok(()),
                     }
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                     if let Ok(p) = self.in_stream().await {
-                        published = sync_checkpoint(&reader, p)?;
+                        published = published.max(p.min(reader.head()?));
                     }
                 }
             }
@@ -150,9 +173,7 @@ impl Relay {
         let mut acks = Vec::with_capacity(rows.len());
         for env in rows {
             let subject = self.subjects.event(&env.event_type, &env.stream_id);
-            let publish = PublishMessage::build()
-                .payload(env.payload.into())
-                .message_id(env.position.to_string());
+            let publish = PublishMessage::build().payload(env.payload.into()).message_id(env.position.to_string());
             let ack = self
                 .jetstream
                 .send_publish(subject, publish)
