@@ -134,7 +134,12 @@ pub fn envelope_json(f: &HashedFields<'_>, data_json: &str, prev_hash: &str, has
     s(&mut out, f.stream_type);
     let _ = write!(out, ",\"version\":{},\"type\":", f.version);
     s(&mut out, f.event_type);
-    let _ = write!(out, ",\"schema\":{},\"recorded_at\":\"{}\",\"actor\":", f.schema, format_time(f.recorded_at));
+    let _ = write!(
+        out,
+        ",\"schema\":{},\"recorded_at\":\"{}\",\"actor\":",
+        f.schema,
+        format_time(f.recorded_at)
+    );
     s(&mut out, f.actor);
     out.extend_from_slice(b",\"command_id\":");
     opt(&mut out, f.command_id);

@@ -87,6 +87,22 @@ macro_rules! events {
                 }
             }
 
+            /// The `data` object as canonical JSON text (compact, keys sorted), written straight
+            /// from the struct: its fields are declared in sorted order. Debug builds check it
+            /// against the sorted form made through a `Value`.
+            pub fn data_json(&self) -> String {
+                let text = match self {
+                    $(Event::$name(e) => serde_json::to_string(e).expect("event data serializes"),)*
+                };
+                debug_assert_eq!(
+                    text,
+                    serde_json::to_string(&self.data()).expect("values serialize"),
+                    "{} data fields are not in sorted order",
+                    self.event_type()
+                );
+                text
+            }
+
             /// The id inside the stream id (`fang` of `user-fang`).
             pub fn stream_key(&self) -> &Id {
                 match self {
@@ -153,5 +169,88 @@ impl Event {
             event_type: event_type.to_string(),
             source,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::{ExportFormat, InviteDetail, PushInfo, RemindType};
+    use crate::query::AdminFilters;
+    use chrono::Utc;
+    use serde_json::json;
+
+    fn id(s: &str) -> Id {
+        Id::parse(s).unwrap()
+    }
+
+    /// Events with every optional and nested field set: their straight serialization must be
+    /// the sorted (canonical) one. `data_json` asserts it in debug builds; this says it again.
+    #[test]
+    fn data_json_is_canonical_with_every_nested_field_set() {
+        let now = Utc::now();
+        let events = vec![
+            Event::InviteCreated(InviteCreated {
+                code: Some(id("c")),
+                created_at: now,
+                detail: Some(InviteDetail {
+                    address: Some("Hall".into()),
+                    begin_time: Some(now),
+                    content: Some("Talk".into()),
+                    end_time: Some(now),
+                    remind_min: Some(5),
+                    remind_type: Some(RemindType::Sms),
+                }),
+                expires_at: Some(now),
+                ext: Some(json!({"z": 1, "a": [1, {"y": 2, "b": 3}]})),
+                invite_id: id("i"),
+                invitees: vec![id("a")],
+                inviter: id("x"),
+                message: Some("m".into()),
+                offline_enabled: true,
+                push: Some(PushInfo {
+                    badge: Some(true),
+                    content: Some("c".into()),
+                    payload: Some(json!({"k": "v", "a": 1})),
+                    title: Some("t".into()),
+                }),
+                requires_approval: false,
+                resource_id: id("r"),
+                resource_kind: id("k"),
+                role: "member".into(),
+            }),
+            Event::MemberJoined(MemberJoined {
+                at: now,
+                inviter: Some(id("x")),
+                member_count: 2,
+                resource_id: id("r"),
+                user_id: id("a"),
+                via: Via {
+                    code: Some(id("c")),
+                    direct: Some(true),
+                    invite_id: Some(id("i")),
+                    owner: Some(false),
+                },
+            }),
+            Event::ExportRequested(ExportRequested {
+                at: now,
+                export_id: id("e"),
+                filters: AdminFilters {
+                    created_from: Some(now),
+                    created_to: Some(now),
+                    invitee_phone: Some("1".into()),
+                    inviter_phone: Some("2".into()),
+                    resource_id: Some(id("r")),
+                    status: Some(crate::RecordStatus::Approved),
+                },
+                format: ExportFormat::Csv,
+                requested_by: id("admin"),
+                view: "admin".into(),
+            }),
+        ];
+        for e in events {
+            let sorted = serde_json::to_string(&e.data()).unwrap();
+            assert_eq!(e.data_json(), sorted, "{}", e.event_type());
+        }
     }
 }

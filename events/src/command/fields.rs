@@ -128,11 +128,11 @@ pub enum RemindType {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct InviteDetail {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub content: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub begin_time: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_time: Option<DateTime<Utc>>,
     /// Minutes before `begin_time` to remind.
@@ -146,13 +146,13 @@ pub struct InviteDetail {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PushInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub title: Option<String>,
+    pub badge: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub badge: Option<bool>,
+    pub title: Option<String>,
 }
 
 /// What an invite says and to whom: shared by CreateInvite and StartCall.

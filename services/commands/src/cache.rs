@@ -160,7 +160,7 @@ impl Cache {
             version,
             event_type: event.event_type(),
             schema: event.schema(),
-            data: event.data(),
+            data: event.data_json(),
         })
     }
 }

@@ -63,7 +63,10 @@ impl CommandService {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (relayed_tx, relayed) = watch::channel(0);
         let (feed, feed_rx) = relay::feed();
-        let link = RelayLink { feed: Some(feed), relayed: Some(relayed.clone()) };
+        let link = RelayLink {
+            feed: Some(feed),
+            relayed: Some(relayed.clone()),
+        };
         let (writer, handle) = Writer::start(config.writer.clone(), link)?;
         let nats = |e: async_nats::SubscribeError| ServiceError::Nats(e.to_string());
         let subjects = config.subjects.clone();

@@ -107,7 +107,13 @@ impl Writer {
         let (head_tx, head_rx) = watch::channel(log.head());
         let (tx, rx) = mpsc::channel(config.queue.max(1));
         let max_batch = config.max_batch.max(1);
-        let owned = Owned { log, cache: Cache::default(), ids: RandomIds, relay, checkpointed };
+        let owned = Owned {
+            log,
+            cache: Cache::default(),
+            ids: RandomIds,
+            relay,
+            checkpointed,
+        };
         let thread = std::thread::Builder::new()
             .name("invitebus-writer".into())
             .spawn(move || run(owned, rx, head_tx, max_batch))?;
@@ -144,7 +150,13 @@ fn run(mut owned: Owned, mut rx: mpsc::Receiver<Job>, head: watch::Sender<u64>, 
 }
 
 fn process(owned: &mut Owned, jobs: Vec<Job>) {
-    let Owned { log, cache, ids, relay, checkpointed } = owned;
+    let Owned {
+        log,
+        cache,
+        ids,
+        relay,
+        checkpointed,
+    } = owned;
     let ids: &mut dyn IdGen = ids;
     let now = truncate_millis(chrono::Utc::now());
     let mut batch: Vec<AppendCommand> = Vec::new();
@@ -222,12 +234,18 @@ fn process(owned: &mut Owned, jobs: Vec<Job>) {
     // The relay's progress rides along in the batch's transaction.
     let relayed = relay.relayed.as_ref().map(|r| *r.borrow()).filter(|p| p > checkpointed);
     let appended = if batch.is_empty() {
-        Ok(Appended { positions: vec![], published: vec![] })
+        Ok(Appended {
+            positions: vec![],
+            published: vec![],
+        })
     } else {
         log.append_batch(&batch, now, relayed.map(|p| (RELAY_CHECKPOINT, p)))
     };
     let positions: Result<Vec<Option<u64>>, String> = match appended {
-        Ok(Appended { positions: p, published }) => {
+        Ok(Appended {
+            positions: p,
+            published,
+        }) => {
             if let Some(r) = relayed {
                 *checkpointed = r;
             }

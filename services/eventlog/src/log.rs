@@ -35,7 +35,8 @@ pub struct NewEvent {
     pub version: u64,
     pub event_type: &'static str,
     pub schema: u32,
-    pub data: Value,
+    /// The data as canonical JSON text (compact, keys sorted): it is hashed and stored as is.
+    pub data: String,
 }
 
 /// One command's share of a batch: its events and the reply data to remember for its command_id.
@@ -185,7 +186,11 @@ impl EventLog {
 
     /// Appends every command's events in one transaction. Returns, per command, the position of
     /// its last event (None when it appended none). On error nothing of the batch is stored.
-    pub fn append(&mut self, batch: &[AppendCommand], recorded_at: DateTime<Utc>) -> Result<Vec<Option<u64>>, LogError> {
+    pub fn append(
+        &mut self,
+        batch: &[AppendCommand],
+        recorded_at: DateTime<Utc>,
+    ) -> Result<Vec<Option<u64>>, LogError> {
         self.append_batch(batch, recorded_at, None).map(|a| a.positions)
     }
 
@@ -215,7 +220,10 @@ impl EventLog {
                     self.stream_keys.clear();
                 }
                 self.stream_keys.extend(staged.new_keys);
-                Ok(Appended { positions: staged.positions, published: staged.published })
+                Ok(Appended {
+                    positions: staged.positions,
+                    published: staged.published,
+                })
             }
             Err(e) => {
                 let _ = self.conn.execute_batch("ROLLBACK");
@@ -240,7 +248,8 @@ impl EventLog {
              command_id, correlation_id, causation_id, data, prev_hash, hash) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         )?;
-        let mut remember = tx.prepare_cached("INSERT INTO commands (command_id, position, data) VALUES (?1, ?2, ?3)")?;
+        let mut remember =
+            tx.prepare_cached("INSERT INTO commands (command_id, position, data) VALUES (?1, ?2, ?3)")?;
         for cmd in batch {
             let mut last = None;
             for ev in &cmd.events {
@@ -256,7 +265,7 @@ impl EventLog {
                     },
                 };
                 let position = staged.head + 1;
-                let data = serde_json::to_string(&ev.data).expect("json values serialize");
+                let data = &ev.data;
                 let fields = HashedFields {
                     position,
                     stream_id: &ev.stream_id,
@@ -288,7 +297,10 @@ impl EventLog {
                 ]);
                 if let Err(rusqlite::Error::SqliteFailure(f, _)) = &res {
                     if f.code == rusqlite::ErrorCode::ConstraintViolation {
-                        return Err(LogError::Conflict { stream_id: ev.stream_id.clone(), version: ev.version });
+                        return Err(LogError::Conflict {
+                            stream_id: ev.stream_id.clone(),
+                            version: ev.version,
+                        });
                     }
                 }
                 res?;
@@ -296,7 +308,7 @@ impl EventLog {
                     position,
                     event_type: ev.event_type.to_string(),
                     stream_id: ev.stream_id.clone(),
-                    payload: envelope_json(&fields, &data, &staged.last_hash, &hash),
+                    payload: envelope_json(&fields, data, &staged.last_hash, &hash),
                 });
                 staged.head = position;
                 staged.last_hash = hash;

@@ -182,7 +182,10 @@ impl LogReader {
             let text = |i: usize| row.get_ref(i).and_then(|v| v.as_str().map_err(Into::into));
             let opt = |i: usize| row.get_ref(i).and_then(|v| v.as_str_or_null().map_err(Into::into));
             let recorded_at = chrono::DateTime::parse_from_rfc3339(text(6)?)
-                .map_err(|e| LogError::Corrupt { position, reason: format!("recorded_at: {e}") })?
+                .map_err(|e| LogError::Corrupt {
+                    position,
+                    reason: format!("recorded_at: {e}"),
+                })?
                 .with_timezone(&chrono::Utc);
             let fields = HashedFields {
                 position,

@@ -72,8 +72,15 @@ async fn last_published(stream: &mut stream::Stream) -> Result<u64, RelayError> 
     if info.state.messages == 0 || last == 0 {
         return Ok(0);
     }
-    let msg = stream.get_raw_message(last).await.map_err(|e| RelayError::Nats(e.to_string()))?;
-    Ok(msg.headers.get("Nats-Msg-Id").and_then(|v| v.as_str().parse::<u64>().ok()).unwrap_or(0))
+    let msg = stream
+        .get_raw_message(last)
+        .await
+        .map_err(|e| RelayError::Nats(e.to_string()))?;
+    Ok(msg
+        .headers
+        .get("Nats-Msg-Id")
+        .and_then(|v| v.as_str().parse::<u64>().ok())
+        .unwrap_or(0))
 }
 
 /// The checkpoint, moved forward to what the stream already holds (never past the log's head).
@@ -173,7 +180,9 @@ impl Relay {
         let mut acks = Vec::with_capacity(rows.len());
         for env in rows {
             let subject = self.subjects.event(&env.event_type, &env.stream_id);
-            let publish = PublishMessage::build().payload(env.payload.into()).message_id(env.position.to_string());
+            let publish = PublishMessage::build()
+                .payload(env.payload.into())
+                .message_id(env.position.to_string());
             let ack = self
                 .jetstream
                 .send_publish(subject, publish)

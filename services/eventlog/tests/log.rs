@@ -11,7 +11,7 @@ fn event(stream: &str, version: u64) -> NewEvent {
         version,
         event_type: "InviteRead",
         schema: 1,
-        data: json!({"invite_id": stream, "n": version}),
+        data: json!({"invite_id": stream, "n": version}).to_string(),
     }
 }
 
