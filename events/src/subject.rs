@@ -98,6 +98,16 @@ impl Subjects {
         format!("{}.export.{export_id}.progress", self.prefix)
     }
 
+    /// `invites.status.<projection>`: where a projection reports its position (for health).
+    pub fn status(&self, projection: &str) -> String {
+        format!("{}.status.{projection}", self.prefix)
+    }
+
+    /// `invites.status.*`
+    pub fn all_status(&self) -> String {
+        format!("{}.status.*", self.prefix)
+    }
+
     /// `invites.health`
     pub fn health(&self) -> String {
         format!("{}.health", self.prefix)

@@ -94,6 +94,7 @@ impl CommandService {
             .queue_subscribe(subjects.health(), config.queue_group.clone())
             .await
             .map_err(nats)?;
+        let status = client.subscribe(subjects.all_status()).await.map_err(nats)?;
         let history = client
             .queue_subscribe(subjects.query("history"), config.queue_group.clone())
             .await
@@ -110,6 +111,7 @@ impl CommandService {
             tokio::spawn(health_loop(
                 client.clone(),
                 health,
+                status,
                 handle.head(),
                 relayed.clone(),
                 shutdown_rx.clone(),
@@ -214,20 +216,33 @@ async fn reply_loop(client: Client, mut rx: mpsc::UnboundedReceiver<(Subject, Re
 async fn health_loop(
     client: Client,
     mut sub: async_nats::Subscriber,
+    mut status: async_nats::Subscriber,
     head: watch::Receiver<u64>,
     relayed: watch::Receiver<u64>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    // Positions reported by projections on `invites.status.<name>`, wherever they run.
+    let mut positions = serde_json::Map::new();
     loop {
         let msg = tokio::select! {
             m = sub.next() => match m { Some(m) => m, None => break },
+            s = status.next() => {
+                if let Some(report) = s.and_then(|s| serde_json::from_slice::<serde_json::Value>(&s.payload).ok()) {
+                    if let (Some(name), Some(p)) = (report["name"].as_str(), report["position"].as_u64()) {
+                        positions.insert(name.to_string(), json!(p));
+                    }
+                }
+                continue;
+            }
             _ = shutdown.changed() => break,
         };
         if let Some(to) = msg.reply {
+            let mut projections = positions.clone();
+            projections.insert("relay".into(), json!(*relayed.borrow()));
             let data = json!({
                 "version": env!("CARGO_PKG_VERSION"),
                 "head": *head.borrow(),
-                "projections": { "relay": *relayed.borrow() },
+                "projections": projections,
             });
             let _ = client.publish(to, Reply::query_ok(data).to_bytes().into()).await;
         }

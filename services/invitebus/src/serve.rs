@@ -4,13 +4,15 @@ use crate::Common;
 use anyhow::Context;
 use invitebus_commands::{CommandService, ServiceConfig, WriterConfig};
 use invitebus_eventlog::Sync;
+use invitebus_views::{ViewService, ViewsConfig};
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
     #[command(flatten)]
     pub common: Common,
-    /// Which part to run: `commands` (the write side and relay) or `all`.
-    #[arg(long, default_value = "all", value_parser = ["all", "commands"])]
+    /// Which part to run: `commands` (the write side and relay), `views` (read models and their
+    /// queries), or `all`.
+    #[arg(long, default_value = "all", value_parser = ["all", "commands", "views"])]
     pub role: String,
     /// `full`: every commit survives a power cut; `normal`: survives a crash of the process.
     #[arg(long, env = "INVITEBUS_SYNC", default_value = "full", value_parser = ["full", "normal"])]
@@ -30,11 +32,24 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         Sync::Full
     };
     writer.max_batch = args.max_batch;
-    let service = CommandService::start(client.clone(), ServiceConfig::new(writer)).await?;
+    let runs = |role: &str| args.role == "all" || args.role == role;
+    let commands = match runs("commands") {
+        true => Some(CommandService::start(client.clone(), ServiceConfig::new(writer)).await?),
+        false => None,
+    };
+    let views = match runs("views") {
+        true => Some(ViewService::start(client.clone(), ViewsConfig::new(args.common.data.join("views.db"))).await?),
+        false => None,
+    };
     tracing::info!(role = %args.role, data = %args.common.data.display(), "invitebus serving; Ctrl-C stops");
     wait_for_signal().await;
     tracing::info!("stopping");
-    service.shutdown().await;
+    if let Some(v) = views {
+        v.shutdown().await;
+    }
+    if let Some(c) = commands {
+        c.shutdown().await;
+    }
     let _ = client.flush().await;
     drop(nats_server);
     Ok(())

@@ -1,0 +1,128 @@
+//! Feeds a projection from `INVITES_EVENTS`: every event after the projection's own checkpoint,
+//! in position order, in batches, for as long as it runs.
+//!
+//! The position a projection has reached lives with its rows (written in the same transaction),
+//! so the feed starts an ordered consumer at `checkpoint + 1` each time: a rebuilt, restored or
+//! replayed view file is followed from exactly where it is, and a JetStream-side cursor can never
+//! disagree with the rows.
+#![forbid(unsafe_code)]
+
+use async_nats::jetstream::{self, consumer};
+use futures::StreamExt;
+use invitebus_events::subject::{Subjects, EVENTS_STREAM};
+use invitebus_events::Envelope;
+use std::time::Duration;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+/// Events applied per transaction, at most.
+pub const BATCH: usize = 500;
+
+/// A read model fed by the event stream. `apply` must store the rows and the new position in
+/// one transaction, and must ignore events at or below its position.
+pub trait Projection: Send + 'static {
+    type Error: std::fmt::Display + Send;
+    fn name(&self) -> &str;
+    /// The last position applied.
+    fn position(&self) -> u64;
+    fn apply(&mut self, events: &[Envelope]) -> Result<(), Self::Error>;
+}
+
+/// Why following stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    #[error("jetstream: {0}")]
+    Nats(String),
+    #[error("projection: {0}")]
+    Projection(String),
+}
+
+/// Applies every event after the projection's position, then follows live ones, until
+/// `shutdown` fires. Reports each applied position on `applied`. NATS trouble is retried.
+pub async fn follow<P: Projection>(
+    js: jetstream::Context,
+    subjects: Subjects,
+    mut projection: P,
+    applied: watch::Sender<u64>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<P, FeedError> {
+    let _ = applied.send(projection.position());
+    loop {
+        let from = projection.position() + 1;
+        let mut messages = match open(&js, &subjects, from).await {
+            Ok(m) => m,
+            Err(e) => {
+                warn!(projection = projection.name(), error = %e, "cannot follow the events yet; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => continue,
+                    _ = shutdown.changed() => return Ok(projection),
+                }
+            }
+        };
+        info!(projection = projection.name(), position = from - 1, "following events");
+        loop {
+            let chunk = tokio::select! {
+                c = messages.next() => c,
+                _ = shutdown.changed() => return Ok(projection),
+            };
+            let Some(chunk) = chunk else { break };
+            let mut batch = Vec::with_capacity(chunk.len());
+            let mut broken = false;
+            for msg in chunk {
+                match msg.map_err(|e| e.to_string()).and_then(|m| {
+                    serde_json::from_slice::<Envelope>(&m.payload).map_err(|e| format!("not an envelope: {e}"))
+                }) {
+                    Ok(env) => batch.push(env),
+                    Err(e) => {
+                        warn!(projection = projection.name(), error = %e, "reading events failed; resuming");
+                        broken = true;
+                        break;
+                    }
+                }
+            }
+            if !batch.is_empty() {
+                let position = projection.position();
+                let expected = position + 1;
+                if batch.iter().any(|e| e.position > position) && batch[0].position > expected {
+                    warn!(
+                        projection = projection.name(),
+                        expected,
+                        got = batch[0].position,
+                        "gap in the events; resuming"
+                    );
+                    break;
+                }
+                let (p, result) = tokio::task::spawn_blocking(move || {
+                    let r = projection.apply(&batch).map_err(|e| e.to_string());
+                    (projection, r)
+                })
+                .await
+                .map_err(|e| FeedError::Projection(e.to_string()))?;
+                projection = p;
+                result.map_err(FeedError::Projection)?;
+                let _ = applied.send(projection.position());
+            }
+            if broken {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+type Chunks = futures::stream::ReadyChunks<jetstream::consumer::pull::Ordered>;
+
+async fn open(js: &jetstream::Context, subjects: &Subjects, from: u64) -> Result<Chunks, FeedError> {
+    let nats = |e: &dyn std::fmt::Display| FeedError::Nats(e.to_string());
+    let stream = js.get_stream(EVENTS_STREAM).await.map_err(|e| nats(&e))?;
+    let consumer = stream
+        .create_consumer(consumer::pull::OrderedConfig {
+            filter_subject: subjects.all_events(),
+            deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: from },
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| nats(&e))?;
+    let messages = consumer.messages().await.map_err(|e| nats(&e))?;
+    Ok(messages.ready_chunks(BATCH))
+}

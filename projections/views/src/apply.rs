@@ -1,0 +1,315 @@
+//! The views projection: how each event changes the view rows. Applied in batches, each batch
+//! with its checkpoint in one transaction; events at or below the checkpoint are skipped, so
+//! applying an event twice changes nothing.
+
+use crate::schema;
+use invitebus_events::envelope::format_time;
+use invitebus_events::{Envelope, Event, RecordStatus};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// The name of this projection's checkpoint.
+pub const NAME: &str = "views";
+
+/// Why the views could not be read or updated.
+#[derive(Debug, thiserror::Error)]
+pub enum ViewError {
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("event at position {position}: {reason}")]
+    Event { position: u64, reason: String },
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The writer of the view file.
+pub struct Views {
+    conn: Connection,
+    path: PathBuf,
+    position: u64,
+}
+
+/// Opens a connection to a view file with the pragmas every user of it wants.
+pub(crate) fn connect(path: &Path) -> Result<Connection, ViewError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let conn = Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.execute_batch(schema::CREATE)?;
+    Ok(conn)
+}
+
+/// The checkpoint `name` in a view file's connection.
+pub(crate) fn checkpoint(conn: &Connection, name: &str) -> Result<u64, rusqlite::Error> {
+    Ok(conn
+        .query_row("SELECT position FROM checkpoints WHERE name = ?1", [name], |r| {
+            r.get::<_, i64>(0)
+        })
+        .optional()?
+        .unwrap_or(0) as u64)
+}
+
+pub(crate) fn set_checkpoint(conn: &Connection, name: &str, position: u64) -> Result<(), rusqlite::Error> {
+    conn.prepare_cached(
+        "INSERT INTO checkpoints (name, position) VALUES (?1, ?2) \
+         ON CONFLICT(name) DO UPDATE SET position = excluded.position",
+    )?
+    .execute(params![name, position as i64])?;
+    Ok(())
+}
+
+impl Views {
+    pub fn open(path: impl AsRef<Path>) -> Result<Views, ViewError> {
+        let conn = connect(path.as_ref())?;
+        let position = checkpoint(&conn, NAME)?;
+        Ok(Views {
+            conn,
+            path: path.as_ref().to_path_buf(),
+            position,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Applies `events` (skipping those at or below the checkpoint) and moves the checkpoint,
+    /// in one transaction.
+    pub fn apply_batch(&mut self, events: &[Envelope]) -> Result<(), ViewError> {
+        let tx = self.conn.transaction()?;
+        let mut position = self.position;
+        for env in events {
+            if env.position <= position {
+                continue;
+            }
+            let event = env.event().map_err(|e| ViewError::Event {
+                position: env.position,
+                reason: e.to_string(),
+            })?;
+            apply(&tx, &event)?;
+            position = env.position;
+        }
+        set_checkpoint(&tx, NAME, position)?;
+        tx.commit()?;
+        self.position = position;
+        Ok(())
+    }
+}
+
+impl invitebus_feed::Projection for Views {
+    type Error = ViewError;
+    fn name(&self) -> &str {
+        NAME
+    }
+    fn position(&self) -> u64 {
+        self.position
+    }
+    fn apply(&mut self, events: &[Envelope]) -> Result<(), ViewError> {
+        self.apply_batch(events)
+    }
+}
+
+fn json<T: Serialize>(v: &Option<T>) -> Option<String> {
+    v.as_ref().map(|v| serde_json::to_string(v).expect("json serializes"))
+}
+
+fn time(t: &chrono::DateTime<chrono::Utc>) -> String {
+    format_time(t)
+}
+
+/// Sets one record's status.
+fn record(tx: &Connection, invite: &str, invitee: &str, status: RecordStatus, at: &str) -> rusqlite::Result<()> {
+    tx.prepare_cached("UPDATE records SET status = ?3, updated_at = ?4 WHERE invite_id = ?1 AND invitee = ?2")?
+        .execute(params![invite, invitee, status.as_str(), at])?;
+    Ok(())
+}
+
+/// Recomputes an invite's status from its records (cancelled and expired stay).
+fn invite_status(tx: &Connection, invite: &str, at: &str) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "UPDATE invites SET updated_at = ?2, status = CASE \
+           WHEN status IN ('cancelled', 'expired') THEN status \
+           WHEN EXISTS (SELECT 1 FROM records WHERE invite_id = ?1 AND status IN ('pending', 'read', 'applying')) THEN 'open' \
+           ELSE 'closed' END \
+         WHERE invite_id = ?1",
+    )?
+    .execute(params![invite, at])?;
+    Ok(())
+}
+
+fn apply(tx: &Connection, event: &Event) -> rusqlite::Result<()> {
+    match event {
+        Event::UserUpserted(e) => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO users (user_id, name, phone, email, company_name, department, position, area) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                e.user_id.as_str(),
+                e.name,
+                e.phone,
+                e.email,
+                e.company_name,
+                e.department,
+                e.position,
+                e.area
+            ])?;
+        }
+        Event::ResourceRegistered(e) => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO resources (resource_id, kind, name, owner, capacity, parent_id, info, member_count) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0)",
+            )?
+            .execute(params![
+                e.resource_id.as_str(),
+                e.kind.as_str(),
+                e.name,
+                e.owner.as_str(),
+                e.capacity,
+                e.parent_id.as_ref().map(|p| p.as_str()),
+                json(&e.info)
+            ])?;
+        }
+        Event::MemberJoined(e) => {
+            tx.prepare_cached("UPDATE resources SET member_count = ?2 WHERE resource_id = ?1")?
+                .execute(params![e.resource_id.as_str(), e.member_count])?;
+        }
+        Event::MemberLeft(e) => {
+            tx.prepare_cached("UPDATE resources SET member_count = ?2 WHERE resource_id = ?1")?
+                .execute(params![e.resource_id.as_str(), e.member_count])?;
+        }
+        Event::InviteCreated(e) => {
+            let at = time(&e.created_at);
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO invites (invite_id, resource_id, inviter, role, message, detail, ext, push, \
+                 expires_at, requires_approval, offline_enabled, code, status, push_status, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'open', 1, ?13, ?13)",
+            )?
+            .execute(params![
+                e.invite_id.as_str(),
+                e.resource_id.as_str(),
+                e.inviter.as_str(),
+                e.role,
+                e.message,
+                json(&e.detail),
+                json(&e.ext),
+                json(&e.push),
+                e.expires_at.as_ref().map(time),
+                e.requires_approval,
+                e.offline_enabled,
+                e.code.as_ref().map(|c| c.as_str()),
+                at
+            ])?;
+            let mut insert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO records (invite_id, invitee, status, created_at, updated_at) \
+                 VALUES (?1, ?2, 'pending', ?3, ?3)",
+            )?;
+            for invitee in &e.invitees {
+                insert.execute(params![e.invite_id.as_str(), invitee.as_str(), at])?;
+            }
+        }
+        Event::InviteUpdated(e) => {
+            let at = time(&e.at);
+            tx.prepare_cached("UPDATE invites SET message = ?2, detail = ?3, expires_at = ?4 WHERE invite_id = ?1")?
+                .execute(params![
+                    e.invite_id.as_str(),
+                    e.message,
+                    json(&e.detail),
+                    e.expires_at.as_ref().map(time)
+                ])?;
+            for removed in &e.removed {
+                tx.prepare_cached("DELETE FROM records WHERE invite_id = ?1 AND invitee = ?2")?
+                    .execute(params![e.invite_id.as_str(), removed.as_str()])?;
+            }
+            for added in &e.added {
+                tx.prepare_cached(
+                    "INSERT OR IGNORE INTO records (invite_id, invitee, status, created_at, updated_at) \
+                     VALUES (?1, ?2, 'pending', ?3, ?3)",
+                )?
+                .execute(params![e.invite_id.as_str(), added.as_str(), at])?;
+            }
+            invite_status(tx, e.invite_id.as_str(), &at)?;
+        }
+        Event::InviteCancelled(e) => {
+            let at = time(&e.at);
+            for i in &e.cancelled {
+                record(tx, e.invite_id.as_str(), i.as_str(), RecordStatus::Cancelled, &at)?;
+            }
+            tx.prepare_cached(
+                "UPDATE invites SET status = 'cancelled', push_status = 2, updated_at = ?2 WHERE invite_id = ?1",
+            )?
+            .execute(params![e.invite_id.as_str(), at])?;
+        }
+        Event::InviteExpired(e) => {
+            let at = time(&e.at);
+            for i in &e.expired {
+                record(tx, e.invite_id.as_str(), i.as_str(), RecordStatus::Expired, &at)?;
+            }
+            tx.prepare_cached("UPDATE invites SET status = 'expired', updated_at = ?2 WHERE invite_id = ?1")?
+                .execute(params![e.invite_id.as_str(), at])?;
+        }
+        Event::InviteAccepted(e) => {
+            let at = time(&e.at);
+            record(tx, e.invite_id.as_str(), e.invitee.as_str(), e.status, &at)?;
+            invite_status(tx, e.invite_id.as_str(), &at)?;
+        }
+        Event::InviteRejected(e) => {
+            let at = time(&e.at);
+            record(
+                tx,
+                e.invite_id.as_str(),
+                e.invitee.as_str(),
+                RecordStatus::Rejected,
+                &at,
+            )?;
+            invite_status(tx, e.invite_id.as_str(), &at)?;
+        }
+        Event::InviteRead(e) => {
+            let at = time(&e.at);
+            record(tx, e.invite_id.as_str(), e.invitee.as_str(), RecordStatus::Read, &at)?;
+        }
+        Event::InviteApproved(e) | Event::InviteDenied(e) => {
+            let at = time(&e.at);
+            let status = if matches!(event, Event::InviteApproved(_)) {
+                RecordStatus::Approved
+            } else {
+                RecordStatus::Denied
+            };
+            tx.prepare_cached(
+                "UPDATE records SET status = ?3, approve_description = ?4, updated_at = ?5 \
+                 WHERE invite_id = ?1 AND invitee = ?2",
+            )?
+            .execute(params![
+                e.invite_id.as_str(),
+                e.invitee.as_str(),
+                status.as_str(),
+                e.description,
+                at
+            ])?;
+            invite_status(tx, e.invite_id.as_str(), &at)?;
+        }
+        Event::InviteResent(e) => {
+            tx.prepare_cached("UPDATE invites SET updated_at = ?2 WHERE invite_id = ?1")?
+                .execute(params![e.invite_id.as_str(), time(&e.at)])?;
+        }
+        Event::InviteHidden(e) => {
+            tx.prepare_cached("UPDATE invites SET hidden_by_inviter = 1 WHERE invite_id = ?1 AND inviter = ?2")?
+                .execute(params![e.invite_id.as_str(), e.user_id.as_str()])?;
+            tx.prepare_cached("UPDATE records SET hidden = 1 WHERE invite_id = ?1 AND invitee = ?2")?
+                .execute(params![e.invite_id.as_str(), e.user_id.as_str()])?;
+        }
+        // Codes and exports have views of their own (not in this projection).
+        Event::InviteCodeCreated(_)
+        | Event::InviteCodeRedeemed(_)
+        | Event::InviteCodeDeleted(_)
+        | Event::ExportRequested(_)
+        | Event::ExportStarted(_)
+        | Event::ExportCompleted(_)
+        | Event::ExportFailed(_) => {}
+    }
+    Ok(())
+}

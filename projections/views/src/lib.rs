@@ -1,0 +1,20 @@
+//! Read models of invitebus in their own SQLite file, fed by the event stream, and the queries
+//! on them.
+//!
+//! Layout:
+//! - [`schema`]: the tables.
+//! - [`apply`]: [`Views`], the projection: each event's effect on the rows, applied in batches
+//!   with the checkpoint in the same transaction.
+//! - [`query`]: `received`, `sent`, `invite` and `admin`, as functions of a connection.
+//! - [`service`]: the NATS role: follow the events, answer the queries, report the position.
+//! - [`snapshot`]: every row of a view file, for comparing a replay with the live views.
+#![forbid(unsafe_code)]
+
+pub mod apply;
+pub mod query;
+mod schema;
+pub mod service;
+pub mod snapshot;
+
+pub use apply::{ViewError, Views};
+pub use service::{ViewService, ViewsConfig};

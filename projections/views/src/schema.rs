@@ -1,0 +1,31 @@
+//! The view tables. Each projection keeps its checkpoint in `checkpoints`, written in the same
+//! transaction as its rows.
+
+pub(crate) const CREATE: &str = "
+CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, position INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS users (
+    user_id TEXT PRIMARY KEY, name TEXT NOT NULL, phone TEXT, email TEXT, company_name TEXT,
+    department TEXT, position TEXT, area TEXT
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS users_phone ON users (phone);
+CREATE TABLE IF NOT EXISTS resources (
+    resource_id TEXT PRIMARY KEY, kind TEXT NOT NULL, name TEXT NOT NULL, owner TEXT NOT NULL,
+    capacity INTEGER NOT NULL, parent_id TEXT, info TEXT, member_count INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS invites (
+    invite_id TEXT PRIMARY KEY, resource_id TEXT NOT NULL, inviter TEXT NOT NULL, role TEXT NOT NULL,
+    message TEXT, detail TEXT, ext TEXT, push TEXT, expires_at TEXT, requires_approval INTEGER NOT NULL,
+    offline_enabled INTEGER NOT NULL, code TEXT, status TEXT NOT NULL, push_status INTEGER NOT NULL,
+    hidden_by_inviter INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS invites_inviter ON invites (inviter, created_at);
+CREATE INDEX IF NOT EXISTS invites_resource ON invites (resource_id);
+CREATE TABLE IF NOT EXISTS records (
+    seq INTEGER PRIMARY KEY, invite_id TEXT NOT NULL, invitee TEXT NOT NULL, status TEXT NOT NULL,
+    hidden INTEGER NOT NULL DEFAULT 0, approve_description TEXT, created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL, UNIQUE (invite_id, invitee)
+);
+CREATE INDEX IF NOT EXISTS records_invitee ON records (invitee, seq);
+CREATE INDEX IF NOT EXISTS records_created ON records (created_at);
+CREATE INDEX IF NOT EXISTS records_status ON records (status, seq);
+";
