@@ -8,11 +8,16 @@
 #![forbid(unsafe_code)]
 
 use async_nats::jetstream::{self, consumer};
+use async_nats::Client;
 use futures::StreamExt;
+use invitebus_events::query::MIN_POSITION_WAIT_MS;
 use invitebus_events::subject::{Subjects, EVENTS_STREAM};
 use invitebus_events::Envelope;
+use invitebus_events::ProtocolError;
+use serde_json::json;
 use std::time::Duration;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 /// Events applied per transaction, at most.
@@ -125,4 +130,44 @@ async fn open(js: &jetstream::Context, subjects: &Subjects, from: u64) -> Result
         .map_err(|e| nats(&e))?;
     let messages = consumer.messages().await.map_err(|e| nats(&e))?;
     Ok(messages.ready_chunks(BATCH))
+}
+
+/// Publishes `{"name","position"}` on the status subject whenever the position moves (at most
+/// every 200 ms) and once a second regardless, until shutdown.
+pub fn report_position(
+    client: Client,
+    subjects: &Subjects,
+    name: &'static str,
+    mut applied: watch::Receiver<u64>,
+    mut shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    let subject = subjects.status(name);
+    tokio::spawn(async move {
+        loop {
+            let position = *applied.borrow_and_update();
+            let body = json!({"name": name, "position": position}).to_string();
+            let _ = client.publish(subject.clone(), body.into()).await;
+            tokio::select! {
+                _ = applied.changed() => tokio::time::sleep(Duration::from_millis(200)).await,
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    })
+}
+
+/// Waits (bounded) until a projection has applied `min_position`: read-your-writes for queries.
+pub async fn wait_for(applied: &mut watch::Receiver<u64>, min_position: Option<u64>) -> Result<(), ProtocolError> {
+    let Some(min) = min_position else { return Ok(()) };
+    match tokio::time::timeout(
+        Duration::from_millis(MIN_POSITION_WAIT_MS),
+        applied.wait_for(|p| *p >= min),
+    )
+    .await
+    {
+        Ok(Ok(_)) => Ok(()),
+        _ => Err(ProtocolError::unavailable(format!(
+            "the view has not reached position {min} within {MIN_POSITION_WAIT_MS} ms; retry"
+        ))),
+    }
 }

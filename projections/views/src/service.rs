@@ -6,14 +6,11 @@ use crate::apply::{connect, ViewError, Views, NAME};
 use crate::query::{self, QueryRequest};
 use async_nats::Client;
 use futures::StreamExt;
-use invitebus_events::query::MIN_POSITION_WAIT_MS;
 use invitebus_events::subject::Subjects;
 use invitebus_events::{ProtocolError, Reply};
 use rusqlite::Connection;
-use serde_json::json;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
@@ -44,30 +41,6 @@ pub struct ViewService {
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     applied: watch::Receiver<u64>,
-}
-
-/// Publishes `{"name","position"}` on the status subject whenever the position moves (at most
-/// every 200 ms) and once a second regardless, until shutdown.
-pub fn report_position(
-    client: Client,
-    subjects: &Subjects,
-    name: &'static str,
-    mut applied: watch::Receiver<u64>,
-    mut shutdown: watch::Receiver<bool>,
-) -> JoinHandle<()> {
-    let subject = subjects.status(name);
-    tokio::spawn(async move {
-        loop {
-            let position = *applied.borrow_and_update();
-            let body = json!({"name": name, "position": position}).to_string();
-            let _ = client.publish(subject.clone(), body.into()).await;
-            tokio::select! {
-                _ = applied.changed() => tokio::time::sleep(Duration::from_millis(200)).await,
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                _ = shutdown.changed() => return,
-            }
-        }
-    })
 }
 
 impl ViewService {
@@ -101,7 +74,7 @@ impl ViewService {
                 shutdown_rx.clone(),
             )));
         }
-        tasks.push(report_position(
+        tasks.push(invitebus_feed::report_position(
             client,
             &config.subjects,
             NAME,
@@ -126,22 +99,6 @@ impl ViewService {
         for t in self.tasks {
             let _ = t.await;
         }
-    }
-}
-
-/// Waits (bounded) until the views have applied `min_position`.
-pub async fn wait_for(applied: &mut watch::Receiver<u64>, min_position: Option<u64>) -> Result<(), ProtocolError> {
-    let Some(min) = min_position else { return Ok(()) };
-    match tokio::time::timeout(
-        Duration::from_millis(MIN_POSITION_WAIT_MS),
-        applied.wait_for(|p| *p >= min),
-    )
-    .await
-    {
-        Ok(Ok(_)) => Ok(()),
-        _ => Err(ProtocolError::unavailable(format!(
-            "the view has not reached position {min} within {MIN_POSITION_WAIT_MS} ms; retry"
-        ))),
     }
 }
 
@@ -177,7 +134,7 @@ async fn query_loop(
         tokio::spawn(async move {
             let result = match QueryRequest::decode(&msg.payload) {
                 Err(e) => Err(e),
-                Ok(q) => match wait_for(&mut applied, q.min_position).await {
+                Ok(q) => match invitebus_feed::wait_for(&mut applied, q.min_position).await {
                     Err(e) => Err(e),
                     Ok(()) => tokio::task::spawn_blocking(move || {
                         let conn = reader.lock().unwrap_or_else(|p| p.into_inner());

@@ -4,6 +4,7 @@ use crate::Common;
 use anyhow::Context;
 use invitebus_commands::{CommandService, ServiceConfig, WriterConfig};
 use invitebus_eventlog::Sync;
+use invitebus_notifier::{NotifierConfig, NotifierService};
 use invitebus_views::{ViewService, ViewsConfig};
 
 #[derive(clap::Args)]
@@ -11,8 +12,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub common: Common,
     /// Which part to run: `commands` (the write side and relay), `views` (read models and their
-    /// queries), or `all`.
-    #[arg(long, default_value = "all", value_parser = ["all", "commands", "views"])]
+    /// queries), `notifier` (notifications and the inbox), or `all`.
+    #[arg(long, default_value = "all", value_parser = ["all", "commands", "views", "notifier"])]
     pub role: String,
     /// `full`: every commit survives a power cut; `normal`: survives a crash of the process.
     #[arg(long, env = "INVITEBUS_SYNC", default_value = "full", value_parser = ["full", "normal"])]
@@ -41,9 +42,22 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         true => Some(ViewService::start(client.clone(), ViewsConfig::new(args.common.data.join("views.db"))).await?),
         false => None,
     };
+    let notifier = match runs("notifier") {
+        true => Some(
+            NotifierService::start(
+                client.clone(),
+                NotifierConfig::new(args.common.data.join("notifier.db")),
+            )
+            .await?,
+        ),
+        false => None,
+    };
     tracing::info!(role = %args.role, data = %args.common.data.display(), "invitebus serving; Ctrl-C stops");
     wait_for_signal().await;
     tracing::info!("stopping");
+    if let Some(n) = notifier {
+        n.shutdown().await;
+    }
     if let Some(v) = views {
         v.shutdown().await;
     }

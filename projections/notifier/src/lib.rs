@@ -1,0 +1,14 @@
+//! Notifications: who is told what when an event happens, kept in a per-user inbox and sent on
+//! `invites.notify.<user_id>` (the JetStream stream `INVITES_NOTIFY`, so offline users get them
+//! later), with the push hand-off on `invites.push.<user_id>`.
+//!
+//! Layout: [`texts`] (pure: event → notifications with their fixed texts), [`store`] (the
+//! projection and its file), [`service`] (the NATS role: follow, send, answer `inbox`).
+#![forbid(unsafe_code)]
+
+pub mod service;
+pub mod store;
+pub mod texts;
+
+pub use service::{NotifierConfig, NotifierService};
+pub use store::{Notifier, NotifierError};

@@ -1,0 +1,223 @@
+//! The notifier projection: what it remembers (names, push info), the notifications it made
+//! (the inbox), and which of them were sent. Rows and checkpoint change in one transaction.
+
+use crate::texts::{notifications, Memory, Notification};
+use invitebus_events::{Envelope, Event, Id};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::Value;
+use std::path::Path;
+
+/// The name of this projection's checkpoint.
+pub const NAME: &str = "notifier";
+
+const CREATE: &str = "
+CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, position INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS names (user_id TEXT PRIMARY KEY, name TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS pushes (invite_id TEXT PRIMARY KEY, push TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS notifications (
+    id TEXT PRIMARY KEY, user_id TEXT NOT NULL, kind TEXT NOT NULL, text TEXT NOT NULL, invite_id TEXT,
+    resource_id TEXT, from_user TEXT, at TEXT NOT NULL, position INTEGER NOT NULL, push TEXT,
+    read INTEGER NOT NULL DEFAULT 0, sent INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS notifications_user ON notifications (user_id, position);
+CREATE INDEX IF NOT EXISTS notifications_unsent ON notifications (sent, position);
+";
+
+#[derive(Debug, thiserror::Error)]
+pub enum NotifierError {
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("event at position {position}: {reason}")]
+    Event { position: u64, reason: String },
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("nats: {0}")]
+    Nats(String),
+}
+
+/// Opens a connection to the notifier file.
+pub fn connect(path: &Path) -> Result<Connection, NotifierError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let conn = Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.execute_batch(CREATE)?;
+    Ok(conn)
+}
+
+/// The notifier's writer.
+pub struct Notifier {
+    conn: Connection,
+    position: u64,
+    /// A rebuild records notifications as already sent, so that replaying sends nothing.
+    rebuild: bool,
+}
+
+struct Remembered<'a>(&'a Connection);
+
+impl Memory for Remembered<'_> {
+    fn name(&self, user: &Id) -> String {
+        self.0
+            .query_row("SELECT name FROM names WHERE user_id = ?1", [user.as_str()], |r| {
+                r.get(0)
+            })
+            .optional()
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| user.to_string())
+    }
+    fn push(&self, invite: &Id) -> Option<Value> {
+        let text: Option<String> = self
+            .0
+            .query_row("SELECT push FROM pushes WHERE invite_id = ?1", [invite.as_str()], |r| {
+                r.get(0)
+            })
+            .optional()
+            .ok()
+            .flatten();
+        text.and_then(|t| serde_json::from_str(&t).ok())
+    }
+}
+
+impl Notifier {
+    /// Opens the notifier file for following live events.
+    pub fn open(path: &Path) -> Result<Notifier, NotifierError> {
+        Self::open_with(path, false)
+    }
+
+    /// Opens it for a rebuild: notifications are recorded as sent, never published.
+    pub fn open_rebuild(path: &Path) -> Result<Notifier, NotifierError> {
+        Self::open_with(path, true)
+    }
+
+    fn open_with(path: &Path, rebuild: bool) -> Result<Notifier, NotifierError> {
+        let conn = connect(path)?;
+        let position = conn
+            .query_row("SELECT position FROM checkpoints WHERE name = ?1", [NAME], |r| {
+                r.get::<_, i64>(0)
+            })
+            .optional()?
+            .unwrap_or(0) as u64;
+        Ok(Notifier {
+            conn,
+            position,
+            rebuild,
+        })
+    }
+
+    pub fn apply_batch(&mut self, events: &[Envelope]) -> Result<(), NotifierError> {
+        let tx = self.conn.transaction()?;
+        let mut position = self.position;
+        for env in events {
+            if env.position <= position {
+                continue;
+            }
+            let event = env.event().map_err(|e| NotifierError::Event {
+                position: env.position,
+                reason: e.to_string(),
+            })?;
+            remember(&tx, &event)?;
+            for n in notifications(&event, env.position, &Remembered(&tx)) {
+                insert(&tx, &n, self.rebuild)?;
+            }
+            if let Event::InviteRead(e) = &event {
+                tx.prepare_cached("UPDATE notifications SET read = 1 WHERE user_id = ?1 AND invite_id = ?2")?
+                    .execute(params![e.invitee.as_str(), e.invite_id.as_str()])?;
+            }
+            position = env.position;
+        }
+        tx.prepare_cached(
+            "INSERT INTO checkpoints (name, position) VALUES (?1, ?2) \
+             ON CONFLICT(name) DO UPDATE SET position = excluded.position",
+        )?
+        .execute(params![NAME, position as i64])?;
+        tx.commit()?;
+        self.position = position;
+        Ok(())
+    }
+}
+
+fn remember(tx: &Connection, event: &Event) -> rusqlite::Result<()> {
+    match event {
+        Event::UserUpserted(e) => {
+            tx.prepare_cached("INSERT OR REPLACE INTO names (user_id, name) VALUES (?1, ?2)")?
+                .execute(params![e.user_id.as_str(), e.name])?;
+        }
+        Event::InviteCreated(e) => {
+            if let Some(push) = &e.push {
+                tx.prepare_cached("INSERT OR REPLACE INTO pushes (invite_id, push) VALUES (?1, ?2)")?
+                    .execute(params![
+                        e.invite_id.as_str(),
+                        serde_json::to_string(push).unwrap_or_default()
+                    ])?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn insert(tx: &Connection, n: &Notification, sent: bool) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO notifications (id, user_id, kind, text, invite_id, resource_id, from_user, at, position, push, sent) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?
+    .execute(params![
+        n.id,
+        n.user_id.as_str(),
+        n.kind,
+        n.text,
+        n.invite_id.as_ref().map(|i| i.as_str()),
+        n.resource_id.as_ref().map(|i| i.as_str()),
+        n.from.as_ref().map(|i| i.as_str()),
+        n.at,
+        n.position as i64,
+        n.push.as_ref().map(|p| p.to_string()),
+        sent
+    ])?;
+    Ok(())
+}
+
+impl invitebus_feed::Projection for Notifier {
+    type Error = NotifierError;
+    fn name(&self) -> &str {
+        NAME
+    }
+    fn position(&self) -> u64 {
+        self.position
+    }
+    fn apply(&mut self, events: &[Envelope]) -> Result<(), NotifierError> {
+        self.apply_batch(events)
+    }
+}
+
+/// Reads a notification row (the columns of [`COLUMNS`]).
+pub fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Notification, bool)> {
+    let id = |i: usize| -> rusqlite::Result<Option<Id>> {
+        Ok(r.get::<_, Option<String>>(i)?.and_then(|s| Id::parse(s).ok()))
+    };
+    let user: String = r.get(1)?;
+    Ok((
+        Notification {
+            id: r.get(0)?,
+            user_id: Id::parse(user).map_err(|e| rusqlite::Error::InvalidColumnName(e.to_string()))?,
+            kind: r.get(2)?,
+            text: r.get(3)?,
+            invite_id: id(4)?,
+            resource_id: id(5)?,
+            from: id(6)?,
+            at: r.get(7)?,
+            position: r.get::<_, i64>(8)? as u64,
+            push: r
+                .get::<_, Option<String>>(9)?
+                .and_then(|t| serde_json::from_str(&t).ok()),
+        },
+        r.get::<_, bool>(10)?,
+    ))
+}
+
+/// The columns [`from_row`] reads.
+pub const COLUMNS: &str = "id, user_id, kind, text, invite_id, resource_id, from_user, at, position, push, read";

@@ -1,0 +1,230 @@
+//! Which notifications an event causes, to whom, with which fixed text. Pure: the only input
+//! besides the event is what the notifier remembers of invites and profiles.
+
+use invitebus_events::{Event, Id};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The notification kinds of PROTOCOL.md.
+pub const KINDS: [&str; 11] = [
+    "invite_received",
+    "invite_accepted",
+    "invite_rejected",
+    "invite_cancelled",
+    "invite_resent",
+    "invite_updated",
+    "invite_expired",
+    "invite_approved",
+    "invite_denied",
+    "reminder",
+    "export_ready",
+];
+
+/// One notification, as published on `invites.notify.<user_id>` and listed by `inbox`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    /// `<position>-<user_id>`: one event notifies a user at most once.
+    pub id: String,
+    pub user_id: Id,
+    pub kind: String,
+    pub text: String,
+    pub invite_id: Option<Id>,
+    pub resource_id: Option<Id>,
+    /// The user whose act caused it.
+    pub from: Option<Id>,
+    pub at: String,
+    pub position: u64,
+    /// The invite's push information, when it has some (seed 002).
+    pub push: Option<Value>,
+}
+
+/// What the notifier remembers to write texts: display names and invites' push info.
+pub trait Memory {
+    /// The profile name, or the id when there is no profile.
+    fn name(&self, user: &Id) -> String;
+    /// The push info of an invite, if it carries any.
+    fn push(&self, invite: &Id) -> Option<Value>;
+}
+
+/// The notifications `event` (at `position`) causes.
+pub fn notifications(event: &Event, position: u64, memory: &dyn Memory) -> Vec<Notification> {
+    let make = |user: &Id,
+                kind: &str,
+                text: String,
+                invite: Option<&Id>,
+                resource: Option<&Id>,
+                from: Option<&Id>,
+                at: &chrono::DateTime<chrono::Utc>| {
+        Notification {
+            id: format!("{position}-{user}"),
+            user_id: user.clone(),
+            kind: kind.to_string(),
+            text,
+            invite_id: invite.cloned(),
+            resource_id: resource.cloned(),
+            from: from.cloned(),
+            at: invitebus_events::envelope::format_time(at),
+            position,
+            push: invite.and_then(|i| memory.push(i)),
+        }
+    };
+    let received = |role: &str| format!("You have received an invitation about becoming {role}!");
+    match event {
+        Event::InviteCreated(e) => e
+            .invitees
+            .iter()
+            .map(|u| {
+                let mut n = make(
+                    u,
+                    "invite_received",
+                    received(&e.role),
+                    Some(&e.invite_id),
+                    Some(&e.resource_id),
+                    Some(&e.inviter),
+                    &e.created_at,
+                );
+                n.push = e.push.as_ref().map(|p| serde_json::to_value(p).unwrap_or(Value::Null));
+                n
+            })
+            .collect(),
+        Event::InviteAccepted(e) => vec![make(
+            &e.inviter,
+            "invite_accepted",
+            format!("{} has agreed to become {}", memory.name(&e.invitee), e.role),
+            Some(&e.invite_id),
+            Some(&e.resource_id),
+            Some(&e.invitee),
+            &e.at,
+        )],
+        Event::InviteRejected(e) => vec![make(
+            &e.inviter,
+            "invite_rejected",
+            format!("{} has refused to become {}", memory.name(&e.invitee), e.role),
+            Some(&e.invite_id),
+            Some(&e.resource_id),
+            Some(&e.invitee),
+            &e.at,
+        )],
+        Event::InviteCancelled(e) => e
+            .cancelled
+            .iter()
+            .map(|u| {
+                let text = format!(
+                    "{} cancelled the invitation to become {}",
+                    memory.name(&e.inviter),
+                    e.role
+                );
+                make(
+                    u,
+                    "invite_cancelled",
+                    text,
+                    Some(&e.invite_id),
+                    Some(&e.resource_id),
+                    Some(&e.inviter),
+                    &e.at,
+                )
+            })
+            .collect(),
+        Event::InviteResent(e) => e
+            .invitees
+            .iter()
+            .map(|u| {
+                make(
+                    u,
+                    "invite_resent",
+                    received(&e.role),
+                    Some(&e.invite_id),
+                    Some(&e.resource_id),
+                    Some(&e.inviter),
+                    &e.at,
+                )
+            })
+            .collect(),
+        Event::InviteUpdated(e) => e
+            .invitees
+            .iter()
+            .map(|u| {
+                if e.added.contains(u) {
+                    make(
+                        u,
+                        "invite_received",
+                        received(&e.role),
+                        Some(&e.invite_id),
+                        Some(&e.resource_id),
+                        Some(&e.inviter),
+                        &e.at,
+                    )
+                } else {
+                    let text = format!(
+                        "{} updated the invitation to become {}",
+                        memory.name(&e.inviter),
+                        e.role
+                    );
+                    make(
+                        u,
+                        "invite_updated",
+                        text,
+                        Some(&e.invite_id),
+                        Some(&e.resource_id),
+                        Some(&e.inviter),
+                        &e.at,
+                    )
+                }
+            })
+            .collect(),
+        Event::InviteExpired(e) => std::iter::once(&e.inviter)
+            .chain(e.expired.iter())
+            .map(|u| {
+                let text = format!("The invitation to become {} has expired", e.role);
+                make(
+                    u,
+                    "invite_expired",
+                    text,
+                    Some(&e.invite_id),
+                    Some(&e.resource_id),
+                    None,
+                    &e.at,
+                )
+            })
+            .collect(),
+        Event::InviteApproved(e) => vec![make(
+            &e.invitee,
+            "invite_approved",
+            format!("Your application to become {} was approved", e.role),
+            Some(&e.invite_id),
+            Some(&e.resource_id),
+            Some(&e.by),
+            &e.at,
+        )],
+        Event::InviteDenied(e) => vec![make(
+            &e.invitee,
+            "invite_denied",
+            format!("Your application to become {} was denied", e.role),
+            Some(&e.invite_id),
+            Some(&e.resource_id),
+            Some(&e.by),
+            &e.at,
+        )],
+        Event::ExportCompleted(e) => vec![make(
+            &e.requested_by,
+            "export_ready",
+            "Your export is ready".into(),
+            None,
+            None,
+            None,
+            &e.at,
+        )],
+        Event::UserUpserted(_)
+        | Event::ResourceRegistered(_)
+        | Event::MemberJoined(_)
+        | Event::MemberLeft(_)
+        | Event::InviteRead(_)
+        | Event::InviteHidden(_)
+        | Event::InviteCodeCreated(_)
+        | Event::InviteCodeRedeemed(_)
+        | Event::InviteCodeDeleted(_)
+        | Event::ExportRequested(_)
+        | Event::ExportStarted(_)
+        | Event::ExportFailed(_) => vec![],
+    }
+}
