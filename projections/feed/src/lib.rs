@@ -104,7 +104,12 @@ pub async fn follow<P: Projection>(
                 .await
                 .map_err(|e| FeedError::Projection(e.to_string()))?;
                 projection = p;
-                result.map_err(FeedError::Projection)?;
+                if let Err(e) = result {
+                    // Nothing of the batch was stored; take it again from the projection's position.
+                    warn!(projection = projection.name(), error = %e, "applying events failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    break;
+                }
                 let _ = applied.send(projection.position());
             }
             if broken {

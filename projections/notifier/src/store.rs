@@ -109,7 +109,11 @@ impl Notifier {
     }
 
     pub fn apply_batch(&mut self, events: &[Envelope]) -> Result<(), NotifierError> {
-        let tx = self.conn.transaction()?;
+        // IMMEDIATE: other connections (queries, the sender) write too; a deferred transaction that
+        // read first would fail with SQLITE_BUSY instead of waiting.
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut position = self.position;
         for env in events {
             if env.position <= position {

@@ -80,7 +80,11 @@ impl Views {
     /// Applies `events` (skipping those at or below the checkpoint) and moves the checkpoint,
     /// in one transaction.
     pub fn apply_batch(&mut self, events: &[Envelope]) -> Result<(), ViewError> {
-        let tx = self.conn.transaction()?;
+        // IMMEDIATE: other connections (queries, the sender) write too; a deferred transaction that
+        // read first would fail with SQLITE_BUSY instead of waiting.
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut position = self.position;
         for env in events {
             if env.position <= position {

@@ -221,15 +221,17 @@ async fn health_loop(
     relayed: watch::Receiver<u64>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    // Positions reported by projections on `invites.status.<name>`, wherever they run.
-    let mut positions = serde_json::Map::new();
+    // Positions reported by projections on `invites.status.<name>`, wherever they run. A
+    // projection that has not reported for STALE is left out: it is not running.
+    const STALE: std::time::Duration = std::time::Duration::from_secs(5);
+    let mut positions: std::collections::BTreeMap<String, (u64, std::time::Instant)> = Default::default();
     loop {
         let msg = tokio::select! {
             m = sub.next() => match m { Some(m) => m, None => break },
             s = status.next() => {
                 if let Some(report) = s.and_then(|s| serde_json::from_slice::<serde_json::Value>(&s.payload).ok()) {
                     if let (Some(name), Some(p)) = (report["name"].as_str(), report["position"].as_u64()) {
-                        positions.insert(name.to_string(), json!(p));
+                        positions.insert(name.to_string(), (p, std::time::Instant::now()));
                     }
                 }
                 continue;
@@ -237,7 +239,11 @@ async fn health_loop(
             _ = shutdown.changed() => break,
         };
         if let Some(to) = msg.reply {
-            let mut projections = positions.clone();
+            let mut projections: serde_json::Map<String, serde_json::Value> = positions
+                .iter()
+                .filter(|(_, (_, seen))| seen.elapsed() < STALE)
+                .map(|(name, (p, _))| (name.clone(), json!(p)))
+                .collect();
             projections.insert("relay".into(), json!(*relayed.borrow()));
             let data = json!({
                 "version": env!("CARGO_PKG_VERSION"),

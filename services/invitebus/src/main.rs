@@ -9,6 +9,7 @@ mod client;
 mod logging;
 mod nats;
 mod out;
+mod replay;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -52,6 +53,8 @@ enum Cmd {
     },
     /// Read the event log file: a stream's history, or verify the hash chain.
     Audit(audit::AuditArgs),
+    /// Rebuild projections from position 0, or write an as-of snapshot of the views.
+    Replay(replay::ReplayArgs),
     /// Measure throughput and latency.
     Bench(bench::BenchArgs),
 }
@@ -71,6 +74,7 @@ fn main() -> anyhow::Result<()> {
             Cmd::Tail(args) => client::tail(args).await.map(|_| 0),
             Cmd::Health { common } => client::health(common).await,
             Cmd::Audit(args) => audit::run(args),
+            Cmd::Replay(args) => replay::run(args).await.map(|_| 0),
             Cmd::Bench(args) => bench::run(args).await.map(|_| 0),
         }
     })?;

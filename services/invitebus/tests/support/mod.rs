@@ -17,8 +17,13 @@ pub struct Serve {
 
 impl Serve {
     pub fn start(nats_url: &str, data: &Path) -> Serve {
+        Serve::start_role(nats_url, data, "all")
+    }
+
+    /// `serve --role <role>`.
+    pub fn start_role(nats_url: &str, data: &Path, role: &str) -> Serve {
         let child = Command::new(BIN)
-            .args(["serve", "--nats", nats_url, "--data"])
+            .args(["serve", "--role", role, "--nats", nats_url, "--data"])
             .arg(data)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
@@ -115,4 +120,17 @@ pub async fn send(client: &async_nats::Client, name: &str, body: &Value) -> Resu
 
 pub fn db(data: &Path) -> PathBuf {
     data.join("events.db")
+}
+
+/// Waits until `invites.health` reports projection `name` at `position` or beyond.
+pub async fn projection_at(client: &async_nats::Client, name: &str, position: u64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let h = healthy(client).await;
+        if h["projections"][name].as_u64().is_some_and(|p| p >= position) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{name} did not reach {position}: {h}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
