@@ -209,11 +209,17 @@ fn apply(tx: &Connection, event: &Event) -> rusqlite::Result<()> {
                 at
             ])?;
             let mut insert = tx.prepare_cached(
-                "INSERT OR IGNORE INTO records (invite_id, invitee, status, created_at, updated_at) \
-                 VALUES (?1, ?2, 'pending', ?3, ?3)",
+                "INSERT OR IGNORE INTO records (invite_id, invitee, status, resource_id, inviter, created_at, updated_at) \
+                 VALUES (?1, ?2, 'pending', ?3, ?4, ?5, ?5)",
             )?;
             for invitee in &e.invitees {
-                insert.execute(params![e.invite_id.as_str(), invitee.as_str(), at])?;
+                insert.execute(params![
+                    e.invite_id.as_str(),
+                    invitee.as_str(),
+                    e.resource_id.as_str(),
+                    e.inviter.as_str(),
+                    at
+                ])?;
             }
         }
         Event::InviteUpdated(e) => {
@@ -231,10 +237,10 @@ fn apply(tx: &Connection, event: &Event) -> rusqlite::Result<()> {
             }
             for added in &e.added {
                 tx.prepare_cached(
-                    "INSERT OR IGNORE INTO records (invite_id, invitee, status, created_at, updated_at) \
-                     VALUES (?1, ?2, 'pending', ?3, ?3)",
+                    "INSERT OR IGNORE INTO records (invite_id, invitee, status, resource_id, inviter, created_at, updated_at) \
+                     VALUES (?1, ?2, 'pending', ?3, ?4, ?5, ?5)",
                 )?
-                .execute(params![e.invite_id.as_str(), added.as_str(), at])?;
+                .execute(params![e.invite_id.as_str(), added.as_str(), e.resource_id.as_str(), e.inviter.as_str(), at])?;
             }
             invite_status(tx, e.invite_id.as_str(), &at)?;
         }

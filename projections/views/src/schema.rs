@@ -1,4 +1,5 @@
-//! The view tables. Each projection keeps its checkpoint in `checkpoints`, written in the same
+//! The view tables. `records` repeats its invite's resource and inviter so that every admin
+//! filter is answered from `records` and its indexes alone. Each projection keeps its checkpoint in `checkpoints`, written in the same
 //! transaction as its rows.
 
 pub(crate) const CREATE: &str = "
@@ -22,10 +23,13 @@ CREATE INDEX IF NOT EXISTS invites_inviter ON invites (inviter, created_at);
 CREATE INDEX IF NOT EXISTS invites_resource ON invites (resource_id);
 CREATE TABLE IF NOT EXISTS records (
     seq INTEGER PRIMARY KEY, invite_id TEXT NOT NULL, invitee TEXT NOT NULL, status TEXT NOT NULL,
+    resource_id TEXT NOT NULL, inviter TEXT NOT NULL,
     hidden INTEGER NOT NULL DEFAULT 0, approve_description TEXT, created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL, UNIQUE (invite_id, invitee)
 );
 CREATE INDEX IF NOT EXISTS records_invitee ON records (invitee, seq);
 CREATE INDEX IF NOT EXISTS records_created ON records (created_at);
 CREATE INDEX IF NOT EXISTS records_status ON records (status, seq);
+CREATE INDEX IF NOT EXISTS records_resource ON records (resource_id, seq);
+CREATE INDEX IF NOT EXISTS records_inviter ON records (inviter, seq);
 ";

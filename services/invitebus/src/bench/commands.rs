@@ -14,45 +14,7 @@ use serde_json::json;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-#[derive(clap::Args)]
-pub struct BenchArgs {
-    #[command(subcommand)]
-    pub what: BenchWhat,
-}
-
-#[derive(clap::Subcommand)]
-pub enum BenchWhat {
-    /// CreateInvite + AcceptInvite pairs from concurrent NATS clients.
-    Commands(CommandsArgs),
-    /// The floor: the same clients against a responder that only echoes (NATS request/reply alone).
-    Nats(CommandsArgs),
-}
-
-#[derive(clap::Args, Clone)]
-pub struct CommandsArgs {
-    /// Concurrent clients, each waiting for its reply before sending again.
-    #[arg(long, default_value_t = 256)]
-    pub clients: usize,
-    /// Seconds each run measures (after one second of warm-up).
-    #[arg(long, default_value_t = 10)]
-    pub duration: u64,
-    /// Also run with this many events already in the log (e.g. 1000000).
-    #[arg(long)]
-    pub prefill: Option<u64>,
-    /// NATS connections the clients share.
-    #[arg(long, default_value_t = 8)]
-    pub connections: usize,
-    /// Rounds of (group commit, baseline), alternating; the median round of each is reported.
-    #[arg(long, default_value_t = 3)]
-    pub rounds: usize,
-}
-
-pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
-    match args.what {
-        BenchWhat::Commands(a) => commands(a).await,
-        BenchWhat::Nats(a) => nats_floor(a).await,
-    }
-}
+use super::CommandsArgs;
 
 /// One run's figures.
 struct Figures {
@@ -88,7 +50,7 @@ impl Figures {
     }
 }
 
-async fn commands(args: CommandsArgs) -> anyhow::Result<()> {
+pub async fn commands(args: CommandsArgs) -> anyhow::Result<()> {
     println!(
         "invitebus bench commands: {} clients, {} s per run, {} cores, {}",
         args.clients,
@@ -129,7 +91,7 @@ async fn commands(args: CommandsArgs) -> anyhow::Result<()> {
 }
 
 /// Request/reply through nats-server to a responder that answers at once with a fixed reply.
-async fn nats_floor(args: CommandsArgs) -> anyhow::Result<()> {
+pub async fn nats_floor(args: CommandsArgs) -> anyhow::Result<()> {
     let nats = NatsServer::start_temp().context("starting a private nats-server")?;
     let responder = async_nats::connect(nats.url()).await?;
     let mut sub = responder.queue_subscribe("floor.>", "floor".to_string()).await?;
