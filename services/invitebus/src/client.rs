@@ -14,7 +14,7 @@ use std::time::Duration;
 pub struct SendArgs {
     #[command(flatten)]
     pub common: Common,
-    /// The command's name, e.g. CreateInvite.
+    /// The command's name (e.g. CreateInvite), or the query's (e.g. received).
     pub command: String,
     /// The body: JSON text, `@file`, or `-` for standard input.
     pub body: String,
@@ -24,7 +24,14 @@ pub struct SendArgs {
 }
 
 /// Sends one command; exit code 0 for an ok reply, 1 for an error reply.
-pub async fn send(args: SendArgs) -> anyhow::Result<i32> {
+/// Whether `send` sends a command or asks a query.
+#[derive(Clone, Copy)]
+pub enum Kind {
+    Command,
+    Query,
+}
+
+pub async fn send(args: SendArgs, kind: Kind) -> anyhow::Result<i32> {
     let body = match args.body.as_str() {
         "-" => {
             let mut s = String::new();
@@ -35,10 +42,14 @@ pub async fn send(args: SendArgs) -> anyhow::Result<i32> {
         b => b.to_string(),
     };
     if !invitebus_events::ids::is_valid_id(&args.command) {
-        bail!("`{}` is not a command name", args.command);
+        bail!("`{}` is not a command or query name", args.command);
     }
     let client = crate::nats::connect(&args.common.nats_url).await?;
-    let subject = Subjects::from_env().command(&args.command);
+    let subjects = Subjects::from_env();
+    let subject = match kind {
+        Kind::Command => subjects.command(&args.command),
+        Kind::Query => subjects.query(&args.command),
+    };
     let reply = request(&client, subject, body.into_bytes(), args.timeout).await?;
     println!("{}", String::from_utf8_lossy(&reply));
     let parsed: Reply = serde_json::from_slice(&reply).context("the reply is not a protocol reply")?;

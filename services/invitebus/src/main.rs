@@ -44,6 +44,8 @@ enum Cmd {
     Serve(serve::ServeArgs),
     /// Send one command and print its reply: `send CreateInvite '{"actor":"xuan",…}'`, `@file` or `-` for stdin.
     Send(client::SendArgs),
+    /// Ask one query and print its answer: `query received '{"actor":"fang"}'`.
+    Query(client::SendArgs),
     /// Print events as JSON lines: history first, then live.
     Tail(client::TailArgs),
     /// Ask `invites.health` and print the answer.
@@ -59,24 +61,39 @@ enum Cmd {
     Bench(bench::BenchArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+/// Exit codes: 0 ok, 1 an error reply or a failed check (send, query, audit verify), 2 the
+/// command itself failed (its reason on stderr, one line per cause).
+fn main() {
     let cli = Cli::parse();
     logging::init(if matches!(cli.command, Cmd::Serve(_) | Cmd::Bench(_)) {
         "info"
     } else {
         "warn"
     });
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let code = runtime.block_on(async move {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            std::process::exit(2);
+        }
+    };
+    let result = runtime.block_on(async move {
         match cli.command {
             Cmd::Serve(args) => serve::run(args).await.map(|_| 0),
-            Cmd::Send(args) => client::send(args).await,
+            Cmd::Send(args) => client::send(args, client::Kind::Command).await,
+            Cmd::Query(args) => client::send(args, client::Kind::Query).await,
             Cmd::Tail(args) => client::tail(args).await.map(|_| 0),
             Cmd::Health { common } => client::health(common).await,
             Cmd::Audit(args) => audit::run(args),
             Cmd::Replay(args) => replay::run(args).await.map(|_| 0),
             Cmd::Bench(args) => bench::run(args).await.map(|_| 0),
         }
-    })?;
-    std::process::exit(code);
+    });
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(2);
+        }
+    }
 }

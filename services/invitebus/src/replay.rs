@@ -37,7 +37,9 @@ enum Until {
 }
 
 pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
-    let client = crate::nats::connect(&args.common.nats_url).await?;
+    // Like serve, start the local nats-server (and its JetStream store under the data folder)
+    // when none answers: projections are usually rebuilt while serve is stopped.
+    let (client, _nats) = crate::nats::connect_or_start(&args.common.nats_url, &args.common.data).await?;
     let js = jetstream::new(client);
     let mut stream = js
         .get_stream(EVENTS_STREAM)
