@@ -312,14 +312,33 @@ fn apply(tx: &Connection, event: &Event) -> rusqlite::Result<()> {
             tx.prepare_cached("UPDATE records SET hidden = 1 WHERE invite_id = ?1 AND invitee = ?2")?
                 .execute(params![e.invite_id.as_str(), e.user_id.as_str()])?;
         }
-        // Codes and exports have views of their own (not in this projection).
-        Event::InviteCodeCreated(_)
-        | Event::InviteCodeRedeemed(_)
-        | Event::InviteCodeDeleted(_)
-        | Event::ExportRequested(_)
-        | Event::ExportStarted(_)
-        | Event::ExportCompleted(_)
-        | Event::ExportFailed(_) => {}
+        Event::InviteCodeCreated(e) => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO codes (code, resource_id, inviter, uses, max_age, max_uses, temporary, \
+                 requires_approval, created_at, expires_at) VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![
+                e.code.as_str(),
+                e.resource_id.as_str(),
+                e.inviter.as_str(),
+                e.max_age as i64,
+                e.max_uses,
+                e.temporary,
+                e.requires_approval,
+                time(&e.created_at),
+                e.expires_at.as_ref().map(time)
+            ])?;
+        }
+        Event::InviteCodeRedeemed(e) => {
+            tx.prepare_cached("UPDATE codes SET uses = ?2 WHERE code = ?1")?
+                .execute(params![e.code.as_str(), e.uses])?;
+        }
+        Event::InviteCodeDeleted(e) => {
+            tx.prepare_cached("UPDATE codes SET deleted = 1 WHERE code = ?1")?
+                .execute(params![e.code.as_str()])?;
+        }
+        // Exports have a view of their own (not in this projection).
+        Event::ExportRequested(_) | Event::ExportStarted(_) | Event::ExportCompleted(_) | Event::ExportFailed(_) => {}
     }
     Ok(())
 }

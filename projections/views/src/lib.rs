@@ -6,11 +6,13 @@
 //! - [`apply`]: [`Views`], the projection: each event's effect on the rows, applied in batches
 //!   with the checkpoint in the same transaction.
 //! - [`query`]: `received`, `sent`, `invite` and `admin`, as functions of a connection.
+//! - [`codes`]: `code` and `codes` in seed 003's shape.
 //! - [`service`]: the NATS role: follow the events, answer the queries, report the position.
 //! - [`snapshot`]: every row of a view file, for comparing a replay with the live views.
 #![forbid(unsafe_code)]
 
 pub mod apply;
+pub mod codes;
 pub mod query;
 mod schema;
 pub mod service;

@@ -32,4 +32,10 @@ CREATE INDEX IF NOT EXISTS records_created ON records (created_at);
 CREATE INDEX IF NOT EXISTS records_status ON records (status, seq);
 CREATE INDEX IF NOT EXISTS records_resource ON records (resource_id, seq);
 CREATE INDEX IF NOT EXISTS records_inviter ON records (inviter, seq);
+CREATE TABLE IF NOT EXISTS codes (
+    code TEXT PRIMARY KEY, resource_id TEXT NOT NULL, inviter TEXT NOT NULL, uses INTEGER NOT NULL DEFAULT 0,
+    max_age INTEGER NOT NULL, max_uses INTEGER NOT NULL, temporary INTEGER NOT NULL, requires_approval INTEGER NOT NULL,
+    created_at TEXT NOT NULL, expires_at TEXT, deleted INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS codes_resource ON codes (resource_id, created_at);
 ";

@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 /// The queries this role answers.
-pub const QUERIES: [&str; 4] = ["received", "sent", "invite", "admin"];
+pub const QUERIES: [&str; 6] = ["received", "sent", "invite", "admin", "code", "codes"];
 
 /// How the views role runs.
 #[derive(Debug, Clone)]
@@ -109,6 +109,8 @@ fn answer(conn: &Connection, name: &str, body: &[u8]) -> Result<serde_json::Valu
         "sent" => query::sent(conn, &q),
         "invite" => query::invite(conn, &q),
         "admin" => query::admin(conn, &q, body),
+        "code" => crate::codes::code(conn, body),
+        "codes" => crate::codes::codes(conn, body),
         other => Err(ProtocolError::invalid_command(format!("unknown query `{other}`"))),
     }
 }

@@ -7,7 +7,8 @@ use serde_json::{json, Map, Value};
 use std::path::Path;
 
 /// The tables in a snapshot, with the order that makes it deterministic.
-pub const TABLES: [(&str, &str); 5] = [
+pub const TABLES: [(&str, &str); 6] = [
+    ("codes", "code"),
     ("users", "user_id"),
     ("resources", "resource_id"),
     ("invites", "invite_id"),

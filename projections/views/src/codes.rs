@@ -1,0 +1,86 @@
+//! The `code` and `codes` queries, in seed 003's shape: a code with its resource (and parent),
+//! its inviter's profile, uses and limits. Deleted codes are not found.
+
+use invitebus_events::command::{check_body, decode_fields};
+use invitebus_events::{ErrorCode, Id, ProtocolError};
+use rusqlite::{Connection, OptionalExtension, Row};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+#[derive(Debug, Deserialize)]
+struct CodeRequest {
+    actor: Option<Id>,
+    code: Option<Id>,
+    resource_id: Option<Id>,
+}
+
+fn request(body: &[u8]) -> Result<CodeRequest, ProtocolError> {
+    check_body(body)?;
+    let q: CodeRequest = decode_fields(body)?;
+    if q.actor.is_none() {
+        return Err(ProtocolError::with_field(
+            ErrorCode::Unauthenticated,
+            "actor",
+            "no actor",
+        ));
+    }
+    Ok(q)
+}
+
+fn db(e: rusqlite::Error) -> ProtocolError {
+    ProtocolError::unavailable(format!("reading the views: {e}"))
+}
+
+const SELECT: &str =
+    "SELECT c.code, c.resource_id, c.inviter, c.uses, c.max_age, c.max_uses, c.temporary, c.created_at, \
+     c.expires_at, c.requires_approval, r.name, r.kind, r.member_count, r.parent_id, p.name, \
+     u.name, u.phone, u.email \
+     FROM codes c LEFT JOIN resources r ON r.resource_id = c.resource_id \
+     LEFT JOIN resources p ON p.resource_id = r.parent_id LEFT JOIN users u ON u.user_id = c.inviter";
+
+fn model(r: &Row<'_>) -> rusqlite::Result<Value> {
+    let parent: Option<String> = r.get(13)?;
+    Ok(json!({
+        "code": r.get::<_, String>(0)?,
+        "resource": {"id": r.get::<_, String>(1)?, "name": r.get::<_, Option<String>>(10)?,
+            "kind": r.get::<_, Option<String>>(11)?, "member_count": r.get::<_, Option<i64>>(12)?},
+        "parent": parent.map(|id| json!({"id": id, "name": r.get::<_, Option<String>>(14).ok().flatten()})),
+        "inviter": {"id": r.get::<_, String>(2)?, "name": r.get::<_, Option<String>>(15)?,
+            "phone": r.get::<_, Option<String>>(16)?, "email": r.get::<_, Option<String>>(17)?},
+        "uses": r.get::<_, i64>(3)?,
+        "max_age": r.get::<_, i64>(4)?,
+        "max_uses": r.get::<_, i64>(5)?,
+        "temporary": r.get::<_, bool>(6)?,
+        "requires_approval": r.get::<_, bool>(9)?,
+        "created_at": r.get::<_, String>(7)?,
+        "expires_at": r.get::<_, Option<String>>(8)?,
+    }))
+}
+
+/// `code` {code}: one live code, or `not_found`.
+pub fn code(conn: &Connection, body: &[u8]) -> Result<Value, ProtocolError> {
+    let q = request(body)?;
+    let code = q.code.ok_or_else(|| ProtocolError::missing("code"))?;
+    conn.prepare_cached(&format!("{SELECT} WHERE c.code = ?1 AND c.deleted = 0"))
+        .map_err(db)?
+        .query_row([code.as_str()], model)
+        .optional()
+        .map_err(db)?
+        .ok_or_else(|| ProtocolError::not_found("code", &code))
+}
+
+/// `codes` {resource_id}: the resource's live codes, newest first.
+pub fn codes(conn: &Connection, body: &[u8]) -> Result<Value, ProtocolError> {
+    let q = request(body)?;
+    let resource = q.resource_id.ok_or_else(|| ProtocolError::missing("resource_id"))?;
+    let items: Vec<Value> = conn
+        .prepare_cached(&format!(
+            "{SELECT} WHERE c.resource_id = ?1 AND c.deleted = 0 ORDER BY c.created_at DESC, c.code"
+        ))
+        .map_err(db)?
+        .query_map([resource.as_str()], model)
+        .map_err(db)?
+        .collect::<Result<_, _>>()
+        .map_err(db)?;
+    Ok(json!({"items": items, "total": items.len()}))
+}
