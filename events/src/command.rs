@@ -113,6 +113,7 @@ commands!(
     ApproveInvite,
     DenyInvite,
     ExpireInvite,
+    RemindInvite,
     StartCall,
     CreateInviteCode,
     RedeemInviteCode,

@@ -129,6 +129,7 @@ events!(
     InviteApproved => Invite.invite_id,
     InviteDenied => Invite.invite_id,
     InviteExpired => Invite.invite_id,
+    InviteReminded => Invite.invite_id,
     InviteCodeCreated => Code.code,
     InviteCodeRedeemed => Code.code,
     InviteCodeDeleted => Code.code,

@@ -344,6 +344,8 @@ pub type MarkInviteRead = InviteRef;
 pub type HideInvite = InviteRef;
 /// `system` expires an invite whose time is up.
 pub type ExpireInvite = InviteRef;
+/// `system` reminds the parties of a meeting before it begins (the scheduler sends it when due).
+pub type RemindInvite = InviteRef;
 
 /// An invitee accepts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -247,6 +247,24 @@ pub struct InviteExpired {
     pub role: String,
 }
 
+/// A meeting's reminder went out (seed 001): to the inviter and every invitee who had not
+/// refused, cancelled or expired.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InviteReminded {
+    pub at: Time,
+    #[serde(default)]
+    pub begin_time: Option<Time>,
+    #[serde(default)]
+    pub content: Option<String>,
+    pub invite_id: Id,
+    pub inviter: Id,
+    pub recipients: Vec<Id>,
+    #[serde(default)]
+    pub remind_type: Option<crate::command::RemindType>,
+    pub resource_id: Id,
+    pub role: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InviteCodeCreated {
     pub code: Id,

@@ -51,7 +51,8 @@ pub async fn ensure_notify_stream(
 ) -> Result<stream::Stream, NotifierError> {
     js.get_or_create_stream(stream::Config {
         name: NOTIFY_STREAM.to_string(),
-        subjects: vec![format!("{}.notify.>", subjects.prefix())],
+        // One token after `notify`: `invites.notify.<user_id>.live` (live-only notifications) is not kept.
+        subjects: vec![format!("{}.notify.*", subjects.prefix())],
         storage: stream::StorageType::File,
         duplicate_window: Duration::from_secs(120),
         ..Default::default()
@@ -157,11 +158,22 @@ impl Sender {
         let mut acks = Vec::with_capacity(batch.len());
         for n in &batch {
             let body = serde_json::to_vec(n).expect("notifications serialize");
+            if n.sms {
+                let _ = self
+                    .client
+                    .publish(self.subjects.sms(&n.user_id), body.clone().into())
+                    .await;
+            }
             if n.push.is_some() && matches!(n.kind.as_str(), "invite_received" | "invite_resent") {
                 let _ = self
                     .client
                     .publish(self.subjects.push(&n.user_id), body.clone().into())
                     .await;
+            }
+            if n.live_only {
+                let subject = format!("{}.live", self.subjects.notify(&n.user_id));
+                let _ = self.client.publish(subject, body.into()).await;
+                continue;
             }
             let msg = PublishMessage::build().payload(body.into()).message_id(n.id.clone());
             let ack = self

@@ -14,10 +14,12 @@ const CREATE: &str = "
 CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, position INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS names (user_id TEXT PRIMARY KEY, name TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS pushes (invite_id TEXT PRIMARY KEY, push TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS live_only (invite_id TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS notifications (
     id TEXT PRIMARY KEY, user_id TEXT NOT NULL, kind TEXT NOT NULL, text TEXT NOT NULL, invite_id TEXT,
     resource_id TEXT, from_user TEXT, at TEXT NOT NULL, position INTEGER NOT NULL, push TEXT,
-    read INTEGER NOT NULL DEFAULT 0, sent INTEGER NOT NULL DEFAULT 0
+    read INTEGER NOT NULL DEFAULT 0, sent INTEGER NOT NULL DEFAULT 0, sms INTEGER NOT NULL DEFAULT 0,
+    live_only INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS notifications_user ON notifications (user_id, position);
 CREATE INDEX IF NOT EXISTS notifications_unsent ON notifications (sent, position);
@@ -59,6 +61,18 @@ pub struct Notifier {
 struct Remembered<'a>(&'a Connection);
 
 impl Memory for Remembered<'_> {
+    fn offline_enabled(&self, invite: &Id) -> bool {
+        let live: Option<i64> = self
+            .0
+            .query_row("SELECT 1 FROM live_only WHERE invite_id = ?1", [invite.as_str()], |r| {
+                r.get(0)
+            })
+            .optional()
+            .ok()
+            .flatten();
+        live.is_none()
+    }
+
     fn name(&self, user: &Id) -> String {
         self.0
             .query_row("SELECT name FROM names WHERE user_id = ?1", [user.as_str()], |r| {
@@ -151,6 +165,10 @@ fn remember(tx: &Connection, event: &Event) -> rusqlite::Result<()> {
                 .execute(params![e.user_id.as_str(), e.name])?;
         }
         Event::InviteCreated(e) => {
+            if !e.offline_enabled {
+                tx.prepare_cached("INSERT OR IGNORE INTO live_only (invite_id) VALUES (?1)")?
+                    .execute([e.invite_id.as_str()])?;
+            }
             if let Some(push) = &e.push {
                 tx.prepare_cached("INSERT OR REPLACE INTO pushes (invite_id, push) VALUES (?1, ?2)")?
                     .execute(params![
@@ -166,8 +184,8 @@ fn remember(tx: &Connection, event: &Event) -> rusqlite::Result<()> {
 
 fn insert(tx: &Connection, n: &Notification, sent: bool) -> rusqlite::Result<()> {
     tx.prepare_cached(
-        "INSERT OR IGNORE INTO notifications (id, user_id, kind, text, invite_id, resource_id, from_user, at, position, push, sent) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        "INSERT OR IGNORE INTO notifications (id, user_id, kind, text, invite_id, resource_id, from_user, at, position, push, sent, sms, live_only) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     )?
     .execute(params![
         n.id,
@@ -180,7 +198,9 @@ fn insert(tx: &Connection, n: &Notification, sent: bool) -> rusqlite::Result<()>
         n.at,
         n.position as i64,
         n.push.as_ref().map(|p| p.to_string()),
-        sent
+        sent,
+        n.sms,
+        n.live_only
     ])?;
     Ok(())
 }
@@ -218,10 +238,13 @@ pub fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Notification, bool)>
             push: r
                 .get::<_, Option<String>>(9)?
                 .and_then(|t| serde_json::from_str(&t).ok()),
+            sms: r.get::<_, bool>(11)?,
+            live_only: r.get::<_, bool>(12)?,
         },
         r.get::<_, bool>(10)?,
     ))
 }
 
 /// The columns [`from_row`] reads.
-pub const COLUMNS: &str = "id, user_id, kind, text, invite_id, resource_id, from_user, at, position, push, read";
+pub const COLUMNS: &str =
+    "id, user_id, kind, text, invite_id, resource_id, from_user, at, position, push, read, sms, live_only";

@@ -36,6 +36,13 @@ pub struct Notification {
     pub position: u64,
     /// The invite's push information, when it has some (seed 002).
     pub push: Option<Value>,
+    /// Also handed to the SMS gateway (`invites.sms.<user_id>`): reminders with remind_type sms.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sms: bool,
+    /// Live only (the invite said `offline_enabled: false`): sent on
+    /// `invites.notify.<user_id>.live`, which `INVITES_NOTIFY` does not keep.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub live_only: bool,
 }
 
 /// What the notifier remembers to write texts: display names and invites' push info.
@@ -44,6 +51,8 @@ pub trait Memory {
     fn name(&self, user: &Id) -> String;
     /// The push info of an invite, if it carries any.
     fn push(&self, invite: &Id) -> Option<Value>;
+    /// False for an invite created with `offline_enabled: false`: its notifications are live only.
+    fn offline_enabled(&self, invite: &Id) -> bool;
 }
 
 /// The notifications `event` (at `position`) causes.
@@ -66,6 +75,8 @@ pub fn notifications(event: &Event, position: u64, memory: &dyn Memory) -> Vec<N
             at: invitebus_events::envelope::format_time(at),
             position,
             push: invite.and_then(|i| memory.push(i)),
+            sms: false,
+            live_only: invite.is_some_and(|i| !memory.offline_enabled(i)),
         }
     };
     let received = |role: &str| format!("You have received an invitation about becoming {role}!");
@@ -205,6 +216,29 @@ pub fn notifications(event: &Event, position: u64, memory: &dyn Memory) -> Vec<N
             Some(&e.by),
             &e.at,
         )],
+        Event::InviteReminded(e) => e
+            .recipients
+            .iter()
+            .map(|u| {
+                let content = e.content.clone().unwrap_or_else(|| format!("your {}", e.role));
+                let begin = e
+                    .begin_time
+                    .as_ref()
+                    .map(invitebus_events::envelope::format_time)
+                    .unwrap_or_default();
+                let mut n = make(
+                    u,
+                    "reminder",
+                    format!("Reminder: {content} starts at {begin}"),
+                    Some(&e.invite_id),
+                    Some(&e.resource_id),
+                    None,
+                    &e.at,
+                );
+                n.sms = e.remind_type == Some(invitebus_events::command::RemindType::Sms);
+                n
+            })
+            .collect(),
         Event::ExportCompleted(e) => vec![make(
             &e.requested_by,
             "export_ready",

@@ -233,3 +233,49 @@ async fn rebuilding_the_notifier_sends_nothing_and_makes_the_same_inbox() {
     second.shutdown().await;
     drop(s.notifier);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_disabled_invites_are_sent_live_only() {
+    let s = start().await;
+    let mut live = s.client.subscribe("invites.notify.fang.live").await.unwrap();
+    s.ok(
+        "RegisterResource",
+        json!({"actor":"xuan","resource_id":"ch","kind":"channel","name":"C"}),
+    )
+    .await;
+    s.ok(
+        "CreateInvite",
+        json!({"actor":"xuan","resource_id":"ch","invitee":"fang","invite_id":"l1","offline_enabled":false}),
+    )
+    .await;
+    let p = s
+        .ok(
+            "CreateInvite",
+            json!({"actor":"xuan","resource_id":"ch","invitee":"fang","invite_id":"l2"}),
+        )
+        .await;
+    let msg = tokio::time::timeout(Duration::from_secs(10), live.next())
+        .await
+        .unwrap()
+        .unwrap();
+    let n: Value = serde_json::from_slice(&msg.payload).unwrap();
+    assert_eq!(n["invite_id"], "l1");
+    assert_eq!(n["live_only"], true);
+    assert_eq!(s.inbox("fang", p).await.len(), 2, "the inbox lists both");
+    // Only l2's notification is kept for offline delivery.
+    let js = async_nats::jetstream::new(s.client.clone());
+    let mut notify = js.get_stream("INVITES_NOTIFY").await.unwrap();
+    for _ in 0..100 {
+        if notify.info().await.unwrap().state.messages >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(notify.info().await.unwrap().state.messages, 1);
+    let kept = notify.get_raw_message(1).await.unwrap();
+    assert_eq!(
+        serde_json::from_slice::<Value>(&kept.payload).unwrap()["invite_id"],
+        "l2"
+    );
+}

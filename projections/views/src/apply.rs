@@ -337,8 +337,12 @@ fn apply(tx: &Connection, event: &Event) -> rusqlite::Result<()> {
             tx.prepare_cached("UPDATE codes SET deleted = 1 WHERE code = ?1")?
                 .execute(params![e.code.as_str()])?;
         }
-        // Exports have a view of their own (not in this projection).
-        Event::ExportRequested(_) | Event::ExportStarted(_) | Event::ExportCompleted(_) | Event::ExportFailed(_) => {}
+        // Reminders change no view; exports have a view of their own (not in this projection).
+        Event::InviteReminded(_)
+        | Event::ExportRequested(_)
+        | Event::ExportStarted(_)
+        | Event::ExportCompleted(_)
+        | Event::ExportFailed(_) => {}
     }
     Ok(())
 }

@@ -180,6 +180,9 @@ pub fn execute(
         Command::ExpireInvite(c) => {
             invite_cmd(cache, source, ctx, meta, &c.invite_id, InviteCommand::Expire(c.clone()))
         }
+        Command::RemindInvite(c) => {
+            invite_cmd(cache, source, ctx, meta, &c.invite_id, InviteCommand::Remind(c.clone()))
+        }
         Command::StartCall(c) => start_call(cache, source, ids, ctx, meta, &c.call, &c.spec),
         Command::CreateInviteCode(c) => {
             let mut c = c.clone();

@@ -479,3 +479,38 @@ fn start_call_with_too_little_capacity_is_resource_full() {
     s.when("StartCall", body(&["fang"]))
         .then_types(&["ResourceRegistered", "MemberJoined", "InviteCreated"]);
 }
+
+// ---- RemindInvite ----
+
+#[test]
+fn remind_is_for_system_only() {
+    let mut s = Scenario::invited();
+    s.when("RemindInvite", json!({"actor":"xuan","invite_id":"inv"}))
+        .then_error(Forbidden);
+}
+
+#[test]
+fn remind_goes_to_the_inviter_and_invitees_who_did_not_refuse() {
+    let mut s = Scenario::conference();
+    let detail = json!({"content":"Sync","begin_time":"2026-11-21T13:00:00Z","remind_min":30,"remind_type":"sms"});
+    s.given(
+        "CreateInvite",
+        json!({"actor":"xuan","resource_id":"conf","invitees":["fang","li","wu"],"invite_id":"m","detail":detail}),
+    )
+    .given("RejectInvite", json!({"actor":"li","invite_id":"m"}))
+    .given("AcceptInvite", json!({"actor":"wu","invite_id":"m"}));
+    let then = s.when("RemindInvite", json!({"actor":"system","invite_id":"m"}));
+    then.then_types(&["InviteReminded"]);
+    let data = then.data(0);
+    assert_eq!(data["recipients"], json!(["xuan", "fang", "wu"]));
+    assert_eq!(data["content"], "Sync");
+    assert_eq!(data["remind_type"], "sms");
+}
+
+#[test]
+fn remind_a_cancelled_invite_is_cancelled() {
+    let mut s = Scenario::invited();
+    s.given("CancelInvite", by("xuan"));
+    s.when("RemindInvite", json!({"actor":"system","invite_id":"inv"}))
+        .then_error(Cancelled);
+}

@@ -5,6 +5,7 @@ use anyhow::Context;
 use invitebus_commands::{CommandService, ServiceConfig, WriterConfig};
 use invitebus_eventlog::Sync;
 use invitebus_notifier::{NotifierConfig, NotifierService};
+use invitebus_scheduler::{SchedulerConfig, SchedulerService};
 use invitebus_views::{ViewService, ViewsConfig};
 
 #[derive(clap::Args)]
@@ -12,8 +13,9 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub common: Common,
     /// Which part to run: `commands` (the write side and relay), `views` (read models and their
-    /// queries), `notifier` (notifications and the inbox), or `all`.
-    #[arg(long, default_value = "all", value_parser = ["all", "commands", "views", "notifier"])]
+    /// queries), `notifier` (notifications and the inbox), `scheduler` (expiry and reminder timers),
+    /// or `all`.
+    #[arg(long, default_value = "all", value_parser = ["all", "commands", "views", "notifier", "scheduler"])]
     pub role: String,
     /// `full`: every commit survives a power cut; `normal`: survives a crash of the process.
     #[arg(long, env = "INVITEBUS_SYNC", default_value = "full", value_parser = ["full", "normal"])]
@@ -52,9 +54,22 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         ),
         false => None,
     };
+    let scheduler = match runs("scheduler") {
+        true => Some(
+            SchedulerService::start(
+                client.clone(),
+                SchedulerConfig::new(args.common.data.join("scheduler.db")),
+            )
+            .await?,
+        ),
+        false => None,
+    };
     tracing::info!(role = %args.role, data = %args.common.data.display(), "invitebus serving; Ctrl-C stops");
     wait_for_signal().await;
     tracing::info!("stopping");
+    if let Some(s) = scheduler {
+        s.shutdown().await;
+    }
     if let Some(n) = notifier {
         n.shutdown().await;
     }

@@ -9,7 +9,7 @@ use invitebus_events::command::{
 };
 use invitebus_events::event::{
     InviteAccepted, InviteCancelled, InviteCreated, InviteDecided, InviteExpired, InviteHidden, InviteRead,
-    InviteRejected, InviteResent, InviteUpdated, Via,
+    InviteRejected, InviteReminded, InviteResent, InviteUpdated, Via,
 };
 use invitebus_events::{ErrorCode, Event, Id, ProtocolError, RecordStatus};
 
@@ -31,6 +31,7 @@ pub enum InviteCommand {
     Approve(Decision),
     Deny(Decision),
     Expire(InviteRef),
+    Remind(InviteRef),
 }
 
 pub fn decide(
@@ -51,6 +52,7 @@ pub fn decide(
         InviteCommand::Approve(c) => decision(existing(state, &c.invite_id)?, resource, ctx, c, true),
         InviteCommand::Deny(c) => decision(existing(state, &c.invite_id)?, resource, ctx, c, false),
         InviteCommand::Expire(c) => expire(existing(state, &c.invite_id)?, ctx),
+        InviteCommand::Remind(c) => remind(existing(state, &c.invite_id)?, ctx),
     }
 }
 
@@ -521,5 +523,39 @@ fn expire(invite: &Invite, ctx: &Ctx) -> Result<Vec<Event>, ProtocolError> {
         role: invite.role.clone(),
         expired,
         at: ctx.now,
+    })])
+}
+
+/// Who is reminded: the inviter and every invitee who has not refused, or been cancelled,
+/// expired or denied. Refused once the invite is cancelled or expired.
+fn remind(invite: &Invite, ctx: &Ctx) -> Result<Vec<Event>, ProtocolError> {
+    if !ctx.is_system() {
+        return Err(ProtocolError::forbidden("only system may send reminders"));
+    }
+    still_valid(invite, ctx)?;
+    let mut recipients = vec![invite.inviter.clone()];
+    recipients.extend(
+        invite
+            .records
+            .iter()
+            .filter(|r| {
+                !matches!(
+                    r.status,
+                    RecordStatus::Rejected | RecordStatus::Cancelled | RecordStatus::Expired | RecordStatus::Denied
+                )
+            })
+            .map(|r| r.invitee.clone()),
+    );
+    let detail = invite.detail.clone().unwrap_or_default();
+    Ok(vec![Event::InviteReminded(InviteReminded {
+        at: ctx.now,
+        begin_time: detail.begin_time,
+        content: detail.content,
+        invite_id: invite.invite_id.clone(),
+        inviter: invite.inviter.clone(),
+        recipients,
+        remind_type: detail.remind_type,
+        resource_id: invite.resource_id.clone(),
+        role: invite.role.clone(),
     })])
 }

@@ -1,0 +1,183 @@
+//! The scheduler role: keeps the timers up to date from the events, and fires those that are
+//! due by sending `ExpireInvite` or `RemindInvite` as `system`. A timer's command id names the
+//! timer and its due time, so firing it again after a crash appends nothing: each timer fires
+//! once, also for what fell due while the scheduler was down.
+
+use crate::timers::{connect, SchedulerError, Timers, NAME};
+use async_nats::Client;
+use invitebus_events::subject::Subjects;
+use invitebus_events::{ErrorCode, Reply, SYSTEM_ACTOR};
+use rusqlite::{params, Connection};
+use serde_json::json;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    pub path: PathBuf,
+    pub subjects: Subjects,
+    /// How often due timers are looked for, at most this long apart.
+    pub tick: Duration,
+}
+
+impl SchedulerConfig {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        SchedulerConfig {
+            path: path.into(),
+            subjects: Subjects::from_env(),
+            tick: Duration::from_millis(250),
+        }
+    }
+}
+
+pub struct SchedulerService {
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    applied: watch::Receiver<u64>,
+}
+
+impl SchedulerService {
+    pub async fn start(client: Client, config: SchedulerConfig) -> Result<SchedulerService, SchedulerError> {
+        let timers = Timers::open(&config.path)?;
+        let (applied_tx, applied) = watch::channel(invitebus_feed::Projection::position(&timers));
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let js = async_nats::jetstream::new(client.clone());
+        let (subjects, follow_shutdown) = (config.subjects.clone(), shutdown_rx.clone());
+        let mut tasks = vec![tokio::spawn(async move {
+            if let Err(e) = invitebus_feed::follow(js, subjects, timers, applied_tx, follow_shutdown).await {
+                warn!(error = %e, "the scheduler's timers stopped following");
+            }
+        })];
+        let firing = Firing {
+            conn: Mutex::new(connect(&config.path)?),
+            client: client.clone(),
+            subjects: config.subjects.clone(),
+        };
+        tasks.push(tokio::spawn(firing.run(
+            config.tick,
+            applied.clone(),
+            shutdown_rx.clone(),
+        )));
+        tasks.push(invitebus_feed::report_position(
+            client,
+            &config.subjects,
+            NAME,
+            applied.clone(),
+            shutdown_rx,
+        ));
+        info!(path = %config.path.display(), "scheduler ready");
+        Ok(SchedulerService {
+            shutdown,
+            tasks,
+            applied,
+        })
+    }
+
+    pub fn applied(&self) -> watch::Receiver<u64> {
+        self.applied.clone()
+    }
+
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+struct Firing {
+    conn: Mutex<Connection>,
+    client: Client,
+    subjects: Subjects,
+}
+
+/// A timer that is due.
+struct Due {
+    kind: String,
+    invite_id: String,
+    due_at: String,
+}
+
+impl Firing {
+    async fn run(self, tick: Duration, mut applied: watch::Receiver<u64>, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            if let Err(e) = self.fire_due().await {
+                warn!(error = %e, "firing timers failed; retrying");
+            }
+            tokio::select! {
+                _ = applied.changed() => {}
+                _ = tokio::time::sleep(tick) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    fn due(&self) -> Result<Vec<Due>, SchedulerError> {
+        let now = invitebus_events::envelope::format_time(&chrono::Utc::now());
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let rows = conn
+            .prepare_cached(
+                "SELECT kind, invite_id, due_at FROM timers WHERE fired = 0 AND due_at <= ?1 ORDER BY due_at LIMIT 100",
+            )?
+            .query_map([now], |r| {
+                Ok(Due {
+                    kind: r.get(0)?,
+                    invite_id: r.get(1)?,
+                    due_at: r.get(2)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    fn mark_fired(&self, t: &Due) -> Result<(), SchedulerError> {
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        conn.prepare_cached("UPDATE timers SET fired = 1 WHERE kind = ?1 AND invite_id = ?2 AND due_at = ?3")?
+            .execute(params![t.kind, t.invite_id, t.due_at])?;
+        Ok(())
+    }
+
+    async fn fire_due(&self) -> Result<(), SchedulerError> {
+        for timer in self.due()? {
+            let command = if timer.kind == "expire" {
+                "ExpireInvite"
+            } else {
+                "RemindInvite"
+            };
+            let body = json!({
+                "actor": SYSTEM_ACTOR,
+                "invite_id": timer.invite_id,
+                "command_id": format!("{}-{}-{}", timer.kind, timer.invite_id, timer.due_at),
+            });
+            let request = self
+                .client
+                .request(self.subjects.command(command), body.to_string().into());
+            let reply = match tokio::time::timeout(Duration::from_secs(5), request).await {
+                Ok(Ok(msg)) => serde_json::from_slice::<Reply>(&msg.payload).ok(),
+                _ => None,
+            };
+            match reply {
+                Some(r) if r.ok => {
+                    debug!(invite_id = %timer.invite_id, kind = %timer.kind, position = ?r.position(), "timer fired");
+                    self.mark_fired(&timer)?;
+                }
+                // Nothing left to do for it (cancelled, expired, everyone answered, gone).
+                Some(r)
+                    if r.error
+                        .as_ref()
+                        .is_some_and(|e| e.code != ErrorCode::Unavailable && e.code != ErrorCode::Internal) =>
+                {
+                    debug!(invite_id = %timer.invite_id, kind = %timer.kind, error = ?r.error, "timer no longer applies");
+                    self.mark_fired(&timer)?;
+                }
+                // Unavailable, or no answer: try again on the next tick.
+                _ => return Ok(()),
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,184 @@
+//! The timers projection: which timers the events imply. An invite with `expires_at` gets an
+//! `expire` timer; one with `detail.begin_time` and `remind_min` gets a `remind` timer. An update
+//! moves them, a cancel or an expiry drops them, and an expiry timer goes once nobody is left to
+//! answer. Timers and checkpoint change in one transaction.
+
+use chrono::{DateTime, Duration, Utc};
+use invitebus_events::command::InviteDetail;
+use invitebus_events::envelope::format_time;
+use invitebus_events::{Envelope, Event, Id};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::Path;
+
+/// The name of this projection's checkpoint.
+pub const NAME: &str = "scheduler";
+
+const CREATE: &str = "
+CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, position INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS timers (
+    kind TEXT NOT NULL, invite_id TEXT NOT NULL, due_at TEXT NOT NULL, fired INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (kind, invite_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS timers_due ON timers (fired, due_at);
+CREATE TABLE IF NOT EXISTS unanswered (invite_id TEXT NOT NULL, invitee TEXT NOT NULL, PRIMARY KEY (invite_id, invitee)) WITHOUT ROWID;
+";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SchedulerError {
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("event at position {position}: {reason}")]
+    Event { position: u64, reason: String },
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub fn connect(path: &Path) -> Result<Connection, SchedulerError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let conn = Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.execute_batch(CREATE)?;
+    Ok(conn)
+}
+
+/// When a meeting's reminder is due: `remind_min` before `begin_time`.
+pub fn remind_at(detail: &Option<InviteDetail>) -> Option<DateTime<Utc>> {
+    let d = detail.as_ref()?;
+    Some(d.begin_time? - Duration::minutes(d.remind_min? as i64))
+}
+
+pub struct Timers {
+    conn: Connection,
+    position: u64,
+}
+
+impl Timers {
+    pub fn open(path: &Path) -> Result<Timers, SchedulerError> {
+        let conn = connect(path)?;
+        let position = conn
+            .query_row("SELECT position FROM checkpoints WHERE name = ?1", [NAME], |r| {
+                r.get::<_, i64>(0)
+            })
+            .optional()?
+            .unwrap_or(0) as u64;
+        Ok(Timers { conn, position })
+    }
+
+    pub fn apply_batch(&mut self, events: &[Envelope]) -> Result<(), SchedulerError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut position = self.position;
+        for env in events {
+            if env.position <= position {
+                continue;
+            }
+            let event = env.event().map_err(|e| SchedulerError::Event {
+                position: env.position,
+                reason: e.to_string(),
+            })?;
+            apply(&tx, &event)?;
+            position = env.position;
+        }
+        tx.prepare_cached(
+            "INSERT INTO checkpoints (name, position) VALUES (?1, ?2) \
+             ON CONFLICT(name) DO UPDATE SET position = excluded.position",
+        )?
+        .execute(params![NAME, position as i64])?;
+        tx.commit()?;
+        self.position = position;
+        Ok(())
+    }
+}
+
+/// Sets (or moves, re-arming it) a timer; `None` drops it.
+fn set(tx: &Connection, kind: &str, invite: &Id, due: Option<DateTime<Utc>>) -> rusqlite::Result<()> {
+    match due {
+        Some(due) => tx
+            .prepare_cached(
+                "INSERT INTO timers (kind, invite_id, due_at, fired) VALUES (?1, ?2, ?3, 0) \
+                 ON CONFLICT(kind, invite_id) DO UPDATE SET due_at = excluded.due_at, fired = 0 \
+                 WHERE timers.due_at <> excluded.due_at",
+            )?
+            .execute(params![kind, invite.as_str(), format_time(&due)])?,
+        None => drop_timer(tx, kind, invite)?,
+    };
+    Ok(())
+}
+
+fn drop_timer(tx: &Connection, kind: &str, invite: &Id) -> rusqlite::Result<usize> {
+    tx.prepare_cached("DELETE FROM timers WHERE kind = ?1 AND invite_id = ?2 AND fired = 0")?
+        .execute(params![kind, invite.as_str()])
+}
+
+/// An invitee answered (or left the invite): once nobody is left, no expiry is needed.
+fn answered(tx: &Connection, invite: &Id, invitee: &Id) -> rusqlite::Result<()> {
+    tx.prepare_cached("DELETE FROM unanswered WHERE invite_id = ?1 AND invitee = ?2")?
+        .execute(params![invite.as_str(), invitee.as_str()])?;
+    let left: i64 = tx.query_row(
+        "SELECT COUNT(*) FROM unanswered WHERE invite_id = ?1",
+        [invite.as_str()],
+        |r| r.get(0),
+    )?;
+    if left == 0 {
+        drop_timer(tx, "expire", invite)?;
+    }
+    Ok(())
+}
+
+fn apply(tx: &Connection, event: &Event) -> rusqlite::Result<()> {
+    match event {
+        Event::InviteCreated(e) => {
+            set(tx, "expire", &e.invite_id, e.expires_at)?;
+            set(tx, "remind", &e.invite_id, remind_at(&e.detail))?;
+            for i in &e.invitees {
+                tx.prepare_cached("INSERT OR IGNORE INTO unanswered (invite_id, invitee) VALUES (?1, ?2)")?
+                    .execute(params![e.invite_id.as_str(), i.as_str()])?;
+            }
+        }
+        Event::InviteUpdated(e) => {
+            for i in &e.added {
+                tx.prepare_cached("INSERT OR IGNORE INTO unanswered (invite_id, invitee) VALUES (?1, ?2)")?
+                    .execute(params![e.invite_id.as_str(), i.as_str()])?;
+            }
+            set(tx, "expire", &e.invite_id, e.expires_at)?;
+            set(tx, "remind", &e.invite_id, remind_at(&e.detail))?;
+            for i in &e.removed {
+                answered(tx, &e.invite_id, i)?;
+            }
+        }
+        Event::InviteCancelled(e) => {
+            drop_timer(tx, "expire", &e.invite_id)?;
+            drop_timer(tx, "remind", &e.invite_id)?;
+        }
+        Event::InviteExpired(e) => {
+            drop_timer(tx, "expire", &e.invite_id)?;
+            drop_timer(tx, "remind", &e.invite_id)?;
+        }
+        Event::InviteAccepted(e) => answered(tx, &e.invite_id, &e.invitee)?,
+        Event::InviteRejected(e) => answered(tx, &e.invite_id, &e.invitee)?,
+        Event::InviteReminded(e) => {
+            tx.prepare_cached("UPDATE timers SET fired = 1 WHERE kind = 'remind' AND invite_id = ?1")?
+                .execute([e.invite_id.as_str()])?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+impl invitebus_feed::Projection for Timers {
+    type Error = SchedulerError;
+    fn name(&self) -> &str {
+        NAME
+    }
+    fn position(&self) -> u64 {
+        self.position
+    }
+    fn apply(&mut self, events: &[Envelope]) -> Result<(), SchedulerError> {
+        self.apply_batch(events)
+    }
+}

@@ -1,0 +1,209 @@
+//! Timers over a real NATS: a reminder due while the scheduler is stopped fires once after it
+//! starts (inbox and SMS hand-off), none fires for a cancelled invite, expiry is sent by `system`,
+//! and an update moves the expiry.
+
+use chrono::{Duration as Span, Utc};
+use futures::StreamExt;
+use invitebus_commands::{CommandService, ServiceConfig, WriterConfig};
+use invitebus_events::subject::Subjects;
+use invitebus_events::Reply;
+use invitebus_natsrun::NatsServer;
+use invitebus_notifier::{NotifierConfig, NotifierService};
+use invitebus_scheduler::{SchedulerConfig, SchedulerService};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+struct Stack {
+    _nats: NatsServer,
+    client: async_nats::Client,
+    _commands: CommandService,
+    _notifier: NotifierService,
+    dir: tempfile::TempDir,
+}
+
+async fn start() -> Stack {
+    let nats = NatsServer::start_temp().unwrap();
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = ServiceConfig::new(WriterConfig::new(dir.path().join("events.db")));
+    config.subjects = Subjects::default();
+    let commands = CommandService::start(client.clone(), config).await.unwrap();
+    let mut n = NotifierConfig::new(dir.path().join("notifier.db"));
+    n.subjects = Subjects::default();
+    let notifier = NotifierService::start(client.clone(), n).await.unwrap();
+    Stack {
+        _nats: nats,
+        client,
+        _commands: commands,
+        _notifier: notifier,
+        dir,
+    }
+}
+
+impl Stack {
+    async fn request(&self, subject: String, body: Value) -> Reply {
+        let msg = self.client.request(subject, body.to_string().into()).await.unwrap();
+        serde_json::from_slice(&msg.payload).unwrap()
+    }
+    async fn ok(&self, name: &str, body: Value) -> u64 {
+        let r = self.request(Subjects::default().command(name), body.clone()).await;
+        assert!(r.ok, "{name} {body}: {r:?}");
+        r.position().unwrap_or(0)
+    }
+    async fn scheduler(&self) -> SchedulerService {
+        let mut config = SchedulerConfig::new(self.dir.path().join("scheduler.db"));
+        config.subjects = Subjects::default();
+        config.tick = Duration::from_millis(50);
+        SchedulerService::start(self.client.clone(), config).await.unwrap()
+    }
+    /// The types of one invite's events, as the log holds them.
+    async fn history(&self, invite: &str) -> Vec<String> {
+        let r = self
+            .request(
+                Subjects::default().query("history"),
+                json!({"actor":"root","roles":["admin"],"stream_id":format!("invite-{invite}")}),
+            )
+            .await;
+        r.into_result().unwrap()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["type"].as_str().unwrap().to_string())
+            .collect()
+    }
+    async fn wait_for_type(&self, invite: &str, ty: &str) -> bool {
+        for _ in 0..100 {
+            if self.history(invite).await.iter().any(|t| t == ty) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    }
+    async fn setup(&self) {
+        self.ok("UpsertUser", json!({"actor":"boss","user_id":"boss","name":"Boss"}))
+            .await;
+        self.ok(
+            "RegisterResource",
+            json!({"actor":"boss","resource_id":"m1","kind":"meeting","name":"Weekly"}),
+        )
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reminder_due_while_stopped_fires_once_after_start() {
+    let s = start().await;
+    s.setup().await;
+    let mut sms = s.client.subscribe("invites.sms.ann").await.unwrap();
+    // Begins in 10 minutes, remind 10 minutes before: due now, while no scheduler runs.
+    let begin = Utc::now() + Span::minutes(10);
+    let detail = json!({"content":"Weekly sync","begin_time":begin,"remind_min":10,"remind_type":"sms"});
+    s.ok(
+        "CreateInvite",
+        json!({"actor":"boss","resource_id":"m1","invitees":["ann","bob","cid"],"invite_id":"w1","detail":detail}),
+    )
+    .await;
+    s.ok("RejectInvite", json!({"actor":"cid","invite_id":"w1"})).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!s.history("w1").await.contains(&"InviteReminded".to_string()));
+
+    let scheduler = s.scheduler().await;
+    assert!(
+        s.wait_for_type("w1", "InviteReminded").await,
+        "the reminder fired after start"
+    );
+    let msg = tokio::time::timeout(Duration::from_secs(10), sms.next())
+        .await
+        .unwrap()
+        .unwrap();
+    let n: Value = serde_json::from_slice(&msg.payload).unwrap();
+    assert_eq!(n["kind"], "reminder");
+    assert!(n["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("Reminder: Weekly sync starts at "));
+
+    // Again after a restart: still once.
+    scheduler.shutdown().await;
+    let scheduler = s.scheduler().await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let reminders = s.history("w1").await.iter().filter(|t| *t == "InviteReminded").count();
+    assert_eq!(reminders, 1);
+    let inbox = s
+        .request(Subjects::default().query("inbox"), json!({"actor":"bob"}))
+        .await
+        .into_result()
+        .unwrap();
+    assert!(inbox["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|n| n["kind"] == "reminder"));
+    let cid = s
+        .request(Subjects::default().query("inbox"), json!({"actor":"cid"}))
+        .await
+        .into_result()
+        .unwrap();
+    assert!(
+        !cid["items"].as_array().unwrap().iter().any(|n| n["kind"] == "reminder"),
+        "no reminder for who refused"
+    );
+    scheduler.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_reminder_for_a_cancelled_invite() {
+    let s = start().await;
+    s.setup().await;
+    let scheduler = s.scheduler().await;
+    let begin = Utc::now() + Span::minutes(10) + Span::seconds(1);
+    let detail = json!({"content":"Cancelled sync","begin_time":begin,"remind_min":10});
+    s.ok(
+        "CreateInvite",
+        json!({"actor":"boss","resource_id":"m1","invitee":"ann","invite_id":"c1","detail":detail}),
+    )
+    .await;
+    s.ok("CancelInvite", json!({"actor":"boss","invite_id":"c1"})).await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert!(!s.history("c1").await.contains(&"InviteReminded".to_string()));
+    scheduler.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expiry_is_sent_by_system_and_an_update_moves_it() {
+    let s = start().await;
+    s.setup().await;
+    let scheduler = s.scheduler().await;
+    s.ok(
+        "CreateInvite",
+        json!({"actor":"boss","resource_id":"m1","invitee":"ann","invite_id":"e1","expires_in":1}),
+    )
+    .await;
+    s.ok(
+        "CreateInvite",
+        json!({"actor":"boss","resource_id":"m1","invitee":"bob","invite_id":"e2","expires_in":1}),
+    )
+    .await;
+    s.ok(
+        "UpdateInvite",
+        json!({"actor":"boss","invite_id":"e2","expires_in":3600}),
+    )
+    .await;
+    assert!(s.wait_for_type("e1", "InviteExpired").await, "e1 expired by its timer");
+    let history = s
+        .request(
+            Subjects::default().query("history"),
+            json!({"actor":"boss","stream_id":"invite-e1"}),
+        )
+        .await
+        .into_result()
+        .unwrap();
+    assert_eq!(history["items"].as_array().unwrap().last().unwrap()["actor"], "system");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        !s.history("e2").await.contains(&"InviteExpired".to_string()),
+        "the update moved e2's expiry"
+    );
+    scheduler.shutdown().await;
+}
