@@ -279,3 +279,36 @@ async fn offline_disabled_invites_are_sent_live_only() {
         "l2"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn applicants_hear_of_approval_and_denial() {
+    let s = start().await;
+    s.ok(
+        "RegisterResource",
+        json!({"actor":"host","resource_id":"expo","kind":"exhibition","name":"Expo"}),
+    )
+    .await;
+    let body = json!({"actor":"host","resource_id":"expo","invitees":["ann","bob"],"invite_id":"a1","requires_approval":true,"role":"visitor"});
+    s.ok("CreateInvite", body).await;
+    s.ok("AcceptInvite", json!({"actor":"ann","invite_id":"a1"})).await;
+    s.ok("AcceptInvite", json!({"actor":"bob","invite_id":"a1"})).await;
+    s.ok(
+        "ApproveInvite",
+        json!({"actor":"host","invite_id":"a1","invitee":"ann","description":"ok"}),
+    )
+    .await;
+    let p = s
+        .ok(
+            "DenyInvite",
+            json!({"actor":"root","roles":["admin"],"invite_id":"a1","invitee":"bob"}),
+        )
+        .await;
+    assert_eq!(
+        texts(&s.inbox("ann", p).await)[1],
+        "Your application to become visitor was approved"
+    );
+    assert_eq!(
+        texts(&s.inbox("bob", p).await)[1],
+        "Your application to become visitor was denied"
+    );
+}
