@@ -25,6 +25,9 @@ pub struct ServiceConfig {
     pub writer: WriterConfig,
     /// The queue group shared by every command service instance.
     pub queue_group: String,
+    /// A connection of its own for the relay, so that its publishes and acks do not queue behind
+    /// commands and replies on one connection; None shares the service's connection.
+    pub relay_client: Option<Client>,
 }
 
 impl ServiceConfig {
@@ -33,6 +36,7 @@ impl ServiceConfig {
             subjects: Subjects::from_env(),
             writer,
             queue_group: "invitebus-commands".into(),
+            relay_client: None,
         }
     }
 }
@@ -73,7 +77,7 @@ impl CommandService {
 
         let relay = Relay {
             log_path: config.writer.log_path.clone(),
-            jetstream: async_nats::jetstream::new(client.clone()),
+            jetstream: async_nats::jetstream::new(config.relay_client.clone().unwrap_or_else(|| client.clone())),
             subjects: subjects.clone(),
             feed: feed_rx,
             published: relayed_tx,

@@ -37,7 +37,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     writer.max_batch = args.max_batch;
     let runs = |role: &str| args.role == "all" || args.role == role;
     let commands = match runs("commands") {
-        true => Some(CommandService::start(client.clone(), ServiceConfig::new(writer)).await?),
+        true => {
+            let mut config = ServiceConfig::new(writer);
+            let url = nats_server
+                .as_ref()
+                .map(|s| s.url())
+                .unwrap_or_else(|| args.common.nats_url.clone());
+            config.relay_client = Some(crate::nats::connect(&url).await?);
+            Some(CommandService::start(client.clone(), config).await?)
+        }
         false => None,
     };
     let views = match runs("views") {

@@ -215,6 +215,7 @@ async fn one_run(
     writer.max_batch = max_batch;
     let mut config = ServiceConfig::new(writer);
     config.subjects = subjects.clone();
+    config.relay_client = Some(async_nats::connect(nats.url()).await?);
     // The events stream is named after the prefix too, so delete any earlier one first.
     let js = async_nats::jetstream::new(service_client.clone());
     let _ = js.delete_stream(invitebus_events::subject::EVENTS_STREAM).await;
