@@ -2,6 +2,7 @@
 //! owns it; a failed commit drops it whole, since it may hold events that never landed.
 
 use crate::code::{self, CodeState};
+use crate::export::{self, ExportState, UserExports};
 use crate::invite::{self, InviteState};
 use crate::resource::{self, ResourceState};
 use crate::user::{self, UserState};
@@ -13,11 +14,16 @@ use std::collections::HashMap;
 /// Where state comes from on a cache miss: every event of one stream.
 pub trait StreamSource {
     fn read_stream(&self, stream_id: &str) -> Result<Vec<Envelope>, LogError>;
+    /// Every export event requested by `user`.
+    fn read_exports_of(&self, user: &str) -> Result<Vec<Envelope>, LogError>;
 }
 
 impl StreamSource for EventLog {
     fn read_stream(&self, stream_id: &str) -> Result<Vec<Envelope>, LogError> {
         EventLog::read_stream(self, stream_id)
+    }
+    fn read_exports_of(&self, user: &str) -> Result<Vec<Envelope>, LogError> {
+        EventLog::read_exports_of(self, user)
     }
 }
 
@@ -26,6 +32,9 @@ pub struct EmptySource;
 
 impl StreamSource for EmptySource {
     fn read_stream(&self, _: &str) -> Result<Vec<Envelope>, LogError> {
+        Ok(vec![])
+    }
+    fn read_exports_of(&self, _: &str) -> Result<Vec<Envelope>, LogError> {
         Ok(vec![])
     }
 }
@@ -46,6 +55,9 @@ pub struct Cache {
     pub resources: HashMap<Id, Versioned<ResourceState>>,
     pub invites: HashMap<Id, Versioned<InviteState>>,
     pub codes: HashMap<Id, Versioned<CodeState>>,
+    pub exports: HashMap<Id, Versioned<ExportState>>,
+    /// Each requester's exports, for the export limits (loaded on demand).
+    pub user_exports: HashMap<Id, UserExports>,
 }
 
 fn load<S: Default + Clone>(
@@ -91,6 +103,10 @@ impl Cache {
         trim(&mut self.resources);
         trim(&mut self.invites);
         trim(&mut self.codes);
+        trim(&mut self.exports);
+        if self.user_exports.len() > MAX_ENTRIES {
+            self.user_exports.clear();
+        }
     }
 
     /// Makes sure the stream of `ty`/`id` is in memory.
@@ -100,8 +116,27 @@ impl Cache {
             StreamType::Resource => load(&mut self.resources, id, ty, source, resource::evolve),
             StreamType::Invite => load(&mut self.invites, id, ty, source, invite::evolve),
             StreamType::Code => load(&mut self.codes, id, ty, source, code::evolve),
-            StreamType::Export => Ok(()),
+            StreamType::Export => load(&mut self.exports, id, ty, source, export::evolve),
         }
+    }
+
+    /// Makes sure `user`'s exports are in memory.
+    pub fn ensure_user_exports(&mut self, user: &Id, source: &dyn StreamSource) -> Result<(), ProtocolError> {
+        if self.user_exports.contains_key(user) {
+            return Ok(());
+        }
+        let mut exports = UserExports::default();
+        let envelopes = source
+            .read_exports_of(user.as_str())
+            .map_err(|e| ProtocolError::unavailable(format!("reading the log: {e}")))?;
+        for env in envelopes {
+            let event = env
+                .event()
+                .map_err(|e| ProtocolError::internal(format!("position {}: {e}", env.position)))?;
+            exports = export::evolve_user(exports, &event);
+        }
+        self.user_exports.insert(user.clone(), exports);
+        Ok(())
     }
 
     /// Records that the stream of `ty`/`id` is new (its id was just made here), so that no read
@@ -115,7 +150,7 @@ impl Cache {
             StreamType::Resource => new(&mut self.resources, id),
             StreamType::Invite => new(&mut self.invites, id),
             StreamType::Code => new(&mut self.codes, id),
-            StreamType::Export => {}
+            StreamType::Export => new(&mut self.exports, id),
         }
     }
 
@@ -126,7 +161,7 @@ impl Cache {
             StreamType::Resource => self.resources.get(id).map(|v| v.version),
             StreamType::Invite => self.invites.get(id).map(|v| v.version),
             StreamType::Code => self.codes.get(id).map(|v| v.version),
-            StreamType::Export => None,
+            StreamType::Export => self.exports.get(id).map(|v| v.version),
         }
         .unwrap_or(0)
     }
@@ -152,7 +187,12 @@ impl Cache {
             StreamType::Resource => step(&mut self.resources, &id, event, resource::evolve),
             StreamType::Invite => step(&mut self.invites, &id, event, invite::evolve),
             StreamType::Code => step(&mut self.codes, &id, event, code::evolve),
-            StreamType::Export => return Err(ProtocolError::internal("export streams are not handled by this writer")),
+            StreamType::Export => {
+                if let Some(user) = export::requester(event).and_then(|u| self.user_exports.get_mut(u)) {
+                    *user = export::evolve_user(std::mem::take(user), event);
+                }
+                step(&mut self.exports, &id, event, export::evolve)
+            }
         };
         Ok(NewEvent {
             stream_id: ty.stream_id(&id),

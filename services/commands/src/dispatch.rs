@@ -5,6 +5,7 @@
 use crate::cache::{Cache, StreamSource};
 use crate::code::{self, CodeCommand};
 use crate::ctx::Ctx;
+use crate::export::{self, ExportCommand, UserExports};
 use crate::invite::{self, InviteCommand, InviteState};
 use crate::resource::{self, ResourceCommand, ResourceState};
 use crate::user;
@@ -245,13 +246,64 @@ pub fn execute(
             )?;
             done(events, json!({"code": c.code}))
         }
-        Command::RequestExport(_) | Command::StartExport(_) | Command::CompleteExport(_) | Command::FailExport(_) => {
-            Err(ProtocolError::invalid_command(format!(
-                "{} is not served by this build yet (the export role is not implemented)",
-                command.name()
-            )))
+        Command::RequestExport(c) => {
+            let export_id = ids.new_id();
+            cache.insert_new(StreamType::Export, &export_id);
+            cache.ensure_user_exports(&ctx.actor, source)?;
+            let cmd = ExportCommand::Request {
+                export_id: export_id.clone(),
+                request: c.clone(),
+            };
+            let events = export::decide(
+                &cache.exports[&export_id].state,
+                &cache.user_exports[&ctx.actor],
+                ctx,
+                &cmd,
+            )?;
+            done(events, json!({"export_id": export_id}))
         }
+        Command::StartExport(c) => export_cmd(cache, source, ctx, meta, &c.export_id, ExportCommand::Start(c.clone())),
+        Command::CompleteExport(c) => export_cmd(
+            cache,
+            source,
+            ctx,
+            meta,
+            &c.export_id,
+            ExportCommand::Complete(c.clone()),
+        ),
+        Command::FailExport(c) => export_cmd(cache, source, ctx, meta, &c.export_id, ExportCommand::Fail(c.clone())),
     }
+}
+
+/// The exporter's commands on one export (the requester's list is loaded so it stays current).
+fn export_cmd(
+    cache: &mut Cache,
+    source: &dyn StreamSource,
+    ctx: &Ctx,
+    meta: &CommandMeta,
+    export_id: &Id,
+    cmd: ExportCommand,
+) -> Result<Outcome, ProtocolError> {
+    cache.ensure(StreamType::Export, export_id, source)?;
+    check_version(cache, meta, StreamType::Export, export_id)?;
+    let requester = cache.exports[export_id]
+        .state
+        .requested
+        .as_ref()
+        .map(|r| r.requested_by.clone());
+    if let Some(user) = &requester {
+        cache.ensure_user_exports(user, source)?;
+    }
+    let none = UserExports::default();
+    let user = requester
+        .as_ref()
+        .and_then(|u| cache.user_exports.get(u))
+        .unwrap_or(&none);
+    let events = export::decide(&cache.exports[export_id].state, user, ctx, &cmd)?;
+    Ok(Outcome {
+        events,
+        reply: json!({"export_id": export_id}),
+    })
 }
 
 /// The client's id, or a new one made here; a new one is known to be an empty stream.

@@ -2,7 +2,7 @@
 //!
 //! Layout:
 //! - [`ctx`]: who is acting and when: the only input of a decision besides state and command.
-//! - [`user`], [`resource`], [`invite`], [`code`]: one module per aggregate, each a pure
+//! - [`user`], [`resource`], [`invite`], [`code`], [`export`]: one module per aggregate, each a pure
 //!   `decide(&State, …, &Command) -> Result<Vec<Event>, ProtocolError>` and `evolve(State, &Event) -> State`.
 //! - [`dispatch`]: which streams a command reads and writes, and what its reply says.
 //! - [`writer`]: the single writer: group commit over an in-memory cache of aggregate state.
@@ -13,6 +13,7 @@ pub mod cache;
 pub mod code;
 pub mod ctx;
 pub mod dispatch;
+pub mod export;
 pub mod invite;
 pub mod queries;
 pub mod resource;

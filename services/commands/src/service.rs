@@ -28,6 +28,9 @@ pub struct ServiceConfig {
     /// A connection of its own for the relay, so that its publishes and acks do not queue behind
     /// commands and replies on one connection; None shares the service's connection.
     pub relay_client: Option<Client>,
+    /// Accept RequestExport. Off until an exporter role exists to run exports: a request nobody
+    /// runs would stay queued and block its requester's next one (`export_in_progress`).
+    pub exports_enabled: bool,
 }
 
 impl ServiceConfig {
@@ -37,6 +40,7 @@ impl ServiceConfig {
             writer,
             queue_group: "invitebus-commands".into(),
             relay_client: None,
+            exports_enabled: false,
         }
     }
 }
@@ -110,7 +114,13 @@ impl CommandService {
         let reader = Arc::new(Mutex::new(LogReader::open(&config.writer.log_path)?));
 
         let tasks = vec![
-            tokio::spawn(command_loop(commands, handle.clone(), reply_tx, shutdown_rx.clone())),
+            tokio::spawn(command_loop(
+                commands,
+                handle.clone(),
+                reply_tx,
+                config.exports_enabled,
+                shutdown_rx.clone(),
+            )),
             tokio::spawn(reply_loop(client.clone(), reply_rx)),
             tokio::spawn(health_loop(
                 client.clone(),
@@ -176,6 +186,7 @@ async fn command_loop(
     mut sub: async_nats::Subscriber,
     writer: WriterHandle,
     replies: mpsc::UnboundedSender<(Subject, Reply)>,
+    exports_enabled: bool,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -185,7 +196,13 @@ async fn command_loop(
         };
         let name = msg.subject.as_str().rsplit('.').next().unwrap_or("");
         let reply_to = msg.reply.clone();
-        match CommandRequest::decode(name, &msg.payload) {
+        let decoded = CommandRequest::decode(name, &msg.payload).and_then(|r| match r.command {
+            invitebus_events::Command::RequestExport(_) if !exports_enabled => Err(ProtocolError::invalid_command(
+                "RequestExport is not served by this build yet: no exporter runs exports",
+            )),
+            _ => Ok(r),
+        });
+        match decoded {
             Err(e) => {
                 if let Some(to) = reply_to {
                     let _ = replies.send((to, Reply::err(e)));

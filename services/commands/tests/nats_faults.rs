@@ -184,3 +184,26 @@ async fn the_relay_resumes_after_a_nats_outage_and_publishes_everything_once() {
         assert_eq!(msg_id, &env.position.to_string());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_limits_are_decided_from_events_and_survive_a_restart() {
+    let mut bus = Bus::start_with(|c| c.exports_enabled = true).await;
+    let request = json!({"actor":"root","roles":["admin"]});
+    bus.ok("RequestExport", request.clone()).await;
+    bus.service.take().unwrap().shutdown().await;
+    let mut config = bus::config(&bus.log_path);
+    config.exports_enabled = true;
+    bus.service = Some(CommandService::start(bus.client.clone(), config).await.unwrap());
+    let again = bus.send("RequestExport", request).await;
+    assert_eq!(again.error.unwrap().code, ErrorCode::ExportInProgress);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_export_is_refused_while_no_exporter_runs() {
+    let bus = Bus::start().await;
+    let reply = bus
+        .send("RequestExport", json!({"actor":"root","roles":["admin"]}))
+        .await;
+    assert_eq!(reply.error.unwrap().code, ErrorCode::InvalidCommand);
+    assert_eq!(bus.head(), 0);
+}

@@ -136,6 +136,11 @@ impl EventLog {
         crate::read::read_stream(&self.conn, stream_id, None)
     }
 
+    /// Every export event requested by `user` (for the per-user export limits).
+    pub fn read_exports_of(&self, user: &str) -> Result<Vec<Envelope>, LogError> {
+        crate::read::read_exports_of(&self.conn, user)
+    }
+
     /// The reply remembered for `command_id`, if that command was ever committed.
     pub fn lookup_command(&self, command_id: &str) -> Result<Option<StoredReply>, LogError> {
         crate::read::lookup_command(&self.conn, command_id)

@@ -111,6 +111,16 @@ impl LogReader {
     }
 }
 
+/// Every export event requested by `user`, in position order (exports are few; this scans them).
+pub(crate) fn read_exports_of(conn: &Connection, user: &str) -> Result<Vec<Envelope>, LogError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {ENVELOPE_COLUMNS} FROM streams s JOIN events e ON e.stream_key = s.stream_key \
+         WHERE s.stream_type = 'export' AND json_extract(e.data, '$.requested_by') = ?1 ORDER BY e.position"
+    ))?;
+    let rows = collect(stmt.query(params![user])?);
+    rows
+}
+
 pub(crate) fn read_stream(conn: &Connection, stream_id: &str, until: Option<u64>) -> Result<Vec<Envelope>, LogError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {ENVELOPE_COLUMNS} FROM streams s JOIN events e ON e.stream_key = s.stream_key \

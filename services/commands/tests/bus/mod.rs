@@ -22,11 +22,18 @@ pub struct Bus {
 
 impl Bus {
     pub async fn start() -> Bus {
+        Bus::start_with(|_| {}).await
+    }
+
+    /// With the service configured by `tune`.
+    pub async fn start_with(tune: impl FnOnce(&mut invitebus_commands::ServiceConfig)) -> Bus {
         let nats = NatsServer::start_temp().expect("nats-server starts");
         let client = async_nats::connect(nats.url()).await.expect("connects");
         let dir = tempfile::tempdir().unwrap();
         let log_path = dir.path().join("events.db");
-        let service = CommandService::start(client.clone(), config(&log_path))
+        let mut cfg = config(&log_path);
+        tune(&mut cfg);
+        let service = CommandService::start(client.clone(), cfg)
             .await
             .expect("service starts");
         Bus {
