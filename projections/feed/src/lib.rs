@@ -7,6 +7,8 @@
 //! disagree with the rows.
 #![forbid(unsafe_code)]
 
+pub mod store;
+
 use async_nats::jetstream::{self, consumer};
 use async_nats::Client;
 use futures::StreamExt;

@@ -11,7 +11,6 @@ use std::path::Path;
 pub const NAME: &str = "notifier";
 
 const CREATE: &str = "
-CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, position INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS names (user_id TEXT PRIMARY KEY, name TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS pushes (invite_id TEXT PRIMARY KEY, push TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS live_only (invite_id TEXT PRIMARY KEY) WITHOUT ROWID;
@@ -39,15 +38,7 @@ pub enum NotifierError {
 
 /// Opens a connection to the notifier file.
 pub fn connect(path: &Path) -> Result<Connection, NotifierError> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    let conn = Connection::open(path)?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    conn.execute_batch(CREATE)?;
-    Ok(conn)
+    Ok(invitebus_feed::store::open(path, CREATE)?)
 }
 
 /// The notifier's writer.
@@ -109,12 +100,7 @@ impl Notifier {
 
     fn open_with(path: &Path, rebuild: bool) -> Result<Notifier, NotifierError> {
         let conn = connect(path)?;
-        let position = conn
-            .query_row("SELECT position FROM checkpoints WHERE name = ?1", [NAME], |r| {
-                r.get::<_, i64>(0)
-            })
-            .optional()?
-            .unwrap_or(0) as u64;
+        let position = invitebus_feed::store::checkpoint(&conn, NAME)?;
         Ok(Notifier {
             conn,
             position,
@@ -123,38 +109,20 @@ impl Notifier {
     }
 
     pub fn apply_batch(&mut self, events: &[Envelope]) -> Result<(), NotifierError> {
-        // IMMEDIATE: other connections (queries, the sender) write too; a deferred transaction that
-        // read first would fail with SQLITE_BUSY instead of waiting.
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let mut position = self.position;
-        for env in events {
-            if env.position <= position {
-                continue;
+        let rebuild = self.rebuild;
+        let unreadable = |position, reason| NotifierError::Event { position, reason };
+        let position = &mut self.position;
+        invitebus_feed::store::apply_batch(&mut self.conn, NAME, position, events, unreadable, |tx, event, at| {
+            remember(tx, event)?;
+            for n in notifications(event, at, &Remembered(tx)) {
+                insert(tx, &n, rebuild)?;
             }
-            let event = env.event().map_err(|e| NotifierError::Event {
-                position: env.position,
-                reason: e.to_string(),
-            })?;
-            remember(&tx, &event)?;
-            for n in notifications(&event, env.position, &Remembered(&tx)) {
-                insert(&tx, &n, self.rebuild)?;
-            }
-            if let Event::InviteRead(e) = &event {
+            if let Event::InviteRead(e) = event {
                 tx.prepare_cached("UPDATE notifications SET read = 1 WHERE user_id = ?1 AND invite_id = ?2")?
                     .execute(params![e.invitee.as_str(), e.invite_id.as_str()])?;
             }
-            position = env.position;
-        }
-        tx.prepare_cached(
-            "INSERT INTO checkpoints (name, position) VALUES (?1, ?2) \
-             ON CONFLICT(name) DO UPDATE SET position = excluded.position",
-        )?
-        .execute(params![NAME, position as i64])?;
-        tx.commit()?;
-        self.position = position;
-        Ok(())
+            Ok(())
+        })
     }
 }
 

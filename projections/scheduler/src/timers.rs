@@ -7,14 +7,13 @@ use chrono::{DateTime, Duration, Utc};
 use invitebus_events::command::InviteDetail;
 use invitebus_events::envelope::format_time;
 use invitebus_events::{Envelope, Event, Id};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 use std::path::Path;
 
 /// The name of this projection's checkpoint.
 pub const NAME: &str = "scheduler";
 
 const CREATE: &str = "
-CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, position INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS timers (
     kind TEXT NOT NULL, invite_id TEXT NOT NULL, due_at TEXT NOT NULL, fired INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (kind, invite_id)
@@ -33,16 +32,9 @@ pub enum SchedulerError {
     Io(#[from] std::io::Error),
 }
 
+/// Opens a connection to the scheduler file.
 pub fn connect(path: &Path) -> Result<Connection, SchedulerError> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    let conn = Connection::open(path)?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    conn.execute_batch(CREATE)?;
-    Ok(conn)
+    Ok(invitebus_feed::store::open(path, CREATE)?)
 }
 
 /// When a meeting's reminder is due: `remind_min` before `begin_time`.
@@ -59,39 +51,20 @@ pub struct Timers {
 impl Timers {
     pub fn open(path: &Path) -> Result<Timers, SchedulerError> {
         let conn = connect(path)?;
-        let position = conn
-            .query_row("SELECT position FROM checkpoints WHERE name = ?1", [NAME], |r| {
-                r.get::<_, i64>(0)
-            })
-            .optional()?
-            .unwrap_or(0) as u64;
+        let position = invitebus_feed::store::checkpoint(&conn, NAME)?;
         Ok(Timers { conn, position })
     }
 
     pub fn apply_batch(&mut self, events: &[Envelope]) -> Result<(), SchedulerError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let mut position = self.position;
-        for env in events {
-            if env.position <= position {
-                continue;
-            }
-            let event = env.event().map_err(|e| SchedulerError::Event {
-                position: env.position,
-                reason: e.to_string(),
-            })?;
-            apply(&tx, &event)?;
-            position = env.position;
-        }
-        tx.prepare_cached(
-            "INSERT INTO checkpoints (name, position) VALUES (?1, ?2) \
-             ON CONFLICT(name) DO UPDATE SET position = excluded.position",
-        )?
-        .execute(params![NAME, position as i64])?;
-        tx.commit()?;
-        self.position = position;
-        Ok(())
+        let unreadable = |position, reason| SchedulerError::Event { position, reason };
+        invitebus_feed::store::apply_batch(
+            &mut self.conn,
+            NAME,
+            &mut self.position,
+            events,
+            unreadable,
+            |tx, event, _| Ok(apply(tx, event)?),
+        )
     }
 }
 

@@ -5,7 +5,7 @@
 use crate::schema;
 use invitebus_events::envelope::format_time;
 use invitebus_events::{Envelope, Event, RecordStatus};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -30,42 +30,15 @@ pub struct Views {
     position: u64,
 }
 
-/// Opens a connection to a view file with the pragmas every user of it wants.
+/// Opens a connection to a view file.
 pub(crate) fn connect(path: &Path) -> Result<Connection, ViewError> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    let conn = Connection::open(path)?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    conn.execute_batch(schema::CREATE)?;
-    Ok(conn)
-}
-
-/// The checkpoint `name` in a view file's connection.
-pub(crate) fn checkpoint(conn: &Connection, name: &str) -> Result<u64, rusqlite::Error> {
-    Ok(conn
-        .query_row("SELECT position FROM checkpoints WHERE name = ?1", [name], |r| {
-            r.get::<_, i64>(0)
-        })
-        .optional()?
-        .unwrap_or(0) as u64)
-}
-
-pub(crate) fn set_checkpoint(conn: &Connection, name: &str, position: u64) -> Result<(), rusqlite::Error> {
-    conn.prepare_cached(
-        "INSERT INTO checkpoints (name, position) VALUES (?1, ?2) \
-         ON CONFLICT(name) DO UPDATE SET position = excluded.position",
-    )?
-    .execute(params![name, position as i64])?;
-    Ok(())
+    Ok(invitebus_feed::store::open(path, schema::CREATE)?)
 }
 
 impl Views {
     pub fn open(path: impl AsRef<Path>) -> Result<Views, ViewError> {
         let conn = connect(path.as_ref())?;
-        let position = checkpoint(&conn, NAME)?;
+        let position = invitebus_feed::store::checkpoint(&conn, NAME)?;
         Ok(Views {
             conn,
             path: path.as_ref().to_path_buf(),
@@ -80,27 +53,15 @@ impl Views {
     /// Applies `events` (skipping those at or below the checkpoint) and moves the checkpoint,
     /// in one transaction.
     pub fn apply_batch(&mut self, events: &[Envelope]) -> Result<(), ViewError> {
-        // IMMEDIATE: other connections (queries, the sender) write too; a deferred transaction that
-        // read first would fail with SQLITE_BUSY instead of waiting.
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let mut position = self.position;
-        for env in events {
-            if env.position <= position {
-                continue;
-            }
-            let event = env.event().map_err(|e| ViewError::Event {
-                position: env.position,
-                reason: e.to_string(),
-            })?;
-            apply(&tx, &event)?;
-            position = env.position;
-        }
-        set_checkpoint(&tx, NAME, position)?;
-        tx.commit()?;
-        self.position = position;
-        Ok(())
+        let unreadable = |position, reason| ViewError::Event { position, reason };
+        invitebus_feed::store::apply_batch(
+            &mut self.conn,
+            NAME,
+            &mut self.position,
+            events,
+            unreadable,
+            |tx, event, _| Ok(apply(tx, event)?),
+        )
     }
 }
 

@@ -1,9 +1,8 @@
 //! The view tables. `records` repeats its invite's resource and inviter so that every admin
-//! filter is answered from `records` and its indexes alone. Each projection keeps its checkpoint in `checkpoints`, written in the same
-//! transaction as its rows.
+//! filter is answered from `records` and its indexes alone. The checkpoint table comes from
+//! `invitebus_feed::store`, written in the same transaction as the rows.
 
 pub(crate) const CREATE: &str = "
-CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, position INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS users (
     user_id TEXT PRIMARY KEY, name TEXT NOT NULL, phone TEXT, email TEXT, company_name TEXT,
     department TEXT, position TEXT, area TEXT
