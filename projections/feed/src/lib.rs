@@ -178,3 +178,52 @@ pub async fn wait_for(applied: &mut watch::Receiver<u64>, min_position: Option<u
         ))),
     }
 }
+
+/// The `min_position` of any query body (absent when the body has none or is not JSON: the
+/// handler then answers with the body's own error).
+#[derive(serde::Deserialize)]
+struct MinPosition {
+    #[serde(default)]
+    min_position: Option<u64>,
+}
+
+/// Answers the requests of `sub` until shutdown, each on its own task: waits for the body's
+/// `min_position` (read-your-writes), then runs `handle` on a blocking thread with the read
+/// connection, and replies. A query waiting for its position holds up no other.
+pub async fn answer_queries<C, F>(
+    client: Client,
+    mut sub: async_nats::Subscriber,
+    reader: std::sync::Arc<std::sync::Mutex<C>>,
+    applied: watch::Receiver<u64>,
+    mut shutdown: watch::Receiver<bool>,
+    handle: F,
+) where
+    C: Send + 'static,
+    F: Fn(&C, &[u8]) -> Result<serde_json::Value, ProtocolError> + Send + Sync + Copy + 'static,
+{
+    loop {
+        let msg = tokio::select! {
+            m = sub.next() => match m { Some(m) => m, None => break },
+            _ = shutdown.changed() => break,
+        };
+        let Some(to) = msg.reply else { continue };
+        let (reader, mut applied, client) = (reader.clone(), applied.clone(), client.clone());
+        tokio::spawn(async move {
+            let min = serde_json::from_slice::<MinPosition>(&msg.payload)
+                .ok()
+                .and_then(|m| m.min_position);
+            let result = match wait_for(&mut applied, min).await {
+                Err(e) => Err(e),
+                Ok(()) => tokio::task::spawn_blocking(move || {
+                    let conn = reader.lock().unwrap_or_else(|p| p.into_inner());
+                    handle(&conn, &msg.payload)
+                })
+                .await
+                .unwrap_or_else(|e| Err(ProtocolError::internal(format!("query task failed: {e}")))),
+            };
+            let _ = client
+                .publish(to, invitebus_events::Reply::from(result).to_bytes().into())
+                .await;
+        });
+    }
+}

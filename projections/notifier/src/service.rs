@@ -6,10 +6,9 @@ use crate::store::{connect, from_row, Notifier, NotifierError, COLUMNS, NAME};
 use crate::texts::Notification;
 use async_nats::jetstream::{self, message::PublishMessage, stream};
 use async_nats::Client;
-use futures::StreamExt;
 use invitebus_events::command::{check_body, decode_fields};
 use invitebus_events::subject::{Subjects, NOTIFY_STREAM};
-use invitebus_events::{ErrorCode, Id, ProtocolError, Reply};
+use invitebus_events::{ErrorCode, Id, ProtocolError};
 use rusqlite::{params, Connection};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -86,12 +85,13 @@ impl NotifierService {
             .await
             .map_err(|e| NotifierError::Nats(e.to_string()))?;
         let reader = Arc::new(Mutex::new(connect(&config.path)?));
-        tasks.push(tokio::spawn(inbox_loop(
-            client.clone(),
-            sub,
-            reader,
-            applied.clone(),
-            shutdown_rx.clone(),
+        let handler = |conn: &Connection, body: &[u8]| {
+            check_body(body)?;
+            inbox(conn, &decode_fields::<InboxRequest>(body)?)
+        };
+        let (c, a, sd) = (client.clone(), applied.clone(), shutdown_rx.clone());
+        tasks.push(tokio::spawn(invitebus_feed::answer_queries(
+            c, sub, reader, a, sd, handler,
         )));
         tasks.push(invitebus_feed::report_position(
             client,
@@ -195,12 +195,10 @@ impl Sender {
     }
 }
 
-/// The `inbox` request.
+/// The `inbox` request (its `min_position` is read by `answer_queries`).
 #[derive(Debug, Deserialize)]
 struct InboxRequest {
     actor: Option<Id>,
-    #[serde(default)]
-    min_position: Option<u64>,
     #[serde(default)]
     unread_only: bool,
     /// Only notifications after this position.
@@ -240,37 +238,4 @@ fn inbox(conn: &Connection, q: &InboxRequest) -> Result<Value, ProtocolError> {
         })
         .collect();
     Ok(json!({"items": items, "total": items.len()}))
-}
-
-async fn inbox_loop(
-    client: Client,
-    mut sub: async_nats::Subscriber,
-    reader: Arc<Mutex<Connection>>,
-    applied: watch::Receiver<u64>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    loop {
-        let msg = tokio::select! {
-            m = sub.next() => match m { Some(m) => m, None => break },
-            _ = shutdown.changed() => break,
-        };
-        let Some(to) = msg.reply else { continue };
-        let (reader, mut applied, client) = (reader.clone(), applied.clone(), client.clone());
-        tokio::spawn(async move {
-            let request = check_body(&msg.payload).and_then(|_| decode_fields::<InboxRequest>(&msg.payload));
-            let result = match request {
-                Err(e) => Err(e),
-                Ok(q) => match invitebus_feed::wait_for(&mut applied, q.min_position).await {
-                    Err(e) => Err(e),
-                    Ok(()) => tokio::task::spawn_blocking(move || {
-                        let conn = reader.lock().unwrap_or_else(|p| p.into_inner());
-                        inbox(&conn, &q)
-                    })
-                    .await
-                    .unwrap_or_else(|e| Err(ProtocolError::internal(format!("inbox task failed: {e}")))),
-                },
-            };
-            let _ = client.publish(to, Reply::from(result).to_bytes().into()).await;
-        });
-    }
 }

@@ -5,9 +5,8 @@
 use crate::apply::{connect, ViewError, Views, NAME};
 use crate::query::{self, QueryRequest};
 use async_nats::Client;
-use futures::StreamExt;
 use invitebus_events::subject::Subjects;
-use invitebus_events::{ProtocolError, Reply};
+use invitebus_events::ProtocolError;
 use rusqlite::Connection;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -65,13 +64,11 @@ impl ViewService {
                     position: 0,
                     reason: e.to_string(),
                 })?;
-            tasks.push(tokio::spawn(query_loop(
-                client.clone(),
-                sub,
-                name,
-                reader.clone(),
-                applied.clone(),
-                shutdown_rx.clone(),
+            let handler = move |c: &Connection, b: &[u8]| answer(c, name, b);
+            let (client, reader, applied, shutdown) =
+                (client.clone(), reader.clone(), applied.clone(), shutdown_rx.clone());
+            tasks.push(tokio::spawn(invitebus_feed::answer_queries(
+                client, sub, reader, applied, shutdown, handler,
             )));
         }
         tasks.push(invitebus_feed::report_position(
@@ -112,41 +109,5 @@ fn answer(conn: &Connection, name: &str, body: &[u8]) -> Result<serde_json::Valu
         "code" => crate::codes::code(conn, body),
         "codes" => crate::codes::codes(conn, body),
         other => Err(ProtocolError::invalid_command(format!("unknown query `{other}`"))),
-    }
-}
-
-async fn query_loop(
-    client: Client,
-    mut sub: async_nats::Subscriber,
-    name: &'static str,
-    reader: Arc<Mutex<Connection>>,
-    applied: watch::Receiver<u64>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    loop {
-        let msg = tokio::select! {
-            m = sub.next() => match m { Some(m) => m, None => break },
-            _ = shutdown.changed() => break,
-        };
-        let Some(to) = msg.reply else { continue };
-        let reader = reader.clone();
-        let mut applied = applied.clone();
-        let client = client.clone();
-        // Each query on its own task: a query waiting for min_position does not hold up others.
-        tokio::spawn(async move {
-            let result = match QueryRequest::decode(&msg.payload) {
-                Err(e) => Err(e),
-                Ok(q) => match invitebus_feed::wait_for(&mut applied, q.min_position).await {
-                    Err(e) => Err(e),
-                    Ok(()) => tokio::task::spawn_blocking(move || {
-                        let conn = reader.lock().unwrap_or_else(|p| p.into_inner());
-                        answer(&conn, name, &msg.payload)
-                    })
-                    .await
-                    .unwrap_or_else(|e| Err(ProtocolError::internal(format!("query task failed: {e}")))),
-                },
-            };
-            let _ = client.publish(to, Reply::from(result).to_bytes().into()).await;
-        });
     }
 }
