@@ -298,12 +298,40 @@ fn apply(tx: &Connection, event: &Event) -> rusqlite::Result<()> {
             tx.prepare_cached("UPDATE codes SET deleted = 1 WHERE code = ?1")?
                 .execute(params![e.code.as_str()])?;
         }
-        // Reminders change no view; exports have a view of their own (not in this projection).
-        Event::InviteReminded(_)
-        | Event::ExportRequested(_)
-        | Event::ExportStarted(_)
-        | Event::ExportCompleted(_)
-        | Event::ExportFailed(_) => {}
+        Event::ExportRequested(e) => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO exports (export_id, requested_by, requested_at, format, status, progress) \
+                 VALUES (?1, ?2, ?3, ?4, 'queued', 0)",
+            )?
+            .execute(params![
+                e.export_id.as_str(),
+                e.requested_by.as_str(),
+                time(&e.at),
+                e.format.as_str()
+            ])?;
+        }
+        Event::ExportStarted(e) => {
+            tx.prepare_cached("UPDATE exports SET status = 'running', progress = 1, count = ?2 WHERE export_id = ?1")?
+                .execute(params![e.export_id.as_str(), e.count as i64])?;
+        }
+        Event::ExportCompleted(e) => {
+            tx.prepare_cached(
+                "UPDATE exports SET status = 'success', progress = 100, count = ?2, file_size = ?3, file_url = ?4 \
+                 WHERE export_id = ?1",
+            )?
+            .execute(params![
+                e.export_id.as_str(),
+                e.count as i64,
+                e.file_size as i64,
+                e.file_url
+            ])?;
+        }
+        Event::ExportFailed(e) => {
+            tx.prepare_cached("UPDATE exports SET status = 'failed', reason = ?2 WHERE export_id = ?1")?
+                .execute(params![e.export_id.as_str(), e.reason])?;
+        }
+        // Reminders change no view.
+        Event::InviteReminded(_) => {}
     }
     Ok(())
 }

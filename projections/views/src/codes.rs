@@ -1,5 +1,5 @@
-//! The `code` and `codes` queries, in seed 003's shape: a code with its resource (and parent),
-//! its inviter's profile, uses and limits. Deleted codes are not found.
+//! The `code` and `codes` queries, in seed 003's shape (a code with its resource and parent,
+//! its inviter's profile, uses and limits; deleted codes are not found), and `export`.
 
 use invitebus_events::command::{check_body, decode_fields};
 use invitebus_events::{ErrorCode, Id, ProtocolError};
@@ -83,4 +83,43 @@ pub fn codes(conn: &Connection, body: &[u8]) -> Result<Value, ProtocolError> {
         .collect::<Result<_, _>>()
         .map_err(db)?;
     Ok(json!({"items": items, "total": items.len()}))
+}
+
+#[derive(Debug, Deserialize)]
+struct ExportRequest {
+    actor: Option<Id>,
+    #[serde(default)]
+    roles: Vec<String>,
+    export_id: Option<Id>,
+}
+
+/// `export` {export_id}: an export's status, for its requester and admins.
+pub fn export(conn: &Connection, body: &[u8]) -> Result<Value, ProtocolError> {
+    check_body(body)?;
+    let q: ExportRequest = decode_fields(body)?;
+    let actor = q
+        .actor
+        .ok_or_else(|| ProtocolError::with_field(ErrorCode::Unauthenticated, "actor", "no actor"))?;
+    let id = q.export_id.ok_or_else(|| ProtocolError::missing("export_id"))?;
+    let found = conn
+        .query_row(
+            "SELECT export_id, status, progress, count, file_size, file_url, requested_by, requested_at, format, reason \
+             FROM exports WHERE export_id = ?1",
+            [id.as_str()],
+            |r| {
+                Ok(json!({"export_id": r.get::<_, String>(0)?, "status": r.get::<_, String>(1)?,
+                    "progress": r.get::<_, i64>(2)?, "count": r.get::<_, Option<i64>>(3)?,
+                    "file_size": r.get::<_, Option<i64>>(4)?, "file_url": r.get::<_, Option<String>>(5)?,
+                    "requested_by": r.get::<_, String>(6)?, "requested_at": r.get::<_, String>(7)?,
+                    "format": r.get::<_, String>(8)?, "reason": r.get::<_, Option<String>>(9)?}))
+            },
+        )
+        .optional()
+        .map_err(db)?
+        .ok_or_else(|| ProtocolError::not_found("export_id", &id))?;
+    let admin = q.roles.iter().any(|r| r == invitebus_events::ADMIN_ROLE);
+    if !admin && found["requested_by"] != actor.as_str() {
+        return Err(ProtocolError::forbidden("an export is for its requester and admins"));
+    }
+    Ok(found)
 }

@@ -37,4 +37,8 @@ CREATE TABLE IF NOT EXISTS codes (
     created_at TEXT NOT NULL, expires_at TEXT, deleted INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS codes_resource ON codes (resource_id, created_at);
+CREATE TABLE IF NOT EXISTS exports (
+    export_id TEXT PRIMARY KEY, requested_by TEXT NOT NULL, requested_at TEXT NOT NULL, format TEXT NOT NULL,
+    status TEXT NOT NULL, progress INTEGER NOT NULL, count INTEGER, file_size INTEGER, file_url TEXT, reason TEXT
+) WITHOUT ROWID;
 ";

@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 /// The queries this role answers.
-pub const QUERIES: [&str; 6] = ["received", "sent", "invite", "admin", "code", "codes"];
+pub const QUERIES: [&str; 7] = ["received", "sent", "invite", "admin", "code", "codes", "export"];
 
 /// How the views role runs.
 #[derive(Debug, Clone)]
@@ -108,6 +108,7 @@ fn answer(conn: &Connection, name: &str, body: &[u8]) -> Result<serde_json::Valu
         "admin" => query::admin(conn, &q, body),
         "code" => crate::codes::code(conn, body),
         "codes" => crate::codes::codes(conn, body),
+        "export" => crate::codes::export(conn, body),
         other => Err(ProtocolError::invalid_command(format!("unknown query `{other}`"))),
     }
 }

@@ -7,8 +7,9 @@ use serde_json::{json, Map, Value};
 use std::path::Path;
 
 /// The tables in a snapshot, with the order that makes it deterministic.
-pub const TABLES: [(&str, &str); 6] = [
+pub const TABLES: [(&str, &str); 7] = [
     ("codes", "code"),
+    ("exports", "export_id"),
     ("users", "user_id"),
     ("resources", "resource_id"),
     ("invites", "invite_id"),

@@ -4,6 +4,7 @@ use crate::Common;
 use anyhow::Context;
 use invitebus_commands::{CommandService, ServiceConfig, WriterConfig};
 use invitebus_eventlog::Sync;
+use invitebus_exporter::{ExporterConfig, ExporterService};
 use invitebus_notifier::{NotifierConfig, NotifierService};
 use invitebus_scheduler::{SchedulerConfig, SchedulerService};
 use invitebus_views::{ViewService, ViewsConfig};
@@ -14,9 +15,13 @@ pub struct ServeArgs {
     pub common: Common,
     /// Which part to run: `commands` (the write side and relay), `views` (read models and their
     /// queries), `notifier` (notifications and the inbox), `scheduler` (expiry and reminder timers),
-    /// or `all`.
-    #[arg(long, default_value = "all", value_parser = ["all", "commands", "views", "notifier", "scheduler"])]
+    /// `exporter` (export jobs), or `all`.
+    #[arg(long, default_value = "all", value_parser = ["all", "commands", "views", "notifier", "scheduler", "exporter"])]
     pub role: String,
+    /// Accept RequestExport in the commands role. On by itself when this process also runs the
+    /// exporter (`all`); set it when an exporter runs elsewhere.
+    #[arg(long, env = "INVITEBUS_EXPORTS")]
+    pub exports: bool,
     /// `full`: every commit survives a power cut; `normal`: survives a crash of the process.
     #[arg(long, env = "INVITEBUS_SYNC", default_value = "full", value_parser = ["full", "normal"])]
     pub sync: String,
@@ -44,6 +49,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 .map(|s| s.url())
                 .unwrap_or_else(|| args.common.nats_url.clone());
             config.relay_client = Some(crate::nats::connect(&url).await?);
+            config.exports_enabled = args.exports || runs("exporter");
             Some(CommandService::start(client.clone(), config).await?)
         }
         false => None,
@@ -72,9 +78,22 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         ),
         false => None,
     };
+    let exporter = match runs("exporter") {
+        true => Some(
+            ExporterService::start(
+                client.clone(),
+                ExporterConfig::new(args.common.data.join("exporter.db")),
+            )
+            .await?,
+        ),
+        false => None,
+    };
     tracing::info!(role = %args.role, data = %args.common.data.display(), "invitebus serving; Ctrl-C stops");
     wait_for_signal().await;
     tracing::info!("stopping");
+    if let Some(e) = exporter {
+        e.shutdown().await;
+    }
     if let Some(s) = scheduler {
         s.shutdown().await;
     }

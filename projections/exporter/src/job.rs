@@ -1,0 +1,230 @@
+//! The exporter projection. It keeps a private copy of the views and applies events to it in
+//! order; on an `ExportRequested` at position P its copy stands exactly at P-1, so the export
+//! reads the admin view as of the request, whatever is written meanwhile. Its checkpoint moves
+//! past P only after the job is recorded (CompleteExport or FailExport), so a job interrupted by
+//! a crash runs again after restart, and its command ids make it complete once.
+
+use crate::file::{cells, sink, COLUMNS};
+use async_nats::jetstream::{self, object_store, stream};
+use async_nats::Client;
+use invitebus_events::event::ExportRequested;
+use invitebus_events::subject::{Subjects, EXPORTS_BUCKET, EXPORTS_STREAM};
+use invitebus_events::{Envelope, Event, Reply, SYSTEM_ACTOR};
+use invitebus_views::query::{admin_model, admin_where, ADMIN_SELECT};
+use invitebus_views::Views;
+use rusqlite::params_from_iter;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tracing::{info, warn};
+
+/// Why a batch could not be applied; it is taken again (and the job rerun) after a pause.
+#[derive(Debug, thiserror::Error)]
+pub enum ExporterError {
+    #[error(transparent)]
+    Views(#[from] invitebus_views::ViewError),
+    #[error("nats: {0}")]
+    Nats(String),
+}
+
+pub struct Exporter {
+    pub(crate) views: Views,
+    pub(crate) views_path: PathBuf,
+    pub(crate) handle: tokio::runtime::Handle,
+    pub(crate) client: Client,
+    pub(crate) js: jetstream::Context,
+    pub(crate) subjects: Subjects,
+}
+
+/// Creates the progress stream (the last message per export is kept) and the files bucket.
+pub async fn ensure_streams(js: &jetstream::Context, subjects: &Subjects) -> Result<(), ExporterError> {
+    js.get_or_create_stream(stream::Config {
+        name: EXPORTS_STREAM.to_string(),
+        subjects: vec![format!("{}.export.*.progress", subjects.prefix())],
+        storage: stream::StorageType::File,
+        max_messages_per_subject: 1,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| ExporterError::Nats(e.to_string()))?;
+    if js.get_object_store(EXPORTS_BUCKET).await.is_err() {
+        js.create_object_store(object_store::Config {
+            bucket: EXPORTS_BUCKET.to_string(),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| ExporterError::Nats(e.to_string()))?;
+    }
+    Ok(())
+}
+
+impl Exporter {
+    fn command(&self, name: &str, body: Value) -> Result<Reply, ExporterError> {
+        let subject = self.subjects.command(name);
+        let client = self.client.clone();
+        self.handle.block_on(async move {
+            let msg = tokio::time::timeout(
+                Duration::from_secs(10),
+                client.request(subject, body.to_string().into()),
+            )
+            .await
+            .map_err(|_| ExporterError::Nats("no reply in time".into()))?
+            .map_err(|e| ExporterError::Nats(e.to_string()))?;
+            serde_json::from_slice(&msg.payload).map_err(|e| ExporterError::Nats(e.to_string()))
+        })
+    }
+
+    fn progress(&self, r: &ExportRequested, status: &str, progress: u32, extra: Value) -> Result<(), ExporterError> {
+        let mut body = json!({"export_id": r.export_id, "status": status, "progress": progress, "count": null,
+            "file_size": null, "file_url": null, "service": "admin"});
+        if let (Value::Object(b), Value::Object(e)) = (&mut body, extra) {
+            b.extend(e);
+        }
+        let (js, subject) = (self.js.clone(), self.subjects.export_progress(&r.export_id));
+        self.handle.block_on(async move {
+            let ack = js
+                .publish(subject, body.to_string().into())
+                .await
+                .map_err(|e| ExporterError::Nats(e.to_string()))?;
+            ack.await.map_err(|e| ExporterError::Nats(e.to_string()))?;
+            Ok(())
+        })
+    }
+
+    /// Runs one export job to its recorded outcome.
+    fn run(&self, r: &ExportRequested) -> Result<(), ExporterError> {
+        let id = &r.export_id;
+        let format = r.format.as_str();
+        info!(export_id = %id, format, "export starts");
+        self.progress(r, "starting", 1, json!({}))?;
+        let conn = rusqlite::Connection::open(&self.views_path).map_err(invitebus_views::ViewError::from)?;
+        let (clause, args) = admin_where(&r.filters);
+        let count: i64 = conn
+            .query_row(
+                &format!("SELECT COUNT(*) FROM records r WHERE {clause}"),
+                params_from_iter(args.iter()),
+                |x| x.get(0),
+            )
+            .map_err(invitebus_views::ViewError::from)?;
+        let started = self.command(
+            "StartExport",
+            json!({"actor": SYSTEM_ACTOR, "export_id": id, "count": count, "command_id": format!("start-{id}")}),
+        )?;
+        if let Some(e) = started
+            .error
+            .filter(|e| e.code == invitebus_events::ErrorCode::Unavailable)
+        {
+            return Err(ExporterError::Nats(e.message));
+        }
+        self.progress(r, "start", 1, json!({"count": count}))?;
+        let dir = tempfile::tempdir().map_err(|e| ExporterError::Nats(e.to_string()))?;
+        let path = dir.path().join(format!("{id}.{format}"));
+        let written = self.write_file(r, &conn, &clause, &args, count, &path);
+        let outcome = match written {
+            Err(reason) => Err(("failed", reason)),
+            Ok(()) => {
+                self.progress(r, "before_upload", 99, json!({"count": count}))?;
+                self.upload(&path).map_err(|reason| ("upload_failure", reason))
+            }
+        };
+        match outcome {
+            Ok((url, size)) => {
+                self.progress(
+                    r,
+                    "success",
+                    100,
+                    json!({"count": count, "file_size": size, "file_url": url}),
+                )?;
+                let body = json!({"actor": SYSTEM_ACTOR, "export_id": id, "file_url": url, "file_size": size,
+                    "count": count, "command_id": format!("complete-{id}")});
+                self.record("CompleteExport", body)
+            }
+            Err((status, reason)) => {
+                warn!(export_id = %id, reason = %reason, "export failed");
+                self.progress(r, status, 100, json!({"count": count}))?;
+                let body = json!({"actor": SYSTEM_ACTOR, "export_id": id, "reason": reason, "command_id": format!("fail-{id}")});
+                self.record("FailExport", body)
+            }
+        }
+    }
+
+    /// Sends the outcome; only `unavailable` (or no answer) makes the job run again.
+    fn record(&self, name: &str, body: Value) -> Result<(), ExporterError> {
+        let reply = self.command(name, body)?;
+        match reply.error {
+            Some(e) if e.code == invitebus_events::ErrorCode::Unavailable => Err(ExporterError::Nats(e.message)),
+            _ => Ok(()),
+        }
+    }
+
+    fn write_file(
+        &self,
+        r: &ExportRequested,
+        conn: &rusqlite::Connection,
+        clause: &str,
+        args: &[rusqlite::types::Value],
+        count: i64,
+        path: &std::path::Path,
+    ) -> Result<(), String> {
+        let mut out = sink(r.format.as_str(), path).map_err(|e| e.to_string())?;
+        let mut stmt = conn
+            .prepare(&format!("{ADMIN_SELECT} WHERE {clause} ORDER BY r.seq DESC"))
+            .map_err(|e| e.to_string())?;
+        let mut rows = stmt.query(params_from_iter(args.iter())).map_err(|e| e.to_string())?;
+        let (mut done, mut last_report, mut last_pct) = (0i64, Instant::now(), 1u32);
+        while let Some(row) = rows.next().map_err(|e| e.to_string())? {
+            let model = admin_model(row).map_err(|e| e.to_string())?;
+            out.row(&cells(&model)).map_err(|e| e.to_string())?;
+            done += 1;
+            let pct = (1 + done * 97 / count.max(1)) as u32;
+            if pct >= last_pct + 5 || last_report.elapsed() >= Duration::from_secs(1) {
+                self.progress(r, "writing_file", pct, json!({"count": count}))
+                    .map_err(|e| e.to_string())?;
+                (last_report, last_pct) = (Instant::now(), pct);
+            }
+        }
+        debug_assert_eq!(COLUMNS.len(), 16);
+        out.finish().map_err(|e| e.to_string())
+    }
+
+    /// Puts the file in the bucket; returns its url and size.
+    fn upload(&self, path: &std::path::Path) -> Result<(String, u64), String> {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("export")
+            .to_string();
+        let (js, path) = (self.js.clone(), path.to_path_buf());
+        self.handle.block_on(async move {
+            let store = js.get_object_store(EXPORTS_BUCKET).await.map_err(|e| e.to_string())?;
+            let mut file = tokio::fs::File::open(&path).await.map_err(|e| e.to_string())?;
+            let info = store.put(name.as_str(), &mut file).await.map_err(|e| e.to_string())?;
+            Ok((format!("nats-object://{EXPORTS_BUCKET}/{name}"), info.size as u64))
+        })
+    }
+}
+
+impl invitebus_feed::Projection for Exporter {
+    type Error = ExporterError;
+    fn name(&self) -> &str {
+        "exporter"
+    }
+    fn position(&self) -> u64 {
+        invitebus_feed::Projection::position(&self.views)
+    }
+    fn apply(&mut self, events: &[Envelope]) -> Result<(), ExporterError> {
+        let mut from = 0;
+        for (i, env) in events.iter().enumerate() {
+            if env.event_type != "ExportRequested" || env.position <= self.position() {
+                continue;
+            }
+            // The copy of the views up to P-1: the admin view as of the request.
+            self.views.apply_batch(&events[from..i])?;
+            if let Ok(Event::ExportRequested(r)) = env.event() {
+                self.run(&r)?;
+            }
+            from = i;
+        }
+        Ok(self.views.apply_batch(&events[from..])?)
+    }
+}
