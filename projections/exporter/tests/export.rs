@@ -100,14 +100,16 @@ impl Stack {
     /// Waits for the export to end; returns its `export` view.
     async fn finished(&self, export_id: &str) -> Value {
         for _ in 0..200 {
-            let e = self
-                .query(
-                    "export",
-                    json!({"actor":"root","roles":["admin"],"export_id":export_id}),
-                )
-                .await;
-            if e["status"] == "success" || e["status"] == "failed" {
-                return e;
+            let body = json!({"actor":"root","roles":["admin"],"export_id":export_id});
+            // not_found until the views have applied the request.
+            if let Ok(e) = self
+                .request(Subjects::default().query("export"), body)
+                .await
+                .into_result()
+            {
+                if e["status"] == "success" || e["status"] == "failed" {
+                    return e;
+                }
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
