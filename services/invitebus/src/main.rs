@@ -6,6 +6,7 @@
 mod audit;
 mod bench;
 mod client;
+mod export;
 mod logging;
 mod nats;
 mod out;
@@ -55,6 +56,8 @@ enum Cmd {
     },
     /// Read the event log file: a stream's history, or verify the hash chain.
     Audit(audit::AuditArgs),
+    /// Export the admin view to xlsx or csv (needs a running exporter), with a progress bar.
+    Export(export::ExportArgs),
     /// Rebuild projections from position 0, or write an as-of snapshot of the views.
     Replay(replay::ReplayArgs),
     /// Measure throughput and latency.
@@ -85,6 +88,7 @@ fn main() {
             Cmd::Tail(args) => client::tail(args).await.map(|_| 0),
             Cmd::Health { common } => client::health(common).await,
             Cmd::Audit(args) => audit::run(args),
+            Cmd::Export(args) => export::run(args).await,
             Cmd::Replay(args) => replay::run(args).await.map(|_| 0),
             Cmd::Bench(args) => bench::run(args).await.map(|_| 0),
         }

@@ -22,9 +22,15 @@ impl Serve {
 
     /// `serve --role <role>`.
     pub fn start_role(nats_url: &str, data: &Path, role: &str) -> Serve {
+        Serve::start_role_with(nats_url, data, role, &[])
+    }
+
+    /// `serve --role <role>` with extra environment.
+    pub fn start_role_with(nats_url: &str, data: &Path, role: &str, env: &[(&str, &str)]) -> Serve {
         let child = Command::new(BIN)
             .args(["serve", "--role", role, "--nats", nats_url, "--data"])
             .arg(data)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .spawn()
