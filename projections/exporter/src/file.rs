@@ -112,3 +112,39 @@ pub fn sink(format: &str, path: &Path) -> Result<Box<dyn RowSink>, FileError> {
     sink.row(&header)?;
     Ok(sink)
 }
+
+/// Writes every admin-view row matching `filters` (newest first) from `conn` to `path` in
+/// `format`, calling `progress(done, count)` after each row. Returns the number of rows.
+pub fn write_rows(
+    conn: &rusqlite::Connection,
+    filters: &invitebus_events::query::AdminFilters,
+    format: &str,
+    path: &Path,
+    mut progress: impl FnMut(i64, i64) -> Result<(), String>,
+) -> Result<i64, String> {
+    use invitebus_views::query::{admin_model, admin_where, ADMIN_SELECT};
+    let (clause, args) = admin_where(filters);
+    let count: i64 = conn
+        .query_row(
+            &format!("SELECT COUNT(*) FROM records r WHERE {clause}"),
+            rusqlite::params_from_iter(args.iter()),
+            |x| x.get(0),
+        )
+        .map_err(|e| e.to_string())?;
+    let mut out = sink(format, path).map_err(|e| e.to_string())?;
+    let mut stmt = conn
+        .prepare(&format!("{ADMIN_SELECT} WHERE {clause} ORDER BY r.seq DESC"))
+        .map_err(|e| e.to_string())?;
+    let mut rows = stmt
+        .query(rusqlite::params_from_iter(args.iter()))
+        .map_err(|e| e.to_string())?;
+    let mut done = 0i64;
+    while let Some(row) = rows.next().map_err(|e| e.to_string())? {
+        let model = admin_model(row).map_err(|e| e.to_string())?;
+        out.row(&cells(&model)).map_err(|e| e.to_string())?;
+        done += 1;
+        progress(done, count)?;
+    }
+    out.finish().map_err(|e| e.to_string())?;
+    Ok(done)
+}

@@ -4,13 +4,13 @@
 //! past P only after the job is recorded (CompleteExport or FailExport), so a job interrupted by
 //! a crash runs again after restart, and its command ids make it complete once.
 
-use crate::file::{cells, sink, COLUMNS};
+use crate::file::write_rows;
 use async_nats::jetstream::{self, object_store, stream};
 use async_nats::Client;
 use invitebus_events::event::ExportRequested;
 use invitebus_events::subject::{Subjects, EXPORTS_BUCKET, EXPORTS_STREAM};
 use invitebus_events::{Envelope, Event, Reply, SYSTEM_ACTOR};
-use invitebus_views::query::{admin_model, admin_where, ADMIN_SELECT};
+use invitebus_views::query::admin_where;
 use invitebus_views::Views;
 use rusqlite::params_from_iter;
 use serde_json::{json, Value};
@@ -119,7 +119,7 @@ impl Exporter {
         self.progress(r, "start", 1, json!({"count": count}))?;
         let dir = tempfile::tempdir().map_err(|e| ExporterError::Nats(e.to_string()))?;
         let path = dir.path().join(format!("{id}.{format}"));
-        let written = self.write_file(r, &conn, &clause, &args, count, &path);
+        let written = self.write_file(r, &conn, &path);
         let outcome = match written {
             Err(reason) => Err(("failed", reason)),
             Ok(()) => {
@@ -161,30 +161,19 @@ impl Exporter {
         &self,
         r: &ExportRequested,
         conn: &rusqlite::Connection,
-        clause: &str,
-        args: &[rusqlite::types::Value],
-        count: i64,
         path: &std::path::Path,
     ) -> Result<(), String> {
-        let mut out = sink(r.format.as_str(), path).map_err(|e| e.to_string())?;
-        let mut stmt = conn
-            .prepare(&format!("{ADMIN_SELECT} WHERE {clause} ORDER BY r.seq DESC"))
-            .map_err(|e| e.to_string())?;
-        let mut rows = stmt.query(params_from_iter(args.iter())).map_err(|e| e.to_string())?;
-        let (mut done, mut last_report, mut last_pct) = (0i64, Instant::now(), 1u32);
-        while let Some(row) = rows.next().map_err(|e| e.to_string())? {
-            let model = admin_model(row).map_err(|e| e.to_string())?;
-            out.row(&cells(&model)).map_err(|e| e.to_string())?;
-            done += 1;
+        let (mut last_report, mut last_pct) = (Instant::now(), 1u32);
+        write_rows(conn, &r.filters, r.format.as_str(), path, |done, count| {
             let pct = (1 + done * 97 / count.max(1)) as u32;
             if pct >= last_pct + 5 || last_report.elapsed() >= Duration::from_secs(1) {
                 self.progress(r, "writing_file", pct, json!({"count": count}))
                     .map_err(|e| e.to_string())?;
                 (last_report, last_pct) = (Instant::now(), pct);
             }
-        }
-        debug_assert_eq!(COLUMNS.len(), 16);
-        out.finish().map_err(|e| e.to_string())
+            Ok(())
+        })
+        .map(|_| ())
     }
 
     /// Puts the file in the bucket; returns its url and size.

@@ -32,14 +32,20 @@ pub struct ExportArgs {
 pub async fn run(args: ExportArgs) -> anyhow::Result<i32> {
     let mut filters = Map::new();
     for f in &args.filters {
-        let (k, v) = f.split_once('=').with_context(|| format!("--filter {f}: want KEY=VALUE"))?;
+        let (k, v) = f
+            .split_once('=')
+            .with_context(|| format!("--filter {f}: want KEY=VALUE"))?;
         filters.insert(k.to_string(), Value::String(v.to_string()));
     }
     let client = crate::nats::connect(&args.common.nats_url).await?;
     let subjects = Subjects::from_env();
-    let mut progress = client.subscribe(format!("{}.export.*.progress", subjects.prefix())).await?;
+    let mut progress = client
+        .subscribe(format!("{}.export.*.progress", subjects.prefix()))
+        .await?;
     let body = json!({"actor": args.actor, "roles": ["admin"], "filters": filters, "format": args.format});
-    let msg = client.request(subjects.command("RequestExport"), body.to_string().into()).await?;
+    let msg = client
+        .request(subjects.command("RequestExport"), body.to_string().into())
+        .await?;
     let reply: Reply = serde_json::from_slice(&msg.payload)?;
     let export_id = match reply.into_result() {
         Ok(data) => data["export_id"].as_str().unwrap_or_default().to_string(),
@@ -50,7 +56,10 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<i32> {
     };
     eprintln!("export {export_id} requested");
     let last = loop {
-        let Some(msg) = tokio::time::timeout(Duration::from_secs(600), progress.next()).await.context("no progress for 10 minutes")? else {
+        let Some(msg) = tokio::time::timeout(Duration::from_secs(600), progress.next())
+            .await
+            .context("no progress for 10 minutes")?
+        else {
             bail!("the progress subscription ended");
         };
         let p: Value = serde_json::from_slice(&msg.payload).unwrap_or(Value::Null);
@@ -58,7 +67,13 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<i32> {
             continue;
         }
         let pct = p["progress"].as_u64().unwrap_or(0).min(100) as usize;
-        eprint!("\r[{}{}] {pct:3}% {:<14} {} rows", "#".repeat(pct / 5), ".".repeat(20 - pct / 5), p["status"].as_str().unwrap_or(""), p["count"]);
+        eprint!(
+            "\r[{}{}] {pct:3}% {:<14} {} rows",
+            "#".repeat(pct / 5),
+            ".".repeat(20 - pct / 5),
+            p["status"].as_str().unwrap_or(""),
+            p["count"]
+        );
         let _ = std::io::stderr().flush();
         if matches!(p["status"].as_str(), Some("success" | "failed" | "upload_failure")) {
             eprintln!();
@@ -75,6 +90,11 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<i32> {
     let mut bytes = Vec::new();
     object.read_to_end(&mut bytes).await?;
     std::fs::write(&args.out, &bytes).with_context(|| format!("writing {}", args.out.display()))?;
-    println!("wrote {} ({} bytes, {} rows)", args.out.display(), bytes.len(), last["count"]);
+    println!(
+        "wrote {} ({} bytes, {} rows)",
+        args.out.display(),
+        bytes.len(),
+        last["count"]
+    );
     Ok(0)
 }

@@ -30,7 +30,9 @@ async fn an_exporter_killed_mid_job_finishes_it_once_after_restart() {
     }
     let mut progress = client.subscribe("invites.export.*.progress").await.unwrap();
     // The commands role here runs without an exporter in-process: it refuses exports...
-    let refused = send(&client, "RequestExport", &json!({"actor":"root","roles":["admin"]})).await.unwrap();
+    let refused = send(&client, "RequestExport", &json!({"actor":"root","roles":["admin"]}))
+        .await
+        .unwrap();
     assert_eq!(refused.error.unwrap().code, invitebus_events::ErrorCode::InvalidCommand);
     // ...until told that one runs elsewhere.
     assert_eq!(commands.terminate().code(), Some(0));
@@ -43,7 +45,10 @@ async fn an_exporter_killed_mid_job_finishes_it_once_after_restart() {
     let mut starts = 0;
     let mut killed = false;
     let last = loop {
-        let msg = tokio::time::timeout(Duration::from_secs(120), progress.next()).await.unwrap().unwrap();
+        let msg = tokio::time::timeout(Duration::from_secs(120), progress.next())
+            .await
+            .unwrap()
+            .unwrap();
         let p: Value = serde_json::from_slice(&msg.payload).unwrap();
         match p["status"].as_str().unwrap() {
             "starting" => starts += 1,
@@ -58,12 +63,17 @@ async fn an_exporter_killed_mid_job_finishes_it_once_after_restart() {
     };
     assert_eq!(last["status"], "success");
     assert_eq!(last["count"], BATCHES * PER_INVITE);
-    assert!(killed && starts >= 2, "the job was interrupted and ran again (starts: {starts})");
+    assert!(
+        killed && starts >= 2,
+        "the job was interrupted and ran again (starts: {starts})"
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
     let history = client
         .request(
             "invites.q.history",
-            json!({"actor":"root","roles":["admin"],"stream_id":format!("export-{export_id}")}).to_string().into(),
+            json!({"actor":"root","roles":["admin"],"stream_id":format!("export-{export_id}")})
+                .to_string()
+                .into(),
         )
         .await
         .unwrap();
@@ -79,14 +89,27 @@ async fn an_exporter_killed_mid_job_finishes_it_once_after_restart() {
     // The CLI: request, watch, download.
     let out = data.path().join("visitors.csv");
     let run = std::process::Command::new(support::BIN)
-        .args(["export", "--filter", "resource_id=expo", "--format", "csv", "--actor", "root", "--out"])
+        .args([
+            "export",
+            "--filter",
+            "resource_id=expo",
+            "--format",
+            "csv",
+            "--actor",
+            "root",
+            "--out",
+        ])
         .arg(&out)
         .args(["--nats", &nats.url()])
         .output()
         .unwrap();
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let text = std::fs::read_to_string(&out).unwrap();
-    assert_eq!(text.lines().count(), BATCHES * PER_INVITE + 1, "a header and every record");
+    assert_eq!(
+        text.lines().count(),
+        BATCHES * PER_INVITE + 1,
+        "a header and every record"
+    );
     assert!(text.starts_with("invite_id,created_at,status"));
 
     exporter.terminate();

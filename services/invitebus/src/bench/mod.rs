@@ -2,6 +2,7 @@
 //! the same run. [`commands`]: end-to-end command throughput; [`queries`]: the views.
 
 mod commands;
+mod export;
 mod queries;
 
 #[derive(clap::Args)]
@@ -18,6 +19,8 @@ pub enum BenchWhat {
     Nats(CommandsArgs),
     /// Admin query latency over a million records, and the views' replay speed.
     Queries(queries::QueriesArgs),
+    /// A million records to xlsx and to csv: seconds, rows/s, peak memory.
+    Export(export::ExportBenchArgs),
 }
 
 #[derive(clap::Args, Clone)]
@@ -44,5 +47,6 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         BenchWhat::Commands(a) => commands::commands(a).await,
         BenchWhat::Nats(a) => commands::nats_floor(a).await,
         BenchWhat::Queries(a) => queries::run(a).await,
+        BenchWhat::Export(a) => export::run(a).await,
     }
 }

@@ -38,7 +38,7 @@ fn phone(u: u64) -> String {
 }
 
 /// The whole synthetic history, event by event, in position order.
-fn history(records: u64) -> impl Iterator<Item = Event> {
+pub(super) fn history(records: u64) -> impl Iterator<Item = Event> {
     let base = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
     let step = Duration::milliseconds((365 * 86_400_000 / records.max(1)) as i64);
     let users = (0..USERS).map(move |u| {
@@ -119,7 +119,7 @@ fn history(records: u64) -> impl Iterator<Item = Event> {
     users.chain(resources).chain(invites)
 }
 
-fn envelope(position: u64, event: &Event) -> Envelope {
+pub(super) fn envelope(position: u64, event: &Event) -> Envelope {
     Envelope {
         position,
         stream_id: event.stream_id(),
