@@ -235,3 +235,24 @@ async fn csv_and_xlsx_hold_the_admin_rows_as_of_the_request_with_progress_in_ord
     let expected: Vec<Vec<String>> = now["models"].as_array().unwrap().iter().map(cells).collect();
     assert_eq!(rows[1..].to_vec(), expected);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_exports_a_day_then_quota_exceeded_and_non_admins_are_forbidden() {
+    let s = start().await;
+    s.fill(1).await;
+    let request = json!({"actor":"root","roles":["admin"],"format":"csv"});
+    for _ in 0..50 {
+        let r = s.ok("RequestExport", request.clone()).await;
+        let id = r.data.unwrap()["export_id"].as_str().unwrap().to_string();
+        assert_eq!(s.finished(&id).await["status"], "success");
+    }
+    let over = s.request(Subjects::default().command("RequestExport"), request).await;
+    assert_eq!(
+        over.error.unwrap().code,
+        invitebus_events::ErrorCode::ExportQuotaExceeded
+    );
+    let other = s
+        .request(Subjects::default().command("RequestExport"), json!({"actor":"fang"}))
+        .await;
+    assert_eq!(other.error.unwrap().code, invitebus_events::ErrorCode::Forbidden);
+}

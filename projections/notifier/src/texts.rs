@@ -262,3 +262,40 @@ pub fn notifications(event: &Event, position: u64, memory: &dyn Memory) -> Vec<N
         | Event::ExportFailed(_) => vec![],
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use invitebus_events::event::ExportCompleted;
+
+    struct NoMemory;
+    impl Memory for NoMemory {
+        fn name(&self, user: &Id) -> String {
+            user.to_string()
+        }
+        fn push(&self, _: &Id) -> Option<Value> {
+            None
+        }
+        fn offline_enabled(&self, _: &Id) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn a_finished_export_tells_its_requester() {
+        let e = Event::ExportCompleted(ExportCompleted {
+            at: chrono::Utc::now(),
+            count: 3,
+            export_id: Id::parse("e1").unwrap(),
+            file_size: 10,
+            file_url: "u".into(),
+            requested_by: Id::parse("root").unwrap(),
+        });
+        let ns = notifications(&e, 7, &NoMemory);
+        assert_eq!(ns.len(), 1);
+        assert_eq!(ns[0].user_id, "root");
+        assert_eq!(ns[0].kind, "export_ready");
+        assert_eq!(ns[0].text, "Your export is ready");
+        assert_eq!(ns[0].id, "7-root");
+    }
+}
