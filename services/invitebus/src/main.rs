@@ -1,7 +1,8 @@
 //! `invitebus`: run the service, send commands, follow and audit the event log, benchmark.
 //!
 //! Layout: [`serve`] runs the roles (and a local nats-server when none answers), [`client`]
-//! holds `send`, `tail` and `health`, [`audit`] reads the log file, [`bench`] measures.
+//! holds `send`, `query`, `tail` and `health`, [`audit`] reads the log file, [`replay`] rebuilds
+//! projections, [`export`] runs an export from the shell, [`bench`] measures.
 
 mod audit;
 mod bench;
