@@ -11,7 +11,7 @@
 use crate::error::LogError;
 use crate::read::{LogReader, Published};
 use crate::RELAY_CHECKPOINT;
-use async_nats::jetstream::{self, message::PublishMessage, stream};
+use async_nats::jetstream::{self, stream};
 use invitebus_events::subject::{Subjects, EVENTS_STREAM};
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -112,6 +112,12 @@ impl Relay {
         };
         let _ = self.published.send(published);
         info!(position = published, "relay starts");
+        let client = self.jetstream.client();
+        let inbox = client.new_inbox();
+        let mut acks = client
+            .subscribe(format!("{inbox}.*"))
+            .await
+            .map_err(|e| RelayError::Nats(e.to_string()))?;
         let mut buffer: VecDeque<Published> = VecDeque::new();
         let mut writer_done = false;
         let mut backoff = Duration::from_millis(100);
@@ -146,7 +152,7 @@ impl Relay {
             }
             let last = rows.last().map(|e| e.position).unwrap_or(published);
             let count = rows.len();
-            match self.publish_all(rows).await {
+            match self.publish_all(rows, &mut acks, &inbox).await {
                 Ok(()) => {
                     published = last;
                     let _ = self.published.send(published);
@@ -175,23 +181,52 @@ impl Relay {
         last_published(&mut stream).await
     }
 
-    /// Publishes `rows` with every ack in flight at once, then waits for each, in order.
-    async fn publish_all(&self, rows: Vec<Published>) -> Result<(), RelayError> {
-        let mut acks = Vec::with_capacity(rows.len());
+    /// Publishes `rows` with every ack in flight at once (each ack comes back on
+    /// `<inbox>.<position>` of one subscription), then waits until every position is acknowledged.
+    async fn publish_all(
+        &self,
+        rows: Vec<Published>,
+        acks: &mut async_nats::Subscriber,
+        inbox: &str,
+    ) -> Result<(), RelayError> {
+        let client = self.jetstream.client();
+        let mut waiting: std::collections::BTreeSet<u64> = rows.iter().map(|r| r.position).collect();
         for env in rows {
             let subject = self.subjects.event(&env.event_type, &env.stream_id);
-            let publish = PublishMessage::build()
-                .payload(env.payload.into())
-                .message_id(env.position.to_string());
-            let ack = self
-                .jetstream
-                .send_publish(subject, publish)
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("Nats-Msg-Id", env.position.to_string().as_str());
+            client
+                .publish_with_reply_and_headers(
+                    subject,
+                    format!("{inbox}.{}", env.position),
+                    headers,
+                    env.payload.into(),
+                )
                 .await
                 .map_err(|e| RelayError::Nats(e.to_string()))?;
-            acks.push(ack);
         }
-        for ack in acks {
-            ack.await.map_err(|e| RelayError::Nats(e.to_string()))?;
+        use futures::StreamExt;
+        while !waiting.is_empty() {
+            let msg = match tokio::time::timeout(Duration::from_secs(5), acks.next()).await {
+                Ok(Some(m)) => m,
+                Ok(None) => return Err(RelayError::Nats("ack subscription closed".into())),
+                Err(_) => return Err(RelayError::Nats(format!("{} acks missing after 5 s", waiting.len()))),
+            };
+            let position = msg
+                .subject
+                .as_str()
+                .rsplit('.')
+                .next()
+                .and_then(|p| p.parse::<u64>().ok());
+            let ack: serde_json::Value = serde_json::from_slice(&msg.payload).unwrap_or(serde_json::Value::Null);
+            if ack.get("error").is_some() || ack.get("seq").is_none() {
+                return Err(RelayError::Nats(format!(
+                    "JetStream refused position {position:?}: {ack}"
+                )));
+            }
+            if let Some(p) = position {
+                waiting.remove(&p);
+            }
         }
         Ok(())
     }
