@@ -6,8 +6,7 @@ use invitebus_events::subject::Subjects;
 use invitebus_views::Views;
 use std::path::PathBuf;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
-use tracing::{info, warn};
+use tracing::info;
 
 #[derive(Debug, Clone)]
 pub struct ExporterConfig {
@@ -26,9 +25,7 @@ impl ExporterConfig {
 }
 
 pub struct ExporterService {
-    shutdown: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
-    applied: watch::Receiver<u64>,
+    run: invitebus_feed::Running,
 }
 
 impl ExporterService {
@@ -40,40 +37,19 @@ impl ExporterService {
             views_path: config.path.clone(),
             handle: tokio::runtime::Handle::current(),
             client: client.clone(),
-            js: js.clone(),
+            js,
             subjects: config.subjects.clone(),
         };
-        let (applied_tx, applied) = watch::channel(invitebus_feed::Projection::position(&exporter));
-        let (shutdown, shutdown_rx) = watch::channel(false);
-        let (subjects, follow_shutdown) = (config.subjects.clone(), shutdown_rx.clone());
-        let mut tasks = vec![tokio::spawn(async move {
-            if let Err(e) = invitebus_feed::follow(js, subjects, exporter, applied_tx, follow_shutdown).await {
-                warn!(error = %e, "the exporter stopped");
-            }
-        })];
-        tasks.push(invitebus_feed::report_position(
-            client,
-            &config.subjects,
-            "exporter",
-            applied.clone(),
-            shutdown_rx,
-        ));
+        let run = invitebus_feed::Running::start(&client, &config.subjects, "exporter", exporter);
         info!(path = %config.path.display(), "exporter ready");
-        Ok(ExporterService {
-            shutdown,
-            tasks,
-            applied,
-        })
+        Ok(ExporterService { run })
     }
 
     pub fn applied(&self) -> watch::Receiver<u64> {
-        self.applied.clone()
+        self.run.applied()
     }
 
     pub async fn shutdown(self) {
-        let _ = self.shutdown.send(true);
-        for t in self.tasks {
-            let _ = t.await;
-        }
+        self.run.shutdown().await;
     }
 }

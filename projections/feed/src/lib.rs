@@ -227,3 +227,55 @@ pub async fn answer_queries<C, F>(
         });
     }
 }
+
+/// A projection role at work: the feed that follows the events into the projection, the
+/// position reports for health, and whatever else the role spawns; stopped together.
+pub struct Running {
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    applied: watch::Receiver<u64>,
+}
+
+impl Running {
+    /// Starts following the events with `projection` and reporting its position as `name`.
+    pub fn start<P: Projection>(client: &Client, subjects: &Subjects, name: &'static str, projection: P) -> Running {
+        let (applied_tx, applied) = watch::channel(projection.position());
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let (js, subjects_) = (jetstream::new(client.clone()), subjects.clone());
+        let follow_shutdown = shutdown_rx.clone();
+        let follow = tokio::spawn(async move {
+            if let Err(e) = follow(js, subjects_, projection, applied_tx, follow_shutdown).await {
+                warn!(projection = name, error = %e, "the projection stopped");
+            }
+        });
+        let report = report_position(client.clone(), subjects, name, applied.clone(), shutdown_rx);
+        Running {
+            shutdown,
+            tasks: vec![follow, report],
+            applied,
+        }
+    }
+
+    /// Runs `task` until the role stops; it gets the applied position and the shutdown signal.
+    pub fn spawn<F, Fut>(&mut self, task: F)
+    where
+        F: FnOnce(watch::Receiver<u64>, watch::Receiver<bool>) -> Fut,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.tasks
+            .push(tokio::spawn(task(self.applied.clone(), self.shutdown.subscribe())));
+    }
+
+    /// The last position the projection applied.
+    pub fn applied(&self) -> watch::Receiver<u64> {
+        self.applied.clone()
+    }
+
+    /// Stops every task and waits for them.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}

@@ -16,7 +16,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 /// How the notifier role runs.
@@ -38,9 +37,7 @@ impl NotifierConfig {
 }
 
 pub struct NotifierService {
-    shutdown: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
-    applied: watch::Receiver<u64>,
+    run: invitebus_feed::Running,
 }
 
 /// Creates `INVITES_NOTIFY` (file storage) when missing.
@@ -62,24 +59,16 @@ pub async fn ensure_notify_stream(
 
 impl NotifierService {
     pub async fn start(client: Client, config: NotifierConfig) -> Result<NotifierService, NotifierError> {
-        let notifier = Notifier::open(&config.path)?;
-        let (applied_tx, applied) = watch::channel(invitebus_feed::Projection::position(&notifier));
-        let (shutdown, shutdown_rx) = watch::channel(false);
         let js = jetstream::new(client.clone());
         ensure_notify_stream(&js, &config.subjects).await?;
-        let (f_js, f_subjects, f_shutdown) = (js.clone(), config.subjects.clone(), shutdown_rx.clone());
-        let mut tasks = vec![tokio::spawn(async move {
-            if let Err(e) = invitebus_feed::follow(f_js, f_subjects, notifier, applied_tx, f_shutdown).await {
-                warn!(error = %e, "the notifier projection stopped");
-            }
-        })];
+        let mut run = invitebus_feed::Running::start(&client, &config.subjects, NAME, Notifier::open(&config.path)?);
         let sender = Sender {
             conn: Mutex::new(connect(&config.path)?),
             js,
             client: client.clone(),
             subjects: config.subjects.clone(),
         };
-        tasks.push(tokio::spawn(sender.run(applied.clone(), shutdown_rx.clone())));
+        run.spawn(move |applied, shutdown| sender.run(applied, shutdown));
         let sub = client
             .queue_subscribe(config.subjects.query("inbox"), config.queue_group.clone())
             .await
@@ -89,34 +78,19 @@ impl NotifierService {
             check_body(body)?;
             inbox(conn, &decode_fields::<InboxRequest>(body)?)
         };
-        let (c, a, sd) = (client.clone(), applied.clone(), shutdown_rx.clone());
-        tasks.push(tokio::spawn(invitebus_feed::answer_queries(
-            c, sub, reader, a, sd, handler,
-        )));
-        tasks.push(invitebus_feed::report_position(
-            client,
-            &config.subjects,
-            NAME,
-            applied.clone(),
-            shutdown_rx,
-        ));
+        run.spawn(move |applied, shutdown| {
+            invitebus_feed::answer_queries(client, sub, reader, applied, shutdown, handler)
+        });
         info!(path = %config.path.display(), "notifier ready");
-        Ok(NotifierService {
-            shutdown,
-            tasks,
-            applied,
-        })
+        Ok(NotifierService { run })
     }
 
     pub fn applied(&self) -> watch::Receiver<u64> {
-        self.applied.clone()
+        self.run.applied()
     }
 
     pub async fn shutdown(self) {
-        let _ = self.shutdown.send(true);
-        for t in self.tasks {
-            let _ = t.await;
-        }
+        self.run.shutdown().await;
     }
 }
 

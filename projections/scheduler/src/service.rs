@@ -13,7 +13,6 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 #[derive(Debug, Clone)]
@@ -35,57 +34,29 @@ impl SchedulerConfig {
 }
 
 pub struct SchedulerService {
-    shutdown: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
-    applied: watch::Receiver<u64>,
+    run: invitebus_feed::Running,
 }
 
 impl SchedulerService {
     pub async fn start(client: Client, config: SchedulerConfig) -> Result<SchedulerService, SchedulerError> {
-        let timers = Timers::open(&config.path)?;
-        let (applied_tx, applied) = watch::channel(invitebus_feed::Projection::position(&timers));
-        let (shutdown, shutdown_rx) = watch::channel(false);
-        let js = async_nats::jetstream::new(client.clone());
-        let (subjects, follow_shutdown) = (config.subjects.clone(), shutdown_rx.clone());
-        let mut tasks = vec![tokio::spawn(async move {
-            if let Err(e) = invitebus_feed::follow(js, subjects, timers, applied_tx, follow_shutdown).await {
-                warn!(error = %e, "the scheduler's timers stopped following");
-            }
-        })];
+        let mut run = invitebus_feed::Running::start(&client, &config.subjects, NAME, Timers::open(&config.path)?);
         let firing = Firing {
             conn: Mutex::new(connect(&config.path)?),
-            client: client.clone(),
+            client,
             subjects: config.subjects.clone(),
         };
-        tasks.push(tokio::spawn(firing.run(
-            config.tick,
-            applied.clone(),
-            shutdown_rx.clone(),
-        )));
-        tasks.push(invitebus_feed::report_position(
-            client,
-            &config.subjects,
-            NAME,
-            applied.clone(),
-            shutdown_rx,
-        ));
+        let tick = config.tick;
+        run.spawn(move |applied, shutdown| firing.run(tick, applied, shutdown));
         info!(path = %config.path.display(), "scheduler ready");
-        Ok(SchedulerService {
-            shutdown,
-            tasks,
-            applied,
-        })
+        Ok(SchedulerService { run })
     }
 
     pub fn applied(&self) -> watch::Receiver<u64> {
-        self.applied.clone()
+        self.run.applied()
     }
 
     pub async fn shutdown(self) {
-        let _ = self.shutdown.send(true);
-        for t in self.tasks {
-            let _ = t.await;
-        }
+        self.run.shutdown().await;
     }
 }
 

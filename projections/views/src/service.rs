@@ -11,8 +11,7 @@ use rusqlite::Connection;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
-use tracing::{info, warn};
+use tracing::info;
 
 /// The queries this role answers.
 pub const QUERIES: [&str; 7] = ["received", "sent", "invite", "admin", "code", "codes", "export"];
@@ -37,25 +36,13 @@ impl ViewsConfig {
 
 /// A running views role.
 pub struct ViewService {
-    shutdown: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
-    applied: watch::Receiver<u64>,
+    run: invitebus_feed::Running,
 }
 
 impl ViewService {
     pub async fn start(client: Client, config: ViewsConfig) -> Result<ViewService, ViewError> {
-        let views = Views::open(&config.path)?;
-        let (applied_tx, applied) = watch::channel(invitebus_feed::Projection::position(&views));
-        let (shutdown, shutdown_rx) = watch::channel(false);
-        let js = async_nats::jetstream::new(client.clone());
-        let follow_shutdown = shutdown_rx.clone();
-        let subjects = config.subjects.clone();
-        let mut tasks = vec![tokio::spawn(async move {
-            if let Err(e) = invitebus_feed::follow(js, subjects, views, applied_tx, follow_shutdown).await {
-                warn!(error = %e, "the views projection stopped");
-            }
-        })];
         let reader = Arc::new(Mutex::new(connect(&config.path)?));
+        let mut run = invitebus_feed::Running::start(&client, &config.subjects, NAME, Views::open(&config.path)?);
         for name in QUERIES {
             let sub = client
                 .queue_subscribe(config.subjects.query(name), config.queue_group.clone())
@@ -65,37 +52,22 @@ impl ViewService {
                     reason: e.to_string(),
                 })?;
             let handler = move |c: &Connection, b: &[u8]| answer(c, name, b);
-            let (client, reader, applied, shutdown) =
-                (client.clone(), reader.clone(), applied.clone(), shutdown_rx.clone());
-            tasks.push(tokio::spawn(invitebus_feed::answer_queries(
-                client, sub, reader, applied, shutdown, handler,
-            )));
+            let (client, reader) = (client.clone(), reader.clone());
+            run.spawn(move |applied, shutdown| {
+                invitebus_feed::answer_queries(client, sub, reader, applied, shutdown, handler)
+            });
         }
-        tasks.push(invitebus_feed::report_position(
-            client,
-            &config.subjects,
-            NAME,
-            applied.clone(),
-            shutdown_rx,
-        ));
         info!(path = %config.path.display(), "views ready");
-        Ok(ViewService {
-            shutdown,
-            tasks,
-            applied,
-        })
+        Ok(ViewService { run })
     }
 
     /// The last position applied to the views.
     pub fn applied(&self) -> watch::Receiver<u64> {
-        self.applied.clone()
+        self.run.applied()
     }
 
     pub async fn shutdown(self) {
-        let _ = self.shutdown.send(true);
-        for t in self.tasks {
-            let _ = t.await;
-        }
+        self.run.shutdown().await;
     }
 }
 
