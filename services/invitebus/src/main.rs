@@ -50,6 +50,18 @@ enum Cmd {
     Query(client::SendArgs),
     /// Print events as JSON lines: history first, then live.
     Tail(client::TailArgs),
+    /// Mint a gateway token: `token --user fang [--role admin] [--ttl 3600]`.
+    Token {
+        #[arg(long)]
+        user: String,
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// Seconds the token lives.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+        #[arg(long, env = "INVITEBUS_JWT_SECRET", default_value = "invitebus-dev-secret")]
+        jwt_secret: String,
+    },
     /// Ask `invites.health` and print the answer.
     Health {
         #[command(flatten)]
@@ -88,6 +100,19 @@ fn main() {
             Cmd::Query(args) => client::send(args, client::Kind::Query).await,
             Cmd::Tail(args) => client::tail(args).await.map(|_| 0),
             Cmd::Health { common } => client::health(common).await,
+            Cmd::Token {
+                user,
+                roles,
+                ttl,
+                jwt_secret,
+            } => {
+                if !invitebus_events::ids::is_valid_id(&user) {
+                    Err(anyhow::anyhow!("`{user}` is not a valid user id"))
+                } else {
+                    println!("{}", invitebus_gateway::auth::mint(&jwt_secret, &user, &roles, ttl));
+                    Ok(0)
+                }
+            }
             Cmd::Audit(args) => audit::run(args),
             Cmd::Export(args) => export::run(args).await,
             Cmd::Replay(args) => replay::run(args).await.map(|_| 0),

@@ -15,9 +15,15 @@ pub struct ServeArgs {
     pub common: Common,
     /// Which part to run: `commands` (the write side and relay), `views` (read models and their
     /// queries), `notifier` (notifications and the inbox), `scheduler` (expiry and reminder timers),
-    /// `exporter` (export jobs), or `all`.
-    #[arg(long, default_value = "all", value_parser = ["all", "commands", "views", "notifier", "scheduler", "exporter"])]
+    /// `exporter` (export jobs), `gateway` (HTTP), or `all`.
+    #[arg(long, default_value = "all", value_parser = ["all", "commands", "views", "notifier", "scheduler", "exporter", "gateway"])]
     pub role: String,
+    /// Where the HTTP gateway listens.
+    #[arg(long = "http", env = "INVITEBUS_HTTP", default_value = "127.0.0.1:5004")]
+    pub http: String,
+    /// The HS256 secret of the gateway's tokens (`invitebus token` signs with the same).
+    #[arg(long, env = "INVITEBUS_JWT_SECRET", default_value = "invitebus-dev-secret")]
+    pub jwt_secret: String,
     /// Accept RequestExport in the commands role. On by itself when this process also runs the
     /// exporter (`all`); set it when an exporter runs elsewhere.
     #[arg(long, env = "INVITEBUS_EXPORTS")]
@@ -88,9 +94,31 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         ),
         false => None,
     };
+    let (gateway_stop, gateway_stopped) = tokio::sync::oneshot::channel::<()>();
+    let gateway = match runs("gateway") {
+        true => {
+            let listener = tokio::net::TcpListener::bind(&args.http)
+                .await
+                .with_context(|| format!("the gateway cannot listen on {}", args.http))?;
+            let app = invitebus_gateway::router(invitebus_gateway::GatewayConfig {
+                client: client.clone(),
+                subjects: invitebus_events::subject::Subjects::from_env(),
+                jwt_secret: args.jwt_secret.clone(),
+            });
+            tracing::info!(http = %args.http, "gateway listening");
+            Some(tokio::spawn(invitebus_gateway::serve(listener, app, async move {
+                let _ = gateway_stopped.await;
+            })))
+        }
+        false => None,
+    };
     tracing::info!(role = %args.role, data = %args.common.data.display(), "invitebus serving; Ctrl-C stops");
     wait_for_signal().await;
     tracing::info!("stopping");
+    let _ = gateway_stop.send(());
+    if let Some(g) = gateway {
+        let _ = g.await;
+    }
     if let Some(e) = exporter {
         e.shutdown().await;
     }

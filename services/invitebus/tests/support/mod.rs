@@ -28,7 +28,16 @@ impl Serve {
     /// `serve --role <role>` with extra environment.
     pub fn start_role_with(nats_url: &str, data: &Path, role: &str, env: &[(&str, &str)]) -> Serve {
         let child = Command::new(BIN)
-            .args(["serve", "--role", role, "--nats", nats_url, "--data"])
+            .args([
+                "serve",
+                "--role",
+                role,
+                "--http",
+                "127.0.0.1:0",
+                "--nats",
+                nats_url,
+                "--data",
+            ])
             .arg(data)
             .envs(env.iter().copied())
             .env("RUST_LOG", "warn")
