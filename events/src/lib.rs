@@ -10,6 +10,7 @@
 //! - [`subject`]: subject builders for the `invites` prefix (or `INVITEBUS_PREFIX`).
 //! - [`reply`]: the reply body of commands and queries.
 //! - [`query`]: query names.
+//! - [`seeds`]: our error codes and statuses in each seed product's own words.
 //!
 //! Nothing here does I/O: a client can depend on this crate alone.
 #![forbid(unsafe_code)]
@@ -21,6 +22,7 @@ pub mod event;
 pub mod ids;
 pub mod query;
 pub mod reply;
+pub mod seeds;
 pub mod status;
 pub mod subject;
 

@@ -98,6 +98,12 @@ impl Subjects {
         format!("{}.export.{export_id}.progress", self.prefix)
     }
 
+    /// `invites.presence.<user_id>`: request/reply; answered by every gateway holding a live
+    /// WebSocket of that user (no responders = offline).
+    pub fn presence(&self, user: &Id) -> String {
+        format!("{}.presence.{user}", self.prefix)
+    }
+
     /// `invites.status.<projection>`: where a projection reports its position (for health).
     pub fn status(&self, projection: &str) -> String {
         format!("{}.status.{projection}", self.prefix)

@@ -30,10 +30,15 @@ pub fn mint(secret: &str, user: &str, roles: &[String], ttl_secs: u64) -> String
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
+    mint_until(secret, user, roles, now + ttl_secs)
+}
+
+/// Mints a token that expires at `exp` (seconds since the epoch; a past one is already expired).
+pub fn mint_until(secret: &str, user: &str, roles: &[String], exp: u64) -> String {
     let claims = Claims {
         sub: user.to_string(),
         roles: roles.to_vec(),
-        exp: now + ttl_secs,
+        exp,
     };
     encode(
         &Header::new(Algorithm::HS256),

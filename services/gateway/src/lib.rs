@@ -1,16 +1,41 @@
 //! The HTTP gateway: every route turns into NATS commands and queries; it keeps no state.
 //!
-//! Layout: [`auth`] (JWT, where tokens come from), [`native`] (`POST /v1/commands/{Command}` and
-//! `POST /v1/queries/{query}`, one to one onto NATS), [`serve`] (the server and its shutdown).
-//! The seeds' own REST shapes are not here yet.
+//! Layout: [`auth`] (JWT, where tokens come from), [`bus`] (the caller, commands and queries on
+//! NATS: every route goes through it), one module per API: [`native`] (`/v1/commands`,
+//! `/v1/queries`), [`conference`] (seed 000), [`meeting`] (seed 001), [`signaling`] (seed 002's
+//! WebSocket), [`codes`] (seed 003), [`admin`] and [`exports`] (seed 004), [`openapi`] (the
+//! document of all of them); [`serve`] runs it until shutdown.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod auth;
+pub mod bus;
+pub mod codes;
+pub mod conference;
+pub mod exports;
+pub mod meeting;
 pub mod native;
+pub mod openapi;
+pub mod signaling;
 
-pub use native::{router, GatewayConfig};
+pub use bus::GatewayConfig;
 
-/// Serves `router` on `addr` until `shutdown` resolves.
+/// Every route of every API, sharing one configuration.
+pub fn router(config: GatewayConfig) -> axum::Router {
+    axum::Router::new()
+        .merge(native::routes())
+        .merge(conference::routes())
+        .merge(meeting::routes())
+        .merge(signaling::routes())
+        .merge(codes::routes())
+        .merge(admin::routes())
+        .merge(exports::routes())
+        .merge(openapi::routes())
+        .layer(axum::extract::DefaultBodyLimit::max(bus::MAX_HTTP_BODY))
+        .with_state(std::sync::Arc::new(config))
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: axum::Router,

@@ -17,6 +17,9 @@ mod serve;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+/// The gateway's token secret when none is set: fine on loopback, refused anywhere else.
+pub const DEV_JWT_SECRET: &str = "invitebus-dev-secret";
+
 #[derive(Parser)]
 #[command(name = "invitebus", version, about = "Event-sourced invitations on NATS")]
 struct Cli {
@@ -59,7 +62,7 @@ enum Cmd {
         /// Seconds the token lives.
         #[arg(long, default_value_t = 3600)]
         ttl: u64,
-        #[arg(long, env = "INVITEBUS_JWT_SECRET", default_value = "invitebus-dev-secret")]
+        #[arg(long, env = "INVITEBUS_JWT_SECRET", default_value = crate::DEV_JWT_SECRET)]
         jwt_secret: String,
     },
     /// Ask `invites.health` and print the answer.

@@ -22,7 +22,7 @@ pub struct ServeArgs {
     #[arg(long = "http", env = "INVITEBUS_HTTP", default_value = "127.0.0.1:5004")]
     pub http: String,
     /// The HS256 secret of the gateway's tokens (`invitebus token` signs with the same).
-    #[arg(long, env = "INVITEBUS_JWT_SECRET", default_value = "invitebus-dev-secret")]
+    #[arg(long, env = "INVITEBUS_JWT_SECRET", default_value = crate::DEV_JWT_SECRET)]
     pub jwt_secret: String,
     /// Accept RequestExport in the commands role. On by itself when this process also runs the
     /// exporter (`all`); set it when an exporter runs elsewhere.
@@ -105,7 +105,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 subjects: invitebus_events::subject::Subjects::from_env(),
                 jwt_secret: args.jwt_secret.clone(),
             });
-            tracing::info!(http = %args.http, "gateway listening");
+            let addr = listener.local_addr()?;
+            if !addr.ip().is_loopback() && args.jwt_secret == crate::DEV_JWT_SECRET {
+                anyhow::bail!("the gateway listens on {addr}, beyond this machine, with the development JWT secret: set INVITEBUS_JWT_SECRET");
+            }
+            tracing::info!(http = %addr, "gateway listening");
             Some(tokio::spawn(invitebus_gateway::serve(listener, app, async move {
                 let _ = gateway_stopped.await;
             })))
@@ -117,7 +121,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!("stopping");
     let _ = gateway_stop.send(());
     if let Some(g) = gateway {
-        let _ = g.await;
+        // Open WebSockets and event streams would hold a graceful shutdown forever.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), g).await;
     }
     if let Some(e) = exporter {
         e.shutdown().await;

@@ -1,6 +1,9 @@
 //! Runs the real `invitebus` binary against a real nats-server, as an operator would.
 #![allow(dead_code)]
 
+pub mod gateway;
+pub mod http;
+
 use invitebus_events::subject::Subjects;
 use invitebus_events::Reply;
 use serde_json::Value;
@@ -45,6 +48,34 @@ impl Serve {
             .spawn()
             .expect("invitebus serve starts");
         Serve { child }
+    }
+
+    /// `serve` (all roles) with its gateway on `127.0.0.1:<free port>`, once the gateway answers
+    /// its heartbeat; returns the gateway's address.
+    pub async fn start_with_gateway(nats_url: &str, data: &Path, secret: &str) -> (Serve, std::net::SocketAddr) {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let child = Command::new(BIN)
+            .args(["serve", "--http", &addr.to_string(), "--nats", nats_url, "--data"])
+            .arg(data)
+            .env("INVITEBUS_JWT_SECRET", secret)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("invitebus serve starts");
+        let serve = Serve { child };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if tokio::net::TcpStream::connect(addr).await.is_ok()
+                && http::get(addr, "/api/invitation/check", &[]).await.status == 200
+            {
+                return (serve, addr);
+            }
+            assert!(Instant::now() < deadline, "the gateway did not come up on {addr}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// SIGKILL: no chance to clean up.

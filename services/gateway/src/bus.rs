@@ -1,0 +1,152 @@
+//! The gateway's one way onto the bus: who is calling, and their commands and queries over NATS.
+//! Every route of every seed goes through here, so the actor always comes from the token.
+
+use crate::auth::{token_of, verify, AuthError, Claims};
+use axum::http::{HeaderMap, StatusCode};
+use invitebus_events::subject::Subjects;
+use invitebus_events::{ErrorCode, ProtocolError, Reply};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// How long a route waits for invitebus to answer before `unavailable`.
+const ANSWER_WITHIN: Duration = Duration::from_secs(10);
+
+/// What the gateway needs: a NATS connection, the subjects and the tokens' secret.
+#[derive(Clone)]
+pub struct GatewayConfig {
+    pub client: async_nats::Client,
+    pub subjects: Subjects,
+    pub jwt_secret: String,
+}
+
+/// The signed-in user of a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user: String,
+    pub roles: Vec<String>,
+}
+
+impl Caller {
+    pub fn is_admin(&self) -> bool {
+        self.roles.iter().any(|r| r == invitebus_events::ADMIN_ROLE)
+    }
+}
+
+/// A command that went through: its reply data and the position of its last event.
+#[derive(Debug)]
+pub struct Done {
+    pub data: Value,
+    pub position: Option<u64>,
+}
+
+/// The HTTP status for an error code, where a route answers with HTTP statuses.
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::InvalidCommand | ErrorCode::MissingField | ErrorCode::InvalidField => StatusCode::BAD_REQUEST,
+        ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::RateLimited | ErrorCode::ExportQuotaExceeded => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::CONFLICT,
+    }
+}
+
+impl GatewayConfig {
+    /// The caller named by the request's token.
+    pub fn caller(&self, headers: &HeaderMap, query: Option<&str>) -> Result<Caller, ProtocolError> {
+        let claims: Claims = token_of(headers, query)
+            .ok_or(AuthError::Missing)
+            .and_then(|t| verify(&self.jwt_secret, &t))
+            .map_err(|e| ProtocolError::with_field(ErrorCode::Unauthenticated, "token", e.to_string()))?;
+        Ok(Caller {
+            user: claims.sub,
+            roles: claims.roles,
+        })
+    }
+
+    /// Sends a request body as it is and returns invitebus's reply.
+    pub async fn request(&self, subject: String, body: Vec<u8>) -> Reply {
+        let request = self.client.request(subject, body.into());
+        match tokio::time::timeout(ANSWER_WITHIN, request).await {
+            Ok(Ok(msg)) => serde_json::from_slice::<Reply>(&msg.payload)
+                .unwrap_or_else(|e| Reply::err(ProtocolError::internal(format!("a reply that is not a reply: {e}")))),
+            _ => Reply::err(ProtocolError::unavailable(
+                "no answer from invitebus; retry with the same command_id",
+            )),
+        }
+    }
+
+    /// Sends command `name` with `fields` on behalf of `caller`.
+    pub async fn command(&self, caller: &Caller, name: &str, fields: Value) -> Result<Done, ProtocolError> {
+        let body = with_actor(caller, fields);
+        let reply = self.request(self.subjects.command(name), body).await;
+        let position = reply.position();
+        reply.into_result().map(|data| Done { data, position })
+    }
+
+    /// Reads query `name` with `fields` on behalf of `caller`.
+    pub async fn query(&self, caller: &Caller, name: &str, fields: Value) -> Result<Value, ProtocolError> {
+        let body = with_actor(caller, fields);
+        self.request(self.subjects.query(name), body).await.into_result()
+    }
+
+    /// Reads query `name` once the views hold every command acknowledged before this call: the
+    /// seeds' clients carry no position, so the gateway asks for the log's head and waits for it.
+    pub async fn fresh_query(&self, caller: &Caller, name: &str, mut fields: Value) -> Result<Value, ProtocolError> {
+        if let (Some(head), Some(object)) = (self.head().await, fields.as_object_mut()) {
+            object.entry("min_position").or_insert(json!(head));
+        }
+        self.query(caller, name, fields).await
+    }
+
+    /// The last committed position of the log, if the command service answers.
+    pub async fn head(&self) -> Option<u64> {
+        let reply = self.request(self.subjects.health(), b"{}".to_vec()).await;
+        reply.data.as_ref()?.get("head")?.as_u64()
+    }
+
+    /// Whether `user` has a live connection on some gateway (seed 002's presence).
+    pub async fn online(&self, user: &invitebus_events::Id) -> bool {
+        let request = self.client.request(self.subjects.presence(user), "".into());
+        matches!(
+            tokio::time::timeout(Duration::from_millis(500), request).await,
+            Ok(Ok(_))
+        )
+    }
+}
+
+/// `fields` with `actor` and `roles` of the caller, whatever the fields said.
+fn with_actor(caller: &Caller, fields: Value) -> Vec<u8> {
+    let mut object = match fields {
+        Value::Object(o) => o,
+        _ => Default::default(),
+    };
+    object.insert("actor".into(), json!(caller.user));
+    object.insert("roles".into(), json!(caller.roles));
+    serde_json::to_vec(&object).expect("json serializes")
+}
+
+/// The largest body a route reads (NATS's default max_payload); anything larger is refused by
+/// HTTP itself (413). Bodies over PROTOCOL.md's 64 KiB get `invalid_command`.
+pub const MAX_HTTP_BODY: usize = 1024 * 1024;
+/// PROTOCOL.md's limit on a request body.
+const MAX_BODY: usize = 64 * 1024;
+
+/// Reads a JSON object body; an empty body is `{}`. Anything else is `invalid_command`.
+pub fn json_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, ProtocolError> {
+    if body.len() > MAX_BODY {
+        return Err(ProtocolError::invalid_command(format!(
+            "the body is over {MAX_BODY} bytes"
+        )));
+    }
+    if body.iter().all(|b| b.is_ascii_whitespace()) {
+        return Ok(Default::default());
+    }
+    match serde_json::from_slice(body) {
+        Ok(Value::Object(o)) => Ok(o),
+        Ok(_) => Err(ProtocolError::invalid_command("body is not a JSON object")),
+        Err(e) => Err(ProtocolError::invalid_command(format!("body is not JSON: {e}"))),
+    }
+}

@@ -1,0 +1,194 @@
+//! Seed 004's export, followed over HTTP: its status, its progress as Server-Sent Events or over a
+//! WebSocket (the frames seed 004 pushes on its faye channel), and the finished file.
+//! Only the requester and admins get any of it (the `export` query decides).
+
+use crate::admin::{failure, ok};
+use crate::bus::{Caller, GatewayConfig};
+use async_nats::jetstream::{self, consumer};
+use axum::body::Body;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use futures::{Stream, StreamExt};
+use invitebus_events::subject::{EXPORTS_BUCKET, EXPORTS_STREAM};
+use invitebus_events::{ErrorCode, Id, ProtocolError};
+use serde_json::{json, Value};
+use std::convert::Infallible;
+use std::sync::Arc;
+
+pub fn routes() -> Router<Arc<GatewayConfig>> {
+    Router::new()
+        .route("/api/exports/{uuid}", get(status))
+        .route("/api/exports/{uuid}/progress", get(progress_sse))
+        .route("/api/exports/{uuid}/ws", get(progress_ws))
+        .route("/api/exports/{uuid}/file", get(file))
+}
+
+/// The export as the `export` query has it, for a caller allowed to see it.
+async fn export(
+    cfg: &GatewayConfig,
+    headers: &HeaderMap,
+    q: Option<&str>,
+    id: &str,
+) -> Result<(Caller, Value), ProtocolError> {
+    let caller = cfg.caller(headers, q)?;
+    let view = cfg.fresh_query(&caller, "export", json!({"export_id": id})).await?;
+    Ok((caller, view))
+}
+
+/// Where the finished file is served: the gateway's own route, not the object store's name.
+fn file_path(id: &str) -> String {
+    format!("/api/exports/{id}/file")
+}
+
+/// A progress message in seed 004's shape (`uuid`, `file_url` a URL a browser can fetch).
+fn seed_progress(p: &Value) -> Value {
+    let id = p["export_id"].as_str().unwrap_or_default();
+    let mut frame = p.clone();
+    frame["uuid"] = json!(id);
+    if !p["file_url"].is_null() {
+        frame["file_url"] = json!(file_path(id));
+    }
+    frame
+}
+
+fn finished(p: &Value) -> bool {
+    matches!(p["status"].as_str(), Some("success" | "failed" | "upload_failure"))
+}
+
+/// The export's progress from its last message on, ending after the final one.
+async fn progress(cfg: &GatewayConfig, id: &str) -> Result<impl Stream<Item = Value>, ProtocolError> {
+    let id = Id::parse(id).map_err(|e| ProtocolError::invalid("uuid", e))?;
+    let js = jetstream::new(cfg.client.clone());
+    let unavailable = |e: &dyn std::fmt::Display| ProtocolError::unavailable(format!("export progress: {e}"));
+    let stream = js.get_stream(EXPORTS_STREAM).await.map_err(|e| unavailable(&e))?;
+    let consumer = stream
+        .create_consumer(consumer::pull::OrderedConfig {
+            filter_subject: cfg.subjects.export_progress(&id),
+            deliver_policy: consumer::DeliverPolicy::LastPerSubject,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| unavailable(&e))?;
+    let messages = consumer.messages().await.map_err(|e| unavailable(&e))?;
+    let frames = messages
+        .filter_map(|m| async move { m.ok().and_then(|m| serde_json::from_slice::<Value>(&m.payload).ok()) })
+        .map(|p| seed_progress(&p));
+    // Ends right after the final message, without waiting for another.
+    Ok(futures::stream::unfold(
+        (Box::pin(frames), false),
+        |(mut frames, done)| async move {
+            if done {
+                return None;
+            }
+            let p = frames.next().await?;
+            let done = finished(&p);
+            Some((p, (frames, done)))
+        },
+    ))
+}
+
+async fn status(
+    State(cfg): State<Arc<GatewayConfig>>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    match export(&cfg, &headers, q.as_deref(), &id).await {
+        Ok((_, mut view)) => {
+            if view["status"] == "success" {
+                view["file_url"] = json!(file_path(&id));
+            }
+            view["uuid"] = json!(id);
+            ok("成功", view)
+        }
+        Err(e) => failure(e),
+    }
+}
+
+async fn progress_sse(
+    State(cfg): State<Arc<GatewayConfig>>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let run = async {
+        export(&cfg, &headers, q.as_deref(), &id).await?;
+        progress(&cfg, &id).await
+    };
+    match run.await {
+        Ok(frames) => {
+            let events = frames.map(|p| Ok::<_, Infallible>(Event::default().data(p.to_string())));
+            Sse::new(events).keep_alive(KeepAlive::default()).into_response()
+        }
+        Err(e) => failure(e),
+    }
+}
+
+async fn progress_ws(
+    State(cfg): State<Arc<GatewayConfig>>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let run = async {
+        export(&cfg, &headers, q.as_deref(), &id).await?;
+        progress(&cfg, &id).await
+    };
+    match run.await {
+        Ok(frames) => upgrade.on_upgrade(move |socket| send_all(socket, frames)),
+        Err(e) => failure(e),
+    }
+}
+
+async fn send_all(mut socket: WebSocket, frames: impl Stream<Item = Value>) {
+    let mut frames = std::pin::pin!(frames);
+    while let Some(p) = frames.next().await {
+        if socket.send(Message::Text(p.to_string().into())).await.is_err() {
+            return;
+        }
+    }
+    let _ = socket.send(Message::Close(None)).await;
+}
+
+async fn file(
+    State(cfg): State<Arc<GatewayConfig>>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let run = async {
+        let (_, view) = export(&cfg, &headers, q.as_deref(), &id).await?;
+        if view["status"] != "success" {
+            return Err(ProtocolError::new(
+                ErrorCode::InvalidState,
+                format!("the export is {}", view["status"]),
+            ));
+        }
+        let format = view["format"].as_str().unwrap_or("xlsx").to_string();
+        let name = format!("{id}.{format}");
+        let js = jetstream::new(cfg.client.clone());
+        let unavailable = |e: &dyn std::fmt::Display| ProtocolError::unavailable(format!("export file: {e}"));
+        let store = js.get_object_store(EXPORTS_BUCKET).await.map_err(|e| unavailable(&e))?;
+        let object = store.get(&name).await.map_err(|e| unavailable(&e))?;
+        let content_type = match format.as_str() {
+            "csv" => "text/csv; charset=utf-8",
+            _ => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        };
+        let body = Body::from_stream(tokio_util::io::ReaderStream::new(object));
+        Ok((
+            [
+                (header::CONTENT_TYPE, content_type.to_string()),
+                (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+            ],
+            body,
+        )
+            .into_response())
+    };
+    run.await.unwrap_or_else(failure)
+}

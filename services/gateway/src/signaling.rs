@@ -1,0 +1,283 @@
+//! Seed 002, live channel and call invitations over a WebSocket at `/ws`. A signed-in client gets
+//! its notifications live, and on connecting those stored while it was away; it sends frames whose
+//! `op` is `invite`, `cancel`, `accept`, `reject` or `call` (or seed 002's method names,
+//! `signalingInvite`…), with seed 002's parameters and a `requestId` (the invite's id), and gets a
+//! reply frame with seed 002's numeric `code` (200 on success). `op`, not `type`: a call's `type`
+//! is seed 002's call type. While connected it answers
+//! presence requests, so an invite that is live-only learns whether its invitee is online (10201).
+
+use crate::bus::{Caller, GatewayConfig};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use futures::StreamExt;
+use invitebus_events::{ErrorCode, Id, ProtocolError};
+use serde_json::{json, Map, Value};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+/// Seed 002's code for a request that went through but whose peer is not online.
+const PEER_OFFLINE: u32 = 10201;
+
+pub fn routes() -> Router<Arc<GatewayConfig>> {
+    Router::new().route("/ws", get(connect))
+}
+
+async fn connect(
+    State(cfg): State<Arc<GatewayConfig>>,
+    Query(params): Query<HashMap<String, String>>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    match cfg.caller(&headers, q.as_deref()) {
+        Ok(caller) => {
+            let after = params.get("after").and_then(|a| a.parse::<u64>().ok());
+            upgrade.on_upgrade(move |socket| async move {
+                if let Err(e) = session(&cfg, caller, after, socket).await {
+                    tracing::debug!(error = %e, "signaling session ended");
+                }
+            })
+        }
+        Err(e) => (
+            crate::bus::status_of(e.code),
+            axum::Json(json!({"code": e.code.seed_002_reply_code(), "error": e})),
+        )
+            .into_response(),
+    }
+}
+
+/// A notification as seed 002's clients see it: `eventType` and the channel and request it is about.
+fn notify_frame(n: &Value, offline: bool) -> Value {
+    let event_type = match n["kind"].as_str().unwrap_or_default() {
+        "invite_received" | "invite_resent" => "INVITE".to_string(),
+        "invite_cancelled" => "CANCEL_INVITE".to_string(),
+        "invite_accepted" => "ACCEPT".to_string(),
+        "invite_rejected" => "REJECT".to_string(),
+        other => other.to_uppercase(),
+    };
+    json!({"op": "notify", "eventType": event_type, "channelId": n["resource_id"], "requestId": n["invite_id"],
+        "from": n["from"], "offline": offline, "notification": n})
+}
+
+async fn send(socket: &mut WebSocket, frame: Value) -> Result<(), axum::Error> {
+    socket.send(Message::Text(frame.to_string().into())).await
+}
+
+async fn session(
+    cfg: &GatewayConfig,
+    caller: Caller,
+    after: Option<u64>,
+    mut socket: WebSocket,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let user = Id::parse(caller.user.clone())?;
+    // Subscribe before reading the inbox, so nothing falls between the two.
+    let mut kept = cfg.client.subscribe(cfg.subjects.notify(&user)).await?;
+    let mut live = cfg
+        .client
+        .subscribe(format!("{}.live", cfg.subjects.notify(&user)))
+        .await?;
+    let mut presence = cfg.client.subscribe(cfg.subjects.presence(&user)).await?;
+    let stored = match after {
+        Some(position) => json!({"after": position, "per_page": 500}),
+        None => json!({"unread_only": true, "per_page": 500}),
+    };
+    let mut seen = HashSet::new();
+    match cfg.query(&caller, "inbox", stored).await {
+        Ok(inbox) => {
+            for n in inbox["items"].as_array().into_iter().flatten() {
+                if n["live_only"] == true {
+                    continue;
+                }
+                seen.insert(n["id"].as_str().unwrap_or_default().to_string());
+                send(&mut socket, notify_frame(n, true)).await?;
+            }
+        }
+        Err(e) => {
+            send(
+                &mut socket,
+                json!({"op": "error", "code": e.code.seed_002_reply_code(), "error": e}),
+            )
+            .await?
+        }
+    }
+    loop {
+        tokio::select! {
+            frame = socket.recv() => match frame {
+                Some(Ok(Message::Text(text))) => {
+                    let reply = handle(cfg, &caller, text.as_str()).await;
+                    send(&mut socket, reply).await?;
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Ok(()),
+                Some(Ok(_)) => {}
+            },
+            Some(msg) = kept.next() => forward(&mut socket, &msg.payload, &mut seen).await?,
+            Some(msg) = live.next() => forward(&mut socket, &msg.payload, &mut seen).await?,
+            Some(msg) = presence.next() => {
+                if let Some(reply) = msg.reply {
+                    cfg.client.publish(reply, r#"{"online":true}"#.into()).await?;
+                }
+            }
+        }
+    }
+}
+
+async fn forward(socket: &mut WebSocket, payload: &[u8], seen: &mut HashSet<String>) -> Result<(), axum::Error> {
+    let Ok(n) = serde_json::from_slice::<Value>(payload) else {
+        return Ok(());
+    };
+    if seen.remove(n["id"].as_str().unwrap_or_default()) {
+        return Ok(());
+    }
+    send(socket, notify_frame(&n, false)).await
+}
+
+fn field<'a>(frame: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    frame.get(name).filter(|v| !v.is_null())
+}
+
+fn required(frame: &Map<String, Value>, name: &str) -> Result<Value, ProtocolError> {
+    field(frame, name).cloned().ok_or_else(|| ProtocolError::missing(name))
+}
+
+/// Seed 002's pushInfo as our push info; none unless `needPush` is set.
+fn push(frame: &Map<String, Value>) -> Option<Value> {
+    let p = field(frame, "pushInfo")?.as_object()?;
+    let wanted =
+        matches!(p.get("needPush"), Some(Value::Bool(true))) || p.get("needPush").and_then(Value::as_u64) == Some(1);
+    wanted.then(|| {
+        let badge = match p.get("needBadge") {
+            Some(Value::Bool(b)) => *b,
+            Some(Value::Number(n)) => n.as_u64() != Some(0),
+            _ => true,
+        };
+        json!({"title": p.get("pushTitle"), "content": p.get("pushContent"), "payload": p.get("pushPayload"), "badge": badge})
+    })
+}
+
+/// One client frame, decided and answered: `{type, requestId, code, data | error}`.
+async fn handle(cfg: &GatewayConfig, caller: &Caller, text: &str) -> Value {
+    let frame = match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(frame)) => frame,
+        _ => {
+            let e = ProtocolError::invalid_command("a frame is a JSON object with a `type`");
+            return json!({"op": "error", "code": e.code.seed_002_reply_code(), "error": e});
+        }
+    };
+    let op = frame.get("op").and_then(Value::as_str).unwrap_or_default().to_string();
+    let request_id = frame.get("requestId").cloned().unwrap_or(Value::Null);
+    let mut reply = json!({"op": op, "requestId": request_id});
+    match run(cfg, caller, &op, &frame).await {
+        Ok((code, data)) => {
+            reply["code"] = json!(code);
+            reply["data"] = data;
+        }
+        Err(e) => {
+            reply["code"] = json!(e.code.seed_002_reply_code());
+            reply["error"] = json!(e);
+        }
+    }
+    reply
+}
+
+async fn run(
+    cfg: &GatewayConfig,
+    caller: &Caller,
+    op: &str,
+    frame: &Map<String, Value>,
+) -> Result<(u32, Value), ProtocolError> {
+    let request_id = || required(frame, "requestId");
+    let offline_enabled = field(frame, "offlineEnabled").and_then(Value::as_bool).unwrap_or(true);
+    let peer_code = |online: bool| if offline_enabled || online { 200 } else { PEER_OFFLINE };
+    match op {
+        "ping" => Ok((200, json!("pong"))),
+        "invite" | "signalingInvite" => {
+            let account = required(frame, "account")?;
+            let mut fields = json!({"invite_id": request_id()?, "resource_id": required(frame, "channelId")?,
+                "invitee": account, "offline_enabled": offline_enabled});
+            if let Some(ext) = field(frame, "attachExt") {
+                fields["ext"] = json!({"attachExt": ext});
+            }
+            if let Some(push) = push(frame) {
+                fields["push"] = push;
+            }
+            let done = cfg.command(caller, "CreateInvite", fields).await?;
+            let online = online(cfg, &account).await;
+            Ok((
+                peer_code(online),
+                json!({"channelId": frame.get("channelId"), "requestId": done.data["invite_id"]}),
+            ))
+        }
+        "cancel" | "signalingCancel" => answer(cfg, caller, "CancelInvite", json!({"invite_id": request_id()?})).await,
+        "reject" | "signalingReject" => {
+            let mut fields = json!({"invite_id": request_id()?});
+            if let Some(Value::String(reason)) = field(frame, "attachExt") {
+                fields["reason"] = json!(reason);
+            }
+            answer(cfg, caller, "RejectInvite", fields).await
+        }
+        "accept" | "signalingAccept" => {
+            let auto_join = field(frame, "autoJoin").and_then(Value::as_bool).unwrap_or(false);
+            answer(
+                cfg,
+                caller,
+                "AcceptInvite",
+                json!({"invite_id": request_id()?, "auto_join": auto_join}),
+            )
+            .await
+        }
+        "call" | "signalingCall" => {
+            let account = required(frame, "account")?;
+            let mut fields = json!({"invitee": account, "offline_enabled": offline_enabled, "kind": "channel",
+                "info": {"type": field(frame, "type"), "ext": field(frame, "ext")}});
+            for (theirs, ours) in [
+                ("requestId", "invite_id"),
+                ("channelId", "resource_id"),
+                ("channelName", "name"),
+            ] {
+                if let Some(v) = field(frame, theirs) {
+                    fields[ours] = v.clone();
+                }
+            }
+            if let Some(ext) = field(frame, "attachExt") {
+                fields["ext"] = json!({"attachExt": ext});
+            }
+            if let Some(push) = push(frame) {
+                fields["push"] = push;
+            }
+            let done = cfg.command(caller, "StartCall", fields).await?;
+            let online = online(cfg, &account).await;
+            let data = json!({
+                "channelInfo": {"channelId": done.data["resource_id"], "channelName": frame.get("channelName"),
+                    "type": frame.get("type"), "ext": frame.get("ext")},
+                "members": [{"account": caller.user, "uid": frame.get("uid")}],
+                "requestId": done.data["invite_id"],
+            });
+            Ok((peer_code(online), data))
+        }
+        other => Err(ProtocolError::new(
+            ErrorCode::InvalidCommand,
+            format!("no op `{other}`"),
+        )),
+    }
+}
+
+async fn answer(
+    cfg: &GatewayConfig,
+    caller: &Caller,
+    command: &str,
+    fields: Value,
+) -> Result<(u32, Value), ProtocolError> {
+    let done = cfg.command(caller, command, fields).await?;
+    Ok((200, done.data))
+}
+
+async fn online(cfg: &GatewayConfig, account: &Value) -> bool {
+    match account.as_str().map(Id::parse) {
+        Some(Ok(user)) => cfg.online(&user).await,
+        _ => false,
+    }
+}

@@ -1,0 +1,99 @@
+//! A running `invitebus serve` with its HTTP gateway, its own nats-server and data directory,
+//! and the tokens a seed's client would hold.
+
+use super::http::{self, Answer};
+use super::Serve;
+use invitebus_natsrun::NatsServer;
+use serde_json::Value;
+use std::net::SocketAddr;
+
+pub const SECRET: &str = "gateway-test-secret";
+
+pub struct Gateway {
+    pub addr: SocketAddr,
+    pub client: async_nats::Client,
+    pub serve: Serve,
+    pub nats: NatsServer,
+    pub dir: tempfile::TempDir,
+}
+
+impl Gateway {
+    pub async fn start() -> Gateway {
+        let nats = NatsServer::start_temp().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (serve, addr) = Serve::start_with_gateway(&nats.url(), dir.path(), SECRET).await;
+        let client = super::connect(&nats.url()).await;
+        Gateway {
+            addr,
+            client,
+            serve,
+            nats,
+            dir,
+        }
+    }
+
+    /// A token of `user`, valid for an hour.
+    pub fn token(user: &str) -> String {
+        invitebus_gateway::auth::mint(SECRET, user, &[], 3600)
+    }
+
+    pub fn admin_token(user: &str) -> String {
+        invitebus_gateway::auth::mint(SECRET, user, &["admin".into()], 3600)
+    }
+
+    /// A token that expired a minute ago.
+    pub fn expired_token(user: &str) -> String {
+        let now = chrono::Utc::now().timestamp() as u64;
+        invitebus_gateway::auth::mint_until(SECRET, user, &[], now - 60)
+    }
+
+    /// A token signed with another key.
+    pub fn foreign_token(user: &str) -> String {
+        invitebus_gateway::auth::mint("another-key", user, &[], 3600)
+    }
+
+    /// A native command that must succeed; its reply.
+    pub async fn command(&self, token: &str, name: &str, body: Value) -> Value {
+        let bearer = format!("Bearer {token}");
+        let a = http::post(
+            self.addr,
+            &format!("/v1/commands/{name}"),
+            &[("Authorization", &bearer)],
+            &body.to_string(),
+        )
+        .await;
+        assert_eq!(a.status, 200, "{name} {body}: {}", String::from_utf8_lossy(&a.body));
+        a.json()
+    }
+
+    /// A native query that must succeed; its data.
+    pub async fn query(&self, token: &str, name: &str, body: Value) -> Value {
+        let bearer = format!("Bearer {token}");
+        let a = http::post(
+            self.addr,
+            &format!("/v1/queries/{name}"),
+            &[("Authorization", &bearer)],
+            &body.to_string(),
+        )
+        .await;
+        assert_eq!(a.status, 200, "{name} {body}: {}", String::from_utf8_lossy(&a.body));
+        a.json()["data"].clone()
+    }
+
+    /// The log's last position.
+    pub async fn head(&self) -> u64 {
+        super::healthy(&self.client).await["head"].as_u64().unwrap()
+    }
+
+    pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Answer {
+        http::get(self.addr, path, headers).await
+    }
+
+    pub async fn post(&self, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
+        http::post(self.addr, path, headers, body).await
+    }
+
+    pub async fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
+        http::request(self.addr, method, path, headers, body).await
+    }
+}
