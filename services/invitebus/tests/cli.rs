@@ -111,3 +111,50 @@ async fn audit_verify_passes_untouched_and_names_an_altered_row() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+#[test]
+fn the_gateway_refuses_the_development_secret_beyond_loopback() {
+    let nats = NatsServer::start_temp().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(support::BIN)
+        .args([
+            "serve",
+            "--role",
+            "gateway",
+            "--http",
+            "0.0.0.0:0",
+            "--nats",
+            &nats.url(),
+            "--data",
+        ])
+        .arg(data.path())
+        .env_remove("INVITEBUS_JWT_SECRET")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("INVITEBUS_JWT_SECRET"), "{stderr}");
+    // With a secret of its own it starts (and is stopped here).
+    let mut child = std::process::Command::new(support::BIN)
+        .args([
+            "serve",
+            "--role",
+            "gateway",
+            "--http",
+            "0.0.0.0:0",
+            "--nats",
+            &nats.url(),
+            "--data",
+        ])
+        .arg(data.path())
+        .env("INVITEBUS_JWT_SECRET", "a-real-secret")
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "serve keeps running with a real secret"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}

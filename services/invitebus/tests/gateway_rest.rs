@@ -580,28 +580,75 @@ async fn seed_004_admin_list_approve_and_export() {
     // Export: the uuid, then its progress over SSE to success, then the file. A first export of
     // 2,000 other records keeps the exporter busy, so the second one's stream is open before it
     // starts and carries every step live.
-    gw.command(&rec, "RegisterResource", json!({"resource_id": "bulk", "kind": "exhibition", "name": "bulk"})).await;
+    gw.command(
+        &rec,
+        "RegisterResource",
+        json!({"resource_id": "bulk", "kind": "exhibition", "name": "bulk"}),
+    )
+    .await;
     for batch in 0..4 {
         let invitees: Vec<String> = (0..500).map(|i| format!("guest{batch}x{i}")).collect();
-        gw.command(&rec, "CreateInvite", json!({"resource_id": "bulk", "invitees": invitees})).await;
+        gw.command(
+            &rec,
+            "CreateInvite",
+            json!({"resource_id": "bulk", "invitees": invitees}),
+        )
+        .await;
     }
-    let first = gw.get("/api/admin/invitations?export_format=xlsx", &[("ACCESS-TOKEN", &Gateway::admin_token("boss2"))]).await.json();
+    let first = gw
+        .get(
+            "/api/admin/invitations?export_format=xlsx",
+            &[("ACCESS-TOKEN", &Gateway::admin_token("boss2"))],
+        )
+        .await
+        .json();
     assert_eq!(first["code"], 0, "{first}");
-    let started = gw.get(&format!("{}&export_format=xlsx", "/api/admin/invitations?exhibition_id=41296"), &[("ACCESS-TOKEN", &boss)]).await.json();
-    assert_eq!((started["code"].as_i64(), started["remark"].as_str()), (Some(0), Some("导出任务已经加入队列,请耐心等待")), "{started}");
+    let started = gw
+        .get(
+            &format!("{}&export_format=xlsx", "/api/admin/invitations?exhibition_id=41296"),
+            &[("ACCESS-TOKEN", &boss)],
+        )
+        .await
+        .json();
+    assert_eq!(
+        (started["code"].as_i64(), started["remark"].as_str()),
+        (Some(0), Some("导出任务已经加入队列,请耐心等待")),
+        "{started}"
+    );
     let uuid = started["data"]["uuid"].as_str().unwrap().to_string();
-    let sse = gw.get(&format!("/api/exports/{uuid}/progress?accessToken={boss}"), &[]).await;
+    let sse = gw
+        .get(&format!("/api/exports/{uuid}/progress?accessToken={boss}"), &[])
+        .await;
     assert_eq!(sse.status, 200);
-    assert!(sse.header("content-type").unwrap_or_default().starts_with("text/event-stream"));
+    assert!(sse
+        .header("content-type")
+        .unwrap_or_default()
+        .starts_with("text/event-stream"));
     let events = sse.events();
     let order = ["starting", "start", "writing_file", "before_upload", "success"];
-    let ranks: Vec<usize> = events.iter().map(|e| order.iter().position(|s| e["status"] == *s).expect("a known status")).collect();
+    let ranks: Vec<usize> = events
+        .iter()
+        .map(|e| order.iter().position(|s| e["status"] == *s).expect("a known status"))
+        .collect();
     assert!(ranks.windows(2).all(|w| w[0] <= w[1]), "in order: {events:?}");
-    assert_eq!(events[0]["status"], "starting", "the stream was open before the export started: {events:?}");
-    assert!(events.len() >= 4, "starting, start, before_upload, success at least: {events:?}");
+    assert_eq!(
+        events[0]["status"], "starting",
+        "the stream was open before the export started: {events:?}"
+    );
+    assert!(
+        events.len() >= 4,
+        "starting, start, before_upload, success at least: {events:?}"
+    );
     let last = events.last().expect("at least the final event");
-    assert_eq!((last["status"].as_str(), last["progress"].as_u64()), (Some("success"), Some(100)), "{events:?}");
-    assert_eq!((last["uuid"].as_str(), last["count"].as_u64()), (Some(uuid.as_str()), Some(2)));
+    assert_eq!(
+        (last["status"].as_str(), last["progress"].as_u64()),
+        (Some("success"), Some(100)),
+        "{events:?}"
+    );
+    assert_eq!(
+        (last["uuid"].as_str(), last["count"].as_u64()),
+        (Some(uuid.as_str()), Some(2))
+    );
     let file_url = last["file_url"].as_str().unwrap().to_string();
     assert_eq!(file_url, format!("/api/exports/{uuid}/file"));
 
