@@ -13,6 +13,16 @@ pub const EXPORTS_STREAM: &str = "INVITES_EXPORTS";
 /// The object store bucket for export files.
 pub const EXPORTS_BUCKET: &str = "invites-exports";
 
+/// How many copies JetStream keeps of invitebus's streams and bucket when it creates them:
+/// `INVITEBUS_REPLICAS` (1–5, for a JetStream cluster), 1 by default.
+pub fn stream_replicas() -> usize {
+    std::env::var("INVITEBUS_REPLICAS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .filter(|r| (1..=5).contains(r))
+        .unwrap_or(1)
+}
+
 /// Builds subjects under one prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subjects {

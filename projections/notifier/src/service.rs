@@ -51,6 +51,7 @@ pub async fn ensure_notify_stream(
         subjects: vec![format!("{}.notify.*", subjects.prefix())],
         storage: stream::StorageType::File,
         duplicate_window: Duration::from_secs(120),
+        num_replicas: invitebus_events::subject::stream_replicas(),
         ..Default::default()
     })
     .await

@@ -5,12 +5,14 @@ use invitebus_natsrun::{NatsRunError, NatsServer};
 use std::path::Path;
 use std::time::Duration;
 
-/// Connects once, failing fast when nothing answers.
+/// Connects once, failing fast when nothing answers. `url` may list several servers of a
+/// cluster, comma-separated; the client moves to another one when its server goes away.
 pub async fn connect(url: &str) -> anyhow::Result<async_nats::Client> {
+    let servers: Vec<&str> = url.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
     async_nats::ConnectOptions::new()
         .connection_timeout(Duration::from_secs(2))
         .name("invitebus")
-        .connect(url)
+        .connect(servers)
         .await
         .with_context(|| format!("cannot reach NATS at {url}"))
 }
@@ -46,6 +48,30 @@ pub async fn connect_or_start(url: &str, data: &Path) -> anyhow::Result<(async_n
     };
     let client = connect(&server.url()).await?;
     Ok((client, Some(server)))
+}
+
+/// Waits (up to a minute) until JetStream answers: a cluster that just started has no meta leader
+/// yet, and every role needs its streams. Asks `$JS.API.INFO` itself, so any server version's
+/// answer counts; only no answer or a 503 error means "not yet".
+pub async fn wait_for_jetstream(client: &async_nats::Client) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let answer = tokio::time::timeout(Duration::from_secs(2), client.request("$JS.API.INFO", "".into())).await;
+        let why = match answer {
+            Ok(Ok(msg)) => match serde_json::from_slice::<serde_json::Value>(&msg.payload) {
+                Ok(v) if v["error"]["code"] == 503 => v["error"]["description"].to_string(),
+                Ok(_) => return Ok(()),
+                Err(e) => e.to_string(),
+            },
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "no answer within 2 s".to_string(),
+        };
+        if std::time::Instant::now() >= deadline {
+            bail!("JetStream does not answer: {why}; is nats-server running with -js?");
+        }
+        tracing::info!(why, "JetStream does not answer yet; waiting");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 #[cfg(test)]

@@ -39,6 +39,7 @@ pub struct ServeArgs {
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.common.data).with_context(|| format!("creating {}", args.common.data.display()))?;
     let (client, nats_server) = crate::nats::connect_or_start(&args.common.nats_url, &args.common.data).await?;
+    crate::nats::wait_for_jetstream(&client).await?;
     let mut writer = WriterConfig::new(args.common.data.join("events.db"));
     writer.sync = if args.sync == "normal" {
         Sync::Normal
@@ -61,35 +62,46 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         false => None,
     };
     let views = match runs("views") {
-        true => Some(ViewService::start(client.clone(), ViewsConfig::new(args.common.data.join("views.db"))).await?),
+        true => Some(
+            retrying("views", || {
+                ViewService::start(client.clone(), ViewsConfig::new(args.common.data.join("views.db")))
+            })
+            .await?,
+        ),
         false => None,
     };
     let notifier = match runs("notifier") {
         true => Some(
-            NotifierService::start(
-                client.clone(),
-                NotifierConfig::new(args.common.data.join("notifier.db")),
-            )
+            retrying("notifier", || {
+                NotifierService::start(
+                    client.clone(),
+                    NotifierConfig::new(args.common.data.join("notifier.db")),
+                )
+            })
             .await?,
         ),
         false => None,
     };
     let scheduler = match runs("scheduler") {
         true => Some(
-            SchedulerService::start(
-                client.clone(),
-                SchedulerConfig::new(args.common.data.join("scheduler.db")),
-            )
+            retrying("scheduler", || {
+                SchedulerService::start(
+                    client.clone(),
+                    SchedulerConfig::new(args.common.data.join("scheduler.db")),
+                )
+            })
             .await?,
         ),
         false => None,
     };
     let exporter = match runs("exporter") {
         true => Some(
-            ExporterService::start(
-                client.clone(),
-                ExporterConfig::new(args.common.data.join("exporter.db")),
-            )
+            retrying("exporter", || {
+                ExporterService::start(
+                    client.clone(),
+                    ExporterConfig::new(args.common.data.join("exporter.db")),
+                )
+            })
             .await?,
         ),
         false => None,
@@ -149,5 +161,26 @@ async fn wait_for_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+    }
+}
+
+/// Starts a role, again while it fails, for up to a minute: creating a replicated stream on a
+/// cluster that is busy electing leaders can time out, and that should not end `serve`.
+async fn retrying<T, E, F, Fut>(role: &str, start: F) -> anyhow::Result<T>
+where
+    E: std::error::Error + Send + std::marker::Sync + 'static,
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        match start().await {
+            Ok(started) => return Ok(started),
+            Err(e) if std::time::Instant::now() < deadline => {
+                tracing::warn!(role, error = %e, "the role did not start; trying again");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            Err(e) => return Err(e).with_context(|| format!("starting the {role} role")),
+        }
     }
 }

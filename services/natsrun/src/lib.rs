@@ -5,6 +5,10 @@
 //! back on the same port with the same store, to test outages.
 #![forbid(unsafe_code)]
 
+mod cluster;
+
+pub use cluster::Cluster;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -27,6 +31,8 @@ pub struct NatsServer {
     child: Option<Child>,
     port: u16,
     store_dir: PathBuf,
+    /// Extra command-line arguments (cluster settings), kept for restarts.
+    args: Vec<String>,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -50,11 +56,17 @@ impl NatsServer {
 
     /// A server storing JetStream data under `store_dir`, on `port` (None = any free port).
     pub fn start(store_dir: &Path, port: Option<u16>) -> Result<NatsServer, NatsRunError> {
-        let (child, port) = spawn(store_dir, port)?;
+        NatsServer::start_with(store_dir, port, Vec::new())
+    }
+
+    /// [`NatsServer::start`] with extra nats-server arguments (e.g. cluster settings).
+    pub fn start_with(store_dir: &Path, port: Option<u16>, args: Vec<String>) -> Result<NatsServer, NatsRunError> {
+        let (child, port) = spawn(store_dir, port, &args)?;
         Ok(NatsServer {
             child: Some(child),
             port,
             store_dir: store_dir.to_path_buf(),
+            args,
             _temp: None,
         })
     }
@@ -82,7 +94,7 @@ impl NatsServer {
         let mut last = None;
         // The port can take a moment to be free again.
         for _ in 0..50 {
-            match spawn(&self.store_dir, Some(self.port)) {
+            match spawn(&self.store_dir, Some(self.port), &self.args) {
                 Ok((child, _)) => {
                     self.child = Some(child);
                     return Ok(());
@@ -106,13 +118,14 @@ impl Drop for NatsServer {
     }
 }
 
-fn spawn(store_dir: &Path, port: Option<u16>) -> Result<(Child, u16), NatsRunError> {
+fn spawn(store_dir: &Path, port: Option<u16>, args: &[String]) -> Result<(Child, u16), NatsRunError> {
     let bin = find_binary().ok_or(NatsRunError::NotInstalled)?;
     std::fs::create_dir_all(store_dir)?;
     let port_arg = port.map(|p| p.to_string()).unwrap_or_else(|| "-1".into());
     let mut child = Command::new(bin)
         .args(["-a", "127.0.0.1", "-p", &port_arg, "-js", "-sd"])
         .arg(store_dir)
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

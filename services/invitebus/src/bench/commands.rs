@@ -63,10 +63,10 @@ pub async fn commands(args: CommandsArgs) -> anyhow::Result<()> {
     // configuration is reported by its median round.
     let (mut grouped, mut single) = (Vec::new(), Vec::new());
     for round in 1..=args.rounds.max(1) {
-        let g = one_run(&nats, &args, 1024, None).await?;
+        let g = one_run(&nats, &args, Store::Invitebus { max_batch: 1024 }, None).await?;
         g.print(&format!("round {round}: group commit, empty log"));
         grouped.push(g);
-        let b = one_run(&nats, &args, 1, None).await?;
+        let b = one_run(&nats, &args, Store::Invitebus { max_batch: 1 }, None).await?;
         b.print(&format!("round {round}: one transaction per command"));
         single.push(b);
     }
@@ -79,8 +79,14 @@ pub async fn commands(args: CommandsArgs) -> anyhow::Result<()> {
         "ratio group commit / baseline: {:.1}x",
         grouped.rate() / single.rate().max(1e-9)
     );
+    let js = one_run(&nats, &args, Store::JetStream, None).await?;
+    js.print("alternative: JetStream as the event store");
+    println!(
+        "ratio JetStream store / invitebus: {:.2}x",
+        js.rate() / grouped.rate().max(1e-9)
+    );
     if let Some(n) = args.prefill {
-        let prefilled = one_run(&nats, &args, 1024, Some(n)).await?;
+        let prefilled = one_run(&nats, &args, Store::Invitebus { max_batch: 1024 }, Some(n)).await?;
         prefilled.print(&format!("group commit, {n} events already in the log"));
         println!(
             "ratio prefilled / empty: {:.2}x",
@@ -195,49 +201,108 @@ fn prefill(path: &Path, n: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn one_run(
+/// A command service for one run: its own log file, subjects, stream and client connections.
+/// The invitebus service (`max_batch` 1 = one transaction per command), or the JetStream-as-store
+/// alternative.
+pub(super) struct Service {
+    pub subjects: Subjects,
+    conns: Vec<async_nats::Client>,
+    backend: Backend,
+    _dir: tempfile::TempDir,
+}
+
+enum Backend {
+    Invitebus(Box<(CommandService, async_nats::jetstream::Context)>),
+    JetStream(super::jsstore::JsStore),
+}
+
+impl Service {
+    /// The connection client `i` uses.
+    pub fn client(&self, i: usize) -> &async_nats::Client {
+        &self.conns[i % self.conns.len()]
+    }
+
+    pub async fn stop(self) {
+        match self.backend {
+            Backend::Invitebus(both) => {
+                let (service, js) = *both;
+                service.shutdown().await;
+                let _ = js.delete_stream(invitebus_events::subject::EVENTS_STREAM).await;
+            }
+            Backend::JetStream(store) => drop(store),
+        }
+    }
+}
+
+/// Which store answers: invitebus with at most `max_batch` commands per transaction, or JetStream.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Store {
+    Invitebus { max_batch: usize },
+    JetStream,
+}
+
+pub(super) async fn start_service(
     nats: &NatsServer,
-    args: &CommandsArgs,
-    max_batch: usize,
+    store: Store,
     prefilled: Option<u64>,
-) -> anyhow::Result<Figures> {
+    connections: usize,
+) -> anyhow::Result<Service> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("events.db");
     if let Some(n) = prefilled {
         let p = path.clone();
         tokio::task::spawn_blocking(move || prefill(&p, n)).await??;
     }
-    // A fresh stream prefix per run, so runs do not share JetStream state.
-    let prefix = format!("bench{}", uuid::Uuid::now_v7().simple());
-    let subjects = Subjects::new(prefix);
     let service_client = async_nats::connect(nats.url()).await?;
-    let mut writer = WriterConfig::new(&path);
-    writer.max_batch = max_batch;
-    let mut config = ServiceConfig::new(writer);
-    config.subjects = subjects.clone();
-    config.relay_client = Some(async_nats::connect(nats.url()).await?);
-    // The events stream is named after the prefix too, so delete any earlier one first.
-    let js = async_nats::jetstream::new(service_client.clone());
-    let _ = js.delete_stream(invitebus_events::subject::EVENTS_STREAM).await;
-    let service = CommandService::start(service_client.clone(), config).await?;
-
+    let (subjects, backend) = match store {
+        Store::Invitebus { max_batch } => {
+            // A fresh subject prefix per run; the events stream has one name, so any earlier one goes.
+            let subjects = Subjects::new(format!("bench{}", uuid::Uuid::now_v7().simple()));
+            let mut writer = WriterConfig::new(&path);
+            writer.max_batch = max_batch;
+            let mut config = ServiceConfig::new(writer);
+            config.subjects = subjects.clone();
+            config.relay_client = Some(async_nats::connect(nats.url()).await?);
+            let js = async_nats::jetstream::new(service_client.clone());
+            let _ = js.delete_stream(invitebus_events::subject::EVENTS_STREAM).await;
+            let service = CommandService::start(service_client, config).await?;
+            (subjects, Backend::Invitebus(Box::new((service, js))))
+        }
+        Store::JetStream => {
+            let store = super::jsstore::JsStore::start(service_client).await?;
+            (Subjects::new(super::jsstore::PREFIX), Backend::JetStream(store))
+        }
+    };
     let mut conns = Vec::new();
-    for _ in 0..args.connections.max(1) {
+    for _ in 0..connections.max(1) {
         conns.push(async_nats::connect(nats.url()).await?);
     }
-    let owner = &conns[0];
     for r in 0..16 {
         let body = json!({"actor":"owner","resource_id":format!("bench-{r}"),"kind":"channel","name":"bench"});
-        let reply = request(owner, &subjects.command("RegisterResource"), &body).await?;
+        let reply = request(&conns[0], &subjects.command("RegisterResource"), &body).await?;
         anyhow::ensure!(reply.ok, "setup failed: {reply:?}");
     }
+    Ok(Service {
+        subjects,
+        conns,
+        backend,
+        _dir: dir,
+    })
+}
 
+async fn one_run(
+    nats: &NatsServer,
+    args: &CommandsArgs,
+    store: Store,
+    prefilled: Option<u64>,
+) -> anyhow::Result<Figures> {
+    let service = start_service(nats, store, prefilled, args.connections).await?;
     let warmup = Instant::now() + Duration::from_secs(1);
     let end = warmup + Duration::from_secs(args.duration);
     let mut tasks = Vec::new();
     for c in 0..args.clients {
-        let client = conns[c % conns.len()].clone();
-        let subjects = subjects.clone();
+        let client = service.client(c).clone();
+        let subjects = service.subjects.clone();
         tasks.push(tokio::spawn(async move {
             client_loop(c, client, subjects, warmup, end).await
         }));
@@ -255,8 +320,7 @@ async fn one_run(
         figures.latencies_us.extend(lat);
     }
     figures.latencies_us.sort_unstable();
-    service.shutdown().await;
-    let _ = js.delete_stream(invitebus_events::subject::EVENTS_STREAM).await;
+    service.stop().await;
     Ok(figures)
 }
 

@@ -1,9 +1,15 @@
 //! `invitebus bench`: figures printed from runs on this machine, each against a baseline in
-//! the same run. [`commands`]: end-to-end command throughput; [`queries`]: the views.
+//! the same run. [`commands`]: end-to-end command throughput (closed loop); [`openloop`]: latency
+//! against offered load; [`jsstore`]: the JetStream-as-store alternative; [`queries`]: the views;
+//! [`export`]: export files; [`suite`]: all of it into BENCHMARKS.md with [`plot`]s.
 
 mod commands;
 mod export;
+mod jsstore;
+mod openloop;
+mod plot;
 mod queries;
+mod suite;
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
@@ -21,6 +27,8 @@ pub enum BenchWhat {
     Queries(queries::QueriesArgs),
     /// A million records to xlsx and to csv: seconds, rows/s, peak memory.
     Export(export::ExportBenchArgs),
+    /// The whole suite, with the alternatives, written to BENCHMARKS.md and bench/*.svg.
+    All(suite::SuiteArgs),
 }
 
 #[derive(clap::Args, Clone)]
@@ -48,5 +56,6 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         BenchWhat::Nats(a) => commands::nats_floor(a).await,
         BenchWhat::Queries(a) => queries::run(a).await,
         BenchWhat::Export(a) => export::run(a).await,
+        BenchWhat::All(a) => suite::run(a).await,
     }
 }

@@ -119,7 +119,8 @@ pub fn run(args: &[&str], data: &Path) -> Output {
 pub async fn connect(url: &str) -> async_nats::Client {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        match async_nats::connect(url).await {
+        let servers: Vec<&str> = url.split(',').collect();
+        match async_nats::connect(servers).await {
             Ok(c) => return c,
             Err(e) => assert!(Instant::now() < deadline, "cannot connect to {url}: {e}"),
         }
