@@ -133,7 +133,11 @@ pub async fn curve(
         println!("{}", point.line(label));
         service.stop().await;
         points.push(point);
-        if points.last().is_some_and(|p| p.saturated) {
+        // Past the knee every further rate only measures a longer queue.
+        if points
+            .last()
+            .is_some_and(|p| p.saturated || p.achieved < 0.9 * p.offered)
+        {
             break;
         }
     }
