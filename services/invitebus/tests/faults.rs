@@ -195,8 +195,34 @@ async fn check(
         };
         let first = id_at(stream.get_raw_message(info.state.first_sequence).await);
         let last = id_at(stream.get_raw_message(info.state.last_sequence).await);
+        // Where the stream's sequence and the log's position part: the first sequence whose
+        // message carries another position (found by bisection; sequence = position before it).
+        let (mut lo, mut hi) = (1, info.state.last_sequence);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            let at = id_at(stream.get_raw_message(mid).await).and_then(|p| p.parse::<u64>().ok());
+            if at == Some(mid) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let around: Vec<_> = [lo.saturating_sub(1), lo, lo + 1]
+            .into_iter()
+            .filter(|s| *s >= 1)
+            .collect();
+        let mut parted = Vec::new();
+        for seq in around {
+            let m = stream.get_raw_message(seq).await.ok();
+            parted.push((
+                seq,
+                m.as_ref()
+                    .and_then(|m| m.headers.get("Nats-Msg-Id").map(|v| v.as_str().to_string())),
+                m.map(|m| m.time),
+            ));
+        }
         println!(
-            "faults: {fault}: stream state {:?}, created {:?}, first message's position {first:?}, last {last:?}, cluster {:?}",
+            "faults: {fault}: stream state {:?}, created {:?}, first message's position {first:?}, last {last:?}, cluster {:?}; sequence and position part at {parted:?}",
             info.state, info.created, info.cluster
         );
     }
