@@ -130,7 +130,12 @@ impl Relay {
                 buffer.pop_front();
             }
             let rows: Vec<Published> = if buffer.front().is_some_and(|e| e.position == published + 1) {
-                let n = buffer.len().min(RELAY_BATCH);
+                // Only the run without holes: the writer drops a batch when this feed is full, so
+                // the buffer can jump; what follows a hole is read from the log next round.
+                let limit = buffer.len().min(RELAY_BATCH);
+                let n = (0..limit)
+                    .take_while(|&i| buffer[i].position == published + 1 + i as u64)
+                    .count();
                 buffer.drain(..n).collect()
             } else {
                 // A gap, or nothing in memory: the log has whatever the feed did not bring.

@@ -1,0 +1,77 @@
+//! The relay against a real nats-server: what the writer's feed lacks comes from the log, so the
+//! stream holds every position once, in order, with sequence = position.
+
+use chrono::Utc;
+use invitebus_eventlog::relay::{self, Relay};
+use invitebus_eventlog::{AppendCommand, EventLog, LogReader, NewEvent, Options};
+use invitebus_events::subject::{Subjects, EVENTS_STREAM};
+use invitebus_natsrun::NatsServer;
+use serde_json::json;
+use std::time::Duration;
+use tokio::sync::watch;
+
+fn command(n: u64) -> AppendCommand {
+    AppendCommand {
+        actor: "fang".into(),
+        command_id: Some(format!("c{n}")),
+        correlation_id: None,
+        causation_id: None,
+        events: vec![NewEvent {
+            stream_id: format!("invite-i{n}"),
+            stream_type: "invite",
+            version: 1,
+            event_type: "InviteRead",
+            schema: 1,
+            data: json!({"invite_id": format!("i{n}")}).to_string(),
+        }],
+        reply_data: json!({}),
+    }
+}
+
+/// The writer drops a batch from its feed when the relay lags (the channel is full): the relay
+/// must not publish the next batch right after the one before the hole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hole_in_the_feed_is_filled_from_the_log() {
+    let nats = NatsServer::start_temp().unwrap();
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let mut log = EventLog::open(&path, &Options::default()).unwrap();
+    for n in 1..=10 {
+        log.append(&[command(n)], Utc::now()).unwrap();
+    }
+    let all = LogReader::open(&path).unwrap().read_published(0, 100).unwrap();
+    assert_eq!(all.len(), 10);
+
+    let (feed, rx) = relay::feed();
+    feed.send(all[0..3].to_vec()).await.unwrap();
+    // Positions 4..=7 were dropped from the feed.
+    feed.send(all[7..10].to_vec()).await.unwrap();
+    drop(feed);
+    let (published, _) = watch::channel(0);
+    let js = async_nats::jetstream::new(client.clone());
+    let relay = Relay {
+        log_path: path.clone(),
+        jetstream: js.clone(),
+        subjects: Subjects::default(),
+        feed: rx,
+        published,
+    };
+    let (_stop, stop) = watch::channel(false);
+    tokio::time::timeout(Duration::from_secs(30), relay.run(stop))
+        .await
+        .unwrap()
+        .unwrap();
+
+    let mut stream = js.get_stream(EVENTS_STREAM).await.unwrap();
+    let state = stream.info().await.unwrap().state.clone();
+    assert_eq!((state.messages, state.last_sequence), (10, 10));
+    for seq in 1..=10u64 {
+        let msg = stream.get_raw_message(seq).await.unwrap();
+        assert_eq!(
+            msg.headers.get("Nats-Msg-Id").unwrap().as_str(),
+            seq.to_string(),
+            "sequence {seq}"
+        );
+    }
+}
