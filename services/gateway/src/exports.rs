@@ -164,18 +164,20 @@ async fn file(
 ) -> Response {
     let run = async {
         let (_, view) = export(&cfg, &headers, q.as_deref(), &id).await?;
-        if view["status"] != "success" {
-            return Err(ProtocolError::new(
-                ErrorCode::InvalidState,
-                format!("the export is {}", view["status"]),
-            ));
+        // The view decides who may; the object store decides whether the file is there (the
+        // `success` progress message can come before the view has recorded CompleteExport).
+        if view["status"] == "failed" {
+            return Err(ProtocolError::new(ErrorCode::InvalidState, "the export failed"));
         }
         let format = view["format"].as_str().unwrap_or("xlsx").to_string();
         let name = format!("{id}.{format}");
         let js = jetstream::new(cfg.client.clone());
         let unavailable = |e: &dyn std::fmt::Display| ProtocolError::unavailable(format!("export file: {e}"));
         let store = js.get_object_store(EXPORTS_BUCKET).await.map_err(|e| unavailable(&e))?;
-        let object = store.get(&name).await.map_err(|e| unavailable(&e))?;
+        let object = store
+            .get(&name)
+            .await
+            .map_err(|e| ProtocolError::new(ErrorCode::InvalidState, format!("the file is not ready: {e}")))?;
         let content_type = match format.as_str() {
             "csv" => "text/csv; charset=utf-8",
             _ => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
