@@ -85,6 +85,12 @@ pub async fn commands(args: CommandsArgs) -> anyhow::Result<()> {
         "ratio JetStream store / invitebus: {:.2}x",
         js.rate() / grouped.rate().max(1e-9)
     );
+    let pg = one_run(&nats, &args, Store::Cqrs, None).await?;
+    pg.print("alternative: cqrs-es + postgres-es");
+    println!(
+        "ratio cqrs-es + postgres-es / invitebus: {:.2}x",
+        pg.rate() / grouped.rate().max(1e-9)
+    );
     if let Some(n) = args.prefill {
         let prefilled = one_run(&nats, &args, Store::Invitebus { max_batch: 1024 }, Some(n)).await?;
         prefilled.print(&format!("group commit, {n} events already in the log"));
@@ -214,6 +220,7 @@ pub(super) struct Service {
 enum Backend {
     Invitebus(Box<(CommandService, async_nats::jetstream::Context)>),
     JetStream(super::jsstore::JsStore),
+    Cqrs(super::cqrs_pg::CqrsStore),
 }
 
 impl Service {
@@ -230,6 +237,7 @@ impl Service {
                 let _ = js.delete_stream(invitebus_events::subject::EVENTS_STREAM).await;
             }
             Backend::JetStream(store) => drop(store),
+            Backend::Cqrs(store) => drop(store),
         }
     }
 }
@@ -237,8 +245,13 @@ impl Service {
 /// Which store answers: invitebus with at most `max_batch` commands per transaction, or JetStream.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Store {
-    Invitebus { max_batch: usize },
+    Invitebus {
+        max_batch: usize,
+    },
     JetStream,
+    /// cqrs-es + postgres-es on the PostgreSQL at `INVITEBUS_BENCH_POSTGRES`
+    /// (default `postgresql://postgres@127.0.0.1:5432`).
+    Cqrs,
 }
 
 pub(super) async fn start_service(
@@ -271,6 +284,12 @@ pub(super) async fn start_service(
         Store::JetStream => {
             let store = super::jsstore::JsStore::start(service_client).await?;
             (Subjects::new(super::jsstore::PREFIX), Backend::JetStream(store))
+        }
+        Store::Cqrs => {
+            let url = std::env::var("INVITEBUS_BENCH_POSTGRES")
+                .unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:5432".into());
+            let store = super::cqrs_pg::CqrsStore::start(service_client, &url).await?;
+            (Subjects::new(super::cqrs_pg::PREFIX), Backend::Cqrs(store))
         }
     };
     let mut conns = Vec::new();

@@ -4,6 +4,7 @@
 //! [`export`]: export files; [`suite`]: all of it into BENCHMARKS.md with [`plot`]s.
 
 mod commands;
+mod cqrs_pg;
 mod export;
 mod jsstore;
 mod openloop;

@@ -16,7 +16,7 @@ pub struct SuiteArgs {
     #[arg(long, default_value = "BENCHMARKS.md")]
     pub out: PathBuf,
     /// Offered loads (commands/s) of the open-loop curves.
-    #[arg(long, value_delimiter = ',', default_values_t = [2000u64, 5000, 10000, 15000, 20000, 25000, 30000])]
+    #[arg(long, value_delimiter = ',', default_values_t = [500u64, 1000, 2000, 5000, 10000, 15000, 20000, 25000, 30000])]
     pub rates: Vec<u64>,
     /// Seconds per offered load.
     #[arg(long, default_value_t = 5)]
@@ -125,6 +125,7 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
         "JetStream as the event store",
     )
     .await?;
+    let cqrs = curve(&nats, Store::Cqrs, &args.rates, args.seconds, "cqrs-es + postgres-es").await?;
     drop(nats);
 
     let dir = args
@@ -148,6 +149,11 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
             label: "JetStream as store",
             points: &jetstream,
             color: plotters::style::RGBColor(44, 160, 44),
+        },
+        Curve {
+            label: "cqrs-es + postgres-es",
+            points: &cqrs,
+            color: plotters::style::RGBColor(255, 127, 14),
         },
     ];
     plot::latency(&dir.join("latency.svg"), &curves)?;
@@ -176,10 +182,12 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
         .map(|p| ("invitebus", p))
         .chain(baseline.iter().map(|p| ("(a) one txn per command", p)))
         .chain(jetstream.iter().map(|p| ("(b) JetStream as store", p)))
+        .chain(cqrs.iter().map(|p| ("(c) cqrs-es + postgres-es", p)))
         .collect();
     md.push_str(&table(&rows));
     let s_js = sustained(&jetstream);
     let (p_ours, p_base, p_js) = (peak(&ours), peak(&baseline), peak(&jetstream));
+    let (s_pg, p_pg) = (sustained(&cqrs), peak(&cqrs));
     let _ = writeln!(md, "\nEach store's sustained throughput (achieved ≥ 95 % of offered with p99 < 100 ms, at the rates above) and peak (the most it achieved at any rate), and each as a ratio to invitebus:\n");
     let _ = writeln!(md, "| store | sustained commands/s | peak commands/s | sustained ratio | peak ratio |\n| --- | ---: | ---: | ---: | ---: |");
     let _ = writeln!(
@@ -198,8 +206,13 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
         s_js / s_ours.max(1.0),
         p_js / p_ours.max(1.0)
     );
-    let _ = writeln!(md, "| (c) cqrs-es + postgres-es | not run yet | | | |\n");
-    let _ = writeln!(md, "(a) and (b) run the same commands through the same `decide`/`evolve`; (b) is `src/bench/jsstore.rs`: each aggregate a subject, appends guarded by `Nats-Expected-Last-Subject-Sequence`, aggregates cached in memory; its AcceptInvite writes two subjects in two publishes (not atomic) and its dedupe lasts the duplicate window only.\n");
+    let _ = writeln!(
+        md,
+        "| (c) cqrs-es + postgres-es (local PostgreSQL) | {s_pg:.0} | {p_pg:.0} | {:.2} | {:.2} |\n",
+        s_pg / s_ours.max(1.0),
+        p_pg / p_ours.max(1.0)
+    );
+    let _ = writeln!(md, "(a), (b) and (c) run the same commands through the same `decide`/`evolve`, behind the same NATS request/reply. (b) is `src/bench/jsstore.rs`: each aggregate a subject, appends guarded by `Nats-Expected-Last-Subject-Sequence`, aggregates cached in memory; its AcceptInvite writes two subjects in two publishes (not atomic) and its dedupe lasts the duplicate window only. (c) is `src/bench/cqrs_pg.rs`: the invite a cqrs-es aggregate in postgres-es's `events` table (database `invitebus_bench` on the local PostgreSQL, `INVITEBUS_BENCH_POSTGRES`); a cqrs-es command writes one aggregate, so an accept's MemberJoined stays in the invite's stream, and the bench's channels are a fixed state rather than aggregates.\n");
     let _ = writeln!(
         md,
         "## Replay and admin queries ({} records)\n\n```\n{}```\n",
