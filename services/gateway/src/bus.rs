@@ -101,6 +101,29 @@ impl GatewayConfig {
         self.query(caller, name, fields).await
     }
 
+    /// Every item of a list query, page by page (the seeds list everything, unpaged), as of the
+    /// log's head when the call came; at most 100 pages of 100.
+    pub async fn every_item(&self, caller: &Caller, name: &str, filter: Value) -> Result<Vec<Value>, ProtocolError> {
+        let mut items = Vec::new();
+        for page in 1..=100u64 {
+            let mut fields = filter.clone();
+            fields["page"] = json!(page);
+            fields["per_page"] = json!(100);
+            let data = if page == 1 {
+                self.fresh_query(caller, name, fields).await?
+            } else {
+                self.query(caller, name, fields).await?
+            };
+            let batch = data["items"].as_array().cloned().unwrap_or_default();
+            let done = batch.len() < 100 || items.len() as u64 + 100 >= data["total"].as_u64().unwrap_or(0);
+            items.extend(batch);
+            if done {
+                break;
+            }
+        }
+        Ok(items)
+    }
+
     /// The last committed position of the log, if the command service answers.
     pub async fn head(&self) -> Option<u64> {
         let reply = self.request(self.subjects.health(), b"{}".to_vec()).await;
@@ -118,7 +141,7 @@ impl GatewayConfig {
 }
 
 /// `fields` with `actor` and `roles` of the caller, whatever the fields said.
-fn with_actor(caller: &Caller, fields: Value) -> Vec<u8> {
+pub(crate) fn with_actor(caller: &Caller, fields: Value) -> Vec<u8> {
     let mut object = match fields {
         Value::Object(o) => o,
         _ => Default::default(),

@@ -73,21 +73,10 @@ async fn list(
 ) -> Response {
     let run = async {
         let caller = cfg.caller(&headers, q.as_deref())?;
-        let mut items = Vec::new();
-        for page in 1..=100u64 {
-            let fields = json!({"resource_id": channel, "page": page, "per_page": 100});
-            let data = if page == 1 {
-                cfg.fresh_query(&caller, "codes", fields).await?
-            } else {
-                cfg.query(&caller, "codes", fields).await?
-            };
-            let batch = data["items"].as_array().cloned().unwrap_or_default();
-            let last = batch.len() < 100;
-            items.extend(batch.iter().map(seed_invite));
-            if last {
-                break;
-            }
-        }
+        let items = cfg
+            .every_item(&caller, "codes", json!({"resource_id": channel}))
+            .await?;
+        let items = items.iter().map(seed_invite).collect();
         Ok((StatusCode::OK, Value::Array(items)))
     };
     answer(run.await)

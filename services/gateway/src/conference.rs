@@ -1,7 +1,7 @@
 //! Seed 000, conference PC-member invitations: `{"code":0,"data":…}` on HTTP 200, codes 8 (not
 //! signed in), 9 (incomplete request), 10 (not the invitee); statuses `init`/`accept`/`reject`.
 
-use crate::bus::{json_object, Caller, GatewayConfig};
+use crate::bus::{json_object, GatewayConfig};
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -14,8 +14,6 @@ use std::sync::Arc;
 
 /// The role of a seed 000 invitation: its texts say "becoming pcmember".
 const ROLE: &str = "pcmember";
-/// At most this many pages of 100 are listed (seed 000 lists everything, unpaged).
-const MAX_PAGES: u64 = 100;
 
 pub fn routes() -> Router<Arc<GatewayConfig>> {
     Router::new()
@@ -85,33 +83,6 @@ fn filter(body: &Map<String, Value>) -> Value {
     }
 }
 
-/// Every item of a list query, page by page, as of the log's head when the call came.
-async fn all_items(
-    cfg: &GatewayConfig,
-    caller: &Caller,
-    query: &str,
-    filter: Value,
-) -> Result<Vec<Value>, ProtocolError> {
-    let mut items = Vec::new();
-    for page in 1..=MAX_PAGES {
-        let mut fields = filter.clone();
-        fields["page"] = json!(page);
-        fields["per_page"] = json!(100);
-        let data = if page == 1 {
-            cfg.fresh_query(caller, query, fields).await?
-        } else {
-            cfg.query(caller, query, fields).await?
-        };
-        let batch = data["items"].as_array().cloned().unwrap_or_default();
-        let done = batch.len() < 100 || items.len() as u64 + 100 >= data["total"].as_u64().unwrap_or(0);
-        items.extend(batch);
-        if done {
-            break;
-        }
-    }
-    Ok(items)
-}
-
 fn seed_status(status: &Value) -> Value {
     match status.as_str().and_then(RecordStatus::parse) {
         Some(s) => json!(s.seed_000_status()),
@@ -128,7 +99,7 @@ async fn received(
     let run = async {
         let caller = cfg.caller(&headers, q.as_deref())?;
         let filter = filter(&json_object(&body)?);
-        let items = all_items(&cfg, &caller, "received", filter).await?;
+        let items = cfg.every_item(&caller, "received", filter).await?;
         let list = items.into_iter().map(|mut item| {
             item["_id"] = item["invite_id"].clone();
             item["invitee"] = json!(caller.user);
@@ -157,7 +128,7 @@ async fn sent(
             .as_str()
             .and_then(|s| RecordStatus::parse(s).map(|st| st.seed_000_status()).or(Some(s)))
             .map(str::to_string);
-        let items = all_items(&cfg, &caller, "sent", filter).await?;
+        let items = cfg.every_item(&caller, "sent", filter).await?;
         let mut list = Vec::new();
         for invite in items {
             for invitee in invite["invitees"].as_array().into_iter().flatten() {

@@ -2,7 +2,7 @@
 //! command's or query's JSON; `actor` and `roles` come from the token (a body naming another
 //! actor is refused, `forbidden`); the answer is the NATS reply, with an HTTP status for its code.
 
-use crate::bus::{json_object, status_of, GatewayConfig};
+use crate::bus::{json_object, status_of, with_actor, GatewayConfig};
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use invitebus_events::{ProtocolError, Reply};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::sync::Arc;
 
 pub fn routes() -> Router<Arc<GatewayConfig>> {
@@ -32,15 +32,13 @@ fn authorised(
     body: &Bytes,
 ) -> Result<Vec<u8>, ProtocolError> {
     let caller = cfg.caller(headers, query)?;
-    let mut object = json_object(body)?;
+    let object = json_object(body)?;
     if let Some(actor) = object.get("actor") {
         if actor.as_str() != Some(caller.user.as_str()) {
             return Err(ProtocolError::forbidden("the body names another actor than the token"));
         }
     }
-    object.insert("actor".into(), Value::String(caller.user));
-    object.insert("roles".into(), json!(caller.roles));
-    Ok(serde_json::to_vec(&object).expect("json serializes"))
+    Ok(with_actor(&caller, Value::Object(object)))
 }
 
 fn name_ok(name: &str) -> Result<(), ProtocolError> {
