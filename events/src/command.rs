@@ -87,6 +87,15 @@ macro_rules! commands {
                 }
             }
 
+            /// `hex(sha256(canonical JSON of the command's own fields))`: what a retry with the same
+            /// `command_id` must match. Actor, roles and the other common fields are not in it.
+            pub fn digest(&self) -> String {
+                use sha2::{Digest, Sha256};
+                // serde_json's maps are sorted by key, so this JSON is canonical.
+                let json = serde_json::to_vec(&self.fields_json()).expect("commands serialize");
+                hex::encode(Sha256::digest(&json))
+            }
+
             /// The command's own fields as a JSON object.
             pub fn fields_json(&self) -> Value {
                 match self {
@@ -123,6 +132,26 @@ commands!(
     CompleteExport,
     FailExport,
 );
+
+/// The prefix of the `command_id`s invitebus's own workers use; users cannot send one.
+pub const SYSTEM_COMMAND_ID_PREFIX: &str = "sys-";
+
+/// The service key when none is set: fine for one machine and tests, a real one is a setting.
+pub const DEV_SERVICE_KEY: &[u8] = b"invitebus-dev-service-key";
+
+/// A `command_id` for a command of invitebus's own workers (a timer firing, an export step):
+/// deterministic, so a restarted worker repeats the same id and the command applies once, yet
+/// unguessable without `key` (an HMAC-SHA256 of `parts`), and in the reserved `sys-` range.
+pub fn system_command_id(key: &[u8], parts: &[&str]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes a key of any length");
+    for p in parts {
+        mac.update(&(p.len() as u64).to_le_bytes());
+        mac.update(p.as_bytes());
+    }
+    let tag = mac.finalize().into_bytes();
+    format!("{SYSTEM_COMMAND_ID_PREFIX}{}", hex::encode(&tag[..16]))
+}
 
 /// A decoded request: who asks, and what.
 #[derive(Debug, Clone, PartialEq)]

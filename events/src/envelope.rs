@@ -27,6 +27,14 @@ pub struct Envelope {
     pub command_id: Option<String>,
     pub correlation_id: Option<String>,
     pub causation_id: Option<String>,
+    /// The command that appended this event (`CreateInvite`, …); outside the hash, absent on
+    /// events written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command_type: Option<String>,
+    /// `sha256` of the command's own fields ([`crate::Command::digest`]): with `actor`,
+    /// `command_type` and `command_id` it lets a standby or a restore rebuild the dedupe index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command_digest: Option<String>,
     pub data: Value,
     pub prev_hash: String,
     pub hash: String,
@@ -52,6 +60,14 @@ impl Envelope {
             command_id: self.command_id.as_deref(),
             correlation_id: self.correlation_id.as_deref(),
             causation_id: self.causation_id.as_deref(),
+        }
+    }
+
+    /// The fields kept beside the hashed ones, borrowed.
+    pub fn unhashed_fields(&self) -> Unhashed<'_> {
+        Unhashed {
+            command_type: self.command_type.as_deref(),
+            command_digest: self.command_digest.as_deref(),
         }
     }
 
@@ -114,9 +130,17 @@ impl HashedFields<'_> {
     }
 }
 
+/// Envelope fields outside the hash: added after the chain was defined, so an old log's hashes
+/// stay valid, and written only when present.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Unhashed<'a> {
+    pub command_type: Option<&'a str>,
+    pub command_digest: Option<&'a str>,
+}
+
 /// The envelope as JSON text, written from its parts with `data_json` passed through as is:
 /// what the relay publishes (the same bytes as serializing an [`Envelope`] with that data).
-pub fn envelope_json(f: &HashedFields<'_>, data_json: &str, prev_hash: &str, hash: &str) -> Vec<u8> {
+pub fn envelope_json(f: &HashedFields<'_>, u: &Unhashed<'_>, data_json: &str, prev_hash: &str, hash: &str) -> Vec<u8> {
     use std::io::Write;
     fn s(out: &mut Vec<u8>, v: &str) {
         serde_json::to_writer(&mut *out, v).expect("strings serialize");
@@ -147,6 +171,14 @@ pub fn envelope_json(f: &HashedFields<'_>, data_json: &str, prev_hash: &str, has
     opt(&mut out, f.correlation_id);
     out.extend_from_slice(b",\"causation_id\":");
     opt(&mut out, f.causation_id);
+    if let Some(t) = u.command_type {
+        out.extend_from_slice(b",\"command_type\":");
+        s(&mut out, t);
+    }
+    if let Some(d) = u.command_digest {
+        out.extend_from_slice(b",\"command_digest\":");
+        s(&mut out, d);
+    }
     out.extend_from_slice(b",\"data\":");
     out.extend_from_slice(data_json.as_bytes());
     out.extend_from_slice(b",\"prev_hash\":");
@@ -209,6 +241,8 @@ mod tests {
             command_id: None,
             correlation_id: None,
             causation_id: None,
+            command_type: None,
+            command_digest: None,
             data: json!({"invite_id":"1","resource_id":"r","inviter":"xuan","invitee":"fang","at":"2026-11-21T23:00:00.123Z"}),
             prev_hash: GENESIS_HASH.into(),
             hash: String::new(),
@@ -236,9 +270,15 @@ mod tests {
     fn envelope_json_is_the_serialized_envelope() {
         let mut e = sample();
         e.command_id = Some("c\"1".into());
+        e.hash = e.compute_hash();
         let data = serde_json::to_string(&e.data).unwrap();
-        let text = envelope_json(&e.hashed_fields(), &data, &e.prev_hash, &e.hash);
+        let text = envelope_json(&e.hashed_fields(), &e.unhashed_fields(), &data, &e.prev_hash, &e.hash);
         assert_eq!(text, serde_json::to_vec(&e).unwrap());
+        e.command_type = Some("MarkInviteRead".into());
+        e.command_digest = Some("ab".repeat(32));
+        let text = envelope_json(&e.hashed_fields(), &e.unhashed_fields(), &data, &e.prev_hash, &e.hash);
+        assert_eq!(text, serde_json::to_vec(&e).unwrap());
+        assert!(e.hash_is_valid(), "the command fields are outside the hash");
     }
 
     #[test]

@@ -43,6 +43,12 @@ pub(crate) fn decode_meta(body: &[u8]) -> Result<CommandMeta, ProtocolError> {
         if id.is_empty() || id.len() > MAX_COMMAND_ID {
             return Err(ProtocolError::invalid("command_id", "must be 1 to 128 characters"));
         }
+        if id.starts_with(super::SYSTEM_COMMAND_ID_PREFIX) && !meta.is_system() {
+            return Err(ProtocolError::invalid(
+                "command_id",
+                "ids starting with `sys-` are reserved for invitebus's own workers",
+            ));
+        }
     }
     if let Some(id) = &meta.correlation_id {
         if id.len() > MAX_COMMAND_ID {

@@ -7,6 +7,7 @@
 use crate::file::write_rows;
 use async_nats::jetstream::{self, object_store, stream};
 use async_nats::Client;
+use invitebus_events::command::system_command_id;
 use invitebus_events::event::ExportRequested;
 use invitebus_events::subject::{Subjects, EXPORTS_BUCKET, EXPORTS_STREAM};
 use invitebus_events::{Envelope, Event, Reply, SYSTEM_ACTOR};
@@ -34,6 +35,7 @@ pub struct Exporter {
     pub(crate) client: Client,
     pub(crate) js: jetstream::Context,
     pub(crate) subjects: Subjects,
+    pub(crate) service_key: Vec<u8>,
 }
 
 /// Creates the progress stream (the last message per export is kept) and the files bucket.
@@ -110,7 +112,7 @@ impl Exporter {
             .map_err(invitebus_views::ViewError::from)?;
         let started = self.command(
             "StartExport",
-            json!({"actor": SYSTEM_ACTOR, "export_id": id, "count": count, "command_id": format!("start-{id}")}),
+            json!({"actor": SYSTEM_ACTOR, "export_id": id, "count": count, "command_id": system_command_id(&self.service_key, &["start", id.as_str()])}),
         )?;
         if let Some(e) = started
             .error
@@ -138,13 +140,13 @@ impl Exporter {
                     json!({"count": count, "file_size": size, "file_url": url}),
                 )?;
                 let body = json!({"actor": SYSTEM_ACTOR, "export_id": id, "file_url": url, "file_size": size,
-                    "count": count, "command_id": format!("complete-{id}")});
+                    "count": count, "command_id": system_command_id(&self.service_key, &["complete", id.as_str()])});
                 self.record("CompleteExport", body)
             }
             Err((status, reason)) => {
                 warn!(export_id = %id, reason = %reason, "export failed");
                 self.progress(r, status, 100, json!({"count": count}))?;
-                let body = json!({"actor": SYSTEM_ACTOR, "export_id": id, "reason": reason, "command_id": format!("fail-{id}")});
+                let body = json!({"actor": SYSTEM_ACTOR, "export_id": id, "reason": reason, "command_id": system_command_id(&self.service_key, &["fail", id.as_str()])});
                 self.record("FailExport", body)
             }
         }

@@ -13,6 +13,8 @@ pub struct ExporterConfig {
     /// The exporter's own copy of the views.
     pub path: PathBuf,
     pub subjects: Subjects,
+    /// The key of the export steps' command ids ([`invitebus_events::command::system_command_id`]).
+    pub service_key: Vec<u8>,
 }
 
 impl ExporterConfig {
@@ -20,6 +22,7 @@ impl ExporterConfig {
         ExporterConfig {
             path: path.into(),
             subjects: Subjects::from_env(),
+            service_key: invitebus_events::command::DEV_SERVICE_KEY.to_vec(),
         }
     }
 }
@@ -39,6 +42,7 @@ impl ExporterService {
             client: client.clone(),
             js,
             subjects: config.subjects.clone(),
+            service_key: config.service_key.clone(),
         };
         let run = invitebus_feed::Running::start(&client, &config.subjects, "exporter", exporter);
         info!(path = %config.path.display(), "exporter ready");

@@ -1,10 +1,12 @@
 //! The scheduler role: keeps the timers up to date from the events, and fires those that are
-//! due by sending `ExpireInvite` or `RemindInvite` as `system`. A timer's command id names the
-//! timer and its due time, so firing it again after a crash appends nothing: each timer fires
-//! once, also for what fell due while the scheduler was down.
+//! due by sending `ExpireInvite` or `RemindInvite` as `system`. A timer's command id is an HMAC
+//! of the timer and its due time under the service key, so firing it again after a crash appends
+//! nothing (each timer fires once, also for what fell due while the scheduler was down), and no
+//! user can guess it.
 
 use crate::timers::{connect, SchedulerError, Timers, NAME};
 use async_nats::Client;
+use invitebus_events::command::system_command_id;
 use invitebus_events::subject::Subjects;
 use invitebus_events::{ErrorCode, Reply, SYSTEM_ACTOR};
 use rusqlite::{params, Connection};
@@ -21,6 +23,8 @@ pub struct SchedulerConfig {
     pub subjects: Subjects,
     /// How often due timers are looked for, at most this long apart.
     pub tick: Duration,
+    /// The key of the timers' command ids ([`invitebus_events::command::system_command_id`]).
+    pub service_key: Vec<u8>,
 }
 
 impl SchedulerConfig {
@@ -29,6 +33,7 @@ impl SchedulerConfig {
             path: path.into(),
             subjects: Subjects::from_env(),
             tick: Duration::from_millis(250),
+            service_key: invitebus_events::command::DEV_SERVICE_KEY.to_vec(),
         }
     }
 }
@@ -44,6 +49,7 @@ impl SchedulerService {
             conn: Mutex::new(connect(&config.path)?),
             client,
             subjects: config.subjects.clone(),
+            key: config.service_key.clone(),
         };
         let tick = config.tick;
         run.spawn(move |applied, shutdown| firing.run(tick, applied, shutdown));
@@ -64,6 +70,7 @@ struct Firing {
     conn: Mutex<Connection>,
     client: Client,
     subjects: Subjects,
+    key: Vec<u8>,
 }
 
 /// A timer that is due.
@@ -122,7 +129,7 @@ impl Firing {
             let body = json!({
                 "actor": SYSTEM_ACTOR,
                 "invite_id": timer.invite_id,
-                "command_id": format!("{}-{}-{}", timer.kind, timer.invite_id, timer.due_at),
+                "command_id": system_command_id(&self.key, &[&timer.kind, &timer.invite_id, &timer.due_at]),
             });
             let request = self
                 .client

@@ -207,3 +207,34 @@ async fn expiry_is_sent_by_system_and_an_update_moves_it() {
     );
     scheduler.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_who_takes_a_timers_old_command_id_does_not_stop_the_expiry() {
+    let s = start().await;
+    s.setup().await;
+    let scheduler = s.scheduler().await;
+    s.ok(
+        "CreateInvite",
+        json!({"actor":"boss","resource_id":"m1","invitee":"ann","invite_id":"e3","expires_in":2}),
+    )
+    .await;
+    let history = s
+        .request(
+            Subjects::default().query("history"),
+            json!({"actor":"boss","stream_id":"invite-e3"}),
+        )
+        .await
+        .into_result()
+        .unwrap();
+    let expires_at = history["items"][0]["data"]["expires_at"].as_str().unwrap().to_string();
+    // What the scheduler's id used to be: predictable, and deduplicated for everyone.
+    for guess in [format!("expire-e3-{expires_at}"), "expire-e3".to_string()] {
+        s.ok(
+            "UpsertUser",
+            json!({"actor":"ann","user_id":"ann","name":"Ann","command_id":guess}),
+        )
+        .await;
+    }
+    assert!(s.wait_for_type("e3", "InviteExpired").await, "e3 expired all the same");
+    scheduler.shutdown().await;
+}

@@ -133,6 +133,18 @@ enum Pending {
     SameAs(usize),
 }
 
+/// A used command_id sent again with other fields: a mistake of the client, never a retry.
+fn reused_id(command_id: &str, command_type: &str) -> ProtocolError {
+    ProtocolError::with_field(
+        invitebus_events::ErrorCode::Conflict,
+        "command_id",
+        format!(
+            "command_id `{command_id}` was already used for a {command_type} with other fields; \
+             a retry must repeat the same body, a new command needs a new command_id"
+        ),
+    )
+}
+
 fn run(mut owned: Owned, mut rx: mpsc::Receiver<Job>, head: watch::Sender<u64>, max_batch: usize) {
     let mut jobs = Vec::with_capacity(max_batch);
     while let Some(first) = rx.blocking_recv() {
@@ -161,15 +173,16 @@ fn process(owned: &mut Owned, jobs: Vec<Job>) {
     let now = truncate_millis(chrono::Utc::now());
     let mut batch: Vec<AppendCommand> = Vec::new();
     let mut pending: Vec<(Responder, Pending)> = Vec::with_capacity(jobs.len());
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    // One query finds every repeated command_id of the batch.
+    // A command is known by (actor, command type, command_id); the first of a batch is kept here.
+    let mut seen: HashMap<(String, &'static str, String), (usize, String)> = HashMap::new();
+    // One query finds every remembered reply under the batch's command_ids.
     let command_ids: Vec<&str> = jobs
         .iter()
         .filter_map(|j| j.request.meta.command_id.as_deref())
         .collect();
     let known = log.lookup_commands(&command_ids);
     drop(command_ids);
-    let mut known = match known {
+    let known = match known {
         Ok(known) => known,
         Err(e) => {
             for job in jobs {
@@ -180,15 +193,31 @@ fn process(owned: &mut Owned, jobs: Vec<Job>) {
     };
     for Job { request, respond } in jobs {
         let meta = &request.meta;
+        let command_type = request.command.name();
+        let digest = request.command.digest();
         if let Some(cid) = &meta.command_id {
-            if let Some(&first) = seen.get(cid) {
-                pending.push((respond, Pending::SameAs(first)));
+            let key = (meta.actor.to_string(), command_type, cid.clone());
+            if let Some((first, first_digest)) = seen.get(&key) {
+                let reply = match first_digest == &digest {
+                    true => Pending::SameAs(*first),
+                    false => Pending::Ready(Reply::err(reused_id(cid, command_type))),
+                };
+                pending.push((respond, reply));
                 continue;
             }
-            if let Some(stored) = known.remove(cid) {
-                debug!(command_id = %cid, "repeated command answered from the log");
-                let reply = Reply::command_ok(stored.data.clone(), stored.position);
-                known.insert(cid.clone(), stored);
+            // An exact (typed) reply first; one remembered before types were kept answers too.
+            let stored = known
+                .iter()
+                .filter(|r| r.command_id == *cid && r.answers(meta.actor.as_str(), command_type))
+                .max_by_key(|r| r.command_type.is_some());
+            if let Some(stored) = stored {
+                let reply = match stored.same_body(&digest) {
+                    true => {
+                        debug!(command_id = %cid, "repeated command answered from the log");
+                        Reply::command_ok(stored.data.clone(), stored.position)
+                    }
+                    false => Reply::err(reused_id(cid, command_type)),
+                };
                 pending.push((respond, Pending::Ready(reply)));
                 continue;
             }
@@ -205,10 +234,13 @@ fn process(owned: &mut Owned, jobs: Vec<Job>) {
         match outcome {
             Ok((data, events)) => {
                 if let Some(cid) = &meta.command_id {
-                    seen.insert(cid.clone(), pending.len());
+                    let key = (meta.actor.to_string(), command_type, cid.clone());
+                    seen.insert(key, (pending.len(), digest.clone()));
                 }
                 batch.push(AppendCommand {
                     actor: meta.actor.to_string(),
+                    command_type,
+                    command_digest: digest,
                     command_id: meta.command_id.clone(),
                     correlation_id: meta.correlation_id.clone(),
                     causation_id: None,

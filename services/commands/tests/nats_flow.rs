@@ -92,6 +92,95 @@ async fn a_retried_command_id_gets_the_first_reply_and_appends_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_id_belongs_to_its_actor_and_command() {
+    let bus = Bus::start().await;
+    conference(&bus).await;
+    let xuans = bus
+        .ok(
+            "CreateInvite",
+            json!({"actor":"xuan","resource_id":"conf","invitee":"fang","command_id":"shared-cid-1"}),
+        )
+        .await;
+    // eve takes the same id for another command: hers is appended, and she gets her own reply.
+    let eves = bus
+        .ok(
+            "RegisterResource",
+            json!({"actor":"eve","resource_id":"eves","kind":"channel","name":"Eve's","command_id":"shared-cid-1"}),
+        )
+        .await;
+    assert_ne!(eves, xuans);
+    assert_eq!(eves.data.as_ref().unwrap()["resource_id"], "eves");
+    assert_eq!(bus.reader().read_stream("resource-eves", None).unwrap().len(), 2);
+    // xuan too may use it again for another command type.
+    let upsert = bus
+        .ok(
+            "UpsertUser",
+            json!({"actor":"xuan","user_id":"xuan","name":"X","command_id":"shared-cid-1"}),
+        )
+        .await;
+    assert_ne!(upsert.position(), xuans.position());
+    // The same actor, command and id with another body is a mistake, not a retry.
+    let head = bus.head();
+    let other = bus
+        .send(
+            "CreateInvite",
+            json!({"actor":"xuan","resource_id":"conf","invitee":"eve","command_id":"shared-cid-1"}),
+        )
+        .await;
+    let err = other.error.unwrap();
+    assert_eq!(
+        (err.code, err.field.as_deref()),
+        (ErrorCode::Conflict, Some("command_id"))
+    );
+    assert!(err.message.contains("other fields"), "{}", err.message);
+    assert_eq!(bus.head(), head, "nothing appended");
+    // Within one batch as well: both at once, one appended, the other refused.
+    let a = json!({"actor":"fang","user_id":"fang","name":"A","command_id":"batch-1"});
+    let b = json!({"actor":"fang","user_id":"fang","name":"B","command_id":"batch-1"});
+    let (ra, rb) = tokio::join!(bus.send("UpsertUser", a), bus.send("UpsertUser", b));
+    assert_eq!([ra.ok, rb.ok].iter().filter(|ok| **ok).count(), 1, "{ra:?} {rb:?}");
+    // The events keep the command's type and digest (outside the hash).
+    let last = bus.reader().read_from(head, 10).unwrap();
+    assert_eq!(last[0].command_type.as_deref(), Some("UpsertUser"));
+    assert_eq!(last[0].command_digest.as_ref().map(String::len), Some(64));
+    assert!(last[0].hash_is_valid());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_cannot_take_the_workers_command_ids() {
+    let bus = Bus::start().await;
+    let head = bus.head();
+    let r = bus
+        .send(
+            "UpsertUser",
+            json!({"actor":"fang","user_id":"fang","name":"Fang","command_id":"sys-0123456789abcdef"}),
+        )
+        .await;
+    let err = r.error.unwrap();
+    assert_eq!(
+        (err.code, err.field.as_deref()),
+        (ErrorCode::InvalidField, Some("command_id"))
+    );
+    assert_eq!(bus.head(), head);
+    // The timers' ids are keyed: the same timer gives the same id, another key another one.
+    use invitebus_events::command::system_command_id;
+    let a = system_command_id(b"k1", &["expire", "i1", "2026-12-01T00:00:00.000Z"]);
+    assert_eq!(
+        a,
+        system_command_id(b"k1", &["expire", "i1", "2026-12-01T00:00:00.000Z"])
+    );
+    assert_ne!(
+        a,
+        system_command_id(b"k2", &["expire", "i1", "2026-12-01T00:00:00.000Z"])
+    );
+    assert_ne!(
+        a,
+        system_command_id(b"k1", &["expire", "i1-2026", "12-01T00:00:00.000Z"])
+    );
+    assert!(a.starts_with("sys-"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_racing_answers_on_one_invite_have_exactly_one_winner() {
     let bus = Bus::start().await;
     conference(&bus).await;

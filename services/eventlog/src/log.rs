@@ -5,7 +5,9 @@ use crate::error::LogError;
 use crate::read::{LogReader, Published, StoredReply};
 use crate::schema;
 use chrono::{DateTime, Utc};
-use invitebus_events::envelope::{chain_hash, envelope_json, format_time, Envelope, HashedFields, GENESIS_HASH};
+use invitebus_events::envelope::{
+    chain_hash, envelope_json, format_time, Envelope, HashedFields, Unhashed, GENESIS_HASH,
+};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -43,6 +45,10 @@ pub struct NewEvent {
 #[derive(Debug, Clone)]
 pub struct AppendCommand {
     pub actor: String,
+    /// The command's name; with `actor` and `command_id` the key a retry is known by.
+    pub command_type: &'static str,
+    /// [`invitebus_events::Command::digest`]: a retry must carry the same fields.
+    pub command_digest: String,
     pub command_id: Option<String>,
     pub correlation_id: Option<String>,
     pub causation_id: Option<String>,
@@ -96,7 +102,7 @@ impl EventLog {
             Sync::Normal => "NORMAL",
         };
         schema::pragmas(&conn, sync)?;
-        conn.execute_batch(schema::CREATE)?;
+        schema::prepare(&conn)?;
         let (head, last_hash) = conn
             .query_row(
                 "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1",
@@ -141,39 +147,10 @@ impl EventLog {
         crate::read::read_exports_of(&self.conn, user)
     }
 
-    /// The reply remembered for `command_id`, if that command was ever committed.
-    pub fn lookup_command(&self, command_id: &str) -> Result<Option<StoredReply>, LogError> {
-        crate::read::lookup_command(&self.conn, command_id)
-    }
-
-    /// The remembered replies of those of `command_ids` that were committed, in one query.
-    pub fn lookup_commands(&self, command_ids: &[&str]) -> Result<HashMap<String, StoredReply>, LogError> {
-        let mut out = HashMap::new();
-        if command_ids.is_empty() {
-            return Ok(out);
-        }
-        let ids = serde_json::to_string(command_ids).expect("strings serialize");
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT command_id, position, data FROM commands WHERE command_id IN (SELECT value FROM json_each(?1))",
-        )?;
-        let mut rows = stmt.query([ids])?;
-        while let Some(row) = rows.next()? {
-            let id: String = row.get(0)?;
-            let position: Option<i64> = row.get(1)?;
-            let data: String = row.get(2)?;
-            let data = serde_json::from_str(&data).map_err(|e| LogError::Corrupt {
-                position: position.unwrap_or(0) as u64,
-                reason: e.to_string(),
-            })?;
-            out.insert(
-                id,
-                StoredReply {
-                    position: position.map(|p| p as u64),
-                    data,
-                },
-            );
-        }
-        Ok(out)
+    /// Every reply remembered under one of `command_ids`, whoever sent it, in one query: the
+    /// writer picks the one of the same actor and command ([`StoredReply::answers`]).
+    pub fn lookup_commands(&self, command_ids: &[&str]) -> Result<Vec<StoredReply>, LogError> {
+        crate::read::lookup_commands(&self.conn, command_ids)
     }
 
     /// True when the stream has at least one event (a cheap check before reading it).
@@ -250,11 +227,13 @@ impl EventLog {
         };
         let mut insert = tx.prepare_cached(
             "INSERT INTO events (position, stream_key, version, type, schema, recorded_at, actor, \
-             command_id, correlation_id, causation_id, data, prev_hash, hash) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+             command_id, correlation_id, causation_id, data, prev_hash, hash, command_type, command_digest) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
         )?;
-        let mut remember =
-            tx.prepare_cached("INSERT INTO commands (command_id, position, data) VALUES (?1, ?2, ?3)")?;
+        let mut remember = tx.prepare_cached(
+            "INSERT INTO command_replies (command_id, actor, command_type, digest, position, data) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
         for cmd in batch {
             let mut last = None;
             for ev in &cmd.events {
@@ -284,6 +263,10 @@ impl EventLog {
                     correlation_id: cmd.correlation_id.as_deref(),
                     causation_id: cmd.causation_id.as_deref(),
                 };
+                let unhashed = Unhashed {
+                    command_type: Some(cmd.command_type),
+                    command_digest: Some(&cmd.command_digest),
+                };
                 let hash = chain_hash(&staged.last_hash, &fields.canonical_bytes(data.as_bytes()));
                 let res = insert.execute(params![
                     position as i64,
@@ -299,6 +282,8 @@ impl EventLog {
                     data,
                     staged.last_hash,
                     hash,
+                    cmd.command_type,
+                    cmd.command_digest,
                 ]);
                 if let Err(rusqlite::Error::SqliteFailure(f, _)) = &res {
                     if f.code == rusqlite::ErrorCode::ConstraintViolation {
@@ -313,7 +298,7 @@ impl EventLog {
                     position,
                     event_type: ev.event_type.to_string(),
                     stream_id: ev.stream_id.clone(),
-                    payload: envelope_json(&fields, data, &staged.last_hash, &hash),
+                    payload: envelope_json(&fields, &unhashed, data, &staged.last_hash, &hash),
                 });
                 staged.head = position;
                 staged.last_hash = hash;
@@ -321,7 +306,14 @@ impl EventLog {
             }
             if let Some(id) = &cmd.command_id {
                 let data = serde_json::to_string(&cmd.reply_data).expect("json values serialize");
-                remember.execute(params![id, last.map(|p| p as i64), data])?;
+                remember.execute(params![
+                    id,
+                    cmd.actor,
+                    cmd.command_type,
+                    cmd.command_digest,
+                    last.map(|p| p as i64),
+                    data
+                ])?;
             }
             staged.positions.push(last);
         }

@@ -2,17 +2,36 @@
 
 use crate::error::LogError;
 use crate::schema::{self, ENVELOPE_COLUMNS};
-use invitebus_events::envelope::{envelope_json, HashedFields};
+use invitebus_events::envelope::{envelope_json, HashedFields, Unhashed};
 use invitebus_events::Envelope;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde_json::Value;
 use std::path::Path;
 
-/// A committed command's remembered reply.
+/// A committed command's remembered reply, with the identity it was committed under.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredReply {
+    pub command_id: String,
+    pub actor: String,
+    /// None for a reply remembered before command types were kept: it answers any type.
+    pub command_type: Option<String>,
+    /// None for a reply remembered before digests were kept: it answers any body.
+    pub digest: Option<String>,
     pub position: Option<u64>,
     pub data: Value,
+}
+
+impl StoredReply {
+    /// True when this reply belongs to `actor`'s command `command_type` (the same command_id
+    /// sent by someone else, or for another command, is another command).
+    pub fn answers(&self, actor: &str, command_type: &str) -> bool {
+        self.actor == actor && self.command_type.as_deref().is_none_or(|t| t == command_type)
+    }
+
+    /// True when a retry with `digest` carries the same fields as the command remembered.
+    pub fn same_body(&self, digest: &str) -> bool {
+        self.digest.as_deref().is_none_or(|d| d == digest)
+    }
 }
 
 /// A read connection to the log; many may be open beside the writer (WAL).
@@ -27,7 +46,7 @@ impl LogReader {
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         schema::pragmas(&conn, "NORMAL")?;
-        conn.execute_batch(schema::CREATE)?;
+        schema::prepare(&conn)?;
         Ok(LogReader { conn })
     }
 
@@ -93,8 +112,16 @@ impl LogReader {
         )? as u64)
     }
 
-    pub fn lookup_command(&self, command_id: &str) -> Result<Option<StoredReply>, LogError> {
-        lookup_command(&self.conn, command_id)
+    /// The reply remembered for `actor`'s command `command_type` with `command_id`, if committed.
+    pub fn lookup_command(
+        &self,
+        actor: &str,
+        command_type: &str,
+        command_id: &str,
+    ) -> Result<Option<StoredReply>, LogError> {
+        Ok(lookup_commands(&self.conn, &[command_id])?
+            .into_iter()
+            .find(|r| r.answers(actor, command_type)))
     }
 
     pub fn checkpoint(&self, name: &str) -> Result<u64, LogError> {
@@ -144,21 +171,35 @@ fn collect(mut rows: rusqlite::Rows<'_>) -> Result<Vec<Envelope>, LogError> {
     Ok(out)
 }
 
-pub(crate) fn lookup_command(conn: &Connection, command_id: &str) -> Result<Option<StoredReply>, LogError> {
-    let row: Option<(Option<i64>, String)> = conn
-        .prepare_cached("SELECT position, data FROM commands WHERE command_id = ?1")?
-        .query_row([command_id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    match row {
-        None => Ok(None),
-        Some((position, data)) => Ok(Some(StoredReply {
+/// Every reply remembered under one of `command_ids`, in one query.
+pub(crate) fn lookup_commands(conn: &Connection, command_ids: &[&str]) -> Result<Vec<StoredReply>, LogError> {
+    let mut out = Vec::new();
+    if command_ids.is_empty() {
+        return Ok(out);
+    }
+    let ids = serde_json::to_string(command_ids).expect("strings serialize");
+    let mut stmt = conn.prepare_cached(
+        "SELECT command_id, actor, command_type, digest, position, data FROM command_replies \
+         WHERE command_id IN (SELECT value FROM json_each(?1))",
+    )?;
+    let mut rows = stmt.query([ids])?;
+    let nonempty = |s: String| Some(s).filter(|s| !s.is_empty());
+    while let Some(row) = rows.next()? {
+        let position: Option<i64> = row.get(4)?;
+        let data: String = row.get(5)?;
+        out.push(StoredReply {
+            command_id: row.get(0)?,
+            actor: row.get(1)?,
+            command_type: nonempty(row.get(2)?),
+            digest: nonempty(row.get(3)?),
             position: position.map(|p| p as u64),
             data: serde_json::from_str(&data).map_err(|e| LogError::Corrupt {
                 position: position.unwrap_or(0) as u64,
-                reason: e.to_string(),
+                reason: format!("the reply remembered for a command: {e}"),
             })?,
-        })),
+        });
     }
+    Ok(out)
 }
 
 pub(crate) fn checkpoint(conn: &Connection, name: &str) -> Result<u64, LogError> {
@@ -214,7 +255,16 @@ impl LogReader {
                 position,
                 event_type: fields.event_type.to_string(),
                 stream_id: fields.stream_id.to_string(),
-                payload: envelope_json(&fields, text(11)?, text(12)?, text(13)?),
+                payload: envelope_json(
+                    &fields,
+                    &Unhashed {
+                        command_type: opt(14)?,
+                        command_digest: opt(15)?,
+                    },
+                    text(11)?,
+                    text(12)?,
+                    text(13)?,
+                ),
             });
         }
         Ok(out)

@@ -23,12 +23,20 @@ CREATE TABLE IF NOT EXISTS events (
     data           TEXT NOT NULL,
     prev_hash      TEXT NOT NULL,
     hash           TEXT NOT NULL,
+    command_type   TEXT,
+    command_digest TEXT,
     UNIQUE (stream_key, version)
 );
-CREATE TABLE IF NOT EXISTS commands (
-    command_id TEXT PRIMARY KEY,
-    position   INTEGER,
-    data       TEXT NOT NULL
+-- A command's identity is (actor, command_type, command_id); '' in command_type and digest marks
+-- a reply remembered before they were kept (it matches any type and any body of that actor).
+CREATE TABLE IF NOT EXISTS command_replies (
+    command_id   TEXT NOT NULL,
+    actor        TEXT NOT NULL,
+    command_type TEXT NOT NULL,
+    digest       TEXT NOT NULL,
+    position     INTEGER,
+    data         TEXT NOT NULL,
+    PRIMARY KEY (command_id, actor, command_type)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS checkpoints (
     name     TEXT PRIMARY KEY,
@@ -38,7 +46,45 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 
 /// The columns of an envelope, joined with its stream, in this order.
 pub(crate) const ENVELOPE_COLUMNS: &str = "e.position, s.stream_id, s.stream_type, e.version, e.type, e.schema, \
-     e.recorded_at, e.actor, e.command_id, e.correlation_id, e.causation_id, e.data, e.prev_hash, e.hash";
+     e.recorded_at, e.actor, e.command_id, e.correlation_id, e.causation_id, e.data, e.prev_hash, e.hash, \
+     e.command_type, e.command_digest";
+
+/// Creates the tables, and brings a log written by an earlier version up to date: events get
+/// the command's type and digest (empty for old rows), and replies remembered by `command_id`
+/// alone move to `command_replies` under the actor of their events, for any type and body.
+/// Replies of commands that appended nothing have no actor to keep and are dropped.
+pub(crate) fn prepare(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let done = conn.execute_batch(CREATE).and_then(|()| {
+        let has_type: bool = conn.query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('events') WHERE name = 'command_type'",
+            [],
+            |r| r.get::<_, i64>(0).map(|n| n > 0),
+        )?;
+        if !has_type {
+            conn.execute_batch(
+                "ALTER TABLE events ADD COLUMN command_type TEXT; ALTER TABLE events ADD COLUMN command_digest TEXT;",
+            )?;
+        }
+        let old_table: bool = conn.query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'commands'",
+            [],
+            |r| r.get::<_, i64>(0).map(|n| n > 0),
+        )?;
+        if old_table {
+            conn.execute_batch(
+                "INSERT OR IGNORE INTO command_replies (command_id, actor, command_type, digest, position, data) \
+                 SELECT c.command_id, e.actor, '', '', c.position, c.data FROM commands c JOIN events e ON e.position = c.position; \
+                 DROP TABLE commands;",
+            )?;
+        }
+        conn.execute_batch("COMMIT")
+    });
+    if done.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    done
+}
 
 pub(crate) fn pragmas(conn: &Connection, synchronous: &str) -> rusqlite::Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -74,6 +120,8 @@ pub(crate) fn envelope_from_row(
         command_id: row.get(8)?,
         correlation_id: row.get(9)?,
         causation_id: row.get(10)?,
+        command_type: row.get(14)?,
+        command_digest: row.get(15)?,
         data,
         prev_hash: row.get(12)?,
         hash: row.get(13)?,

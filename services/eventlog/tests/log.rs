@@ -18,6 +18,8 @@ fn event(stream: &str, version: u64) -> NewEvent {
 fn command(id: Option<&str>, events: Vec<NewEvent>) -> AppendCommand {
     AppendCommand {
         actor: "fang".into(),
+        command_type: "MarkInviteRead",
+        command_digest: "d".into(),
         command_id: id.map(String::from),
         correlation_id: None,
         causation_id: None,
@@ -66,7 +68,12 @@ fn a_taken_stream_version_fails_the_whole_batch() {
         .unwrap_err();
     assert!(matches!(err, LogError::Conflict { version: 1, .. }), "{err}");
     assert_eq!(log.head(), 1, "nothing of the failed batch is stored");
-    assert!(log.lookup_command("x").unwrap().is_none());
+    assert!(log
+        .reader()
+        .unwrap()
+        .lookup_command("fang", "MarkInviteRead", "x")
+        .unwrap()
+        .is_none());
     // The writer goes on from where it was.
     assert_eq!(
         log.append(&[command(None, vec![event("1", 2)])], Utc::now()).unwrap(),
@@ -84,9 +91,67 @@ fn a_command_id_remembers_its_reply_across_reopening() {
     drop(log);
     let log = EventLog::open(&path, &Options::default()).unwrap();
     assert_eq!(log.head(), 1);
-    let stored = log.lookup_command("once").unwrap().unwrap();
+    let reader = log.reader().unwrap();
+    let stored = reader
+        .lookup_command("fang", "MarkInviteRead", "once")
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.position, Some(1));
     assert_eq!(stored.data, json!({"ok": "once"}));
+    assert_eq!(stored.digest.as_deref(), Some("d"));
+    assert!(
+        reader
+            .lookup_command("eve", "MarkInviteRead", "once")
+            .unwrap()
+            .is_none(),
+        "another actor's command with the same id is another command"
+    );
+    assert!(
+        reader.lookup_command("fang", "UpsertUser", "once").unwrap().is_none(),
+        "another command type with the same id is another command"
+    );
+    let events = reader.read_from(0, 10).unwrap();
+    assert_eq!(events[0].command_type.as_deref(), Some("MarkInviteRead"));
+    assert_eq!(events[0].command_digest.as_deref(), Some("d"));
+    assert!(events[0].hash_is_valid());
+}
+
+#[test]
+fn a_log_of_the_earlier_shape_keeps_its_replies_scoped_to_their_actor() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    // The tables as an earlier version wrote them: replies keyed by command_id alone.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE streams (stream_key INTEGER PRIMARY KEY, stream_id TEXT NOT NULL UNIQUE, stream_type TEXT NOT NULL);
+         CREATE TABLE events (position INTEGER PRIMARY KEY, stream_key INTEGER NOT NULL, version INTEGER NOT NULL,
+           type TEXT NOT NULL, schema INTEGER NOT NULL, recorded_at TEXT NOT NULL, actor TEXT NOT NULL, command_id TEXT,
+           correlation_id TEXT, causation_id TEXT, data TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL,
+           UNIQUE (stream_key, version));
+         CREATE TABLE commands (command_id TEXT PRIMARY KEY, position INTEGER, data TEXT NOT NULL) WITHOUT ROWID;
+         CREATE TABLE checkpoints (name TEXT PRIMARY KEY, position INTEGER NOT NULL) WITHOUT ROWID;
+         INSERT INTO streams VALUES (1, 'invite-1', 'invite');
+         INSERT INTO events VALUES (1, 1, 1, 'InviteRead', 1, '2026-11-21T23:00:00.123Z', 'xuan', 'old-1', NULL, NULL,
+           '{}', '0000000000000000000000000000000000000000000000000000000000000000', 'aa');
+         INSERT INTO commands VALUES ('old-1', 1, '{\"invite_id\":\"1\"}');
+         INSERT INTO commands VALUES ('old-2', NULL, '{}');",
+    )
+    .unwrap();
+    drop(conn);
+    let mut log = EventLog::open(&path, &Options::default()).unwrap();
+    let reader = log.reader().unwrap();
+    let old = reader.lookup_command("xuan", "CreateInvite", "old-1").unwrap().unwrap();
+    assert_eq!((old.position, old.command_type, old.digest), (Some(1), None, None));
+    assert!(reader.lookup_command("eve", "CreateInvite", "old-1").unwrap().is_none());
+    let first = reader.read_from(0, 1).unwrap();
+    assert_eq!(first[0].command_type, None, "old events have no command type");
+    // The migrated file takes new appends.
+    log.append(&[command(Some("new"), vec![event("2", 1)])], Utc::now())
+        .unwrap();
+    assert!(reader
+        .lookup_command("fang", "MarkInviteRead", "new")
+        .unwrap()
+        .is_some());
 }
 
 #[test]

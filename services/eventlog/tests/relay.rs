@@ -13,6 +13,8 @@ use tokio::sync::watch;
 fn command(n: u64) -> AppendCommand {
     AppendCommand {
         actor: "fang".into(),
+        command_type: "MarkInviteRead",
+        command_digest: "d".into(),
         command_id: Some(format!("c{n}")),
         correlation_id: None,
         causation_id: None,

@@ -24,6 +24,15 @@ pub struct ServeArgs {
     /// The HS256 secret of the gateway's tokens (`invitebus token` signs with the same).
     #[arg(long, env = "INVITEBUS_JWT_SECRET", default_value = crate::DEV_JWT_SECRET)]
     pub jwt_secret: String,
+    /// The key of invitebus's own command ids (timers, export steps): every scheduler and exporter
+    /// of one deployment needs the same, so a restarted or moved one repeats its ids.
+    #[arg(
+        long,
+        env = "INVITEBUS_SERVICE_SECRET",
+        default_value = "invitebus-dev-service-key",
+        hide_env_values = true
+    )]
+    pub service_secret: String,
     /// Accept RequestExport in the commands role. On by itself when this process also runs the
     /// exporter (`all`); set it when an exporter runs elsewhere.
     #[arg(long, env = "INVITEBUS_EXPORTS")]
@@ -85,10 +94,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let scheduler = match runs("scheduler") {
         true => Some(
             retrying("scheduler", || {
-                SchedulerService::start(
-                    client.clone(),
-                    SchedulerConfig::new(args.common.data.join("scheduler.db")),
-                )
+                let mut config = SchedulerConfig::new(args.common.data.join("scheduler.db"));
+                config.service_key = args.service_secret.as_bytes().to_vec();
+                SchedulerService::start(client.clone(), config)
             })
             .await?,
         ),
@@ -97,10 +105,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let exporter = match runs("exporter") {
         true => Some(
             retrying("exporter", || {
-                ExporterService::start(
-                    client.clone(),
-                    ExporterConfig::new(args.common.data.join("exporter.db")),
-                )
+                let mut config = ExporterConfig::new(args.common.data.join("exporter.db"));
+                config.service_key = args.service_secret.as_bytes().to_vec();
+                ExporterService::start(client.clone(), config)
             })
             .await?,
         ),

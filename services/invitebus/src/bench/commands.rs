@@ -193,6 +193,8 @@ fn prefill(path: &Path, n: u64) -> anyhow::Result<()> {
             written += events.len() as u64;
             batch.push(AppendCommand {
                 actor: "owner".into(),
+                command_type: "MarkInviteRead",
+                command_digest: "d".into(),
                 command_id: Some(uuid::Uuid::now_v7().to_string()),
                 correlation_id: None,
                 causation_id: None,

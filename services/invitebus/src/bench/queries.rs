@@ -132,6 +132,8 @@ pub(super) fn envelope(position: u64, event: &Event) -> Envelope {
         command_id: None,
         correlation_id: None,
         causation_id: None,
+        command_type: None,
+        command_digest: None,
         data: event.data(),
         prev_hash: GENESIS_HASH.into(),
         hash: String::new(),
