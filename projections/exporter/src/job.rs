@@ -26,6 +26,8 @@ pub enum ExporterError {
     Views(#[from] invitebus_views::ViewError),
     #[error("nats: {0}")]
     Nats(String),
+    #[error(transparent)]
+    Lock(#[from] invitebus_filelock::LockError),
 }
 
 pub struct Exporter {
@@ -95,9 +97,34 @@ impl Exporter {
         })
     }
 
+    /// True when the log already holds the export's outcome (a rebuilt copy meets old requests).
+    fn finished(&self, r: &ExportRequested) -> Result<bool, ExporterError> {
+        let subject = self.subjects.query("history");
+        let body = json!({"actor": SYSTEM_ACTOR, "roles": [invitebus_events::ADMIN_ROLE],
+            "stream_id": format!("export-{}", r.export_id)});
+        let client = self.client.clone();
+        let reply: Reply = self.handle.block_on(async move {
+            let msg = tokio::time::timeout(
+                Duration::from_secs(10),
+                client.request(subject, body.to_string().into()),
+            )
+            .await
+            .map_err(|_| ExporterError::Nats("no reply in time".into()))?
+            .map_err(|e| ExporterError::Nats(e.to_string()))?;
+            serde_json::from_slice(&msg.payload).map_err(|e| ExporterError::Nats(e.to_string()))
+        })?;
+        let items = reply.into_result().map_err(|e| ExporterError::Nats(e.message))?;
+        let done = |e: &Value| matches!(e["type"].as_str(), Some("ExportCompleted" | "ExportFailed"));
+        Ok(items["items"].as_array().is_some_and(|a| a.iter().any(done)))
+    }
+
     /// Runs one export job to its recorded outcome.
     fn run(&self, r: &ExportRequested) -> Result<(), ExporterError> {
         let id = &r.export_id;
+        if self.finished(r)? {
+            info!(export_id = %id, "export already finished; not run again");
+            return Ok(());
+        }
         let format = r.format.as_str();
         info!(export_id = %id, format, "export starts");
         self.progress(r, "starting", 1, json!({}))?;
@@ -204,6 +231,17 @@ impl invitebus_feed::Projection for Exporter {
     }
     fn position(&self) -> u64 {
         invitebus_feed::Projection::position(&self.views)
+    }
+    fn file(&self) -> &std::sync::Arc<invitebus_feed::store::FileState> {
+        self.views.file()
+    }
+    fn is_damage(e: &ExporterError) -> bool {
+        matches!(e, ExporterError::Views(e) if <Views as invitebus_feed::Projection>::is_damage(e))
+    }
+    /// A rebuilt copy meets the log's old export requests again; those that finished are not
+    /// run again ([`Exporter::finished`]).
+    fn rebuild(&mut self, reason: &str) -> Result<invitebus_feed::store::Rebuilt, ExporterError> {
+        Ok(invitebus_feed::Projection::rebuild(&mut self.views, reason)?)
     }
     fn apply(&mut self, events: &[Envelope]) -> Result<(), ExporterError> {
         let mut from = 0;

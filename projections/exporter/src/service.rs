@@ -35,6 +35,7 @@ impl ExporterService {
     pub async fn start(client: Client, config: ExporterConfig) -> Result<ExporterService, ExporterError> {
         let js = async_nats::jetstream::new(client.clone());
         ensure_streams(&js, &config.subjects).await?;
+        let lock = invitebus_filelock::lock(&config.path, "the exporter role")?;
         let exporter = Exporter {
             views: Views::open(&config.path)?,
             views_path: config.path.clone(),
@@ -44,7 +45,8 @@ impl ExporterService {
             subjects: config.subjects.clone(),
             service_key: config.service_key.clone(),
         };
-        let run = invitebus_feed::Running::start(&client, &config.subjects, "exporter", exporter);
+        let mut run = invitebus_feed::Running::start(&client, &config.subjects, "exporter", exporter);
+        run.hold(lock);
         info!(path = %config.path.display(), "exporter ready");
         Ok(ExporterService { run })
     }

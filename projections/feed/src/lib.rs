@@ -33,6 +33,24 @@ pub trait Projection: Send + 'static {
     /// The last position applied.
     fn position(&self) -> u64;
     fn apply(&mut self, events: &[Envelope]) -> Result<(), Self::Error>;
+    /// The file the projection writes, shared with its readers.
+    fn file(&self) -> &std::sync::Arc<store::FileState>;
+    /// True when `e` says the file itself is damaged (not a passing failure).
+    fn is_damage(e: &Self::Error) -> bool;
+    /// Sets the damaged file aside and starts again, at position 0, in a fresh one.
+    fn rebuild(&mut self, reason: &str) -> Result<store::Rebuilt, Self::Error>;
+}
+
+/// Sets a damaged projection file aside and starts the projection again from position 0;
+/// readers follow to the fresh file, health reports the rebuild.
+fn rebuild<P: Projection>(projection: &mut P, applied: &watch::Sender<u64>, reason: &str) {
+    match projection.rebuild(reason) {
+        Ok(r) => {
+            projection.file().rebuilt(r);
+            let _ = applied.send(projection.position());
+        }
+        Err(e) => warn!(projection = projection.name(), error = %e, "rebuilding the damaged file failed; retrying"),
+    }
 }
 
 /// Why following stopped.
@@ -67,9 +85,14 @@ pub async fn follow<P: Projection>(
             }
         };
         info!(projection = projection.name(), position = from - 1, "following events");
+        let file = projection.file().clone();
         loop {
             let chunk = tokio::select! {
                 c = messages.next() => c,
+                reason = file.damaged() => {
+                    rebuild(&mut projection, &applied, &reason);
+                    break;
+                }
                 _ = shutdown.changed() => return Ok(projection),
             };
             let Some(chunk) = chunk else { break };
@@ -100,13 +123,17 @@ pub async fn follow<P: Projection>(
                     break;
                 }
                 let (p, result) = tokio::task::spawn_blocking(move || {
-                    let r = projection.apply(&batch).map_err(|e| e.to_string());
+                    let r = projection.apply(&batch).map_err(|e| (P::is_damage(&e), e.to_string()));
                     (projection, r)
                 })
                 .await
                 .map_err(|e| FeedError::Projection(e.to_string()))?;
                 projection = p;
-                if let Err(e) = result {
+                if let Err((true, e)) = result {
+                    rebuild(&mut projection, &applied, &e);
+                    break;
+                }
+                if let Err((false, e)) = result {
                     // Nothing of the batch was stored; take it again from the projection's position.
                     warn!(projection = projection.name(), error = %e, "applying events failed; retrying");
                     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -145,6 +172,7 @@ pub fn report_position(
     client: Client,
     subjects: &Subjects,
     name: &'static str,
+    file: std::sync::Arc<store::FileState>,
     mut applied: watch::Receiver<u64>,
     mut shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
@@ -152,7 +180,11 @@ pub fn report_position(
     tokio::spawn(async move {
         loop {
             let position = *applied.borrow_and_update();
-            let body = json!({"name": name, "position": position}).to_string();
+            let mut body = json!({"name": name, "position": position});
+            if let Some(r) = file.last_rebuild() {
+                body["rebuilt"] = json!(r);
+            }
+            let body = body.to_string();
             let _ = client.publish(subject.clone(), body.into()).await;
             tokio::select! {
                 _ = applied.changed() => tokio::time::sleep(Duration::from_millis(200)).await,
@@ -190,16 +222,16 @@ struct MinPosition {
 /// Answers the requests of `sub` until shutdown, each on its own task: waits for the body's
 /// `min_position` (read-your-writes), then runs `handle` on a blocking thread with the read
 /// connection, and replies. A query waiting for its position holds up no other.
-pub async fn answer_queries<C, F>(
+/// A query that finds the file damaged ([`store::read_error`]) has the role rebuild it.
+pub async fn answer_queries<F>(
     client: Client,
     mut sub: async_nats::Subscriber,
-    reader: std::sync::Arc<std::sync::Mutex<C>>,
+    reader: std::sync::Arc<std::sync::Mutex<store::Reader>>,
     applied: watch::Receiver<u64>,
     mut shutdown: watch::Receiver<bool>,
     handle: F,
 ) where
-    C: Send + 'static,
-    F: Fn(&C, &[u8]) -> Result<serde_json::Value, ProtocolError> + Send + Sync + Copy + 'static,
+    F: Fn(&rusqlite::Connection, &[u8]) -> Result<serde_json::Value, ProtocolError> + Send + Sync + Copy + 'static,
 {
     loop {
         let msg = tokio::select! {
@@ -215,8 +247,17 @@ pub async fn answer_queries<C, F>(
             let result = match wait_for(&mut applied, min).await {
                 Err(e) => Err(e),
                 Ok(()) => tokio::task::spawn_blocking(move || {
-                    let conn = reader.lock().unwrap_or_else(|p| p.into_inner());
-                    handle(&conn, &msg.payload)
+                    let mut reader = reader.lock().unwrap_or_else(|p| p.into_inner());
+                    let result = reader
+                        .conn()
+                        .map_err(store::read_error)
+                        .and_then(|conn| handle(conn, &msg.payload));
+                    if let Err(e) = &result {
+                        if e.message.starts_with(store::DAMAGED) {
+                            reader.state().report_damage(&e.message);
+                        }
+                    }
+                    result
                 })
                 .await
                 .unwrap_or_else(|e| Err(ProtocolError::internal(format!("query task failed: {e}")))),
@@ -234,6 +275,7 @@ pub struct Running {
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     applied: watch::Receiver<u64>,
+    locks: Vec<invitebus_filelock::FileLock>,
 }
 
 impl Running {
@@ -241,6 +283,7 @@ impl Running {
     pub fn start<P: Projection>(client: &Client, subjects: &Subjects, name: &'static str, projection: P) -> Running {
         let (applied_tx, applied) = watch::channel(projection.position());
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let file = projection.file().clone();
         let (js, subjects_) = (jetstream::new(client.clone()), subjects.clone());
         let follow_shutdown = shutdown_rx.clone();
         let follow = tokio::spawn(async move {
@@ -248,12 +291,18 @@ impl Running {
                 warn!(projection = name, error = %e, "the projection stopped");
             }
         });
-        let report = report_position(client.clone(), subjects, name, applied.clone(), shutdown_rx);
+        let report = report_position(client.clone(), subjects, name, file, applied.clone(), shutdown_rx);
         Running {
             shutdown,
             tasks: vec![follow, report],
             applied,
+            locks: vec![],
         }
+    }
+
+    /// Keeps `lock` (the role's hold on its file) until the role stops.
+    pub fn hold(&mut self, lock: invitebus_filelock::FileLock) {
+        self.locks.push(lock);
     }
 
     /// Runs `task` until the role stops; it gets the applied position and the shutdown signal.
@@ -277,5 +326,6 @@ impl Running {
         for t in self.tasks {
             let _ = t.await;
         }
+        drop(self.locks);
     }
 }

@@ -1,9 +1,222 @@
-//! What every projection's SQLite file shares: opening it with the same pragmas, and applying a
-//! batch of events with the checkpoint in the same transaction (skipping what is at or below it).
+//! What every projection's SQLite file shares: opening it with the same pragmas, checking it
+//! on open (a damaged or outdated file is set aside and the projection rebuilt from the log),
+//! and applying a batch of events with the checkpoint in the same transaction (skipping what is
+//! at or below it).
 
-use invitebus_events::{Envelope, Event};
+use invitebus_events::{Envelope, Event, ProtocolError};
 use rusqlite::{params, Connection, OptionalExtension};
-use std::path::Path;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tracing::error;
+
+/// A projection file's tables and their version (`PRAGMA user_version`; files written before
+/// versions were kept count as 1). A file of another version is rebuilt from the log.
+#[derive(Debug, Clone, Copy)]
+pub struct Layout {
+    pub schema: &'static str,
+    pub version: u32,
+}
+
+/// Why a projection file was set aside and its projection started again from position 0.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rebuilt {
+    pub reason: String,
+    /// Where the bad file went (kept for a look at it).
+    pub set_aside: String,
+    pub at: String,
+}
+
+/// The start of a query error that a damaged file caused (see [`read_error`]).
+pub const DAMAGED: &str = "the projection file is damaged";
+
+/// True for errors that mean the file itself is bad: SQLITE_CORRUPT, not a database, or a row
+/// whose stored value cannot be what the table holds.
+pub fn is_damage(e: &rusqlite::Error) -> bool {
+    use rusqlite::Error::*;
+    match e {
+        SqliteFailure(f, _) => matches!(
+            f.code,
+            rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase
+        ),
+        FromSqlConversionFailure(..) | InvalidColumnType(..) | Utf8Error(..) => true,
+        _ => false,
+    }
+}
+
+/// The error a query answers when reading its view failed: `unavailable`, and when the file is
+/// damaged, a message starting with [`DAMAGED`] so the role rebuilds it.
+pub fn read_error(e: rusqlite::Error) -> ProtocolError {
+    match is_damage(&e) {
+        true => ProtocolError::unavailable(format!("{DAMAGED} ({e}); it is being rebuilt from the log, retry")),
+        false => ProtocolError::unavailable(format!("reading the view: {e}")),
+    }
+}
+
+/// What is wrong with the file at `path`, if anything: `quick_check` and the layout's version.
+fn inspect(path: &Path, layout: &Layout) -> rusqlite::Result<Option<String>> {
+    let conn = match Connection::open(path) {
+        Ok(c) => c,
+        Err(e) if is_damage(&e) => return Ok(Some(format!("cannot open: {e}"))),
+        Err(e) => return Err(e),
+    };
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    let check: rusqlite::Result<Vec<String>> = conn
+        .prepare("PRAGMA quick_check(5)")
+        .and_then(|mut s| s.query_map([], |r| r.get::<_, String>(0))?.collect());
+    match check {
+        Ok(rows) if rows == ["ok"] => {}
+        Ok(rows) => return Ok(Some(format!("quick_check: {}", rows.join("; ")))),
+        Err(e) if is_damage(&e) => return Ok(Some(format!("quick_check: {e}"))),
+        Err(e) => return Err(e),
+    }
+    let version: u32 = match conn.query_row("PRAGMA user_version", [], |r| r.get(0)) {
+        Ok(v) => v,
+        Err(e) if is_damage(&e) => return Ok(Some(format!("user_version: {e}"))),
+        Err(e) => return Err(e),
+    };
+    match version.max(1) == layout.version {
+        true => Ok(None),
+        false => Ok(Some(format!(
+            "its tables are version {}, this build's are version {}",
+            version.max(1),
+            layout.version
+        ))),
+    }
+}
+
+/// Moves `path` (and its `-wal`) aside as `<path>.damaged-<time>`, removing its `-shm`.
+pub fn set_aside(path: &Path, reason: &str) -> std::io::Result<Rebuilt> {
+    let at = invitebus_events::envelope::format_time(&chrono::Utc::now());
+    let stamp = at.replace([':', '.'], "-");
+    let aside = PathBuf::from(format!("{}.damaged-{stamp}", path.display()));
+    std::fs::rename(path, &aside)?;
+    let side = |suffix: &str| PathBuf::from(format!("{}{suffix}", path.display()));
+    if side("-wal").exists() {
+        std::fs::rename(side("-wal"), format!("{}-wal", aside.display()))?;
+    }
+    let _ = std::fs::remove_file(side("-shm"));
+    error!(file = %path.display(), set_aside = %aside.display(), reason, "projection file set aside; rebuilding it from the log");
+    Ok(Rebuilt {
+        reason: reason.to_string(),
+        set_aside: aside.display().to_string(),
+        at,
+    })
+}
+
+/// Opens a projection's file for writing: a file that fails `quick_check`, cannot be read, or
+/// has another layout version is set aside first and a fresh one made (position 0).
+pub fn open_checked(path: &Path, layout: &Layout) -> rusqlite::Result<(Connection, Option<Rebuilt>)> {
+    let mut rebuilt = None;
+    if path.exists() {
+        if let Some(reason) = inspect(path, layout)? {
+            let aside = set_aside(path, &reason).map_err(|_| rusqlite::Error::InvalidPath(path.to_path_buf()))?;
+            rebuilt = Some(aside);
+        }
+    }
+    let conn = open(path, layout.schema)?;
+    conn.pragma_update(None, "user_version", layout.version)?;
+    Ok((conn, rebuilt))
+}
+
+/// What a projection's writer and its readers share about their file: a generation that moves
+/// when the writer rebuilt it into a fresh file (readers then reopen), a damage report from a
+/// reader (the writer then rebuilds), and the last rebuild (for health).
+#[derive(Debug)]
+pub struct FileState {
+    pub path: PathBuf,
+    pub layout: Layout,
+    generation: AtomicU64,
+    damage: Mutex<Option<String>>,
+    rebuilt: Mutex<Option<Rebuilt>>,
+    notify: tokio::sync::Notify,
+}
+
+impl FileState {
+    pub fn new(path: &Path, layout: Layout, rebuilt: Option<Rebuilt>) -> Arc<FileState> {
+        Arc::new(FileState {
+            path: path.to_path_buf(),
+            layout,
+            generation: AtomicU64::new(0),
+            damage: Mutex::new(None),
+            rebuilt: Mutex::new(rebuilt),
+            notify: tokio::sync::Notify::new(),
+        })
+    }
+
+    /// A reader found the file damaged: the writer rebuilds it.
+    pub fn report_damage(&self, reason: &str) {
+        let mut d = self.damage.lock().unwrap_or_else(|p| p.into_inner());
+        if d.is_none() {
+            *d = Some(reason.to_string());
+            self.notify.notify_one();
+        }
+    }
+
+    /// Waits for a damage report and takes it.
+    pub async fn damaged(&self) -> String {
+        loop {
+            if let Some(r) = self.damage.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                return r;
+            }
+            self.notify.notified().await;
+        }
+    }
+
+    /// The writer made a fresh file: readers reopen, health says so.
+    pub fn rebuilt(&self, r: Rebuilt) {
+        *self.rebuilt.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+        self.damage.lock().unwrap_or_else(|p| p.into_inner()).take();
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The last rebuild, if the file was ever set aside since the role started.
+    pub fn last_rebuild(&self) -> Option<Rebuilt> {
+        self.rebuilt.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// A reading connection that follows the file through rebuilds.
+    pub fn reader(self: &Arc<Self>) -> rusqlite::Result<Reader> {
+        Ok(Reader {
+            conn: open(&self.path, self.layout.schema)?,
+            seen: self.generation.load(Ordering::SeqCst),
+            state: self.clone(),
+        })
+    }
+}
+
+/// A connection beside the writer's, reopened when the writer rebuilt the file.
+pub struct Reader {
+    state: Arc<FileState>,
+    seen: u64,
+    conn: Connection,
+}
+
+impl Reader {
+    /// The connection, to the current file.
+    pub fn conn(&mut self) -> rusqlite::Result<&Connection> {
+        let now = self.state.generation.load(Ordering::SeqCst);
+        if now != self.seen {
+            self.conn = open(&self.state.path, self.state.layout.schema)?;
+            self.seen = now;
+        }
+        Ok(&self.conn)
+    }
+
+    pub fn state(&self) -> &Arc<FileState> {
+        &self.state
+    }
+}
+
+/// While running: closes `conn`, sets its damaged file aside and opens a fresh one in its place.
+pub fn reopen_fresh(conn: &mut Connection, path: &Path, layout: &Layout, reason: &str) -> rusqlite::Result<Rebuilt> {
+    drop(std::mem::replace(conn, Connection::open_in_memory()?));
+    let rebuilt = set_aside(path, reason).map_err(|_| rusqlite::Error::InvalidPath(path.to_path_buf()))?;
+    *conn = open(path, layout.schema)?;
+    conn.pragma_update(None, "user_version", layout.version)?;
+    Ok(rebuilt)
+}
 
 const CHECKPOINTS: &str =
     "CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, position INTEGER NOT NULL) WITHOUT ROWID;";

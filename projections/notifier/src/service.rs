@@ -1,14 +1,20 @@
 //! The notifier role on NATS: follows the events into the inbox, sends what is unsent (the
 //! outbox pattern: a notification is marked sent only after JetStream acknowledged it, and its
-//! id is its `Nats-Msg-Id`, so a crash in between never sends it twice), answers `inbox`.
+//! id is its `Nats-Msg-Id`), answers `inbox`.
+//!
+//! Sending twice is ruled out by `INVITES_NOTIFY` itself, not by its dedupe window: a
+//! notification at or below the last one the stream held when the sender started (a rebuilt
+//! file, a crash between ack and mark) is sent only if the stream's last notification for its
+//! user is older. Notifications go out in (position, id) order, so that comparison is exact.
 
-use crate::store::{connect, from_row, Notifier, NotifierError, COLUMNS, NAME};
+use crate::store::{from_row, Notifier, NotifierError, COLUMNS, NAME};
 use crate::texts::Notification;
 use async_nats::jetstream::{self, message::PublishMessage, stream};
 use async_nats::Client;
 use invitebus_events::command::{check_body, decode_fields};
 use invitebus_events::subject::{Subjects, NOTIFY_STREAM};
 use invitebus_events::{ErrorCode, Id, ProtocolError};
+use invitebus_feed::store::Reader;
 use rusqlite::{params, Connection};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -62,19 +68,25 @@ impl NotifierService {
     pub async fn start(client: Client, config: NotifierConfig) -> Result<NotifierService, NotifierError> {
         let js = jetstream::new(client.clone());
         ensure_notify_stream(&js, &config.subjects).await?;
-        let mut run = invitebus_feed::Running::start(&client, &config.subjects, NAME, Notifier::open(&config.path)?);
+        let lock = invitebus_filelock::lock(&config.path, "the notifier role")?;
+        let notifier = Notifier::open(&config.path)?;
+        let (sender_conn, reader) = (notifier.file().reader()?, notifier.file().reader()?);
+        let mut run = invitebus_feed::Running::start(&client, &config.subjects, NAME, notifier);
+        run.hold(lock);
+        let high_water = stored_last(&js, None).await?;
         let sender = Sender {
-            conn: Mutex::new(connect(&config.path)?),
+            conn: Mutex::new(sender_conn),
             js,
             client: client.clone(),
             subjects: config.subjects.clone(),
+            high_water,
         };
         run.spawn(move |applied, shutdown| sender.run(applied, shutdown));
         let sub = client
             .queue_subscribe(config.subjects.query("inbox"), config.queue_group.clone())
             .await
             .map_err(|e| NotifierError::Nats(e.to_string()))?;
-        let reader = Arc::new(Mutex::new(connect(&config.path)?));
+        let reader = Arc::new(Mutex::new(reader));
         let handler = |conn: &Connection, body: &[u8]| {
             check_body(body)?;
             inbox(conn, &decode_fields::<InboxRequest>(body)?)
@@ -95,12 +107,34 @@ impl NotifierService {
     }
 }
 
+/// The (position, id) of the last notification `INVITES_NOTIFY` holds: on `subject` (one
+/// user's), or of the whole stream; None when there is none.
+async fn stored_last(js: &jetstream::Context, subject: Option<&str>) -> Result<Option<(u64, String)>, NotifierError> {
+    let nats = |e: &dyn std::fmt::Display| NotifierError::Nats(e.to_string());
+    let stream = js.get_stream(NOTIFY_STREAM).await.map_err(|e| nats(&e))?;
+    let found = match subject {
+        Some(subject) => stream.get_last_raw_message_by_subject(subject).await.ok(),
+        None => {
+            let last = stream.get_info().await.map_err(|e| nats(&e))?.state.last_sequence;
+            match last {
+                0 => None,
+                seq => stream.get_raw_message(seq).await.ok(),
+            }
+        }
+    };
+    Ok(found
+        .and_then(|m| serde_json::from_slice::<Notification>(&m.payload).ok())
+        .map(|n| (n.position, n.id)))
+}
+
 /// Sends unsent notifications in position order.
 struct Sender {
-    conn: Mutex<Connection>,
+    conn: Mutex<Reader>,
     js: jetstream::Context,
     client: Client,
     subjects: Subjects,
+    /// The last notification the stream held when this sender started.
+    high_water: Option<(u64, String)>,
 }
 
 impl Sender {
@@ -119,12 +153,28 @@ impl Sender {
         }
     }
 
+    /// True when `n` went out before this sender started (see the module's doc).
+    async fn already_sent(&self, n: &Notification) -> Result<bool, NotifierError> {
+        let key = (n.position, n.id.clone());
+        match &self.high_water {
+            Some(hw) if &key <= hw => {}
+            _ => return Ok(false),
+        }
+        if n.live_only {
+            // Not kept by the stream, and as old as what it holds: too late to be live.
+            return Ok(true);
+        }
+        let last = stored_last(&self.js, Some(&self.subjects.notify(&n.user_id))).await?;
+        Ok(last.is_some_and(|last| last >= key))
+    }
+
     /// Sends up to 500 unsent notifications; returns how many.
     async fn send_some(&self) -> Result<usize, NotifierError> {
         let batch: Vec<Notification> = self
             .conn
             .lock()
             .unwrap_or_else(|p| p.into_inner())
+            .conn()?
             .prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM notifications WHERE sent = 0 ORDER BY position, id LIMIT 500"
             ))?
@@ -132,6 +182,9 @@ impl Sender {
             .collect::<Result<_, _>>()?;
         let mut acks = Vec::with_capacity(batch.len());
         for n in &batch {
+            if self.already_sent(n).await? {
+                continue;
+            }
             let body = serde_json::to_vec(n).expect("notifications serialize");
             if n.sms {
                 let _ = self
@@ -161,8 +214,10 @@ impl Sender {
         for ack in acks {
             ack.await.map_err(|e| NotifierError::Nats(e.to_string()))?;
         }
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        let mut mark = conn.prepare_cached("UPDATE notifications SET sent = 1 WHERE id = ?1")?;
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let mut mark = conn
+            .conn()?
+            .prepare_cached("UPDATE notifications SET sent = 1 WHERE id = ?1")?;
         for n in &batch {
             mark.execute(params![n.id])?;
         }
@@ -190,7 +245,7 @@ fn inbox(conn: &Connection, q: &InboxRequest) -> Result<Value, ProtocolError> {
         .as_ref()
         .ok_or_else(|| ProtocolError::with_field(ErrorCode::Unauthenticated, "actor", "no actor"))?;
     let limit = q.per_page.unwrap_or(100).clamp(1, 500);
-    let db = |e: rusqlite::Error| ProtocolError::unavailable(format!("reading the inbox: {e}"));
+    let db = invitebus_feed::store::read_error;
     let rows: Vec<(Notification, bool)> = conn
         .prepare_cached(&format!(
             "SELECT {COLUMNS} FROM notifications WHERE user_id = ?1 AND position > ?2 AND (?3 = 0 OR read = 0) \

@@ -3,9 +3,11 @@
 
 use crate::texts::{notifications, Memory, Notification};
 use invitebus_events::{Envelope, Event, Id};
+use invitebus_feed::store::{FileState, Layout, Rebuilt};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The name of this projection's checkpoint.
 pub const NAME: &str = "notifier";
@@ -34,7 +36,15 @@ pub enum NotifierError {
     Io(#[from] std::io::Error),
     #[error("nats: {0}")]
     Nats(String),
+    #[error(transparent)]
+    Lock(#[from] invitebus_filelock::LockError),
 }
+
+/// The notifier file's layout.
+pub const LAYOUT: Layout = Layout {
+    schema: CREATE,
+    version: 1,
+};
 
 /// Opens a connection to the notifier file.
 pub fn connect(path: &Path) -> Result<Connection, NotifierError> {
@@ -47,6 +57,8 @@ pub struct Notifier {
     position: u64,
     /// A rebuild records notifications as already sent, so that replaying sends nothing.
     rebuild: bool,
+    path: PathBuf,
+    file: Arc<FileState>,
 }
 
 struct Remembered<'a>(&'a Connection);
@@ -99,13 +111,20 @@ impl Notifier {
     }
 
     fn open_with(path: &Path, rebuild: bool) -> Result<Notifier, NotifierError> {
-        let conn = connect(path)?;
+        let (conn, rebuilt) = invitebus_feed::store::open_checked(path, &LAYOUT)?;
         let position = invitebus_feed::store::checkpoint(&conn, NAME)?;
         Ok(Notifier {
             conn,
             position,
             rebuild,
+            path: path.to_path_buf(),
+            file: FileState::new(path, LAYOUT, rebuilt),
         })
+    }
+
+    /// What the notifier's readers (the sender, the inbox) share with this writer.
+    pub fn file(&self) -> &Arc<FileState> {
+        &self.file
     }
 
     pub fn apply_batch(&mut self, events: &[Envelope]) -> Result<(), NotifierError> {
@@ -183,6 +202,19 @@ impl invitebus_feed::Projection for Notifier {
     }
     fn apply(&mut self, events: &[Envelope]) -> Result<(), NotifierError> {
         self.apply_batch(events)
+    }
+    fn file(&self) -> &Arc<FileState> {
+        &self.file
+    }
+    fn is_damage(e: &NotifierError) -> bool {
+        matches!(e, NotifierError::Sqlite(e) if invitebus_feed::store::is_damage(e))
+    }
+    /// The fresh file's notifications are unsent; the sender sends only what `INVITES_NOTIFY`
+    /// does not hold yet, so a rebuild sends nothing twice.
+    fn rebuild(&mut self, reason: &str) -> Result<Rebuilt, NotifierError> {
+        let r = invitebus_feed::store::reopen_fresh(&mut self.conn, &self.path, &LAYOUT, reason)?;
+        self.position = 0;
+        Ok(r)
     }
 }
 

@@ -4,12 +4,13 @@
 //! nothing (each timer fires once, also for what fell due while the scheduler was down), and no
 //! user can guess it.
 
-use crate::timers::{connect, SchedulerError, Timers, NAME};
+use crate::timers::{SchedulerError, Timers, NAME};
 use async_nats::Client;
 use invitebus_events::command::system_command_id;
 use invitebus_events::subject::Subjects;
 use invitebus_events::{ErrorCode, Reply, SYSTEM_ACTOR};
-use rusqlite::{params, Connection};
+use invitebus_feed::store::Reader;
+use rusqlite::params;
 use serde_json::json;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -44,9 +45,13 @@ pub struct SchedulerService {
 
 impl SchedulerService {
     pub async fn start(client: Client, config: SchedulerConfig) -> Result<SchedulerService, SchedulerError> {
-        let mut run = invitebus_feed::Running::start(&client, &config.subjects, NAME, Timers::open(&config.path)?);
+        let lock = invitebus_filelock::lock(&config.path, "the scheduler role")?;
+        let timers = Timers::open(&config.path)?;
+        let conn = timers.file().reader()?;
+        let mut run = invitebus_feed::Running::start(&client, &config.subjects, NAME, timers);
+        run.hold(lock);
         let firing = Firing {
-            conn: Mutex::new(connect(&config.path)?),
+            conn: Mutex::new(conn),
             client,
             subjects: config.subjects.clone(),
             key: config.service_key.clone(),
@@ -67,7 +72,7 @@ impl SchedulerService {
 }
 
 struct Firing {
-    conn: Mutex<Connection>,
+    conn: Mutex<Reader>,
     client: Client,
     subjects: Subjects,
     key: Vec<u8>,
@@ -96,8 +101,9 @@ impl Firing {
 
     fn due(&self) -> Result<Vec<Due>, SchedulerError> {
         let now = invitebus_events::envelope::format_time(&chrono::Utc::now());
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         let rows = conn
+            .conn()?
             .prepare_cached(
                 "SELECT kind, invite_id, due_at FROM timers WHERE fired = 0 AND due_at <= ?1 ORDER BY due_at LIMIT 100",
             )?
@@ -113,8 +119,9 @@ impl Firing {
     }
 
     fn mark_fired(&self, t: &Due) -> Result<(), SchedulerError> {
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        conn.prepare_cached("UPDATE timers SET fired = 1 WHERE kind = ?1 AND invite_id = ?2 AND due_at = ?3")?
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        conn.conn()?
+            .prepare_cached("UPDATE timers SET fired = 1 WHERE kind = ?1 AND invite_id = ?2 AND due_at = ?3")?
             .execute(params![t.kind, t.invite_id, t.due_at])?;
         Ok(())
     }

@@ -7,8 +7,10 @@ use chrono::{DateTime, Duration, Utc};
 use invitebus_events::command::InviteDetail;
 use invitebus_events::envelope::format_time;
 use invitebus_events::{Envelope, Event, Id};
+use invitebus_feed::store::{FileState, Layout, Rebuilt};
 use rusqlite::{params, Connection};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The name of this projection's checkpoint.
 pub const NAME: &str = "scheduler";
@@ -30,12 +32,16 @@ pub enum SchedulerError {
     Event { position: u64, reason: String },
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Lock(#[from] invitebus_filelock::LockError),
 }
 
-/// Opens a connection to the scheduler file.
-pub fn connect(path: &Path) -> Result<Connection, SchedulerError> {
-    Ok(invitebus_feed::store::open(path, CREATE)?)
-}
+/// The scheduler file's layout. A rebuilt file fires its timers again: their command ids are
+/// the same, so the log appends nothing twice.
+pub const LAYOUT: Layout = Layout {
+    schema: CREATE,
+    version: 1,
+};
 
 /// When a meeting's reminder is due: `remind_min` before `begin_time`.
 pub fn remind_at(detail: &Option<InviteDetail>) -> Option<DateTime<Utc>> {
@@ -46,13 +52,25 @@ pub fn remind_at(detail: &Option<InviteDetail>) -> Option<DateTime<Utc>> {
 pub struct Timers {
     conn: Connection,
     position: u64,
+    path: PathBuf,
+    file: Arc<FileState>,
 }
 
 impl Timers {
     pub fn open(path: &Path) -> Result<Timers, SchedulerError> {
-        let conn = connect(path)?;
+        let (conn, rebuilt) = invitebus_feed::store::open_checked(path, &LAYOUT)?;
         let position = invitebus_feed::store::checkpoint(&conn, NAME)?;
-        Ok(Timers { conn, position })
+        Ok(Timers {
+            conn,
+            position,
+            path: path.to_path_buf(),
+            file: FileState::new(path, LAYOUT, rebuilt),
+        })
+    }
+
+    /// What the firing loop shares with this writer.
+    pub fn file(&self) -> &Arc<FileState> {
+        &self.file
     }
 
     pub fn apply_batch(&mut self, events: &[Envelope]) -> Result<(), SchedulerError> {
@@ -153,5 +171,16 @@ impl invitebus_feed::Projection for Timers {
     }
     fn apply(&mut self, events: &[Envelope]) -> Result<(), SchedulerError> {
         self.apply_batch(events)
+    }
+    fn file(&self) -> &Arc<FileState> {
+        &self.file
+    }
+    fn is_damage(e: &SchedulerError) -> bool {
+        matches!(e, SchedulerError::Sqlite(e) if invitebus_feed::store::is_damage(e))
+    }
+    fn rebuild(&mut self, reason: &str) -> Result<Rebuilt, SchedulerError> {
+        let r = invitebus_feed::store::reopen_fresh(&mut self.conn, &self.path, &LAYOUT, reason)?;
+        self.position = 0;
+        Ok(r)
     }
 }

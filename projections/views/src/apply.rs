@@ -5,9 +5,11 @@
 use crate::schema;
 use invitebus_events::envelope::format_time;
 use invitebus_events::{Envelope, Event, RecordStatus};
+use invitebus_feed::store::{FileState, Rebuilt};
 use rusqlite::{params, Connection};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The name of this projection's checkpoint.
 pub const NAME: &str = "views";
@@ -21,6 +23,10 @@ pub enum ViewError {
     Event { position: u64, reason: String },
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Lock(#[from] invitebus_filelock::LockError),
+    #[error("nats: {0}")]
+    Nats(String),
 }
 
 /// The writer of the view file.
@@ -28,22 +34,26 @@ pub struct Views {
     conn: Connection,
     path: PathBuf,
     position: u64,
-}
-
-/// Opens a connection to a view file.
-pub(crate) fn connect(path: &Path) -> Result<Connection, ViewError> {
-    Ok(invitebus_feed::store::open(path, schema::CREATE)?)
+    file: Arc<FileState>,
 }
 
 impl Views {
+    /// Opens (checking it: a damaged or outdated file is set aside, see
+    /// [`invitebus_feed::store::open_checked`]) or creates the view file.
     pub fn open(path: impl AsRef<Path>) -> Result<Views, ViewError> {
-        let conn = connect(path.as_ref())?;
+        let (conn, rebuilt) = invitebus_feed::store::open_checked(path.as_ref(), &schema::LAYOUT)?;
         let position = invitebus_feed::store::checkpoint(&conn, NAME)?;
         Ok(Views {
             conn,
             path: path.as_ref().to_path_buf(),
             position,
+            file: FileState::new(path.as_ref(), schema::LAYOUT, rebuilt),
         })
+    }
+
+    /// What the views' readers share with this writer.
+    pub fn file(&self) -> &Arc<FileState> {
+        &self.file
     }
 
     pub fn path(&self) -> &Path {
@@ -75,6 +85,17 @@ impl invitebus_feed::Projection for Views {
     }
     fn apply(&mut self, events: &[Envelope]) -> Result<(), ViewError> {
         self.apply_batch(events)
+    }
+    fn file(&self) -> &Arc<FileState> {
+        &self.file
+    }
+    fn is_damage(e: &ViewError) -> bool {
+        matches!(e, ViewError::Sqlite(e) if invitebus_feed::store::is_damage(e))
+    }
+    fn rebuild(&mut self, reason: &str) -> Result<Rebuilt, ViewError> {
+        let r = invitebus_feed::store::reopen_fresh(&mut self.conn, &self.path, &schema::LAYOUT, reason)?;
+        self.position = 0;
+        Ok(r)
     }
 }
 
@@ -142,10 +163,14 @@ fn apply(tx: &Connection, event: &Event) -> rusqlite::Result<()> {
         Event::MemberJoined(e) => {
             tx.prepare_cached("UPDATE resources SET member_count = ?2 WHERE resource_id = ?1")?
                 .execute(params![e.resource_id.as_str(), e.member_count])?;
+            tx.prepare_cached("INSERT OR IGNORE INTO members (resource_id, user_id) VALUES (?1, ?2)")?
+                .execute(params![e.resource_id.as_str(), e.user_id.as_str()])?;
         }
         Event::MemberLeft(e) => {
             tx.prepare_cached("UPDATE resources SET member_count = ?2 WHERE resource_id = ?1")?
                 .execute(params![e.resource_id.as_str(), e.member_count])?;
+            tx.prepare_cached("DELETE FROM members WHERE resource_id = ?1 AND user_id = ?2")?
+                .execute(params![e.resource_id.as_str(), e.user_id.as_str()])?;
         }
         Event::InviteCreated(e) => {
             let at = time(&e.created_at);

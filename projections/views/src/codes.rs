@@ -1,5 +1,7 @@
 //! The `code` and `codes` queries, in seed 003's shape (a code with its resource and parent,
-//! its inviter's profile, uses and limits; deleted codes are not found), and `export`.
+//! its inviter's id and name, uses and limits; deleted codes are not found), and `export`.
+//! Anyone holding a code may look it up; listing a resource's codes is for those who may
+//! invite to it (its members, its owner) and admins.
 
 use invitebus_events::command::{check_body, decode_fields};
 use invitebus_events::{ErrorCode, Id, ProtocolError};
@@ -10,6 +12,8 @@ use serde_json::{json, Value};
 #[derive(Debug, Deserialize)]
 struct CodeRequest {
     actor: Option<Id>,
+    #[serde(default)]
+    roles: Vec<String>,
     code: Option<Id>,
     resource_id: Option<Id>,
 }
@@ -27,14 +31,12 @@ fn request(body: &[u8]) -> Result<CodeRequest, ProtocolError> {
     Ok(q)
 }
 
-fn db(e: rusqlite::Error) -> ProtocolError {
-    ProtocolError::unavailable(format!("reading the views: {e}"))
-}
+use invitebus_feed::store::read_error as db;
 
 const SELECT: &str =
     "SELECT c.code, c.resource_id, c.inviter, c.uses, c.max_age, c.max_uses, c.temporary, c.created_at, \
      c.expires_at, c.requires_approval, r.name, r.kind, r.member_count, r.parent_id, p.name, \
-     u.name, u.phone, u.email \
+     u.name \
      FROM codes c LEFT JOIN resources r ON r.resource_id = c.resource_id \
      LEFT JOIN resources p ON p.resource_id = r.parent_id LEFT JOIN users u ON u.user_id = c.inviter";
 
@@ -45,8 +47,8 @@ fn model(r: &Row<'_>) -> rusqlite::Result<Value> {
         "resource": {"id": r.get::<_, String>(1)?, "name": r.get::<_, Option<String>>(10)?,
             "kind": r.get::<_, Option<String>>(11)?, "member_count": r.get::<_, Option<i64>>(12)?},
         "parent": parent.map(|id| json!({"id": id, "name": r.get::<_, Option<String>>(14).ok().flatten()})),
-        "inviter": {"id": r.get::<_, String>(2)?, "name": r.get::<_, Option<String>>(15)?,
-            "phone": r.get::<_, Option<String>>(16)?, "email": r.get::<_, Option<String>>(17)?},
+        // What seed 003 shows of the inviter: never a phone or an email.
+        "inviter": {"id": r.get::<_, String>(2)?, "name": r.get::<_, Option<String>>(15)?},
         "uses": r.get::<_, i64>(3)?,
         "max_age": r.get::<_, i64>(4)?,
         "max_uses": r.get::<_, i64>(5)?,
@@ -73,6 +75,21 @@ pub fn code(conn: &Connection, body: &[u8]) -> Result<Value, ProtocolError> {
 pub fn codes(conn: &Connection, body: &[u8]) -> Result<Value, ProtocolError> {
     let q = request(body)?;
     let resource = q.resource_id.ok_or_else(|| ProtocolError::missing("resource_id"))?;
+    let actor = q.actor.as_ref().map(Id::as_str).unwrap_or_default();
+    let admin = q.roles.iter().any(|r| r == invitebus_events::ADMIN_ROLE);
+    let may_invite: bool = conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM resources WHERE resource_id = ?1 AND owner = ?2) \
+             OR EXISTS (SELECT 1 FROM members WHERE resource_id = ?1 AND user_id = ?2)",
+        )
+        .map_err(db)?
+        .query_row([resource.as_str(), actor], |r| r.get(0))
+        .map_err(db)?;
+    if !admin && !may_invite {
+        return Err(ProtocolError::forbidden(
+            "a resource's codes are listed for its members, its owner and admins",
+        ));
+    }
     let items: Vec<Value> = conn
         .prepare_cached(&format!(
             "{SELECT} WHERE c.resource_id = ?1 AND c.deleted = 0 ORDER BY c.created_at DESC, c.code"

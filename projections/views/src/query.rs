@@ -70,9 +70,7 @@ impl QueryRequest {
     }
 }
 
-fn db(e: rusqlite::Error) -> ProtocolError {
-    ProtocolError::unavailable(format!("reading the views: {e}"))
-}
+use invitebus_feed::store::read_error as db;
 
 fn parse(text: Option<String>) -> Value {
     text.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(Value::Null)

@@ -2,6 +2,13 @@
 //! filter is answered from `records` and its indexes alone. The checkpoint table comes from
 //! `invitebus_feed::store`, written in the same transaction as the rows.
 
+/// The view file's layout. Version 2 added `members` (who may list a resource's codes); a
+/// file of version 1 is rebuilt from the log on open.
+pub const LAYOUT: invitebus_feed::store::Layout = invitebus_feed::store::Layout {
+    schema: CREATE,
+    version: 2,
+};
+
 pub(crate) const CREATE: &str = "
 CREATE TABLE IF NOT EXISTS users (
     user_id TEXT PRIMARY KEY, name TEXT NOT NULL, phone TEXT, email TEXT, company_name TEXT,
@@ -11,6 +18,9 @@ CREATE INDEX IF NOT EXISTS users_phone ON users (phone);
 CREATE TABLE IF NOT EXISTS resources (
     resource_id TEXT PRIMARY KEY, kind TEXT NOT NULL, name TEXT NOT NULL, owner TEXT NOT NULL,
     capacity INTEGER NOT NULL, parent_id TEXT, info TEXT, member_count INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS members (
+    resource_id TEXT NOT NULL, user_id TEXT NOT NULL, PRIMARY KEY (resource_id, user_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS invites (
     invite_id TEXT PRIMARY KEY, resource_id TEXT NOT NULL, inviter TEXT NOT NULL, role TEXT NOT NULL,

@@ -2,7 +2,7 @@
 //! `sent`, `invite` and `admin` (waiting for `min_position` when asked), and reports its position
 //! on `invites.status.views` for `invites.health`.
 
-use crate::apply::{connect, ViewError, Views, NAME};
+use crate::apply::{ViewError, Views, NAME};
 use crate::query::{self, QueryRequest};
 use async_nats::Client;
 use invitebus_events::subject::Subjects;
@@ -41,16 +41,16 @@ pub struct ViewService {
 
 impl ViewService {
     pub async fn start(client: Client, config: ViewsConfig) -> Result<ViewService, ViewError> {
-        let reader = Arc::new(Mutex::new(connect(&config.path)?));
-        let mut run = invitebus_feed::Running::start(&client, &config.subjects, NAME, Views::open(&config.path)?);
+        let lock = invitebus_filelock::lock(&config.path, "the views role")?;
+        let views = Views::open(&config.path)?;
+        let reader = Arc::new(Mutex::new(views.file().reader()?));
+        let mut run = invitebus_feed::Running::start(&client, &config.subjects, NAME, views);
+        run.hold(lock);
         for name in QUERIES {
             let sub = client
                 .queue_subscribe(config.subjects.query(name), config.queue_group.clone())
                 .await
-                .map_err(|e| ViewError::Event {
-                    position: 0,
-                    reason: e.to_string(),
-                })?;
+                .map_err(|e| ViewError::Nats(e.to_string()))?;
             let handler = move |c: &Connection, b: &[u8]| answer(c, name, b);
             let (client, reader) = (client.clone(), reader.clone());
             run.spawn(move |applied, shutdown| {

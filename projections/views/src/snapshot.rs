@@ -1,25 +1,26 @@
 //! Every row of a view file as JSON, table by table in key order: what an audit snapshot holds,
 //! and how a replay is compared with the live views.
 
-use crate::apply::{connect, ViewError};
+use crate::apply::ViewError;
 use rusqlite::types::ValueRef;
 use serde_json::{json, Map, Value};
 use std::path::Path;
 
 /// The tables in a snapshot, with the order that makes it deterministic.
-pub const TABLES: [(&str, &str); 7] = [
+pub const TABLES: [(&str, &str); 8] = [
     ("codes", "code"),
     ("exports", "export_id"),
     ("users", "user_id"),
     ("resources", "resource_id"),
     ("invites", "invite_id"),
     ("records", "invite_id, invitee"),
+    ("members", "resource_id, user_id"),
     ("checkpoints", "name"),
 ];
 
 /// `{table: [row as object]}` for every view table.
 pub fn snapshot(path: &Path) -> Result<Value, ViewError> {
-    let conn = connect(path)?;
+    let conn = invitebus_feed::store::open(path, crate::schema::CREATE)?;
     let mut out = Map::new();
     for (table, order) in TABLES {
         let mut stmt = conn.prepare(&format!("SELECT * FROM {table} ORDER BY {order}"))?;

@@ -168,3 +168,40 @@ async fn a_referral_code_with_approval_ends_approved_with_its_description() {
     assert_eq!(admin["models"][0]["approve_description"], "verified buyer");
     assert_eq!(admin["models"][0]["recommend_user"]["phone"], "100");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codes_are_listed_for_those_who_may_invite_and_show_no_contact_details() {
+    let s = Stack::start().await;
+    guild(&s).await;
+    s.ok(
+        "UpsertUser",
+        json!({"actor":"owner","user_id":"owner","name":"Owner","phone":"100","email":"o@example.org"}),
+    )
+    .await;
+    s.ok(
+        "CreateInviteCode",
+        json!({"actor":"owner","resource_id":"general","code":"PRIVATE1"}),
+    )
+    .await;
+    s.ok("JoinResource", json!({"actor":"member","resource_id":"general"}))
+        .await;
+    let p = s.head();
+    let list = |actor: &str, roles: serde_json::Value| json!({"actor":actor,"roles":roles,"resource_id":"general","min_position":p});
+    // A stranger may not list the room's codes (and so cannot join with one of them).
+    let stranger = s.query("codes", list("stranger", json!([]))).await;
+    assert_eq!(stranger.error.unwrap().code, ErrorCode::Forbidden);
+    // Its owner, its members and admins may.
+    for (actor, roles) in [("owner", json!([])), ("member", json!([])), ("root", json!(["admin"]))] {
+        let r = s.q("codes", list(actor, roles)).await;
+        assert_eq!(r["total"], 1, "{actor}");
+        assert!(
+            r["items"][0]["inviter"].get("phone").is_none(),
+            "no phone in a listed code"
+        );
+    }
+    // Whoever holds a code sees it as seed 003 shows it: the inviter's id and name, no phone or email.
+    let one = s
+        .q("code", json!({"actor":"stranger","code":"PRIVATE1","min_position":p}))
+        .await;
+    assert_eq!(one["inviter"], json!({"id":"owner","name":"Owner"}));
+}

@@ -39,9 +39,11 @@ fn read(reader: &LogReader, body: &[u8]) -> Result<(StreamQuery, StreamType, Vec
         None | Some(Value::Null) => None,
         Some(Value::Number(n)) => Some(
             n.as_u64()
-                .ok_or_else(|| ProtocolError::invalid("as_of", "not a position"))?,
+                .filter(|p| *p <= MAX_POSITION)
+                .ok_or_else(|| ProtocolError::invalid("as_of", "not a position (0 to 2^63-1)"))?,
         ),
         Some(Value::String(s)) => match s.parse::<u64>() {
+            Ok(p) if p > MAX_POSITION => return Err(ProtocolError::invalid("as_of", "not a position (0 to 2^63-1)")),
             Ok(p) => Some(p),
             Err(_) => {
                 chrono::DateTime::parse_from_rfc3339(s).map_err(|e| ProtocolError::invalid("as_of", e))?;
@@ -60,6 +62,9 @@ fn read(reader: &LogReader, body: &[u8]) -> Result<(StreamQuery, StreamType, Vec
     }
     Ok((q, ty, events))
 }
+
+/// The largest position SQLite can hold (positions are stored as i64).
+const MAX_POSITION: u64 = i64::MAX as u64;
 
 /// The actor took part in this event: sent it, or is named in it.
 fn names(env: &Envelope, actor: &Id) -> bool {

@@ -246,6 +246,8 @@ async fn health_loop(
     // projection that has not reported for STALE is left out: it is not running.
     const STALE: std::time::Duration = std::time::Duration::from_secs(5);
     let mut positions: std::collections::BTreeMap<String, (u64, std::time::Instant)> = Default::default();
+    // The last rebuild each projection reported (a damaged or outdated file set aside).
+    let mut rebuilds: serde_json::Map<String, serde_json::Value> = Default::default();
     loop {
         let msg = tokio::select! {
             m = sub.next() => match m { Some(m) => m, None => break },
@@ -253,6 +255,9 @@ async fn health_loop(
                 if let Some(report) = s.and_then(|s| serde_json::from_slice::<serde_json::Value>(&s.payload).ok()) {
                     if let (Some(name), Some(p)) = (report["name"].as_str(), report["position"].as_u64()) {
                         positions.insert(name.to_string(), (p, std::time::Instant::now()));
+                        if report.get("rebuilt").is_some_and(|r| r.is_object()) {
+                            rebuilds.insert(name.to_string(), report["rebuilt"].clone());
+                        }
                     }
                 }
                 continue;
@@ -266,11 +271,14 @@ async fn health_loop(
                 .map(|(name, (p, _))| (name.clone(), json!(p)))
                 .collect();
             projections.insert("relay".into(), json!(*relayed.borrow()));
-            let data = json!({
+            let mut data = json!({
                 "version": env!("CARGO_PKG_VERSION"),
                 "head": *head.borrow(),
                 "projections": projections,
             });
+            if !rebuilds.is_empty() {
+                data["rebuilds"] = json!(rebuilds);
+            }
             let _ = client.publish(to, Reply::query_ok(data).to_bytes().into()).await;
         }
     }

@@ -92,6 +92,7 @@ pub struct RelayLink {
 
 /// What the writer thread owns.
 struct Owned {
+    _lock: invitebus_filelock::FileLock,
     log: EventLog,
     cache: Cache,
     ids: RandomIds,
@@ -102,12 +103,15 @@ struct Owned {
 impl Writer {
     /// Opens the log and starts the writer thread.
     pub fn start(config: WriterConfig, relay: RelayLink) -> Result<(Writer, WriterHandle), LogError> {
+        // One writer per log: a second serve on the same data folder is refused here.
+        let lock = invitebus_filelock::lock(&config.log_path, "the commands role").map_err(LogError::Lock)?;
         let log = EventLog::open(&config.log_path, &Options { sync: config.sync })?;
         let checkpointed = log.checkpoint(RELAY_CHECKPOINT)?;
         let (head_tx, head_rx) = watch::channel(log.head());
         let (tx, rx) = mpsc::channel(config.queue.max(1));
         let max_batch = config.max_batch.max(1);
         let owned = Owned {
+            _lock: lock,
             log,
             cache: Cache::default(),
             ids: RandomIds,
@@ -163,6 +167,7 @@ fn run(mut owned: Owned, mut rx: mpsc::Receiver<Job>, head: watch::Sender<u64>, 
 
 fn process(owned: &mut Owned, jobs: Vec<Job>) {
     let Owned {
+        _lock: _,
         log,
         cache,
         ids,

@@ -71,6 +71,19 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     std::fs::create_dir_all(&args.common.data)?;
+    // Take every file's lock before touching any: a running role's file is never swapped under it.
+    let mut locks = Vec::new();
+    for (name, file) in [("views", "views.db"), ("notifier", "notifier.db")] {
+        if matches!(args.projection.as_str(), "all") || args.projection == name {
+            let target = args.common.data.join(file);
+            locks.push(invitebus_filelock::lock(&target, "invitebus replay").map_err(|e| {
+                anyhow::anyhow!(
+                    "{e}: a replay would replace {} under it (`replay --until … --out FILE` only reads and may run while serving)",
+                    target.display()
+                )
+            })?);
+        }
+    }
     if matches!(args.projection.as_str(), "all" | "views") {
         let target = args.common.data.join("views.db");
         let fresh = fresh_path(&target)?;
@@ -93,6 +106,7 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
         drop(notifier);
         swap(&fresh, &target)?;
     }
+    drop(locks);
     Ok(())
 }
 
