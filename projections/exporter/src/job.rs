@@ -26,7 +26,7 @@ pub enum ExporterError {
     Views(#[from] invitebus_views::ViewError),
     #[error("nats: {0}")]
     Nats(String),
-    #[error(transparent)]
+    #[error("{0}")]
     Lock(#[from] invitebus_filelock::LockError),
 }
 

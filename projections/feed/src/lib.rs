@@ -254,7 +254,7 @@ pub async fn answer_queries<F>(
                         .and_then(|conn| handle(conn, &msg.payload));
                     if let Err(e) = &result {
                         if e.message.starts_with(store::DAMAGED) {
-                            reader.state().report_damage(&e.message);
+                            reader.report_damage(&e.message);
                         }
                     }
                     result

@@ -128,7 +128,8 @@ pub struct FileState {
     pub path: PathBuf,
     pub layout: Layout,
     generation: AtomicU64,
-    damage: Mutex<Option<String>>,
+    /// (generation the damage was seen in, reason): one rebuild per generation.
+    damage: Mutex<(Option<u64>, Option<String>)>,
     rebuilt: Mutex<Option<Rebuilt>>,
     notify: tokio::sync::Notify,
 }
@@ -139,36 +140,43 @@ impl FileState {
             path: path.to_path_buf(),
             layout,
             generation: AtomicU64::new(0),
-            damage: Mutex::new(None),
+            damage: Mutex::new((None, None)),
             rebuilt: Mutex::new(rebuilt),
             notify: tokio::sync::Notify::new(),
         })
     }
 
-    /// A reader found the file damaged: the writer rebuilds it.
-    pub fn report_damage(&self, reason: &str) {
+    /// A reader of file generation `generation` found it damaged: the writer rebuilds it, once
+    /// however many readers say so, and not again for a file already replaced.
+    pub fn report_damage(&self, generation: u64, reason: &str) {
         let mut d = self.damage.lock().unwrap_or_else(|p| p.into_inner());
-        if d.is_none() {
-            *d = Some(reason.to_string());
+        if generation == self.generation.load(Ordering::SeqCst) && d.0 != Some(generation) {
+            *d = (Some(generation), Some(reason.to_string()));
             self.notify.notify_one();
         }
     }
 
-    /// Waits for a damage report and takes it.
+    /// Waits for a damage report on the current file and takes it.
     pub async fn damaged(&self) -> String {
         loop {
-            if let Some(r) = self.damage.lock().unwrap_or_else(|p| p.into_inner()).take() {
-                return r;
+            {
+                let mut d = self.damage.lock().unwrap_or_else(|p| p.into_inner());
+                let current = d.0 == Some(self.generation.load(Ordering::SeqCst));
+                if let (true, Some(r)) = (current, d.1.take()) {
+                    return r;
+                }
             }
             self.notify.notified().await;
         }
     }
 
-    /// The writer made a fresh file: readers reopen, health says so.
+    /// The writer made a fresh file: readers reopen, health says so; reports about the old
+    /// file are dropped.
     pub fn rebuilt(&self, r: Rebuilt) {
         *self.rebuilt.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
-        self.damage.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let mut d = self.damage.lock().unwrap_or_else(|p| p.into_inner());
         self.generation.fetch_add(1, Ordering::SeqCst);
+        d.1 = None;
     }
 
     /// The last rebuild, if the file was ever set aside since the role started.
@@ -204,8 +212,9 @@ impl Reader {
         Ok(&self.conn)
     }
 
-    pub fn state(&self) -> &Arc<FileState> {
-        &self.state
+    /// Reports that this reader's file is damaged (see [`FileState::report_damage`]).
+    pub fn report_damage(&self, reason: &str) {
+        self.state.report_damage(self.seen, reason);
     }
 }
 

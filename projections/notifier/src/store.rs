@@ -36,7 +36,7 @@ pub enum NotifierError {
     Io(#[from] std::io::Error),
     #[error("nats: {0}")]
     Nats(String),
-    #[error(transparent)]
+    #[error("{0}")]
     Lock(#[from] invitebus_filelock::LockError),
 }
 

@@ -32,7 +32,7 @@ pub enum SchedulerError {
     Event { position: u64, reason: String },
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
-    #[error(transparent)]
+    #[error("{0}")]
     Lock(#[from] invitebus_filelock::LockError),
 }
 

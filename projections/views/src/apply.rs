@@ -23,7 +23,7 @@ pub enum ViewError {
     Event { position: u64, reason: String },
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
-    #[error(transparent)]
+    #[error("{0}")]
     Lock(#[from] invitebus_filelock::LockError),
     #[error("nats: {0}")]
     Nats(String),

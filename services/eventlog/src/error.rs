@@ -12,6 +12,6 @@ pub enum LogError {
     Conflict { stream_id: String, version: u64 },
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
-    #[error(transparent)]
-    Lock(invitebus_filelock::LockError),
+    #[error("{0}")]
+    Lock(#[source] invitebus_filelock::LockError),
 }

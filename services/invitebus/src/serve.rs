@@ -171,6 +171,18 @@ async fn wait_for_signal() {
     }
 }
 
+/// True when `e` (or its cause) is another process's hold on the role's file.
+fn held_elsewhere(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.is::<invitebus_filelock::LockError>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
 /// Starts a role, again while it fails, for up to a minute: creating a replicated stream on a
 /// cluster that is busy electing leaders can time out, and that should not end `serve`.
 async fn retrying<T, E, F, Fut>(role: &str, start: F) -> anyhow::Result<T>
@@ -183,6 +195,8 @@ where
     loop {
         match start().await {
             Ok(started) => return Ok(started),
+            // Another process holds the role's file: waiting would not help, say so at once.
+            Err(e) if held_elsewhere(&e) => return Err(e).with_context(|| format!("starting the {role} role")),
             Err(e) if std::time::Instant::now() < deadline => {
                 tracing::warn!(role, error = %e, "the role did not start; trying again");
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
