@@ -202,6 +202,19 @@ pub fn format_time(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// `now + secs`, or None past 9999-12-31T23:59:59.999Z: the last instant RFC 3339 can write
+/// (chrono itself goes on to `+33715-…`, which no client parses).
+pub fn after_seconds(now: DateTime<Utc>, secs: u64) -> Option<DateTime<Utc>> {
+    let last = DateTime::parse_from_rfc3339("9999-12-31T23:59:59.999Z")
+        .expect("a valid time")
+        .with_timezone(&Utc);
+    i64::try_from(secs)
+        .ok()
+        .and_then(chrono::Duration::try_seconds)
+        .and_then(|d| now.checked_add_signed(d))
+        .filter(|t| *t <= last)
+}
+
 /// `t` cut to whole milliseconds, so that it survives a round trip through its text form.
 pub fn truncate_millis(t: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(t.timestamp_millis()).expect("in range")
@@ -249,6 +262,14 @@ mod tests {
         };
         e.hash = e.compute_hash();
         e
+    }
+
+    #[test]
+    fn times_stay_within_rfc_3339() {
+        let now = truncate_millis(Utc::now());
+        assert!(after_seconds(now, 86_400).is_some());
+        assert_eq!(after_seconds(now, 1_000_000_000_000), None);
+        assert_eq!(after_seconds(now, u64::MAX), None);
     }
 
     #[test]

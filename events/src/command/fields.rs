@@ -19,9 +19,20 @@ pub const MAX_INVITEES: usize = 500;
 /// Default `max_age` of an invite code: one day.
 pub const DEFAULT_CODE_MAX_AGE: u64 = 86_400;
 
+/// Length, and control characters: none in a one-line field (names, roles, phones: they end up
+/// in notification texts, lists and terminals); in free text (messages, reasons, descriptions)
+/// only line breaks and tabs, which readers escape where they show it.
 fn check_len(field: &str, s: &str, max: usize) -> Result<(), ProtocolError> {
     if s.chars().count() > max {
         return Err(ProtocolError::invalid(field, format!("longer than {max} characters")));
+    }
+    let free_text = max > MAX_NAME;
+    let allowed = |c: char| free_text && matches!(c, '\n' | '\r' | '\t');
+    if let Some(c) = s.chars().find(|c| c.is_control() && !allowed(*c)) {
+        return Err(ProtocolError::invalid(
+            field,
+            format!("holds the control character U+{:04X}", c as u32),
+        ));
     }
     Ok(())
 }

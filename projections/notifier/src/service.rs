@@ -238,13 +238,23 @@ struct InboxRequest {
     per_page: Option<u32>,
 }
 
+/// The most notifications one `inbox` answer holds.
+const MAX_INBOX_PAGE: u32 = 500;
+
 /// `inbox`: the actor's notifications, oldest first.
 fn inbox(conn: &Connection, q: &InboxRequest) -> Result<Value, ProtocolError> {
     let actor = q
         .actor
         .as_ref()
         .ok_or_else(|| ProtocolError::with_field(ErrorCode::Unauthenticated, "actor", "no actor"))?;
-    let limit = q.per_page.unwrap_or(100).clamp(1, 500);
+    let limit = q.per_page.unwrap_or(100);
+    if !(1..=MAX_INBOX_PAGE).contains(&limit) {
+        return Err(ProtocolError::invalid("per_page", format!("1 to {MAX_INBOX_PAGE}")));
+    }
+    let after = q.after.unwrap_or(0);
+    if after > i64::MAX as u64 {
+        return Err(ProtocolError::invalid("after", "a position, 0 to 2^63-1"));
+    }
     let db = invitebus_feed::store::read_error;
     let rows: Vec<(Notification, bool)> = conn
         .prepare_cached(&format!(
@@ -252,10 +262,7 @@ fn inbox(conn: &Connection, q: &InboxRequest) -> Result<Value, ProtocolError> {
              ORDER BY position, id LIMIT ?4"
         ))
         .map_err(db)?
-        .query_map(
-            params![actor.as_str(), q.after.unwrap_or(0) as i64, q.unread_only, limit],
-            from_row,
-        )
+        .query_map(params![actor.as_str(), after as i64, q.unread_only, limit], from_row)
         .map_err(db)?
         .collect::<Result<_, _>>()
         .map_err(db)?;

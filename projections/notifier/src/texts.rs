@@ -55,6 +55,21 @@ pub trait Memory {
     fn offline_enabled(&self, invite: &Id) -> bool;
 }
 
+/// A text as a person reads it: control characters (from free text, or from names stored
+/// before they were refused) written as `\u{..}` escapes, so none reaches a terminal or a push.
+pub fn shown(text: &str) -> String {
+    match text.contains(char::is_control) {
+        false => text.to_string(),
+        true => text.chars().fold(String::with_capacity(text.len() + 8), |mut out, c| {
+            match c.is_control() {
+                true => out.push_str(&c.escape_unicode().to_string()),
+                false => out.push(c),
+            }
+            out
+        }),
+    }
+}
+
 /// The notifications `event` (at `position`) causes.
 pub fn notifications(event: &Event, position: u64, memory: &dyn Memory) -> Vec<Notification> {
     let make = |user: &Id,
@@ -68,7 +83,7 @@ pub fn notifications(event: &Event, position: u64, memory: &dyn Memory) -> Vec<N
             id: format!("{position}-{user}"),
             user_id: user.clone(),
             kind: kind.to_string(),
-            text,
+            text: shown(&text),
             invite_id: invite.cloned(),
             resource_id: resource.cloned(),
             from: from.cloned(),
@@ -265,6 +280,12 @@ pub fn notifications(event: &Event, position: u64, memory: &dyn Memory) -> Vec<N
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn control_characters_are_escaped_where_a_text_is_shown() {
+        assert_eq!(super::shown("Fang"), "Fang");
+        assert_eq!(super::shown("a\u{1b}[31mb\n"), "a\\u{1b}[31mb\\u{a}");
+    }
+
     use super::*;
     use invitebus_events::event::ExportCompleted;
 

@@ -4,7 +4,7 @@
 use futures::StreamExt;
 use invitebus_commands::{CommandService, ServiceConfig, WriterConfig};
 use invitebus_events::subject::Subjects;
-use invitebus_events::{Envelope, Reply};
+use invitebus_events::{Envelope, ErrorCode, Reply};
 use invitebus_natsrun::NatsServer;
 use invitebus_notifier::{Notifier, NotifierConfig, NotifierService};
 use serde_json::{json, Value};
@@ -311,4 +311,24 @@ async fn applicants_hear_of_approval_and_denial() {
         texts(&s.inbox("bob", p).await)[1],
         "Your application to become visitor was denied"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbox_positions_past_i64_and_pages_over_500_are_invalid_fields() {
+    let s = start().await;
+    let subject = Subjects::default().query("inbox");
+    for (body, field) in [
+        (json!({"actor":"fang","after":9_223_372_036_854_775_808u64}), "after"),
+        (json!({"actor":"fang","per_page":501}), "per_page"),
+        (json!({"actor":"fang","per_page":0}), "per_page"),
+    ] {
+        let r = s.request(subject.clone(), body.clone()).await;
+        let err = r.error.unwrap_or_else(|| panic!("{body} was answered"));
+        assert_eq!(
+            (err.code, err.field.as_deref()),
+            (ErrorCode::InvalidField, Some(field)),
+            "{body}"
+        );
+    }
+    assert!(s.request(subject, json!({"actor":"fang","per_page":500})).await.ok);
 }

@@ -4,7 +4,6 @@
 
 use crate::ctx::Ctx;
 use crate::resource::ResourceState;
-use chrono::Duration;
 use invitebus_events::command::{CodeRef, CreateInviteCode, DEFAULT_CODE_MAX_AGE, DEFAULT_ROLE};
 use invitebus_events::event::{
     InviteAccepted, InviteCodeCreated, InviteCodeDeleted, InviteCodeRedeemed, InviteCreated, Via,
@@ -82,11 +81,8 @@ fn create(
     let expires_at = match max_age {
         0 => None,
         s => Some(
-            i64::try_from(s)
-                .ok()
-                .and_then(Duration::try_seconds)
-                .and_then(|d| ctx.now.checked_add_signed(d))
-                .ok_or_else(|| ProtocolError::invalid("max_age", "too far in the future"))?,
+            invitebus_events::envelope::after_seconds(ctx.now, s)
+                .ok_or_else(|| ProtocolError::invalid("max_age", "ends after 9999-12-31"))?,
         ),
     };
     Ok(vec![Event::InviteCodeCreated(InviteCodeCreated {

@@ -111,6 +111,10 @@ impl CommandService {
             .queue_subscribe(subjects.query("state"), config.queue_group.clone())
             .await
             .map_err(nats)?;
+        let unknown = client
+            .queue_subscribe(subjects.query(">"), config.queue_group.clone())
+            .await
+            .map_err(nats)?;
         let reader = Arc::new(Mutex::new(LogReader::open(&config.writer.log_path)?));
 
         let tasks = vec![
@@ -135,6 +139,12 @@ impl CommandService {
                 history,
                 reader.clone(),
                 queries::history,
+                shutdown_rx.clone(),
+            )),
+            tokio::spawn(unknown_queries(
+                client.clone(),
+                unknown,
+                subjects.query(""),
                 shutdown_rx.clone(),
             )),
             tokio::spawn(query_loop(client.clone(), state, reader, queries::state, shutdown_rx)),
@@ -281,6 +291,34 @@ async fn health_loop(
             }
             let _ = client.publish(to, Reply::query_ok(data).to_bytes().into()).await;
         }
+    }
+}
+
+/// Answers `invalid_command` on `invites.q.<name>` for a name that is no query (the role that
+/// owns a known one answers it; without this a typo would wait for a timeout, or get
+/// "no responders" like a role that is down).
+async fn unknown_queries(
+    client: Client,
+    mut sub: async_nats::Subscriber,
+    prefix: String,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let msg = tokio::select! {
+            m = sub.next() => match m { Some(m) => m, None => break },
+            _ = shutdown.changed() => break,
+        };
+        let name = msg.subject.as_str().strip_prefix(prefix.as_str()).unwrap_or_default();
+        if invitebus_events::query::QUERIES.contains(&name) {
+            continue;
+        }
+        let Some(to) = msg.reply else { continue };
+        let shown: String = name.chars().take(64).collect();
+        let e = ProtocolError::invalid_command(format!(
+            "unknown query `{shown}`; the queries are {}",
+            invitebus_events::query::QUERIES.join(", ")
+        ));
+        let _ = client.publish(to, Reply::err(e).to_bytes().into()).await;
     }
 }
 

@@ -147,6 +147,130 @@ async fn a_command_id_belongs_to_its_actor_and_command() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_characters_are_refused_in_names_and_kept_only_as_line_breaks_in_free_text() {
+    let bus = Bus::start().await;
+    conference(&bus).await;
+    let head = bus.head();
+    for name in ["Fa\u{0}ng", "\u{1b}[31mFang", "Fang\r\nX-Injected: 1", "Fang\u{7f}"] {
+        let r = bus
+            .send("UpsertUser", json!({"actor":"fang","user_id":"fang","name":name}))
+            .await;
+        let err = r.error.unwrap_or_else(|| panic!("{name:?} was accepted"));
+        assert_eq!(
+            (err.code, err.field.as_deref()),
+            (ErrorCode::InvalidField, Some("name")),
+            "{name:?}"
+        );
+    }
+    let phone = bus
+        .send(
+            "UpsertUser",
+            json!({"actor":"fang","user_id":"fang","name":"Fang","phone":"1\n2"}),
+        )
+        .await;
+    assert_eq!(phone.error.unwrap().field.as_deref(), Some("phone"));
+    let role = bus
+        .send(
+            "CreateInvite",
+            json!({"actor":"xuan","resource_id":"conf","invitee":"fang","role":"pc\u{0}member"}),
+        )
+        .await;
+    assert_eq!(role.error.unwrap().field.as_deref(), Some("role"));
+    assert_eq!(bus.head(), head, "nothing appended");
+    // Free text keeps its line breaks, not other control characters.
+    bus.ok(
+        "CreateInvite",
+        json!({"actor":"xuan","resource_id":"conf","invitee":"fang","invite_id":"t1","message":"Dear Fang,\n\tcome"}),
+    )
+    .await;
+    let nul = bus
+        .send(
+            "RejectInvite",
+            json!({"actor":"fang","invite_id":"t1","reason":"no\u{0}"}),
+        )
+        .await;
+    assert_eq!(nul.error.unwrap().field.as_deref(), Some("reason"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn times_past_the_year_9999_and_positions_past_i64_are_invalid_fields() {
+    let bus = Bus::start().await;
+    conference(&bus).await;
+    let head = bus.head();
+    let code = bus
+        .send(
+            "CreateInviteCode",
+            json!({"actor":"xuan","resource_id":"conf","max_age":1_000_000_000_000u64}),
+        )
+        .await;
+    let err = code.error.unwrap();
+    assert_eq!(
+        (err.code, err.field.as_deref()),
+        (ErrorCode::InvalidField, Some("max_age"))
+    );
+    let invite = bus
+        .send(
+            "CreateInvite",
+            json!({"actor":"xuan","resource_id":"conf","invitee":"fang","expires_in":1_000_000_000_000u64}),
+        )
+        .await;
+    assert_eq!(invite.error.unwrap().field.as_deref(), Some("expires_in"));
+    assert_eq!(bus.head(), head);
+    // A year ahead is fine, and written as RFC 3339.
+    let ok = bus
+        .ok(
+            "CreateInviteCode",
+            json!({"actor":"xuan","resource_id":"conf","code":"YEAR","max_age":31_536_000}),
+        )
+        .await;
+    let created = bus.reader().read_from(head, 10).unwrap();
+    let expires = created[0].data["expires_at"].as_str().unwrap().to_string();
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(&expires).is_ok(),
+        "{expires} {ok:?}"
+    );
+    // history's as_of beyond what a position can be.
+    let subject = invitebus_events::subject::Subjects::default().query("history");
+    for as_of in [json!(9_223_372_036_854_775_808u64), json!("9223372036854775808")] {
+        let body = json!({"actor":"xuan","stream_id":"resource-conf","as_of":as_of});
+        let msg = bus
+            .client
+            .request(subject.clone(), body.to_string().into())
+            .await
+            .unwrap();
+        let r: invitebus_events::Reply = serde_json::from_slice(&msg.payload).unwrap();
+        let err = r.error.unwrap();
+        assert_eq!(
+            (err.code, err.field.as_deref()),
+            (ErrorCode::InvalidField, Some("as_of"))
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_query_name_is_invalid_command() {
+    let bus = Bus::start().await;
+    for subject in ["invites.q.foo", "invites.q.foo.bar"] {
+        let msg = bus.client.request(subject, "{}".into()).await.unwrap();
+        let r: invitebus_events::Reply = serde_json::from_slice(&msg.payload).unwrap();
+        assert_eq!(r.error.unwrap().code, ErrorCode::InvalidCommand, "{subject}");
+    }
+    // A known query is answered by its own role only (history: this one).
+    let msg = bus
+        .client
+        .request(
+            "invites.q.history",
+            json!({"actor":"x","roles":["admin"],"stream_id":"user-x"})
+                .to_string()
+                .into(),
+        )
+        .await
+        .unwrap();
+    let r: invitebus_events::Reply = serde_json::from_slice(&msg.payload).unwrap();
+    assert!(r.ok, "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_cannot_take_the_workers_command_ids() {
     let bus = Bus::start().await;
     let head = bus.head();

@@ -37,7 +37,7 @@ pub async fn connect_or_start(url: &str, data: &Path) -> anyhow::Result<(async_n
         bail!("cannot reach NATS at {url}; start it, or point NATS_URL / --nats at a running server");
     };
     tracing::info!(url, "no NATS answers; starting a local nats-server");
-    let server = match NatsServer::start(&data.join("nats"), Some(port)) {
+    let server = match NatsServer::start_tied(&data.join("nats"), Some(port)) {
         Ok(s) => s,
         Err(NatsRunError::NotInstalled) => bail!(
             "no NATS answers at {url} and nats-server is not installed.\n\

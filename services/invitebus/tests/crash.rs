@@ -116,3 +116,28 @@ async fn sigkill_with_commands_in_flight_loses_nothing_acknowledged() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
     assert_eq!(serve.terminate().code(), Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_nats_server_serve_started_dies_with_a_sigkilled_serve() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("nats://127.0.0.1:{port}");
+    let data = tempfile::tempdir().unwrap();
+    // Nothing answers at `url`: serve starts its own nats-server there.
+    let mut serve = Serve::start_role(&url, data.path(), "commands");
+    let client = connect(&url).await;
+    healthy(&client).await;
+    drop(client);
+    serve.kill();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the nats-server on {port} outlived its serve"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

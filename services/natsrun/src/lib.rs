@@ -33,6 +33,8 @@ pub struct NatsServer {
     store_dir: PathBuf,
     /// Extra command-line arguments (cluster settings), kept for restarts.
     args: Vec<String>,
+    /// Dies with its parent (see [`NatsServer::start_tied`]).
+    tied: bool,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -61,12 +63,30 @@ impl NatsServer {
 
     /// [`NatsServer::start`] with extra nats-server arguments (e.g. cluster settings).
     pub fn start_with(store_dir: &Path, port: Option<u16>, args: Vec<String>) -> Result<NatsServer, NatsRunError> {
-        let (child, port) = spawn(store_dir, port, &args)?;
+        let (child, port) = spawn(store_dir, port, &args, false)?;
         Ok(NatsServer {
             child: Some(child),
             port,
             store_dir: store_dir.to_path_buf(),
             args,
+            tied: false,
+            _temp: None,
+        })
+    }
+
+    /// [`NatsServer::start`] for a server that must not outlive this process, even one killed
+    /// with SIGKILL (which runs no destructor): the child gets SIGTERM when its parent dies
+    /// (`PR_SET_PDEATHSIG`, set by util-linux's `setpriv` when it is installed). Linux sends it
+    /// when the spawning *thread* ends, so call this from a thread that lives as long as the
+    /// process (the main thread, or a runtime worker, never a blocking-pool thread).
+    pub fn start_tied(store_dir: &Path, port: Option<u16>) -> Result<NatsServer, NatsRunError> {
+        let (child, port) = spawn(store_dir, port, &[], true)?;
+        Ok(NatsServer {
+            child: Some(child),
+            port,
+            store_dir: store_dir.to_path_buf(),
+            args: Vec::new(),
+            tied: true,
             _temp: None,
         })
     }
@@ -94,7 +114,7 @@ impl NatsServer {
         let mut last = None;
         // The port can take a moment to be free again.
         for _ in 0..50 {
-            match spawn(&self.store_dir, Some(self.port), &self.args) {
+            match spawn(&self.store_dir, Some(self.port), &self.args, self.tied) {
                 Ok((child, _)) => {
                     self.child = Some(child);
                     return Ok(());
@@ -118,11 +138,27 @@ impl Drop for NatsServer {
     }
 }
 
-fn spawn(store_dir: &Path, port: Option<u16>, args: &[String]) -> Result<(Child, u16), NatsRunError> {
+/// `setpriv` (util-linux), which can set the parent-death signal before it runs a program.
+fn setpriv() -> Option<PathBuf> {
+    ["/usr/bin/setpriv", "/bin/setpriv"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+}
+
+fn spawn(store_dir: &Path, port: Option<u16>, args: &[String], tied: bool) -> Result<(Child, u16), NatsRunError> {
     let bin = find_binary().ok_or(NatsRunError::NotInstalled)?;
     std::fs::create_dir_all(store_dir)?;
     let port_arg = port.map(|p| p.to_string()).unwrap_or_else(|| "-1".into());
-    let mut child = Command::new(bin)
+    let mut command = match (tied, setpriv()) {
+        (true, Some(setpriv)) => {
+            let mut c = Command::new(setpriv);
+            c.args(["--pdeathsig", "TERM", "--"]).arg(bin);
+            c
+        }
+        _ => Command::new(bin),
+    };
+    let mut child = command
         .args(["-a", "127.0.0.1", "-p", &port_arg, "-js", "-sd"])
         .arg(store_dir)
         .args(args)

@@ -133,12 +133,9 @@ fn check_invitees(invitees: &[Id], resource: &ResourceState, ctx: &Ctx, field: &
 fn expires_at(expires_in: Option<u64>, ctx: &Ctx) -> Result<Option<chrono::DateTime<chrono::Utc>>, ProtocolError> {
     match expires_in {
         None | Some(0) => Ok(None),
-        Some(s) => i64::try_from(s)
-            .ok()
-            .and_then(Duration::try_seconds)
-            .and_then(|d| ctx.now.checked_add_signed(d))
+        Some(s) => invitebus_events::envelope::after_seconds(ctx.now, s)
             .map(Some)
-            .ok_or_else(|| ProtocolError::invalid("expires_in", "too far in the future")),
+            .ok_or_else(|| ProtocolError::invalid("expires_in", "ends after 9999-12-31")),
     }
 }
 
