@@ -111,8 +111,10 @@ impl CommandService {
             .queue_subscribe(subjects.query("state"), config.queue_group.clone())
             .await
             .map_err(nats)?;
+        // A queue group of its own: NATS gives a message to one member of a group whatever
+        // subject each member subscribed, so in the commands' group it would take `history`.
         let unknown = client
-            .queue_subscribe(subjects.query(">"), config.queue_group.clone())
+            .queue_subscribe(subjects.query(">"), format!("{}-unknown-queries", config.queue_group))
             .await
             .map_err(nats)?;
         let reader = Arc::new(Mutex::new(LogReader::open(&config.writer.log_path)?));
