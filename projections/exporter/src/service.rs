@@ -15,6 +15,8 @@ pub struct ExporterConfig {
     pub subjects: Subjects,
     /// The key of the export steps' command ids ([`invitebus_events::command::system_command_id`]).
     pub service_key: Vec<u8>,
+    /// The feed's watchdog and consumer settings.
+    pub feed: invitebus_feed::FeedSettings,
 }
 
 impl ExporterConfig {
@@ -23,6 +25,7 @@ impl ExporterConfig {
             path: path.into(),
             subjects: Subjects::from_env(),
             service_key: invitebus_events::command::DEV_SERVICE_KEY.to_vec(),
+            feed: invitebus_feed::FeedSettings::default(),
         }
     }
 }
@@ -45,7 +48,8 @@ impl ExporterService {
             subjects: config.subjects.clone(),
             service_key: config.service_key.clone(),
         };
-        let mut run = invitebus_feed::Running::start(&client, &config.subjects, "exporter", exporter);
+        let mut run =
+            invitebus_feed::Running::start(&client, &config.subjects, "exporter", exporter, config.feed.clone());
         run.hold(lock);
         info!(path = %config.path.display(), "exporter ready");
         Ok(ExporterService { run })

@@ -30,6 +30,8 @@ pub struct NotifierConfig {
     pub path: PathBuf,
     pub subjects: Subjects,
     pub queue_group: String,
+    /// The feed's watchdog and consumer settings.
+    pub feed: invitebus_feed::FeedSettings,
 }
 
 impl NotifierConfig {
@@ -38,6 +40,7 @@ impl NotifierConfig {
             path: path.into(),
             subjects: Subjects::from_env(),
             queue_group: "invitebus-notifier".into(),
+            feed: invitebus_feed::FeedSettings::default(),
         }
     }
 }
@@ -71,7 +74,7 @@ impl NotifierService {
         let lock = invitebus_filelock::lock(&config.path, "the notifier role")?;
         let notifier = Notifier::open(&config.path)?;
         let (sender_conn, reader) = (notifier.file().reader()?, notifier.file().reader()?);
-        let mut run = invitebus_feed::Running::start(&client, &config.subjects, NAME, notifier);
+        let mut run = invitebus_feed::Running::start(&client, &config.subjects, NAME, notifier, config.feed.clone());
         run.hold(lock);
         let high_water = stored_last(&js, None).await?;
         let sender = Sender {

@@ -26,6 +26,8 @@ pub struct SchedulerConfig {
     pub tick: Duration,
     /// The key of the timers' command ids ([`invitebus_events::command::system_command_id`]).
     pub service_key: Vec<u8>,
+    /// The feed's watchdog and consumer settings.
+    pub feed: invitebus_feed::FeedSettings,
 }
 
 impl SchedulerConfig {
@@ -35,6 +37,7 @@ impl SchedulerConfig {
             subjects: Subjects::from_env(),
             tick: Duration::from_millis(250),
             service_key: invitebus_events::command::DEV_SERVICE_KEY.to_vec(),
+            feed: invitebus_feed::FeedSettings::default(),
         }
     }
 }
@@ -48,7 +51,7 @@ impl SchedulerService {
         let lock = invitebus_filelock::lock(&config.path, "the scheduler role")?;
         let timers = Timers::open(&config.path)?;
         let conn = timers.file().reader()?;
-        let mut run = invitebus_feed::Running::start(&client, &config.subjects, NAME, timers);
+        let mut run = invitebus_feed::Running::start(&client, &config.subjects, NAME, timers, config.feed.clone());
         run.hold(lock);
         let firing = Firing {
             conn: Mutex::new(conn),

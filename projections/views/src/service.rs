@@ -22,6 +22,8 @@ pub struct ViewsConfig {
     pub path: PathBuf,
     pub subjects: Subjects,
     pub queue_group: String,
+    /// The feed's watchdog and consumer settings.
+    pub feed: invitebus_feed::FeedSettings,
 }
 
 impl ViewsConfig {
@@ -30,6 +32,7 @@ impl ViewsConfig {
             path: path.into(),
             subjects: Subjects::from_env(),
             queue_group: "invitebus-views".into(),
+            feed: invitebus_feed::FeedSettings::default(),
         }
     }
 }
@@ -44,7 +47,7 @@ impl ViewService {
         let lock = invitebus_filelock::lock(&config.path, "the views role")?;
         let views = Views::open(&config.path)?;
         let reader = Arc::new(Mutex::new(views.file().reader()?));
-        let mut run = invitebus_feed::Running::start(&client, &config.subjects, NAME, views);
+        let mut run = invitebus_feed::Running::start(&client, &config.subjects, NAME, views, config.feed.clone());
         run.hold(lock);
         for name in QUERIES {
             let sub = client

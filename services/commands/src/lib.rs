@@ -7,6 +7,7 @@
 //! - [`cache`]: aggregate state kept in memory between commands, loaded from the log on a miss.
 //! - [`dispatch`]: which streams a command reads and writes, and what its reply says.
 //! - [`writer`]: the single writer: group commit over an in-memory cache of aggregate state.
+//! - [`health`]: `invites.health`, from every role's status reports.
 //! - [`service`]: the NATS loop around it: `invites.cmd.*`, `invites.health`, and the log
 //!   queries of [`queries`] (`history`, `state`).
 #![forbid(unsafe_code)]
@@ -16,6 +17,7 @@ pub mod code;
 pub mod ctx;
 pub mod dispatch;
 pub mod export;
+pub mod health;
 pub mod invite;
 pub mod queries;
 pub mod resource;

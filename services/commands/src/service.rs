@@ -9,7 +9,6 @@ use invitebus_eventlog::relay::{self, Relay};
 use invitebus_eventlog::{LogError, LogReader};
 use invitebus_events::subject::Subjects;
 use invitebus_events::{CommandRequest, ProtocolError, Reply};
-use serde_json::json;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -31,6 +30,8 @@ pub struct ServiceConfig {
     /// Accept RequestExport. Off until an exporter role exists to run exports: a request nobody
     /// runs would stay queued and block its requester's next one (`export_in_progress`).
     pub exports_enabled: bool,
+    /// When `invites.health` says unhealthy.
+    pub health: crate::health::HealthSettings,
 }
 
 impl ServiceConfig {
@@ -41,6 +42,7 @@ impl ServiceConfig {
             queue_group: "invitebus-commands".into(),
             relay_client: None,
             exports_enabled: false,
+            health: crate::health::HealthSettings::default(),
         }
     }
 }
@@ -128,12 +130,13 @@ impl CommandService {
                 shutdown_rx.clone(),
             )),
             tokio::spawn(reply_loop(client.clone(), reply_rx)),
-            tokio::spawn(health_loop(
+            tokio::spawn(crate::health::health_loop(
                 client.clone(),
                 health,
                 status,
                 handle.head(),
                 relayed.clone(),
+                config.health.clone(),
                 shutdown_rx.clone(),
             )),
             tokio::spawn(query_loop(
@@ -244,56 +247,6 @@ async fn reply_loop(client: Client, mut rx: mpsc::UnboundedReceiver<(Subject, Re
         }
     }
     let _ = client.flush().await;
-}
-
-async fn health_loop(
-    client: Client,
-    mut sub: async_nats::Subscriber,
-    mut status: async_nats::Subscriber,
-    head: watch::Receiver<u64>,
-    relayed: watch::Receiver<u64>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    // Positions reported by projections on `invites.status.<name>`, wherever they run. A
-    // projection that has not reported for STALE is left out: it is not running.
-    const STALE: std::time::Duration = std::time::Duration::from_secs(5);
-    let mut positions: std::collections::BTreeMap<String, (u64, std::time::Instant)> = Default::default();
-    // The last rebuild each projection reported (a damaged or outdated file set aside).
-    let mut rebuilds: serde_json::Map<String, serde_json::Value> = Default::default();
-    loop {
-        let msg = tokio::select! {
-            m = sub.next() => match m { Some(m) => m, None => break },
-            s = status.next() => {
-                if let Some(report) = s.and_then(|s| serde_json::from_slice::<serde_json::Value>(&s.payload).ok()) {
-                    if let (Some(name), Some(p)) = (report["name"].as_str(), report["position"].as_u64()) {
-                        positions.insert(name.to_string(), (p, std::time::Instant::now()));
-                        if report.get("rebuilt").is_some_and(|r| r.is_object()) {
-                            rebuilds.insert(name.to_string(), report["rebuilt"].clone());
-                        }
-                    }
-                }
-                continue;
-            }
-            _ = shutdown.changed() => break,
-        };
-        if let Some(to) = msg.reply {
-            let mut projections: serde_json::Map<String, serde_json::Value> = positions
-                .iter()
-                .filter(|(_, (_, seen))| seen.elapsed() < STALE)
-                .map(|(name, (p, _))| (name.clone(), json!(p)))
-                .collect();
-            projections.insert("relay".into(), json!(*relayed.borrow()));
-            let mut data = json!({
-                "version": env!("CARGO_PKG_VERSION"),
-                "head": *head.borrow(),
-                "projections": projections,
-            });
-            if !rebuilds.is_empty() {
-                data["rebuilds"] = json!(rebuilds);
-            }
-            let _ = client.publish(to, Reply::query_ok(data).to_bytes().into()).await;
-        }
-    }
 }
 
 /// Answers `invalid_command` on `invites.q.<name>` for a name that is no query (the role that

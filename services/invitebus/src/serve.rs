@@ -40,6 +40,18 @@ pub struct ServeArgs {
     /// `full`: every commit survives a power cut; `normal`: survives a crash of the process.
     #[arg(long, env = "INVITEBUS_SYNC", default_value = "full", value_parser = ["full", "normal"])]
     pub sync: String,
+    /// A projection behind the stream's head that has not moved for this many seconds is
+    /// stalled: the watchdog logs it, counts it and gives it a fresh consumer.
+    #[arg(long, env = "INVITEBUS_STALL_AFTER", default_value_t = 5.0)]
+    pub stall_after: f64,
+    /// Health answers `ok: false` once a projection has been stalled or missing, or the relay
+    /// behind and still, for this many seconds.
+    #[arg(long, env = "INVITEBUS_UNHEALTHY_AFTER", default_value_t = 30.0)]
+    pub unhealthy_after: f64,
+    /// Test-only fault: `<projection>:<batches>` stops that feed taking messages after that many
+    /// batches while its consumer stays alive (what only the watchdog can recover).
+    #[arg(long, env = "INVITEBUS_FAULT_FREEZE_FEED", hide = true)]
+    pub fault_freeze_feed: Option<String>,
     /// Most commands per transaction (1 turns group commit off).
     #[arg(long, env = "INVITEBUS_MAX_BATCH", default_value_t = 1024)]
     pub max_batch: usize,
@@ -57,6 +69,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     writer.max_batch = args.max_batch;
     let runs = |role: &str| args.role == "all" || args.role == role;
+    let feed = |name: &str| invitebus_feed::FeedSettings {
+        stall_after: std::time::Duration::from_secs_f64(args.stall_after.max(0.1)),
+        freeze_after_batches: args
+            .fault_freeze_feed
+            .as_deref()
+            .and_then(|f| f.split_once(':'))
+            .filter(|(p, _)| *p == name)
+            .and_then(|(_, n)| n.parse().ok()),
+        ..Default::default()
+    };
     let commands = match runs("commands") {
         true => {
             let mut config = ServiceConfig::new(writer);
@@ -66,6 +88,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 .unwrap_or_else(|| args.common.nats_url.clone());
             config.relay_client = Some(crate::nats::connect(&url).await?);
             config.exports_enabled = args.exports || runs("exporter");
+            config.health.unhealthy_after = std::time::Duration::from_secs_f64(args.unhealthy_after.max(0.1));
             Some(CommandService::start(client.clone(), config).await?)
         }
         false => None,
@@ -73,7 +96,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let views = match runs("views") {
         true => Some(
             retrying("views", || {
-                ViewService::start(client.clone(), ViewsConfig::new(args.common.data.join("views.db")))
+                let mut config = ViewsConfig::new(args.common.data.join("views.db"));
+                config.feed = feed("views");
+                ViewService::start(client.clone(), config)
             })
             .await?,
         ),
@@ -82,10 +107,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let notifier = match runs("notifier") {
         true => Some(
             retrying("notifier", || {
-                NotifierService::start(
-                    client.clone(),
-                    NotifierConfig::new(args.common.data.join("notifier.db")),
-                )
+                let mut config = NotifierConfig::new(args.common.data.join("notifier.db"));
+                config.feed = feed("notifier");
+                NotifierService::start(client.clone(), config)
             })
             .await?,
         ),
@@ -96,6 +120,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             retrying("scheduler", || {
                 let mut config = SchedulerConfig::new(args.common.data.join("scheduler.db"));
                 config.service_key = args.service_secret.as_bytes().to_vec();
+                config.feed = feed("scheduler");
                 SchedulerService::start(client.clone(), config)
             })
             .await?,
@@ -107,6 +132,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             retrying("exporter", || {
                 let mut config = ExporterConfig::new(args.common.data.join("exporter.db"));
                 config.service_key = args.service_secret.as_bytes().to_vec();
+                config.feed = feed("exporter");
                 ExporterService::start(client.clone(), config)
             })
             .await?,

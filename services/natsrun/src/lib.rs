@@ -126,6 +126,11 @@ impl NatsServer {
         Err(last.unwrap_or(NatsRunError::NoListen("gave up".into())))
     }
 
+    /// The server's process id while it runs (to signal it, e.g. SIGSTOP in a fault test).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     /// Whether the child process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))

@@ -1,0 +1,171 @@
+//! Following `INVITES_EVENTS` from a projection's checkpoint: a plain ephemeral pull consumer
+//! the feed owns (server heartbeats, so a dead consumer is noticed within two of them even when
+//! nothing is published), a fresh one whenever anything goes wrong, and the watchdog's word to
+//! drop it when it stops delivering.
+
+use crate::watchdog::{FeedSettings, Watch};
+use crate::{rebuild, Projection, BATCH};
+use async_nats::jetstream::{self, consumer};
+use futures::StreamExt;
+use invitebus_events::subject::{Subjects, EVENTS_STREAM};
+use invitebus_events::Envelope;
+use std::time::Duration;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+/// Why following stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    #[error("jetstream: {0}")]
+    Nats(String),
+    #[error("projection: {0}")]
+    Projection(String),
+}
+
+/// Applies every event after the projection's position, then follows live ones, until
+/// `shutdown` fires. Reports each applied position on `applied`. NATS trouble is retried; a
+/// restart asked by the watchdog (`watch`) drops the consumer and follows from the checkpoint.
+pub async fn follow<P: Projection>(
+    js: jetstream::Context,
+    subjects: Subjects,
+    mut projection: P,
+    applied: watch::Sender<u64>,
+    settings: FeedSettings,
+    watch: Watch,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<P, FeedError> {
+    let _ = applied.send(projection.position());
+    // The test-only fault (a feed that stops taking messages while its consumer lives) hits the
+    // first consumer only: what replaces it works.
+    let mut freeze_after = settings.freeze_after_batches;
+    loop {
+        let from = projection.position() + 1;
+        let (stream, name, mut messages) = match open(&js, &subjects, from, &settings).await {
+            Ok(m) => m,
+            Err(e) => {
+                warn!(projection = projection.name(), error = %e, "cannot follow the events yet; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => continue,
+                    _ = shutdown.changed() => return Ok(projection),
+                }
+            }
+        };
+        info!(projection = projection.name(), position = from - 1, consumer = %name, "following events");
+        let file = projection.file().clone();
+        let mut batches = 0u64;
+        loop {
+            let frozen = freeze_after.is_some_and(|n| batches >= n);
+            let chunk = tokio::select! {
+                c = messages.next(), if !frozen => c,
+                _ = watch.restart_asked() => break,
+                reason = file.damaged() => {
+                    rebuild(&mut projection, &applied, &reason);
+                    break;
+                }
+                _ = shutdown.changed() => {
+                    let _ = stream.delete_consumer(&name).await;
+                    return Ok(projection);
+                }
+            };
+            let Some(chunk) = chunk else { break };
+            batches += 1;
+            let mut batch = Vec::with_capacity(chunk.len());
+            let mut broken = false;
+            for msg in chunk {
+                use consumer::pull::MessagesErrorKind as Kind;
+                let read = match msg {
+                    Ok(m) => {
+                        serde_json::from_slice::<Envelope>(&m.payload).map_err(|e| format!("not an envelope: {e}"))
+                    }
+                    Err(e) if matches!(e.kind(), Kind::ConsumerDeleted | Kind::MissingHeartbeat) => {
+                        watch.lost_consumer(projection.name(), projection.position(), &e.to_string());
+                        broken = true;
+                        break;
+                    }
+                    Err(e) => Err(e.to_string()),
+                };
+                match read {
+                    Ok(env) => batch.push(env),
+                    Err(e) => {
+                        warn!(projection = projection.name(), error = %e, "reading events failed; resuming");
+                        broken = true;
+                        break;
+                    }
+                }
+            }
+            if !batch.is_empty() {
+                let position = projection.position();
+                let expected = position + 1;
+                if batch.iter().any(|e| e.position > position) && batch[0].position > expected {
+                    warn!(
+                        projection = projection.name(),
+                        expected,
+                        got = batch[0].position,
+                        "gap in the events; resuming"
+                    );
+                    break;
+                }
+                let (p, result) = tokio::task::spawn_blocking(move || {
+                    let r = projection.apply(&batch).map_err(|e| (P::is_damage(&e), e.to_string()));
+                    (projection, r)
+                })
+                .await
+                .map_err(|e| FeedError::Projection(e.to_string()))?;
+                projection = p;
+                if let Err((true, e)) = result {
+                    rebuild(&mut projection, &applied, &e);
+                    break;
+                }
+                if let Err((false, e)) = result {
+                    // Nothing of the batch was stored; take it again from the projection's position.
+                    warn!(projection = projection.name(), error = %e, "applying events failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    break;
+                }
+                let _ = applied.send(projection.position());
+            }
+            if broken {
+                break;
+            }
+        }
+        if freeze_after.is_some_and(|n| batches >= n) {
+            freeze_after = None;
+        }
+        // An ephemeral consumer would linger until its inactivity threshold; delete it now.
+        let _ = stream.delete_consumer(&name).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+type Chunks = futures::stream::ReadyChunks<jetstream::consumer::pull::Stream>;
+
+/// A fresh ephemeral pull consumer from `from`, without acks (the checkpoint is the cursor).
+async fn open(
+    js: &jetstream::Context,
+    subjects: &Subjects,
+    from: u64,
+    settings: &FeedSettings,
+) -> Result<(jetstream::stream::Stream, String, Chunks), FeedError> {
+    let nats = |e: &dyn std::fmt::Display| FeedError::Nats(e.to_string());
+    let stream = js.get_stream(EVENTS_STREAM).await.map_err(|e| nats(&e))?;
+    let consumer: consumer::PullConsumer = stream
+        .create_consumer(consumer::pull::Config {
+            filter_subject: subjects.all_events(),
+            deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: from },
+            ack_policy: consumer::AckPolicy::None,
+            inactive_threshold: Duration::from_secs(60),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| nats(&e))?;
+    let name = consumer.cached_info().name.clone();
+    let messages = consumer
+        .stream()
+        .max_messages_per_batch(BATCH)
+        .heartbeat(settings.heartbeat)
+        .expires(settings.heartbeat * 5)
+        .messages()
+        .await
+        .map_err(|e| nats(&e))?;
+    Ok((stream, name, messages.ready_chunks(BATCH)))
+}
