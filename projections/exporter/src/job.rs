@@ -158,6 +158,12 @@ impl Exporter {
                 self.upload(&path).map_err(|reason| ("upload_failure", reason))
             }
         };
+        let counted = match &outcome {
+            Ok(_) => "success",
+            Err((status, _)) => status,
+        };
+        metrics::counter!("invitebus_exports_total", "format" => format.to_string(), "outcome" => counted.to_string())
+            .increment(1);
         match outcome {
             Ok((url, size)) => {
                 self.progress(

@@ -152,6 +152,7 @@ impl CommandService {
                 subjects.query(""),
                 shutdown_rx.clone(),
             )),
+            tokio::spawn(relay_gauges(handle.head(), relayed.clone(), shutdown_rx.clone())),
             tokio::spawn(query_loop(client.clone(), state, reader, queries::state, shutdown_rx)),
         ];
         info!(prefix = subjects.prefix(), "command service ready");
@@ -247,6 +248,28 @@ async fn reply_loop(client: Client, mut rx: mpsc::UnboundedReceiver<(Subject, Re
         }
     }
     let _ = client.flush().await;
+}
+
+/// Keeps `invitebus_relay_position` and `invitebus_relay_lag_events` (log head minus relayed)
+/// up to date as either moves.
+async fn relay_gauges(
+    mut head: watch::Receiver<u64>,
+    mut relayed: watch::Receiver<u64>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let (h, r) = (*head.borrow_and_update(), *relayed.borrow_and_update());
+        metrics::gauge!("invitebus_relay_position").set(r as f64);
+        metrics::gauge!("invitebus_relay_lag_events").set(h.saturating_sub(r) as f64);
+        tokio::select! {
+            Ok(()) = head.changed() => {}
+            Ok(()) = relayed.changed() => {}
+            _ = shutdown.changed() => return,
+            else => return,
+        }
+        // At most ten updates a second: the writer moves the head thousands of times a second.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 /// Answers `invalid_command` on `invites.q.<name>` for a name that is no query (the role that

@@ -46,6 +46,8 @@ pub type Responder = Box<dyn FnOnce(Reply) + Send>;
 struct Job {
     request: CommandRequest,
     respond: Responder,
+    /// When it reached the writer's queue: `invitebus_command_duration_seconds` counts from here.
+    received: std::time::Instant,
 }
 
 /// Sends commands to the writer. Cheap to clone; the writer stops when every handle is dropped.
@@ -58,7 +60,15 @@ pub struct WriterHandle {
 impl WriterHandle {
     /// Queues a command; `respond` gets its reply after commit.
     pub async fn submit_with(&self, request: CommandRequest, respond: Responder) {
-        if let Err(mpsc::error::SendError(job)) = self.tx.send(Job { request, respond }).await {
+        if let Err(mpsc::error::SendError(job)) = self
+            .tx
+            .send(Job {
+                request,
+                respond,
+                received: std::time::Instant::now(),
+            })
+            .await
+        {
             (job.respond)(Reply::err(ProtocolError::unavailable("the writer has stopped")));
         }
     }
@@ -177,7 +187,7 @@ fn process(owned: &mut Owned, jobs: Vec<Job>) {
     let ids: &mut dyn IdGen = ids;
     let now = truncate_millis(chrono::Utc::now());
     let mut batch: Vec<AppendCommand> = Vec::new();
-    let mut pending: Vec<(Responder, Pending)> = Vec::with_capacity(jobs.len());
+    let mut pending: Vec<(Responder, &'static str, std::time::Instant, Pending)> = Vec::with_capacity(jobs.len());
     // A command is known by (actor, command type, command_id); the first of a batch is kept here.
     let mut seen: HashMap<(String, &'static str, String), (usize, String)> = HashMap::new();
     // One query finds every remembered reply under the batch's command_ids.
@@ -196,7 +206,12 @@ fn process(owned: &mut Owned, jobs: Vec<Job>) {
             return;
         }
     };
-    for Job { request, respond } in jobs {
+    for Job {
+        request,
+        respond,
+        received,
+    } in jobs
+    {
         let meta = &request.meta;
         let command_type = request.command.name();
         let digest = request.command.digest();
@@ -207,7 +222,7 @@ fn process(owned: &mut Owned, jobs: Vec<Job>) {
                     true => Pending::SameAs(*first),
                     false => Pending::Ready(Reply::err(reused_id(cid, command_type))),
                 };
-                pending.push((respond, reply));
+                pending.push((respond, command_type, received, reply));
                 continue;
             }
             // An exact (typed) reply first; one remembered before types were kept answers too.
@@ -223,7 +238,7 @@ fn process(owned: &mut Owned, jobs: Vec<Job>) {
                     }
                     false => Reply::err(reused_id(cid, command_type)),
                 };
-                pending.push((respond, Pending::Ready(reply)));
+                pending.push((respond, command_type, received, Pending::Ready(reply)));
                 continue;
             }
         }
@@ -254,6 +269,8 @@ fn process(owned: &mut Owned, jobs: Vec<Job>) {
                 });
                 pending.push((
                     respond,
+                    command_type,
+                    received,
                     Pending::Appended {
                         index: batch.len() - 1,
                         data,
@@ -264,7 +281,7 @@ fn process(owned: &mut Owned, jobs: Vec<Job>) {
                 if e.code == invitebus_events::ErrorCode::Internal {
                     error!(command_id = ?meta.command_id, command = request.command.name(), error = %e, "internal error");
                 }
-                pending.push((respond, Pending::Ready(Reply::err(e))));
+                pending.push((respond, command_type, received, Pending::Ready(Reply::err(e))));
             }
         }
     }
@@ -303,7 +320,7 @@ fn process(owned: &mut Owned, jobs: Vec<Job>) {
         }
     };
     let mut replies: Vec<Reply> = Vec::with_capacity(pending.len());
-    for (_, p) in &pending {
+    for (_, _, _, p) in &pending {
         let reply = match p {
             Pending::Ready(r) => r.clone(),
             Pending::Appended { index, data } => match &positions {
@@ -316,8 +333,19 @@ fn process(owned: &mut Owned, jobs: Vec<Job>) {
         };
         replies.push(reply);
     }
-    for ((respond, _), reply) in pending.into_iter().zip(replies) {
+    // Counted per batch, not per command: one registry look-up per (command, outcome) and batch.
+    let mut outcomes: HashMap<(&'static str, &'static str), u64> = HashMap::new();
+    let duration = metrics::histogram!("invitebus_command_duration_seconds");
+    metrics::histogram!("invitebus_batch_commands").record(pending.len() as f64);
+    for ((respond, command, received, _), reply) in pending.into_iter().zip(replies) {
+        let outcome = reply.error.as_ref().map(|e| e.code.as_str()).unwrap_or("ok");
+        *outcomes.entry((command, outcome)).or_default() += 1;
         respond(reply);
+        duration.record(received.elapsed().as_secs_f64());
     }
+    for ((command, outcome), n) in outcomes {
+        metrics::counter!("invitebus_commands_total", "command" => command, "outcome" => outcome).increment(n);
+    }
+    metrics::gauge!("invitebus_log_head_position").set(log.head() as f64);
     cache.trim();
 }

@@ -9,6 +9,7 @@ mod bench;
 mod client;
 mod export;
 mod logging;
+mod metrics;
 mod nats;
 mod out;
 mod replay;

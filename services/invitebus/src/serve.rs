@@ -52,12 +52,20 @@ pub struct ServeArgs {
     /// batches while its consumer stays alive (what only the watchdog can recover).
     #[arg(long, env = "INVITEBUS_FAULT_FREEZE_FEED", hide = true)]
     pub fault_freeze_feed: Option<String>,
+    /// Where `GET /metrics` (Prometheus text format) is served for roles without the gateway;
+    /// the gateway serves it on its own address too.
+    #[arg(long, env = "INVITEBUS_METRICS")]
+    pub metrics: Option<String>,
     /// Most commands per transaction (1 turns group commit off).
     #[arg(long, env = "INVITEBUS_MAX_BATCH", default_value_t = 1024)]
     pub max_batch: usize,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let metrics = crate::metrics::install()?;
+    if let Some(addr) = &args.metrics {
+        crate::metrics::serve(addr, metrics.clone()).await?;
+    }
     std::fs::create_dir_all(&args.common.data).with_context(|| format!("creating {}", args.common.data.display()))?;
     let (client, nats_server) = crate::nats::connect_or_start(&args.common.nats_url, &args.common.data).await?;
     crate::nats::wait_for_jetstream(&client).await?;
