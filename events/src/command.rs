@@ -35,6 +35,9 @@ pub struct CommandMeta {
     /// Optimistic concurrency on the command's own stream.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_version: Option<u64>,
+    /// The W3C trace context, from the request's `traceparent` header (never from the body).
+    #[serde(skip)]
+    pub traceparent: Option<crate::trace::Traceparent>,
 }
 
 impl CommandMeta {
@@ -45,6 +48,7 @@ impl CommandMeta {
             command_id: None,
             correlation_id: None,
             expected_version: None,
+            traceparent: None,
         }
     }
 

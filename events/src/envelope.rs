@@ -35,6 +35,9 @@ pub struct Envelope {
     /// `command_type` and `command_id` it lets a standby or a restore rebuild the dedupe index.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command_digest: Option<String>,
+    /// The W3C `traceparent` the command came with ([`crate::trace`]); outside the hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
     pub data: Value,
     pub prev_hash: String,
     pub hash: String,
@@ -68,6 +71,7 @@ impl Envelope {
         Unhashed {
             command_type: self.command_type.as_deref(),
             command_digest: self.command_digest.as_deref(),
+            traceparent: self.traceparent.as_deref(),
         }
     }
 
@@ -136,6 +140,7 @@ impl HashedFields<'_> {
 pub struct Unhashed<'a> {
     pub command_type: Option<&'a str>,
     pub command_digest: Option<&'a str>,
+    pub traceparent: Option<&'a str>,
 }
 
 /// The envelope as JSON text, written from its parts with `data_json` passed through as is:
@@ -178,6 +183,10 @@ pub fn envelope_json(f: &HashedFields<'_>, u: &Unhashed<'_>, data_json: &str, pr
     if let Some(d) = u.command_digest {
         out.extend_from_slice(b",\"command_digest\":");
         s(&mut out, d);
+    }
+    if let Some(t) = u.traceparent {
+        out.extend_from_slice(b",\"traceparent\":");
+        s(&mut out, t);
     }
     out.extend_from_slice(b",\"data\":");
     out.extend_from_slice(data_json.as_bytes());
@@ -256,6 +265,7 @@ mod tests {
             causation_id: None,
             command_type: None,
             command_digest: None,
+            traceparent: None,
             data: json!({"invite_id":"1","resource_id":"r","inviter":"xuan","invitee":"fang","at":"2026-11-21T23:00:00.123Z"}),
             prev_hash: GENESIS_HASH.into(),
             hash: String::new(),
@@ -297,6 +307,7 @@ mod tests {
         assert_eq!(text, serde_json::to_vec(&e).unwrap());
         e.command_type = Some("MarkInviteRead".into());
         e.command_digest = Some("ab".repeat(32));
+        e.traceparent = Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into());
         let text = envelope_json(&e.hashed_fields(), &e.unhashed_fields(), &data, &e.prev_hash, &e.hash);
         assert_eq!(text, serde_json::to_vec(&e).unwrap());
         assert!(e.hash_is_valid(), "the command fields are outside the hash");

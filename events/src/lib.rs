@@ -11,6 +11,7 @@
 //! - [`reply`]: the reply body of commands and queries.
 //! - [`query`]: query names.
 //! - [`seeds`]: our error codes and statuses in each seed product's own words.
+//! - [`trace`]: the W3C `traceparent` carried from a command to all it causes.
 //!
 //! Nothing here does I/O: a client can depend on this crate alone.
 #![forbid(unsafe_code)]
@@ -25,6 +26,7 @@ pub mod reply;
 pub mod seeds;
 pub mod status;
 pub mod subject;
+pub mod trace;
 
 pub use command::{Command, CommandMeta, CommandRequest};
 pub use envelope::Envelope;

@@ -38,6 +38,8 @@ pub struct Exporter {
     pub(crate) js: jetstream::Context,
     pub(crate) subjects: Subjects,
     pub(crate) service_key: Vec<u8>,
+    /// The `traceparent` of the request being run: its progress messages carry it.
+    pub(crate) trace: Option<String>,
 }
 
 /// Creates the progress stream (the last message per export is kept) and the files bucket.
@@ -68,10 +70,14 @@ impl Exporter {
     fn command(&self, name: &str, body: Value) -> Result<Reply, ExporterError> {
         let subject = self.subjects.command(name);
         let client = self.client.clone();
+        let mut headers = async_nats::HeaderMap::new();
+        if let Some(t) = &self.trace {
+            headers.insert(invitebus_events::trace::TRACEPARENT, t.as_str());
+        }
         self.handle.block_on(async move {
             let msg = tokio::time::timeout(
                 Duration::from_secs(10),
-                client.request(subject, body.to_string().into()),
+                client.request_with_headers(subject, headers, body.to_string().into()),
             )
             .await
             .map_err(|_| ExporterError::Nats("no reply in time".into()))?
@@ -87,9 +93,14 @@ impl Exporter {
             b.extend(e);
         }
         let (js, subject) = (self.js.clone(), self.subjects.export_progress(&r.export_id));
+        let trace = self.trace.clone();
         self.handle.block_on(async move {
+            let mut headers = async_nats::HeaderMap::new();
+            if let Some(t) = &trace {
+                headers.insert(invitebus_events::trace::TRACEPARENT, t.as_str());
+            }
             let ack = js
-                .publish(subject, body.to_string().into())
+                .publish_with_headers(subject, headers, body.to_string().into())
                 .await
                 .map_err(|e| ExporterError::Nats(e.to_string()))?;
             ack.await.map_err(|e| ExporterError::Nats(e.to_string()))?;
@@ -258,6 +269,7 @@ impl invitebus_feed::Projection for Exporter {
             // The copy of the views up to P-1: the admin view as of the request.
             self.views.apply_batch(&events[from..i])?;
             if let Ok(Event::ExportRequested(r)) = env.event() {
+                self.trace = env.traceparent.clone();
                 self.run(&r)?;
             }
             from = i;

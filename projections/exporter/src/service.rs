@@ -47,6 +47,7 @@ impl ExporterService {
             js,
             subjects: config.subjects.clone(),
             service_key: config.service_key.clone(),
+            trace: None,
         };
         let mut run =
             invitebus_feed::Running::start(&client, &config.subjects, "exporter", exporter, config.feed.clone());

@@ -254,7 +254,7 @@ pub fn checkpoint(conn: &Connection, name: &str) -> rusqlite::Result<u64> {
         .unwrap_or(0) as u64)
 }
 
-/// Applies the events after `*position` with `apply` (given each event and its position), then stores the new position as checkpoint
+/// Applies the events after `*position` with `apply` (given each event and its envelope), then stores the new position as checkpoint
 /// `name`, all in one IMMEDIATE transaction (other connections write the same file; a deferred one
 /// that read first would fail with SQLITE_BUSY instead of waiting). `*position` moves on commit.
 pub fn apply_batch<E: From<rusqlite::Error>>(
@@ -263,7 +263,7 @@ pub fn apply_batch<E: From<rusqlite::Error>>(
     position: &mut u64,
     events: &[Envelope],
     unreadable: impl Fn(u64, String) -> E,
-    mut apply: impl FnMut(&Connection, &Event, u64) -> Result<(), E>,
+    mut apply: impl FnMut(&Connection, &Event, &Envelope) -> Result<(), E>,
 ) -> Result<(), E> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut at = *position;
@@ -272,7 +272,7 @@ pub fn apply_batch<E: From<rusqlite::Error>>(
             continue;
         }
         let event = env.event().map_err(|e| unreadable(env.position, e.to_string()))?;
-        apply(&tx, &event, env.position)?;
+        apply(&tx, &event, env)?;
         at = env.position;
     }
     tx.prepare_cached(

@@ -206,7 +206,10 @@ impl Sender {
                 let _ = self.client.publish(subject, body.into()).await;
                 continue;
             }
-            let msg = PublishMessage::build().payload(body.into()).message_id(n.id.clone());
+            let mut msg = PublishMessage::build().payload(body.into()).message_id(n.id.clone());
+            if let Some(t) = &n.traceparent {
+                msg = msg.header(invitebus_events::trace::TRACEPARENT, t.as_str());
+            }
             let ack = self
                 .js
                 .send_publish(self.subjects.notify(&n.user_id), msg)

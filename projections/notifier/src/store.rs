@@ -20,7 +20,7 @@ CREATE TABLE IF NOT EXISTS notifications (
     id TEXT PRIMARY KEY, user_id TEXT NOT NULL, kind TEXT NOT NULL, text TEXT NOT NULL, invite_id TEXT,
     resource_id TEXT, from_user TEXT, at TEXT NOT NULL, position INTEGER NOT NULL, push TEXT,
     read INTEGER NOT NULL DEFAULT 0, sent INTEGER NOT NULL DEFAULT 0, sms INTEGER NOT NULL DEFAULT 0,
-    live_only INTEGER NOT NULL DEFAULT 0
+    live_only INTEGER NOT NULL DEFAULT 0, traceparent TEXT
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS notifications_user ON notifications (user_id, position);
 CREATE INDEX IF NOT EXISTS notifications_unsent ON notifications (sent, position);
@@ -40,10 +40,11 @@ pub enum NotifierError {
     Lock(#[from] invitebus_filelock::LockError),
 }
 
-/// The notifier file's layout.
+/// The notifier file's layout. Version 2 keeps each notification's `traceparent`; a file of
+/// version 1 is rebuilt from the log on open (sending nothing twice, see the service).
 pub const LAYOUT: Layout = Layout {
     schema: CREATE,
-    version: 1,
+    version: 2,
 };
 
 /// Opens a connection to the notifier file.
@@ -131,9 +132,10 @@ impl Notifier {
         let rebuild = self.rebuild;
         let unreadable = |position, reason| NotifierError::Event { position, reason };
         let position = &mut self.position;
-        invitebus_feed::store::apply_batch(&mut self.conn, NAME, position, events, unreadable, |tx, event, at| {
+        invitebus_feed::store::apply_batch(&mut self.conn, NAME, position, events, unreadable, |tx, event, env| {
             remember(tx, event)?;
-            for n in notifications(event, at, &Remembered(tx)) {
+            for mut n in notifications(event, env.position, &Remembered(tx)) {
+                n.traceparent = env.traceparent.clone();
                 insert(tx, &n, rebuild)?;
             }
             if let Event::InviteRead(e) = event {
@@ -171,8 +173,8 @@ fn remember(tx: &Connection, event: &Event) -> rusqlite::Result<()> {
 
 fn insert(tx: &Connection, n: &Notification, sent: bool) -> rusqlite::Result<()> {
     tx.prepare_cached(
-        "INSERT OR IGNORE INTO notifications (id, user_id, kind, text, invite_id, resource_id, from_user, at, position, push, sent, sms, live_only) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        "INSERT OR IGNORE INTO notifications (id, user_id, kind, text, invite_id, resource_id, from_user, at, position, push, sent, sms, live_only, traceparent) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )?
     .execute(params![
         n.id,
@@ -187,7 +189,8 @@ fn insert(tx: &Connection, n: &Notification, sent: bool) -> rusqlite::Result<()>
         n.push.as_ref().map(|p| p.to_string()),
         sent,
         n.sms,
-        n.live_only
+        n.live_only,
+        n.traceparent
     ])?;
     Ok(())
 }
@@ -240,6 +243,7 @@ pub fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Notification, bool)>
                 .and_then(|t| serde_json::from_str(&t).ok()),
             sms: r.get::<_, bool>(11)?,
             live_only: r.get::<_, bool>(12)?,
+            traceparent: r.get(13)?,
         },
         r.get::<_, bool>(10)?,
     ))
@@ -247,4 +251,4 @@ pub fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Notification, bool)>
 
 /// The columns [`from_row`] reads.
 pub const COLUMNS: &str =
-    "id, user_id, kind, text, invite_id, resource_id, from_user, at, position, push, read, sms, live_only";
+    "id, user_id, kind, text, invite_id, resource_id, from_user, at, position, push, read, sms, live_only, traceparent";

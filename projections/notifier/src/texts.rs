@@ -43,6 +43,9 @@ pub struct Notification {
     /// `invites.notify.<user_id>.live`, which `INVITES_NOTIFY` does not keep.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub live_only: bool,
+    /// The W3C trace context of the command whose event caused it; also its message's header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 /// What the notifier remembers to write texts: display names and invites' push info.
@@ -92,6 +95,7 @@ pub fn notifications(event: &Event, position: u64, memory: &dyn Memory) -> Vec<N
             push: invite.and_then(|i| memory.push(i)),
             sms: false,
             live_only: invite.is_some_and(|i| !memory.offline_enabled(i)),
+            traceparent: None,
         }
     };
     let received = |role: &str| format!("You have received an invitation about becoming {role}!");

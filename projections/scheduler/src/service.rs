@@ -86,6 +86,7 @@ struct Due {
     kind: String,
     invite_id: String,
     due_at: String,
+    traceparent: Option<String>,
 }
 
 impl Firing {
@@ -108,13 +109,14 @@ impl Firing {
         let rows = conn
             .conn()?
             .prepare_cached(
-                "SELECT kind, invite_id, due_at FROM timers WHERE fired = 0 AND due_at <= ?1 ORDER BY due_at LIMIT 100",
+                "SELECT kind, invite_id, due_at, traceparent FROM timers WHERE fired = 0 AND due_at <= ?1 ORDER BY due_at LIMIT 100",
             )?
             .query_map([now], |r| {
                 Ok(Due {
                     kind: r.get(0)?,
                     invite_id: r.get(1)?,
                     due_at: r.get(2)?,
+                    traceparent: r.get(3)?,
                 })
             })?
             .collect::<Result<_, _>>()?;
@@ -141,9 +143,13 @@ impl Firing {
                 "invite_id": timer.invite_id,
                 "command_id": system_command_id(&self.key, &[&timer.kind, &timer.invite_id, &timer.due_at]),
             });
-            let request = self
-                .client
-                .request(self.subjects.command(command), body.to_string().into());
+            let mut headers = async_nats::HeaderMap::new();
+            if let Some(t) = &timer.traceparent {
+                headers.insert(invitebus_events::trace::TRACEPARENT, t.as_str());
+            }
+            let request =
+                self.client
+                    .request_with_headers(self.subjects.command(command), headers, body.to_string().into());
             let reply = match tokio::time::timeout(Duration::from_secs(5), request).await {
                 Ok(Ok(msg)) => serde_json::from_slice::<Reply>(&msg.payload).ok(),
                 _ => None,

@@ -18,6 +18,7 @@ pub const NAME: &str = "scheduler";
 const CREATE: &str = "
 CREATE TABLE IF NOT EXISTS timers (
     kind TEXT NOT NULL, invite_id TEXT NOT NULL, due_at TEXT NOT NULL, fired INTEGER NOT NULL DEFAULT 0,
+    traceparent TEXT,
     PRIMARY KEY (kind, invite_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS timers_due ON timers (fired, due_at);
@@ -36,11 +37,11 @@ pub enum SchedulerError {
     Lock(#[from] invitebus_filelock::LockError),
 }
 
-/// The scheduler file's layout. A rebuilt file fires its timers again: their command ids are
-/// the same, so the log appends nothing twice.
+/// The scheduler file's layout (version 2 keeps each timer's `traceparent`). A rebuilt file
+/// fires its timers again: their command ids are the same, so the log appends nothing twice.
 pub const LAYOUT: Layout = Layout {
     schema: CREATE,
-    version: 1,
+    version: 2,
 };
 
 /// When a meeting's reminder is due: `remind_min` before `begin_time`.
@@ -81,7 +82,16 @@ impl Timers {
             &mut self.position,
             events,
             unreadable,
-            |tx, event, _| Ok(apply(tx, event)?),
+            |tx, event, env| {
+                apply(tx, event)?;
+                // A timer's command carries the trace of the command that set it.
+                if let (Event::InviteCreated(_) | Event::InviteUpdated(_), Some(t)) = (event, &env.traceparent) {
+                    let invite = env.stream_id.strip_prefix("invite-").unwrap_or_default();
+                    tx.prepare_cached("UPDATE timers SET traceparent = ?2 WHERE invite_id = ?1 AND fired = 0")?
+                        .execute(params![invite, t])?;
+                }
+                Ok(())
+            },
         )
     }
 }

@@ -212,7 +212,20 @@ async fn command_loop(
         };
         let name = msg.subject.as_str().rsplit('.').next().unwrap_or("");
         let reply_to = msg.reply.clone();
-        let decoded = CommandRequest::decode(name, &msg.payload).and_then(|r| match r.command {
+        let traceparent = msg
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(invitebus_events::trace::TRACEPARENT))
+            .and_then(|v| invitebus_events::trace::Traceparent::parse(v.as_str()));
+        let decoded = CommandRequest::decode(name, &msg.payload).map(|mut r| {
+            // The trace names the action when the client gave no correlation id.
+            if r.meta.correlation_id.is_none() {
+                r.meta.correlation_id = traceparent.as_ref().map(|t| t.trace_id().to_string());
+            }
+            r.meta.traceparent = traceparent;
+            r
+        });
+        let decoded = decoded.and_then(|r| match r.command {
             invitebus_events::Command::RequestExport(_) if !exports_enabled => Err(ProtocolError::invalid_command(
                 "RequestExport is not served by this build yet: no exporter runs exports",
             )),

@@ -263,6 +263,7 @@ fn process(owned: &mut Owned, jobs: Vec<Job>) {
                     command_digest: digest,
                     command_id: meta.command_id.clone(),
                     correlation_id: meta.correlation_id.clone(),
+                    traceparent: meta.traceparent.as_ref().map(|t| t.as_str().to_string()),
                     causation_id: None,
                     events,
                     reply_data: data.clone(),

@@ -51,6 +51,8 @@ pub struct AppendCommand {
     pub command_digest: String,
     pub command_id: Option<String>,
     pub correlation_id: Option<String>,
+    /// The W3C trace context the command came with, kept (unhashed) with each of its events.
+    pub traceparent: Option<String>,
     pub causation_id: Option<String>,
     pub events: Vec<NewEvent>,
     /// Stored under `command_id` so a retry gets the same reply.
@@ -227,8 +229,8 @@ impl EventLog {
         };
         let mut insert = tx.prepare_cached(
             "INSERT INTO events (position, stream_key, version, type, schema, recorded_at, actor, \
-             command_id, correlation_id, causation_id, data, prev_hash, hash, command_type, command_digest) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+             command_id, correlation_id, causation_id, data, prev_hash, hash, command_type, command_digest, traceparent) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
         )?;
         let mut remember = tx.prepare_cached(
             "INSERT INTO command_replies (command_id, actor, command_type, digest, position, data) \
@@ -266,6 +268,7 @@ impl EventLog {
                 let unhashed = Unhashed {
                     command_type: Some(cmd.command_type),
                     command_digest: Some(&cmd.command_digest),
+                    traceparent: cmd.traceparent.as_deref(),
                 };
                 let hash = chain_hash(&staged.last_hash, &fields.canonical_bytes(data.as_bytes()));
                 let res = insert.execute(params![
@@ -284,6 +287,7 @@ impl EventLog {
                     hash,
                     cmd.command_type,
                     cmd.command_digest,
+                    cmd.traceparent,
                 ]);
                 if let Err(rusqlite::Error::SqliteFailure(f, _)) = &res {
                     if f.code == rusqlite::ErrorCode::ConstraintViolation {
@@ -295,6 +299,7 @@ impl EventLog {
                 }
                 res?;
                 staged.published.push(Published {
+                    traceparent: cmd.traceparent.clone(),
                     position,
                     event_type: ev.event_type.to_string(),
                     stream_id: ev.stream_id.clone(),

@@ -214,6 +214,8 @@ pub(crate) fn checkpoint(conn: &Connection, name: &str) -> Result<u64, LogError>
 #[derive(Debug, Clone)]
 pub struct Published {
     pub position: u64,
+    /// Published as the message's `traceparent` header.
+    pub traceparent: Option<String>,
     pub event_type: String,
     pub stream_id: String,
     pub payload: Vec<u8>,
@@ -252,6 +254,7 @@ impl LogReader {
                 causation_id: opt(10)?,
             };
             out.push(Published {
+                traceparent: opt(16)?.map(str::to_string),
                 position,
                 event_type: fields.event_type.to_string(),
                 stream_id: fields.stream_id.to_string(),
@@ -260,6 +263,7 @@ impl LogReader {
                     &Unhashed {
                         command_type: opt(14)?,
                         command_digest: opt(15)?,
+                        traceparent: opt(16)?,
                     },
                     text(11)?,
                     text(12)?,

@@ -201,6 +201,9 @@ impl Relay {
             let subject = self.subjects.event(&env.event_type, &env.stream_id);
             let mut headers = async_nats::HeaderMap::new();
             headers.insert("Nats-Msg-Id", env.position.to_string().as_str());
+            if let Some(t) = &env.traceparent {
+                headers.insert(invitebus_events::trace::TRACEPARENT, t.as_str());
+            }
             client
                 .publish_with_reply_and_headers(
                     subject,

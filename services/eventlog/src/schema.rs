@@ -25,6 +25,7 @@ CREATE TABLE IF NOT EXISTS events (
     hash           TEXT NOT NULL,
     command_type   TEXT,
     command_digest TEXT,
+    traceparent    TEXT,
     UNIQUE (stream_key, version)
 );
 -- A command's identity is (actor, command_type, command_id); '' in command_type and digest marks
@@ -47,7 +48,7 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 /// The columns of an envelope, joined with its stream, in this order.
 pub(crate) const ENVELOPE_COLUMNS: &str = "e.position, s.stream_id, s.stream_type, e.version, e.type, e.schema, \
      e.recorded_at, e.actor, e.command_id, e.correlation_id, e.causation_id, e.data, e.prev_hash, e.hash, \
-     e.command_type, e.command_digest";
+     e.command_type, e.command_digest, e.traceparent";
 
 /// Creates the tables, and brings a log written by an earlier version up to date: events get
 /// the command's type and digest (empty for old rows), and replies remembered by `command_id`
@@ -56,15 +57,15 @@ pub(crate) const ENVELOPE_COLUMNS: &str = "e.position, s.stream_id, s.stream_typ
 pub(crate) fn prepare(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch("BEGIN IMMEDIATE")?;
     let done = conn.execute_batch(CREATE).and_then(|()| {
-        let has_type: bool = conn.query_row(
-            "SELECT COUNT(*) FROM pragma_table_info('events') WHERE name = 'command_type'",
-            [],
-            |r| r.get::<_, i64>(0).map(|n| n > 0),
-        )?;
-        if !has_type {
-            conn.execute_batch(
-                "ALTER TABLE events ADD COLUMN command_type TEXT; ALTER TABLE events ADD COLUMN command_digest TEXT;",
+        for column in ["command_type", "command_digest", "traceparent"] {
+            let has: bool = conn.query_row(
+                "SELECT COUNT(*) FROM pragma_table_info('events') WHERE name = ?1",
+                [column],
+                |r| r.get::<_, i64>(0).map(|n| n > 0),
             )?;
+            if !has {
+                conn.execute_batch(&format!("ALTER TABLE events ADD COLUMN {column} TEXT;"))?;
+            }
         }
         let old_table: bool = conn.query_row(
             "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'commands'",
@@ -122,6 +123,7 @@ pub(crate) fn envelope_from_row(
         causation_id: row.get(10)?,
         command_type: row.get(14)?,
         command_digest: row.get(15)?,
+        traceparent: row.get(16)?,
         data,
         prev_hash: row.get(12)?,
         hash: row.get(13)?,

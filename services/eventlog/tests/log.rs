@@ -22,6 +22,7 @@ fn command(id: Option<&str>, events: Vec<NewEvent>) -> AppendCommand {
         command_digest: "d".into(),
         command_id: id.map(String::from),
         correlation_id: None,
+        traceparent: None,
         causation_id: None,
         events,
         reply_data: json!({"ok": id}),

@@ -17,6 +17,7 @@ fn command(n: u64) -> AppendCommand {
         command_digest: "d".into(),
         command_id: Some(format!("c{n}")),
         correlation_id: None,
+        traceparent: None,
         causation_id: None,
         events: vec![NewEvent {
             stream_id: format!("invite-i{n}"),

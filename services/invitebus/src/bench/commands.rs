@@ -197,6 +197,7 @@ fn prefill(path: &Path, n: u64) -> anyhow::Result<()> {
                 command_digest: "d".into(),
                 command_id: Some(uuid::Uuid::now_v7().to_string()),
                 correlation_id: None,
+                traceparent: None,
                 causation_id: None,
                 events,
                 reply_data: json!({"invite_id": id}),

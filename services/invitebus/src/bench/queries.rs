@@ -134,6 +134,7 @@ pub(super) fn envelope(position: u64, event: &Event) -> Envelope {
         causation_id: None,
         command_type: None,
         command_digest: None,
+        traceparent: None,
         data: event.data(),
         prev_hash: GENESIS_HASH.into(),
         hash: String::new(),
