@@ -114,7 +114,8 @@ impl Watch {
     fn observe(&self, position: u64, head: u64, stall_after: Duration) -> bool {
         let mut s = self.lock();
         s.head = head.max(position);
-        if position > s.progress_at.0 {
+        let moved = position > s.progress_at.0;
+        if moved {
             s.progress_at = (position, Instant::now(), chrono::Utc::now());
         }
         let behind = position < s.head;
@@ -122,7 +123,7 @@ impl Watch {
         let was_stalled = s.state == FeedState::Stalled;
         s.state = match (behind, still) {
             (true, true) => FeedState::Stalled,
-            (true, false) if was_stalled && s.progress_at.0 == position => FeedState::Stalled,
+            (true, false) if was_stalled && !moved => FeedState::Stalled,
             (true, false) if s.head - position > CATCHING_UP_LAG => FeedState::CatchingUp,
             _ => FeedState::Following,
         };

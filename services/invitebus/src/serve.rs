@@ -62,6 +62,7 @@ pub struct ServeArgs {
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let mut signals = Signals::take();
     let metrics = crate::metrics::install()?;
     if let Some(addr) = &args.metrics {
         crate::metrics::serve(addr, metrics.clone()).await?;
@@ -170,7 +171,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         false => None,
     };
     tracing::info!(role = %args.role, data = %args.common.data.display(), "invitebus serving; Ctrl-C stops");
-    wait_for_signal().await;
+    signals.wait().await;
     tracing::info!("stopping");
     let _ = gateway_stop.send(());
     if let Some(g) = gateway {
@@ -197,11 +198,35 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_for_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+/// SIGINT and SIGTERM, taken over before any role starts: a signal during a slow start then
+/// stops `serve` cleanly once it has started, instead of killing it half-way.
+struct Signals {
+    term: Option<tokio::signal::unix::Signal>,
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn take() -> Signals {
+        use tokio::signal::unix::{signal, SignalKind};
+        Signals {
+            term: signal(SignalKind::terminate()).ok(),
+            int: signal(SignalKind::interrupt()).ok(),
+        }
+    }
+
+    async fn wait(&mut self) {
+        async fn one(s: &mut Option<tokio::signal::unix::Signal>) {
+            match s.as_mut() {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+        tokio::select! {
+            _ = one(&mut self.term) => {}
+            _ = one(&mut self.int) => {}
+        }
     }
 }
 

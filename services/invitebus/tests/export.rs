@@ -67,23 +67,30 @@ async fn an_exporter_killed_mid_job_finishes_it_once_after_restart() {
         killed && starts >= 2,
         "the job was interrupted and ran again (starts: {starts})"
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let history = client
-        .request(
-            "invites.q.history",
-            json!({"actor":"root","roles":["admin"],"stream_id":format!("export-{export_id}")})
-                .to_string()
-                .into(),
-        )
-        .await
-        .unwrap();
-    let history: invitebus_events::Reply = serde_json::from_slice(&history.payload).unwrap();
-    let types: Vec<String> = history.into_result().unwrap()["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["type"].as_str().unwrap().to_string())
-        .collect();
+    // The success message goes out before CompleteExport is recorded: wait for the record.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let types = loop {
+        let history = client
+            .request(
+                "invites.q.history",
+                json!({"actor":"root","roles":["admin"],"stream_id":format!("export-{export_id}")})
+                    .to_string()
+                    .into(),
+            )
+            .await
+            .unwrap();
+        let history: invitebus_events::Reply = serde_json::from_slice(&history.payload).unwrap();
+        let types: Vec<String> = history.into_result().unwrap()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["type"].as_str().unwrap().to_string())
+            .collect();
+        if types.iter().any(|t| t == "ExportCompleted") || std::time::Instant::now() > deadline {
+            break types;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert_eq!(types.iter().filter(|t| *t == "ExportCompleted").count(), 1, "{types:?}");
 
     // The CLI: request, watch, download.
