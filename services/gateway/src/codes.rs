@@ -1,7 +1,7 @@
 //! Seed 003, shareable invite codes: `/channels/{channelId}/invites` and `/invites/{code}` with
 //! that product's shapes and HTTP statuses (200, 204). Errors carry our `{code, message, field}`.
 
-use crate::bus::{json_object, status_of, Caller, GatewayConfig};
+use crate::bus::{json_object, status_of, trimmed, Caller, GatewayConfig};
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -22,7 +22,7 @@ fn answer(result: Result<(StatusCode, Value), ProtocolError>) -> Response {
     match result {
         Ok((StatusCode::NO_CONTENT, _)) => StatusCode::NO_CONTENT.into_response(),
         Ok((status, body)) => (status, Json(body)).into_response(),
-        Err(e) => (status_of(e.code), Json(json!(e))).into_response(),
+        Err(e) => (status_of(e.code), Json(json!(trimmed(e)))).into_response(),
     }
 }
 

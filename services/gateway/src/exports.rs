@@ -141,7 +141,7 @@ async fn progress_ws(
         progress(&cfg, &id).await
     };
     match run.await {
-        Ok(frames) => upgrade.on_upgrade(move |socket| send_all(socket, frames)),
+        Ok(frames) => crate::signaling::limited(upgrade).on_upgrade(move |socket| send_all(socket, frames)),
         Err(e) => failure(e),
     }
 }

@@ -6,8 +6,8 @@
 //! is seed 002's call type. While connected it answers
 //! presence requests, so an invite that is live-only learns whether its invitee is online (10201).
 
-use crate::bus::{Caller, GatewayConfig};
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use crate::bus::{trimmed, Caller, GatewayConfig, MAX_BODY};
+use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -36,7 +36,7 @@ async fn connect(
     match cfg.caller(&headers, q.as_deref()) {
         Ok(caller) => {
             let after = params.get("after").and_then(|a| a.parse::<u64>().ok());
-            upgrade.on_upgrade(move |socket| async move {
+            limited(upgrade).on_upgrade(move |socket| async move {
                 if let Err(e) = session(&cfg, caller, after, socket).await {
                     tracing::debug!(error = %e, "signaling session ended");
                 }
@@ -44,10 +44,40 @@ async fn connect(
         }
         Err(e) => (
             crate::bus::status_of(e.code),
-            axum::Json(json!({"code": e.code.seed_002_reply_code(), "error": e})),
+            axum::Json(json!({"code": e.code.seed_002_reply_code(), "error": trimmed(e)})),
         )
             .into_response(),
     }
+}
+
+/// A client frame is a request body: at most 64 KiB, like one over HTTP or NATS.
+pub const MAX_FRAME: usize = MAX_BODY;
+
+/// `upgrade` with frames and messages limited to [`MAX_FRAME`] (tungstenite's default is 16 MiB).
+pub fn limited(upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
+    upgrade.max_message_size(MAX_FRAME).max_frame_size(MAX_FRAME)
+}
+
+/// Whether a read failed because the client's frame or message was over the limit.
+fn too_large(e: &axum::Error) -> bool {
+    matches!(
+        std::error::Error::source(e).and_then(|s| s.downcast_ref::<tungstenite::Error>()),
+        Some(tungstenite::Error::Capacity(_))
+    )
+}
+
+/// Ends a session whose client sent an oversized frame: close code 1009, as RFC 6455 asks.
+pub async fn close_too_large(socket: &mut WebSocket) {
+    let frame = CloseFrame {
+        code: close_code::SIZE,
+        reason: format!("a frame is at most {MAX_FRAME} bytes").into(),
+    };
+    let _ = socket.send(Message::Close(Some(frame))).await;
+}
+
+/// A frame telling the client it sent something the gateway does not read.
+fn error_frame(e: ProtocolError) -> Value {
+    json!({"op": "error", "code": e.code.seed_002_reply_code(), "error": trimmed(e)})
 }
 
 /// A notification as seed 002's clients see it: `eventType` and the channel and request it is about.
@@ -96,13 +126,7 @@ async fn session(
                 send(&mut socket, notify_frame(n, true)).await?;
             }
         }
-        Err(e) => {
-            send(
-                &mut socket,
-                json!({"op": "error", "code": e.code.seed_002_reply_code(), "error": e}),
-            )
-            .await?
-        }
+        Err(e) => send(&mut socket, error_frame(e)).await?,
     }
     loop {
         tokio::select! {
@@ -110,6 +134,14 @@ async fn session(
                 Some(Ok(Message::Text(text))) => {
                     let reply = handle(cfg, &caller, text.as_str()).await;
                     send(&mut socket, reply).await?;
+                }
+                Some(Ok(Message::Binary(_))) => {
+                    let e = ProtocolError::invalid_command("frames are JSON text; a binary frame is not read");
+                    send(&mut socket, error_frame(e)).await?;
+                }
+                Some(Err(e)) if too_large(&e) => {
+                    close_too_large(&mut socket).await;
+                    return Ok(());
                 }
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Ok(()),
                 Some(Ok(_)) => {}
@@ -163,8 +195,7 @@ async fn handle(cfg: &GatewayConfig, caller: &Caller, text: &str) -> Value {
     let frame = match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(frame)) => frame,
         _ => {
-            let e = ProtocolError::invalid_command("a frame is a JSON object with a `type`");
-            return json!({"op": "error", "code": e.code.seed_002_reply_code(), "error": e});
+            return error_frame(ProtocolError::invalid_command("a frame is a JSON object with an `op`"));
         }
     };
     let op = frame.get("op").and_then(Value::as_str).unwrap_or_default().to_string();
@@ -177,7 +208,7 @@ async fn handle(cfg: &GatewayConfig, caller: &Caller, text: &str) -> Value {
         }
         Err(e) => {
             reply["code"] = json!(e.code.seed_002_reply_code());
-            reply["error"] = json!(e);
+            reply["error"] = json!(trimmed(e));
         }
     }
     reply
@@ -260,7 +291,7 @@ async fn run(
         }
         other => Err(ProtocolError::new(
             ErrorCode::InvalidCommand,
-            format!("no op `{other}`"),
+            format!("no op `{}`", crate::bus::clip(other, 64)),
         )),
     }
 }

@@ -36,6 +36,10 @@ pub struct ServeArgs {
     pub max_batch: usize,
 }
 
+/// The shortest token secret a gateway beyond loopback takes: HS256's own key size, as a
+/// shorter one can be guessed offline from any token.
+pub const MIN_SECRET: usize = 32;
+
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.common.data).with_context(|| format!("creating {}", args.common.data.display()))?;
     let (client, nats_server) = crate::nats::connect_or_start(&args.common.nats_url, &args.common.data).await?;
@@ -118,8 +122,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 jwt_secret: args.jwt_secret.clone(),
             });
             let addr = listener.local_addr()?;
-            if !addr.ip().is_loopback() && args.jwt_secret == crate::DEV_JWT_SECRET {
-                anyhow::bail!("the gateway listens on {addr}, beyond this machine, with the development JWT secret: set INVITEBUS_JWT_SECRET");
+            if !addr.ip().is_loopback() && (args.jwt_secret == crate::DEV_JWT_SECRET || args.jwt_secret.len() < MIN_SECRET) {
+                anyhow::bail!("the gateway listens on {addr}, beyond this machine, with the development JWT secret or one shorter than {MIN_SECRET} bytes: set INVITEBUS_JWT_SECRET to a secret of your own");
             }
             tracing::info!(http = %addr, "gateway listening");
             Some(tokio::spawn(invitebus_gateway::serve(listener, app, async move {
