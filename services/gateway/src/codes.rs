@@ -18,6 +18,9 @@ pub fn routes() -> Router<Arc<GatewayConfig>> {
         .route("/invites/{code}", get(show).post(redeem).delete(delete))
 }
 
+/// The longest life of a code, in seconds: seed 003's seven days (0 = forever).
+pub const MAX_AGE: u64 = 7 * 24 * 3600;
+
 fn answer(result: Result<(StatusCode, Value), ProtocolError>) -> Response {
     match result {
         Ok((StatusCode::NO_CONTENT, _)) => StatusCode::NO_CONTENT.into_response(),
@@ -92,6 +95,14 @@ async fn create(
     let run = async {
         let caller = cfg.caller(&headers, q.as_deref())?;
         let mut fields = json_object(&body)?;
+        if let Some(age) = fields.get("max_age").and_then(Value::as_u64) {
+            if age > MAX_AGE {
+                return Err(ProtocolError::invalid(
+                    "max_age",
+                    format!("0 (forever) to {MAX_AGE} seconds"),
+                ));
+            }
+        }
         fields.insert("resource_id".into(), json!(channel));
         let done = cfg.command(&caller, "CreateInviteCode", Value::Object(fields)).await?;
         let code = done.data["code"].as_str().unwrap_or_default().to_string();

@@ -7,6 +7,7 @@
 //! presence requests, so an invite that is live-only learns whether its invitee is online (10201).
 
 use crate::bus::{trimmed, Caller, GatewayConfig, MAX_BODY};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, RawQuery, State};
 use axum::http::HeaderMap;
@@ -31,10 +32,13 @@ async fn connect(
     Query(params): Query<HashMap<String, String>>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    match cfg.caller(&headers, q.as_deref()) {
-        Ok(caller) => {
+    let upgrade = cfg
+        .caller(&headers, q.as_deref())
+        .and_then(|caller| Ok((caller, upgrade.map_err(not_a_socket)?)));
+    match upgrade {
+        Ok((caller, upgrade)) => {
             let after = params.get("after").and_then(|a| a.parse::<u64>().ok());
             limited(upgrade).on_upgrade(move |socket| async move {
                 if let Err(e) = session(&cfg, caller, after, socket).await {
@@ -43,10 +47,25 @@ async fn connect(
             })
         }
         Err(e) => (
-            crate::bus::status_of(e.code),
+            refusal_status(&e),
             axum::Json(json!({"code": e.code.seed_002_reply_code(), "error": trimmed(e)})),
         )
             .into_response(),
+    }
+}
+
+/// What an HTTP request that does not ask for a WebSocket gets: `invalid_command`, as 426.
+pub fn not_a_socket(e: WebSocketUpgradeRejection) -> ProtocolError {
+    ProtocolError::invalid_command(format!("not a WebSocket request: {e}"))
+}
+
+/// 426 Upgrade Required for a request that is not a WebSocket one, else the error's own status.
+pub fn refusal_status(e: &ProtocolError) -> axum::http::StatusCode {
+    match e.code {
+        ErrorCode::InvalidCommand if e.message.starts_with("not a WebSocket") => {
+            axum::http::StatusCode::UPGRADE_REQUIRED
+        }
+        code => crate::bus::status_of(code),
     }
 }
 

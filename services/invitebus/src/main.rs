@@ -112,7 +112,9 @@ fn main() {
                 if !invitebus_events::ids::is_valid_id(&user) {
                     Err(anyhow::anyhow!("`{user}` is not a valid user id"))
                 } else if invitebus_gateway::auth::is_reserved(&user) {
-                    Err(anyhow::anyhow!("`{user}` is reserved for invitebus's own workers; the gateway refuses its tokens"))
+                    Err(anyhow::anyhow!(
+                        "`{user}` is reserved for invitebus's own workers; the gateway refuses its tokens"
+                    ))
                 } else if roles.len() > invitebus_gateway::auth::MAX_ROLES
                     || !roles.iter().all(|r| invitebus_events::ids::is_valid_id(r))
                 {

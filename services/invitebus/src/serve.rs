@@ -122,7 +122,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 jwt_secret: args.jwt_secret.clone(),
             });
             let addr = listener.local_addr()?;
-            if !addr.ip().is_loopback() && (args.jwt_secret == crate::DEV_JWT_SECRET || args.jwt_secret.len() < MIN_SECRET) {
+            if !addr.ip().is_loopback()
+                && (args.jwt_secret == crate::DEV_JWT_SECRET || args.jwt_secret.len() < MIN_SECRET)
+            {
                 anyhow::bail!("the gateway listens on {addr}, beyond this machine, with the development JWT secret or one shorter than {MIN_SECRET} bytes: set INVITEBUS_JWT_SECRET to a secret of your own");
             }
             tracing::info!(http = %addr, "gateway listening");
