@@ -95,6 +95,14 @@ async fn create(
     let run = async {
         let caller = cfg.caller(&headers, q.as_deref())?;
         let mut fields = json_object(&body)?;
+        for name in ["max_age", "max_uses"] {
+            // JSON has one kind of number: `86400.0` is the integer 86400 to any client.
+            if let Some(n) = fields.get(name).and_then(Value::as_f64).filter(|n| n.fract() == 0.0 && *n >= 0.0) {
+                if n <= u64::MAX as f64 && fields[name].is_f64() {
+                    fields.insert(name.into(), json!(n as u64));
+                }
+            }
+        }
         if let Some(age) = fields.get("max_age").and_then(Value::as_u64) {
             if age > MAX_AGE {
                 return Err(ProtocolError::invalid(
