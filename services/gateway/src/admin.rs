@@ -176,7 +176,7 @@ async fn list(
         let caller = cfg.caller(&headers, q.as_deref())?;
         let Query(params) = params.map_err(|e| ProtocolError::invalid_command(format!("the query string: {e}")))?;
         let (filters, paging) = filters(&params)?;
-        if let Some(format) = params.get("export_format") {
+        if let Some(format) = params.get("export_format").filter(|f| !f.is_empty()) {
             let fields = json!({"view": "admin", "filters": filters, "format": format});
             let done = cfg
                 .command(&caller, "RequestExport", fields)

@@ -123,7 +123,6 @@ pub fn token_of(headers: &axum::http::HeaderMap, query: Option<&str>) -> Result<
             found.push(t.to_string());
         }
     }
-    found.dedup();
     found.sort();
     found.dedup();
     match found.len() {

@@ -97,7 +97,11 @@ async fn create(
         let mut fields = json_object(&body)?;
         for name in ["max_age", "max_uses"] {
             // JSON has one kind of number: `86400.0` is the integer 86400 to any client.
-            if let Some(n) = fields.get(name).and_then(Value::as_f64).filter(|n| n.fract() == 0.0 && *n >= 0.0) {
+            if let Some(n) = fields
+                .get(name)
+                .and_then(Value::as_f64)
+                .filter(|n| n.fract() == 0.0 && *n >= 0.0)
+            {
                 if n <= u64::MAX as f64 && fields[name].is_f64() {
                     fields.insert(name.into(), json!(n as u64));
                 }

@@ -165,6 +165,64 @@ async fn seed_004_errors_name_the_parameter() {
         );
     }
     assert_eq!(gw.head().await, before, "no export was requested");
+    // Empty parameters are no filter (seed 004's clients send them), `export_format` too.
+    let a = gw
+        .get(
+            "/api/admin/invitations?exhibition_id=&export_format=&page=",
+            &[("ACCESS-TOKEN", &boss)],
+        )
+        .await;
+    assert_eq!((a.status, a.json()["code"].as_i64()), (200, Some(0)), "{}", a.json());
+    assert_eq!(gw.head().await, before, "a list, not an export");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_schemathesis_found_seed_003_numbers_and_plain_http_on_sockets() {
+    let gw = Gateway::start().await;
+    let xuan = Gateway::token("xuan");
+    gw.command(
+        &xuan,
+        "RegisterResource",
+        serde_json::json!({"resource_id": "g1", "kind": "channel", "name": "g"}),
+    )
+    .await;
+    let bearer = format!("Bearer {xuan}");
+    // JSON has one kind of number: 86400.0 is an integer (JSON Schema agrees).
+    let a = gw
+        .post(
+            "/channels/g1/invites",
+            &[("Authorization", &bearer)],
+            r#"{"max_age": 86400.0, "max_uses": 5.0}"#,
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.json());
+    assert_eq!(
+        (a.json()["max_age"].as_u64(), a.json()["max_uses"].as_u64()),
+        (Some(86400), Some(5))
+    );
+    let a = gw
+        .post(
+            "/channels/g1/invites",
+            &[("Authorization", &bearer)],
+            r#"{"max_age": 604801}"#,
+        )
+        .await;
+    assert_eq!(
+        (a.status, a.json()["field"].as_str()),
+        (400, Some("max_age")),
+        "{}",
+        a.json()
+    );
+    // A plain HTTP request to a socket route: 426 in the route's envelope, not axum's text.
+    let a = gw.get("/ws", &[("Authorization", &bearer)]).await;
+    assert_eq!((a.status, a.header("content-type")), (426, Some("application/json")));
+    assert_eq!(a.json()["error"]["code"], "invalid_command");
+    let a = gw.get("/api/exports/x/ws", &[("Authorization", &bearer)]).await;
+    assert_eq!(
+        (a.status, a.header("content-type")),
+        (404, Some("application/json")),
+        "no such export"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -180,7 +238,10 @@ async fn openapi_documents_every_status_its_body_and_id_patterns() {
             let tag = op["tags"][0].as_str().unwrap_or_default();
             let enveloped = tag.starts_with("seed 000") || tag.starts_with("seed 001");
             if op.get("security").is_some() && !enveloped {
-                assert!(responses.contains_key("401"), "{method} {path}: 401 documented: {responses:?}");
+                assert!(
+                    responses.contains_key("401"),
+                    "{method} {path}: 401 documented: {responses:?}"
+                );
             }
             for (status, response) in responses {
                 if status == "204" || status == "101" {
