@@ -237,7 +237,9 @@ async fn tokens_not_yet_valid_critical_or_conflicting_are_refused() {
     let fang = mint(SECRET, "fang", &[], 3600);
     let xuan = mint(SECRET, "xuan", &[], 3600);
     let accept = r#"{"invite_id":"i1"}"#;
-    let cases: Vec<(&str, String, Vec<(&str, String)>)> = vec![
+    /// (why, query string, headers)
+    type Case<'a> = (&'a str, String, Vec<(&'a str, String)>);
+    let cases: Vec<Case> = vec![
         (
             "nbf in the future",
             String::new(),
