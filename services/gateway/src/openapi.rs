@@ -63,6 +63,10 @@ fn responses(route: &Route) -> Value {
         }
         ("get", "/ws") => {
             out.insert("101".into(), json!({"description": "the socket (seed 002's frames)"}));
+            out.insert(
+                "400".into(),
+                json_body("a bad `after` or query string", r("SocketRefused")),
+            );
             out.insert("401".into(), json_body("no valid token: no socket", r("SocketRefused")));
             out.insert("426".into(), json_body("not a WebSocket request", r("SocketRefused")));
         }
@@ -282,6 +286,11 @@ fn parameters(method: &str, path: &str) -> Vec<Value> {
         .collect();
     if (method, path) == ("get", "/api/admin/invitations") {
         out.extend(schemas::admin_parameters());
+    }
+    if (method, path) == ("get", "/ws") {
+        out.push(json!({"name": "after", "in": "query", "required": false,
+            "description": "stored notifications after this position (else the unread ones)",
+            "schema": {"anyOf": [{"type": "integer", "minimum": 0, "maximum": u64::MAX}, {"type": "string", "maxLength": 0}]}}));
     }
     out
 }

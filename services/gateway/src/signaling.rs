@@ -7,6 +7,7 @@
 //! presence requests, so an invite that is live-only learns whether its invitee is online (10201).
 
 use crate::bus::{trimmed, Caller, GatewayConfig, MAX_BODY};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, RawQuery, State};
@@ -29,23 +30,28 @@ pub fn routes() -> Router<Arc<GatewayConfig>> {
 
 async fn connect(
     State(cfg): State<Arc<GatewayConfig>>,
-    Query(params): Query<HashMap<String, String>>,
+    params: Result<Query<HashMap<String, String>>, QueryRejection>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    let upgrade = cfg
-        .caller(&headers, q.as_deref())
-        .and_then(|caller| Ok((caller, upgrade.map_err(not_a_socket)?)));
+    let upgrade = cfg.caller(&headers, q.as_deref()).and_then(|caller| {
+        let Query(params) = params.map_err(|e| ProtocolError::invalid_command(format!("the query string: {e}")))?;
+        let after = match params.get("after").filter(|a| !a.is_empty()) {
+            Some(a) => Some(
+                a.parse::<u64>()
+                    .map_err(|_| ProtocolError::invalid("after", "not a position"))?,
+            ),
+            None => None,
+        };
+        Ok((caller, after, upgrade.map_err(not_a_socket)?))
+    });
     match upgrade {
-        Ok((caller, upgrade)) => {
-            let after = params.get("after").and_then(|a| a.parse::<u64>().ok());
-            limited(upgrade).on_upgrade(move |socket| async move {
-                if let Err(e) = session(&cfg, caller, after, socket).await {
-                    tracing::debug!(error = %e, "signaling session ended");
-                }
-            })
-        }
+        Ok((caller, after, upgrade)) => limited(upgrade).on_upgrade(move |socket| async move {
+            if let Err(e) = session(&cfg, caller, after, socket).await {
+                tracing::debug!(error = %e, "signaling session ended");
+            }
+        }),
         Err(e) => (
             refusal_status(&e),
             axum::Json(json!({"code": e.code.seed_002_reply_code(), "error": trimmed(e)})),

@@ -217,6 +217,13 @@ async fn what_schemathesis_found_seed_003_numbers_and_plain_http_on_sockets() {
     let a = gw.get("/ws", &[("Authorization", &bearer)]).await;
     assert_eq!((a.status, a.header("content-type")), (426, Some("application/json")));
     assert_eq!(a.json()["error"]["code"], "invalid_command");
+    let a = gw.get("/ws?after=null", &[("Authorization", &bearer)]).await;
+    assert_eq!(
+        (a.status, a.json()["error"]["field"].as_str()),
+        (400, Some("after")),
+        "{}",
+        a.json()
+    );
     let a = gw.get("/api/exports/x/ws", &[("Authorization", &bearer)]).await;
     assert_eq!(
         (a.status, a.header("content-type")),
