@@ -19,6 +19,9 @@ use serde_json::{Map, Value};
 pub const MAX_BODY: usize = 64 * 1024;
 /// The longest `command_id`.
 pub const MAX_COMMAND_ID: usize = 128;
+/// What the bus allows beyond [`MAX_BODY`] for the fields a gateway sets on a client's body
+/// (`actor`, `roles`), so that the client's own 64 KiB are what counts.
+pub const MAX_INJECTED: usize = 2 * 1024;
 
 /// The fields every command carries beside its own.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

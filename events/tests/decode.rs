@@ -1,7 +1,7 @@
 //! `CommandRequest::decode`: every way a body can be refused, with the code and field the
 //! protocol names, and `to_body` round-tripping through `decode`.
 
-use invitebus_events::command::{MAX_BODY, MAX_COMMAND_ID, MAX_INVITEES, MAX_TEXT};
+use invitebus_events::command::{MAX_BODY, MAX_COMMAND_ID, MAX_INJECTED, MAX_INVITEES, MAX_TEXT};
 use invitebus_events::ErrorCode::{self, *};
 use invitebus_events::{Command, CommandRequest, ProtocolError};
 use serde_json::{json, Value};
@@ -77,7 +77,7 @@ fn an_unknown_command_is_invalid_command() {
 
 #[test]
 fn a_body_over_64_kib_is_invalid_command() {
-    let big = invite(json!({"message":"x".repeat(MAX_BODY)}));
+    let big = invite(json!({"message":"x".repeat(MAX_BODY + MAX_INJECTED)}));
     refused("CreateInvite", big, InvalidCommand, None);
     let padded = join(json!({"padding":"x".repeat(MAX_BODY - 100)}));
     assert!(padded.to_string().len() <= MAX_BODY);

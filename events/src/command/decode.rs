@@ -1,6 +1,6 @@
 //! From bytes to typed fields, with errors that name the field at fault.
 
-use super::{CommandMeta, MAX_BODY, MAX_COMMAND_ID};
+use super::{CommandMeta, MAX_BODY, MAX_COMMAND_ID, MAX_INJECTED};
 use crate::error::{ErrorCode, ProtocolError};
 use serde::de::DeserializeOwned;
 
@@ -14,10 +14,10 @@ pub trait Fields: Sized {
     }
 }
 
-/// Size check and the object check. Fields are then read straight from the bytes, each
+/// Size check (a client's [`MAX_BODY`] plus what a gateway adds) and the object check. Fields are then read straight from the bytes, each
 /// struct in its own pass: cheaper than building a `Value` and reading from it.
 pub fn check_body(body: &[u8]) -> Result<(), ProtocolError> {
-    if body.len() > MAX_BODY {
+    if body.len() > MAX_BODY + MAX_INJECTED {
         return Err(ProtocolError::invalid_command(format!(
             "body is {} bytes, at most {MAX_BODY} are allowed",
             body.len()

@@ -2,15 +2,17 @@
 //! `export_format` to start an export), `PUT …/{id}/approve|reject`. Envelope `{"code":0,
 //! "message":"success","remark":…,"data":…}`; errors `{"code":401|-1,"message","remark","error"}`.
 
-use crate::bus::{json_object, status_of, Caller, GatewayConfig};
+use crate::bus::{json_object, status_of, trimmed, Caller, GatewayConfig};
 use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
-use invitebus_events::{ErrorCode, ProtocolError};
+use invitebus_events::query::MAX_PER_PAGE;
+use invitebus_events::{ErrorCode, ProtocolError, RecordStatus};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -29,6 +31,7 @@ pub fn ok(remark: &str, data: Value) -> Response {
 
 /// Seed 004's error envelope, with the remarks that product shows for its export limits.
 pub fn failure(e: ProtocolError) -> Response {
+    let e = trimmed(e);
     let remark = match e.code {
         ErrorCode::Unauthenticated | ErrorCode::Forbidden => "你没有应用导出的权限".to_string(),
         ErrorCode::ExportInProgress => "当前用户已经有导出任务排队或执行,请稍后再试".to_string(),
@@ -67,7 +70,21 @@ fn time_bound(field: &str, value: &str, upper: bool) -> Result<String, ProtocolE
 /// JSON fields by name.
 type Fields = Map<String, Value>;
 
-/// Seed 004's parameters as the `admin` query's filters, and its paging.
+/// The longest phone number a filter takes.
+const MAX_PHONE: usize = 32;
+/// The export formats seed 004 offers.
+const FORMATS: &[&str] = &["xlsx", "csv"];
+
+/// A page number or size within `lo..=hi`, named after the parameter when it is not.
+fn bounded(key: &str, value: &str, lo: u64, hi: u64) -> Result<u64, ProtocolError> {
+    match value.parse::<u64>() {
+        Ok(n) if (lo..=hi).contains(&n) => Ok(n),
+        _ => Err(ProtocolError::invalid(key, format!("a whole number from {lo} to {hi}"))),
+    }
+}
+
+/// Seed 004's parameters as the `admin` query's filters, and its paging. Each is checked here,
+/// so a bad one is named by its own name (the view would name its field, or the body).
 fn filters(params: &HashMap<String, String>) -> Result<(Fields, Fields), ProtocolError> {
     let mut filters = Map::new();
     let mut paging = Map::new();
@@ -76,20 +93,63 @@ fn filters(params: &HashMap<String, String>) -> Result<(Fields, Fields), Protoco
             continue;
         }
         match key.as_str() {
-            "exhibition_id" | "resource_id" => filters.insert("resource_id".into(), json!(value)),
-            "recommend_user_phone" => filters.insert("inviter_phone".into(), json!(value)),
-            "user_phone" => filters.insert("invitee_phone".into(), json!(value)),
+            "exhibition_id" | "resource_id" => {
+                if !invitebus_events::ids::is_valid_id(value) {
+                    return Err(ProtocolError::invalid(key, "not an id (1-64 of A-Z a-z 0-9 _ -)"));
+                }
+                filters.insert("resource_id".into(), json!(value))
+            }
+            "recommend_user_phone" | "user_phone" => {
+                if value.chars().count() > MAX_PHONE {
+                    return Err(ProtocolError::invalid(key, format!("at most {MAX_PHONE} characters")));
+                }
+                let ours = if key == "user_phone" {
+                    "invitee_phone"
+                } else {
+                    "inviter_phone"
+                };
+                filters.insert(ours.into(), json!(value))
+            }
             "created_at_gtq" => filters.insert("created_from".into(), json!(time_bound(key, value, false)?)),
             "created_at_ltq" => filters.insert("created_to".into(), json!(time_bound(key, value, true)?)),
-            "approve_status" | "status" => filters.insert("status".into(), json!(value)),
-            "page" | "per_page" => {
-                let n: u64 = value.parse().map_err(|_| ProtocolError::invalid(key, "not a number"))?;
-                paging.insert(key.clone(), json!(n))
+            "approve_status" | "status" => {
+                if RecordStatus::parse(value).is_none() {
+                    return Err(ProtocolError::invalid(key, "not a record status"));
+                }
+                filters.insert("status".into(), json!(value))
+            }
+            "page" => paging.insert(key.clone(), json!(bounded(key, value, 1, u32::MAX as u64)?)),
+            "per_page" => paging.insert(key.clone(), json!(bounded(key, value, 1, MAX_PER_PAGE as u64)?)),
+            "export_format" if !FORMATS.contains(&value.as_str()) => {
+                return Err(ProtocolError::invalid(key, "xlsx or csv"))
             }
             _ => None,
         };
     }
     Ok((filters, paging))
+}
+
+/// An error of the `admin` query or RequestExport, its field renamed to seed 004's parameter.
+fn in_seed_words(mut e: ProtocolError, params: &HashMap<String, String>) -> ProtocolError {
+    let given = |names: &[&'static str]| {
+        names
+            .iter()
+            .copied()
+            .find(|n| params.contains_key(*n))
+            .unwrap_or(names[0])
+    };
+    let theirs = match e.field.as_deref().map(|f| f.strip_prefix("filters.").unwrap_or(f)) {
+        Some("resource_id") => given(&["exhibition_id", "resource_id"]),
+        Some("inviter_phone") => "recommend_user_phone",
+        Some("invitee_phone") => "user_phone",
+        Some("created_from") => "created_at_gtq",
+        Some("created_to") => "created_at_ltq",
+        Some("status") => given(&["approve_status", "status"]),
+        Some("format") => "export_format",
+        _ => return e,
+    };
+    e.field = Some(theirs.to_string());
+    e
 }
 
 /// An admin model with seed 004's names beside ours: `id` (`<invite_id>.<invitee>`, what the
@@ -108,16 +168,20 @@ pub fn seed_model(mut model: Value) -> Value {
 
 async fn list(
     State(cfg): State<Arc<GatewayConfig>>,
-    Query(params): Query<HashMap<String, String>>,
+    params: Result<Query<HashMap<String, String>>, QueryRejection>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> Response {
     let run = async {
         let caller = cfg.caller(&headers, q.as_deref())?;
+        let Query(params) = params.map_err(|e| ProtocolError::invalid_command(format!("the query string: {e}")))?;
         let (filters, paging) = filters(&params)?;
-        if let Some(format) = params.get("export_format") {
+        if let Some(format) = params.get("export_format").filter(|f| !f.is_empty()) {
             let fields = json!({"view": "admin", "filters": filters, "format": format});
-            let done = cfg.command(&caller, "RequestExport", fields).await?;
+            let done = cfg
+                .command(&caller, "RequestExport", fields)
+                .await
+                .map_err(|e| in_seed_words(e, &params))?;
             return Ok(ok(
                 "导出任务已经加入队列,请耐心等待",
                 json!({"uuid": done.data["export_id"]}),
@@ -125,7 +189,10 @@ async fn list(
         }
         let mut fields = filters;
         fields.extend(paging);
-        let mut page = cfg.fresh_query(&caller, "admin", Value::Object(fields)).await?;
+        let mut page = cfg
+            .fresh_query(&caller, "admin", Value::Object(fields))
+            .await
+            .map_err(|e| in_seed_words(e, &params))?;
         let models: Vec<Value> = page["models"].as_array().cloned().unwrap_or_default();
         page["models"] = Value::Array(models.into_iter().map(seed_model).collect());
         Ok(ok("成功", page))

@@ -1,7 +1,7 @@
 //! The gateway's one way onto the bus: who is calling, and their commands and queries over NATS.
 //! Every route of every seed goes through here, so the actor always comes from the token.
 
-use crate::auth::{token_of, verify, AuthError, Claims};
+use crate::auth::{token_of, verify, Claims};
 use axum::http::{HeaderMap, StatusCode};
 use invitebus_events::subject::Subjects;
 use invitebus_events::{ErrorCode, ProtocolError, Reply};
@@ -57,7 +57,6 @@ impl GatewayConfig {
     /// The caller named by the request's token.
     pub fn caller(&self, headers: &HeaderMap, query: Option<&str>) -> Result<Caller, ProtocolError> {
         let claims: Claims = token_of(headers, query)
-            .ok_or(AuthError::Missing)
             .and_then(|t| verify(&self.jwt_secret, &t))
             .map_err(|e| ProtocolError::with_field(ErrorCode::Unauthenticated, "token", e.to_string()))?;
         Ok(Caller {
@@ -66,15 +65,28 @@ impl GatewayConfig {
         })
     }
 
-    /// Sends a request body as it is and returns invitebus's reply.
-    pub async fn request(&self, subject: String, body: Vec<u8>) -> Reply {
+    /// Sends a request body as it is and returns invitebus's reply as it came.
+    pub async fn request_raw(&self, subject: String, body: Vec<u8>) -> Result<axum::body::Bytes, ProtocolError> {
+        if body.len() > MAX_BODY + MAX_INJECTED {
+            return Err(ProtocolError::invalid_command(format!(
+                "the body is over {MAX_BODY} bytes"
+            )));
+        }
         let request = self.client.request(subject, body.into());
         match tokio::time::timeout(ANSWER_WITHIN, request).await {
-            Ok(Ok(msg)) => serde_json::from_slice::<Reply>(&msg.payload)
-                .unwrap_or_else(|e| Reply::err(ProtocolError::internal(format!("a reply that is not a reply: {e}")))),
-            _ => Reply::err(ProtocolError::unavailable(
+            Ok(Ok(msg)) => Ok(msg.payload),
+            _ => Err(ProtocolError::unavailable(
                 "no answer from invitebus; retry with the same command_id",
             )),
+        }
+    }
+
+    /// Sends a request body as it is and returns invitebus's reply.
+    pub async fn request(&self, subject: String, body: Vec<u8>) -> Reply {
+        match self.request_raw(subject, body).await {
+            Ok(payload) => serde_json::from_slice::<Reply>(&payload)
+                .unwrap_or_else(|e| Reply::err(ProtocolError::internal(format!("a reply that is not a reply: {e}")))),
+            Err(e) => Reply::err(e),
         }
     }
 
@@ -154,8 +166,28 @@ pub(crate) fn with_actor(caller: &Caller, fields: Value) -> Vec<u8> {
 /// The largest body a route reads (NATS's default max_payload); anything larger is refused by
 /// HTTP itself (413). Bodies over PROTOCOL.md's 64 KiB get `invalid_command`.
 pub const MAX_HTTP_BODY: usize = 1024 * 1024;
-/// PROTOCOL.md's limit on a request body.
-const MAX_BODY: usize = 64 * 1024;
+/// PROTOCOL.md's limit on a client's body, and the bus's allowance for the fields we add to it.
+pub use invitebus_events::command::{MAX_BODY, MAX_INJECTED};
+
+/// The most characters of an error's message, and of its field, that leave the gateway: errors
+/// may quote input, and a client's 5,000 characters have no business coming back.
+pub const MAX_MESSAGE: usize = 300;
+pub const MAX_FIELD: usize = 100;
+
+/// `s` cut to `max` characters, with `…` where it was cut.
+pub fn clip(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &s[..at]),
+        None => s.to_string(),
+    }
+}
+
+/// `e` with its message and field clipped (see [`MAX_MESSAGE`]).
+pub fn trimmed(mut e: ProtocolError) -> ProtocolError {
+    e.message = clip(&e.message, MAX_MESSAGE);
+    e.field = e.field.map(|f| clip(&f, MAX_FIELD));
+    e
+}
 
 /// Reads a JSON object body; an empty body is `{}`. Anything else is `invalid_command`.
 pub fn json_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, ProtocolError> {

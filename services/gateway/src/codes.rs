@@ -1,7 +1,7 @@
 //! Seed 003, shareable invite codes: `/channels/{channelId}/invites` and `/invites/{code}` with
 //! that product's shapes and HTTP statuses (200, 204). Errors carry our `{code, message, field}`.
 
-use crate::bus::{json_object, status_of, Caller, GatewayConfig};
+use crate::bus::{json_object, status_of, trimmed, Caller, GatewayConfig};
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -18,11 +18,14 @@ pub fn routes() -> Router<Arc<GatewayConfig>> {
         .route("/invites/{code}", get(show).post(redeem).delete(delete))
 }
 
+/// The longest life of a code, in seconds: seed 003's seven days (0 = forever).
+pub const MAX_AGE: u64 = 7 * 24 * 3600;
+
 fn answer(result: Result<(StatusCode, Value), ProtocolError>) -> Response {
     match result {
         Ok((StatusCode::NO_CONTENT, _)) => StatusCode::NO_CONTENT.into_response(),
         Ok((status, body)) => (status, Json(body)).into_response(),
-        Err(e) => (status_of(e.code), Json(json!(e))).into_response(),
+        Err(e) => (status_of(e.code), Json(json!(trimmed(e)))).into_response(),
     }
 }
 
@@ -92,6 +95,26 @@ async fn create(
     let run = async {
         let caller = cfg.caller(&headers, q.as_deref())?;
         let mut fields = json_object(&body)?;
+        for name in ["max_age", "max_uses"] {
+            // JSON has one kind of number: `86400.0` is the integer 86400 to any client.
+            if let Some(n) = fields
+                .get(name)
+                .and_then(Value::as_f64)
+                .filter(|n| n.fract() == 0.0 && *n >= 0.0)
+            {
+                if n <= u64::MAX as f64 && fields[name].is_f64() {
+                    fields.insert(name.into(), json!(n as u64));
+                }
+            }
+        }
+        if let Some(age) = fields.get("max_age").and_then(Value::as_u64) {
+            if age > MAX_AGE {
+                return Err(ProtocolError::invalid(
+                    "max_age",
+                    format!("0 (forever) to {MAX_AGE} seconds"),
+                ));
+            }
+        }
         fields.insert("resource_id".into(), json!(channel));
         let done = cfg.command(&caller, "CreateInviteCode", Value::Object(fields)).await?;
         let code = done.data["code"].as_str().unwrap_or_default().to_string();

@@ -1,7 +1,7 @@
 //! Seed 000, conference PC-member invitations: `{"code":0,"data":…}` on HTTP 200, codes 8 (not
 //! signed in), 9 (incomplete request), 10 (not the invitee); statuses `init`/`accept`/`reject`.
 
-use crate::bus::{json_object, GatewayConfig};
+use crate::bus::{json_object, trimmed, GatewayConfig};
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -30,6 +30,7 @@ fn answer(result: Result<Value, ProtocolError>) -> Response {
     match result {
         Ok(data) => Json(json!({"code": 0, "data": data})).into_response(),
         Err(e) => {
+            let e = trimmed(e);
             let code = e.code.seed_000_code();
             let reason = match code {
                 8 => "没有登录",

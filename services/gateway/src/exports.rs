@@ -6,6 +6,7 @@ use crate::admin::{failure, ok};
 use crate::bus::{Caller, GatewayConfig};
 use async_nats::jetstream::{self, consumer};
 use axum::body::Body;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap};
@@ -134,15 +135,21 @@ async fn progress_ws(
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     let run = async {
         export(&cfg, &headers, q.as_deref(), &id).await?;
-        progress(&cfg, &id).await
+        let upgrade = upgrade.map_err(crate::signaling::not_a_socket)?;
+        Ok((upgrade, progress(&cfg, &id).await?))
     };
     match run.await {
-        Ok(frames) => upgrade.on_upgrade(move |socket| send_all(socket, frames)),
-        Err(e) => failure(e),
+        Ok((upgrade, frames)) => crate::signaling::limited(upgrade).on_upgrade(move |socket| send_all(socket, frames)),
+        Err(e) => {
+            let status = crate::signaling::refusal_status(&e);
+            let mut answer = failure(e);
+            *answer.status_mut() = status;
+            answer
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! millisecond timestamps, `{"status":0,"data":…}` on HTTP 200, 4003 for a missing or expired token.
 //! A meeting is a resource of kind `meeting` made with its invite in one append (StartCall).
 
-use crate::bus::{json_object, Caller, GatewayConfig};
+use crate::bus::{json_object, trimmed, Caller, GatewayConfig};
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
@@ -23,6 +23,7 @@ fn answer(result: Result<Option<Value>, ProtocolError>) -> Response {
         Ok(Some(data)) => Json(json!({"status": 0, "data": data})),
         Ok(None) => Json(json!({"status": 0})),
         Err(e) => {
+            let e = trimmed(e);
             let message = match e.code {
                 ErrorCode::Unauthenticated => "accessToken超时，请重新获取".to_string(),
                 _ => e.message.clone(),

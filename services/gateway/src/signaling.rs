@@ -6,8 +6,10 @@
 //! is seed 002's call type. While connected it answers
 //! presence requests, so an invite that is live-only learns whether its invitee is online (10201).
 
-use crate::bus::{Caller, GatewayConfig};
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use crate::bus::{trimmed, Caller, GatewayConfig, MAX_BODY};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -28,26 +30,79 @@ pub fn routes() -> Router<Arc<GatewayConfig>> {
 
 async fn connect(
     State(cfg): State<Arc<GatewayConfig>>,
-    Query(params): Query<HashMap<String, String>>,
+    params: Result<Query<HashMap<String, String>>, QueryRejection>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    match cfg.caller(&headers, q.as_deref()) {
-        Ok(caller) => {
-            let after = params.get("after").and_then(|a| a.parse::<u64>().ok());
-            upgrade.on_upgrade(move |socket| async move {
-                if let Err(e) = session(&cfg, caller, after, socket).await {
-                    tracing::debug!(error = %e, "signaling session ended");
-                }
-            })
-        }
+    let upgrade = cfg.caller(&headers, q.as_deref()).and_then(|caller| {
+        let Query(params) = params.map_err(|e| ProtocolError::invalid_command(format!("the query string: {e}")))?;
+        let after = match params.get("after").filter(|a| !a.is_empty()) {
+            Some(a) => Some(
+                a.parse::<u64>()
+                    .map_err(|_| ProtocolError::invalid("after", "not a position"))?,
+            ),
+            None => None,
+        };
+        Ok((caller, after, upgrade.map_err(not_a_socket)?))
+    });
+    match upgrade {
+        Ok((caller, after, upgrade)) => limited(upgrade).on_upgrade(move |socket| async move {
+            if let Err(e) = session(&cfg, caller, after, socket).await {
+                tracing::debug!(error = %e, "signaling session ended");
+            }
+        }),
         Err(e) => (
-            crate::bus::status_of(e.code),
-            axum::Json(json!({"code": e.code.seed_002_reply_code(), "error": e})),
+            refusal_status(&e),
+            axum::Json(json!({"code": e.code.seed_002_reply_code(), "error": trimmed(e)})),
         )
             .into_response(),
     }
+}
+
+/// What an HTTP request that does not ask for a WebSocket gets: `invalid_command`, as 426.
+pub fn not_a_socket(e: WebSocketUpgradeRejection) -> ProtocolError {
+    ProtocolError::invalid_command(format!("not a WebSocket request: {e}"))
+}
+
+/// 426 Upgrade Required for a request that is not a WebSocket one, else the error's own status.
+pub fn refusal_status(e: &ProtocolError) -> axum::http::StatusCode {
+    match e.code {
+        ErrorCode::InvalidCommand if e.message.starts_with("not a WebSocket") => {
+            axum::http::StatusCode::UPGRADE_REQUIRED
+        }
+        code => crate::bus::status_of(code),
+    }
+}
+
+/// A client frame is a request body: at most 64 KiB, like one over HTTP or NATS.
+pub const MAX_FRAME: usize = MAX_BODY;
+
+/// `upgrade` with frames and messages limited to [`MAX_FRAME`] (tungstenite's default is 16 MiB).
+pub fn limited(upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
+    upgrade.max_message_size(MAX_FRAME).max_frame_size(MAX_FRAME)
+}
+
+/// Whether a read failed because the client's frame or message was over the limit.
+fn too_large(e: &axum::Error) -> bool {
+    matches!(
+        std::error::Error::source(e).and_then(|s| s.downcast_ref::<tungstenite::Error>()),
+        Some(tungstenite::Error::Capacity(_))
+    )
+}
+
+/// Ends a session whose client sent an oversized frame: close code 1009, as RFC 6455 asks.
+pub async fn close_too_large(socket: &mut WebSocket) {
+    let frame = CloseFrame {
+        code: close_code::SIZE,
+        reason: format!("a frame is at most {MAX_FRAME} bytes").into(),
+    };
+    let _ = socket.send(Message::Close(Some(frame))).await;
+}
+
+/// A frame telling the client it sent something the gateway does not read.
+fn error_frame(e: ProtocolError) -> Value {
+    json!({"op": "error", "code": e.code.seed_002_reply_code(), "error": trimmed(e)})
 }
 
 /// A notification as seed 002's clients see it: `eventType` and the channel and request it is about.
@@ -96,13 +151,7 @@ async fn session(
                 send(&mut socket, notify_frame(n, true)).await?;
             }
         }
-        Err(e) => {
-            send(
-                &mut socket,
-                json!({"op": "error", "code": e.code.seed_002_reply_code(), "error": e}),
-            )
-            .await?
-        }
+        Err(e) => send(&mut socket, error_frame(e)).await?,
     }
     loop {
         tokio::select! {
@@ -110,6 +159,14 @@ async fn session(
                 Some(Ok(Message::Text(text))) => {
                     let reply = handle(cfg, &caller, text.as_str()).await;
                     send(&mut socket, reply).await?;
+                }
+                Some(Ok(Message::Binary(_))) => {
+                    let e = ProtocolError::invalid_command("frames are JSON text; a binary frame is not read");
+                    send(&mut socket, error_frame(e)).await?;
+                }
+                Some(Err(e)) if too_large(&e) => {
+                    close_too_large(&mut socket).await;
+                    return Ok(());
                 }
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Ok(()),
                 Some(Ok(_)) => {}
@@ -163,8 +220,7 @@ async fn handle(cfg: &GatewayConfig, caller: &Caller, text: &str) -> Value {
     let frame = match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(frame)) => frame,
         _ => {
-            let e = ProtocolError::invalid_command("a frame is a JSON object with a `type`");
-            return json!({"op": "error", "code": e.code.seed_002_reply_code(), "error": e});
+            return error_frame(ProtocolError::invalid_command("a frame is a JSON object with an `op`"));
         }
     };
     let op = frame.get("op").and_then(Value::as_str).unwrap_or_default().to_string();
@@ -177,7 +233,7 @@ async fn handle(cfg: &GatewayConfig, caller: &Caller, text: &str) -> Value {
         }
         Err(e) => {
             reply["code"] = json!(e.code.seed_002_reply_code());
-            reply["error"] = json!(e);
+            reply["error"] = json!(trimmed(e));
         }
     }
     reply
@@ -260,7 +316,7 @@ async fn run(
         }
         other => Err(ProtocolError::new(
             ErrorCode::InvalidCommand,
-            format!("no op `{other}`"),
+            format!("no op `{}`", crate::bus::clip(other, 64)),
         )),
     }
 }

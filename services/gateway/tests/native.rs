@@ -134,16 +134,5 @@ async fn tokens_decide_the_actor_and_bad_ones_change_nothing() {
 }
 
 fn expired() -> String {
-    use jsonwebtoken::{encode, EncodingKey, Header};
-    let claims = invitebus_gateway::auth::Claims {
-        sub: "xuan".into(),
-        roles: vec![],
-        exp: 1,
-    };
-    encode(
-        &Header::default(),
-        &claims,
-        &EncodingKey::from_secret(SECRET.as_bytes()),
-    )
-    .unwrap()
+    invitebus_gateway::auth::mint_until(SECRET, "xuan", &[], 1)
 }

@@ -112,6 +112,17 @@ fn main() {
             } => {
                 if !invitebus_events::ids::is_valid_id(&user) {
                     Err(anyhow::anyhow!("`{user}` is not a valid user id"))
+                } else if invitebus_gateway::auth::is_reserved(&user) {
+                    Err(anyhow::anyhow!(
+                        "`{user}` is reserved for invitebus's own workers; the gateway refuses its tokens"
+                    ))
+                } else if roles.len() > invitebus_gateway::auth::MAX_ROLES
+                    || !roles.iter().all(|r| invitebus_events::ids::is_valid_id(r))
+                {
+                    Err(anyhow::anyhow!(
+                        "roles must be at most {} valid ids",
+                        invitebus_gateway::auth::MAX_ROLES
+                    ))
                 } else {
                     println!("{}", invitebus_gateway::auth::mint(&jwt_secret, &user, &roles, ttl));
                     Ok(0)

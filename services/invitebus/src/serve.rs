@@ -61,6 +61,10 @@ pub struct ServeArgs {
     pub max_batch: usize,
 }
 
+/// The shortest token secret a gateway beyond loopback takes: HS256's own key size, as a
+/// shorter one can be guessed offline from any token.
+pub const MIN_SECRET: usize = 32;
+
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let mut signals = Signals::take();
     let metrics = crate::metrics::install()?;
@@ -160,8 +164,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 jwt_secret: args.jwt_secret.clone(),
             });
             let addr = listener.local_addr()?;
-            if !addr.ip().is_loopback() && args.jwt_secret == crate::DEV_JWT_SECRET {
-                anyhow::bail!("the gateway listens on {addr}, beyond this machine, with the development JWT secret: set INVITEBUS_JWT_SECRET");
+            if !addr.ip().is_loopback()
+                && (args.jwt_secret == crate::DEV_JWT_SECRET || args.jwt_secret.len() < MIN_SECRET)
+            {
+                anyhow::bail!("the gateway listens on {addr}, beyond this machine, with the development JWT secret or one shorter than {MIN_SECRET} bytes: set INVITEBUS_JWT_SECRET to a secret of your own");
             }
             tracing::info!(http = %addr, "gateway listening");
             Some(tokio::spawn(invitebus_gateway::serve(listener, app, async move {

@@ -147,7 +147,7 @@ fn the_gateway_refuses_the_development_secret_beyond_loopback() {
             "--data",
         ])
         .arg(data.path())
-        .env("INVITEBUS_JWT_SECRET", "a-real-secret")
+        .env("INVITEBUS_JWT_SECRET", "a-real-secret-of-at-least-32-bytes")
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_secs(2));
