@@ -109,9 +109,14 @@ pub fn admin_parameters() -> Vec<Value> {
     ]
 }
 
+/// What free text (a message, a reason, a description) may hold: any character but the control
+/// characters (Unicode Cc) other than tab, LF and CR, as the service's decoding rule says.
+pub const FREE_TEXT: &str = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$";
+
 /// The request bodies, by route.
 pub fn body(method: &str, path: &str) -> Option<Value> {
-    let text = |max: usize| json!({"type": "string", "maxLength": max});
+    // Free text: line breaks and tabs, no other control character (the service refuses them).
+    let text = |max: usize| json!({"type": "string", "maxLength": max, "pattern": FREE_TEXT});
     let filter = json!({"type": "object", "properties": {"data": {"type": "object", "properties": {
         "status": one_of(&["init", "accept", "reject", "pending", "read", "accepted", "rejected", "applying", "approved", "denied", "cancelled", "expired"])}}}});
     let schema = match (method, path) {
