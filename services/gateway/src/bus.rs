@@ -17,6 +17,8 @@ pub struct GatewayConfig {
     pub client: async_nats::Client,
     pub subjects: Subjects,
     pub jwt_secret: String,
+    /// Renders `GET /metrics`; None when the process records no metrics.
+    pub metrics: Option<crate::observe::Render>,
 }
 
 /// The signed-in user of a request.
@@ -37,6 +39,15 @@ impl Caller {
 pub struct Done {
     pub data: Value,
     pub position: Option<u64>,
+}
+
+/// The request's `traceparent`, as NATS headers for what the gateway sends on its behalf.
+fn trace_headers() -> async_nats::HeaderMap {
+    let mut headers = async_nats::HeaderMap::new();
+    if let Some(t) = crate::observe::current_trace() {
+        headers.insert(invitebus_events::trace::TRACEPARENT, t.as_str());
+    }
+    headers
 }
 
 /// The HTTP status for an error code, where a route answers with HTTP statuses.
@@ -72,7 +83,7 @@ impl GatewayConfig {
                 "the body is over {MAX_BODY} bytes"
             )));
         }
-        let request = self.client.request(subject, body.into());
+        let request = self.client.request_with_headers(subject, trace_headers(), body.into());
         match tokio::time::timeout(ANSWER_WITHIN, request).await {
             Ok(Ok(msg)) => Ok(msg.payload),
             _ => Err(ProtocolError::unavailable(

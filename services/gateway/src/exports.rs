@@ -154,6 +154,7 @@ async fn progress_ws(
 }
 
 async fn send_all(mut socket: WebSocket, frames: impl Stream<Item = Value>) {
+    let _open = crate::observe::Session::open();
     let mut frames = std::pin::pin!(frames);
     while let Some(p) = frames.next().await {
         if socket.send(Message::Text(p.to_string().into())).await.is_err() {

@@ -4,7 +4,8 @@
 //! NATS: every route goes through it), one module per API: [`native`] (`/v1/commands`,
 //! `/v1/queries`), [`conference`] (seed 000), [`meeting`] (seed 001), [`signaling`] (seed 002's
 //! WebSocket), [`codes`] (seed 003), [`admin`] and [`exports`] (seed 004), [`openapi`] (the
-//! document of all of them); [`serve`] runs it until shutdown.
+//! document of all of them), [`observe`] (`/metrics`, request metrics, trace context); [`serve`]
+//! runs it until shutdown.
 #![forbid(unsafe_code)]
 
 pub mod admin;
@@ -15,6 +16,7 @@ pub mod conference;
 pub mod exports;
 pub mod meeting;
 pub mod native;
+pub mod observe;
 pub mod openapi;
 pub mod signaling;
 
@@ -31,6 +33,8 @@ pub fn router(config: GatewayConfig) -> axum::Router {
         .merge(admin::routes())
         .merge(exports::routes())
         .merge(openapi::routes())
+        .route("/metrics", axum::routing::get(observe::metrics))
+        .layer(axum::middleware::from_fn(observe::track))
         .layer(axum::extract::DefaultBodyLimit::max(bus::MAX_HTTP_BODY))
         .with_state(std::sync::Arc::new(config))
 }

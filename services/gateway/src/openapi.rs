@@ -57,6 +57,11 @@ fn responses(route: &Route) -> Value {
         (_, "/openapi.json") => {
             out.insert("200".into(), json_body("this document", json!({"type": "object"})));
         }
+        (_, "/metrics") => {
+            let text = |d: &str| json!({"description": d, "content": {"text/plain": {"schema": {"type": "string"}}}});
+            out.insert("200".into(), text("the Prometheus text format"));
+            out.insert("404".into(), text("this process records no metrics"));
+        }
         (_, "/api/invitation/check") => {
             out.insert("200".into(), json_body("invitebus answers on the bus", r("Seed000")));
             out.insert("503".into(), json_body("invitebus does not answer", r("Seed000Down")));
@@ -257,6 +262,13 @@ pub const ROUTES: &[Route] = &[
         path: "/openapi.json",
         tag: "meta",
         summary: "This document",
+        signed_in: false,
+    },
+    Route {
+        method: "get",
+        path: "/metrics",
+        tag: "meta",
+        summary: "Prometheus metrics of this process (README, Watching it)",
         signed_in: false,
     },
 ];

@@ -48,6 +48,7 @@ async fn connect(
     });
     match upgrade {
         Ok((caller, after, upgrade)) => limited(upgrade).on_upgrade(move |socket| async move {
+            let _open = crate::observe::Session::open();
             if let Err(e) = session(&cfg, caller, after, socket).await {
                 tracing::debug!(error = %e, "signaling session ended");
             }

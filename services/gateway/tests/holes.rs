@@ -60,6 +60,7 @@ impl World {
             client: client.clone(),
             subjects: Subjects::default(),
             jwt_secret: SECRET.into(),
+            metrics: None,
         });
         tokio::spawn(invitebus_gateway::serve(listener, app, std::future::pending()));
         World {

@@ -43,6 +43,7 @@ async fn tokens_decide_the_actor_and_bad_ones_change_nothing() {
         client: client.clone(),
         subjects: Subjects::default(),
         jwt_secret: SECRET.into(),
+        metrics: None,
     });
     tokio::spawn(invitebus_gateway::serve(listener, app, std::future::pending()));
 

@@ -162,6 +162,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 client: client.clone(),
                 subjects: invitebus_events::subject::Subjects::from_env(),
                 jwt_secret: args.jwt_secret.clone(),
+                metrics: Some({
+                    let m = metrics.clone();
+                    std::sync::Arc::new(move || m.render())
+                }),
             });
             let addr = listener.local_addr()?;
             if !addr.ip().is_loopback()

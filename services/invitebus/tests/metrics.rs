@@ -104,3 +104,47 @@ async fn metrics_count_every_command_by_outcome() {
     let total: f64 = after.values().sum::<f64>() - before.values().sum::<f64>();
     assert_eq!(total, 11.0, "nothing else was counted: {after:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_serves_metrics_with_requests_by_route_template() {
+    let gw = support::gateway::Gateway::start().await;
+    let token = support::gateway::Gateway::token("xuan");
+    let bearer = format!("Bearer {token}");
+    let headers = [("Authorization", bearer.as_str())];
+    let conf = json!({"resource_id":"conf","kind":"conference","name":"C"}).to_string();
+    let a = support::http::post(gw.addr, "/v1/commands/RegisterResource", &headers, &conf).await;
+    assert_eq!(a.status, 200);
+    for i in 0..4 {
+        let body = json!({"resource_id":"conf","invitee":format!("u{i}")}).to_string();
+        let a = support::http::post(gw.addr, "/v1/commands/CreateInvite", &headers, &body).await;
+        assert_eq!(a.status, 200);
+    }
+    let a = support::http::post(gw.addr, "/v1/commands/CreateInvite", &[], "{}").await;
+    assert_eq!(a.status, 401);
+    let s = scrape(&gw.addr.to_string()).await;
+    let requests = |route: &str, status: &str| {
+        s.samples
+            .iter()
+            .filter(|x| x.metric == "invitebus_gateway_requests_total")
+            .filter(|x| x.labels.get("route") == Some(route) && x.labels.get("status") == Some(status))
+            .map(|x| match x.value {
+                prometheus_parse::Value::Counter(v) => v,
+                _ => 0.0,
+            })
+            .sum::<f64>()
+    };
+    assert_eq!(
+        requests("/v1/commands/:command", "200"),
+        5.0,
+        "by template, never by id"
+    );
+    assert_eq!(requests("/v1/commands/:command", "401"), 1.0);
+    assert!(
+        s.samples
+            .iter()
+            .all(|x| x.labels.get("route").is_none_or(|r| !r.contains("CreateInvite"))),
+        "no label holds a path's values"
+    );
+    let c = commands(&s);
+    assert_eq!(c.get(&("CreateInvite".into(), "ok".into())).copied(), Some(4.0));
+}

@@ -77,3 +77,44 @@ async fn a_traceparent_reaches_the_events_their_headers_and_the_notifications() 
     let plain = reader.read_from(reply.position().unwrap() - 1, 1).unwrap().remove(0);
     assert_eq!((plain.traceparent, plain.correlation_id), (None, None));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_traceparent_on_an_http_command_reaches_its_events_and_notification() {
+    let gw = support::gateway::Gateway::start().await;
+    let bearer = format!("Bearer {}", support::gateway::Gateway::token("xuan"));
+    let conf = json!({"resource_id":"conf","kind":"conference","name":"C"}).to_string();
+    let headers = [("Authorization", bearer.as_str())];
+    assert_eq!(
+        support::http::post(gw.addr, "/v1/commands/RegisterResource", &headers, &conf)
+            .await
+            .status,
+        200
+    );
+    let traced = [("Authorization", bearer.as_str()), ("traceparent", TRACE)];
+    let body = json!({"resource_id":"conf","invitee":"fang","invite_id":"viahttp"}).to_string();
+    let a = support::http::post(gw.addr, "/v1/commands/CreateInvite", &traced, &body).await;
+    assert_eq!(a.status, 200);
+    let position = a.json()["position"].as_u64().unwrap();
+    relayed_all(&gw.client).await;
+    let js = async_nats::jetstream::new(gw.client.clone());
+    let stored = js
+        .get_stream("INVITES_EVENTS")
+        .await
+        .unwrap()
+        .get_raw_message(position)
+        .await
+        .unwrap();
+    assert_eq!(stored.headers.get("traceparent").map(|v| v.as_str()), Some(TRACE));
+    let envelope: Value = serde_json::from_slice(&stored.payload).unwrap();
+    assert_eq!(envelope["traceparent"], TRACE, "in the event's metadata");
+    let notify = js.get_stream("INVITES_NOTIFY").await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(m) = notify.get_last_raw_message_by_subject("invites.notify.fang").await {
+            assert_eq!(m.headers.get("traceparent").map(|v| v.as_str()), Some(TRACE));
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no notification for fang");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
