@@ -21,6 +21,9 @@ use tracing::{debug, info, warn};
 
 /// Events published per round; also the most acks in flight.
 pub const RELAY_BATCH: usize = 1000;
+/// A publishing round with no progress for this long is abandoned and retried from the last
+/// acknowledged position (acks themselves time out after 5 s inside a round).
+pub const RELAY_STALL: Duration = Duration::from_secs(10);
 /// Committed batches the writer may hand over before the relay must catch up from the log.
 pub const FEED_DEPTH: usize = 256;
 
@@ -158,7 +161,18 @@ impl Relay {
             }
             let last = rows.last().map(|e| e.position).unwrap_or(published);
             let count = rows.len();
-            match self.publish_all(rows, &mut acks, &inbox).await {
+            // The relay's watchdog: a round that makes no progress for the bound (a publish that
+            // blocks on a dead connection, acks that never come) is abandoned, counted, and the
+            // relay goes on from the last position JetStream acknowledged.
+            let round = tokio::time::timeout(RELAY_STALL, self.publish_all(rows, &mut acks, &inbox)).await;
+            let round = round.unwrap_or_else(|_| {
+                metrics::counter!("invitebus_relay_stalls_total").increment(1);
+                Err(RelayError::Nats(format!(
+                    "no progress for {} s with the log ahead of the stream",
+                    RELAY_STALL.as_secs()
+                )))
+            });
+            match round {
                 Ok(()) => {
                     published = last;
                     let _ = self.published.send(published);

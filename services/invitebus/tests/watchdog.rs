@@ -13,10 +13,15 @@ use support::{connect, healthy, relayed_all, send, Serve, BIN};
 
 const PROJECTIONS: [&str; 4] = ["views", "notifier", "scheduler", "exporter"];
 
-/// `serve` (all roles) with its log (warnings) in `log`, and extra environment.
-fn serve_logged(nats_url: &str, data: &Path, log: &Path, env: &[(&str, &str)]) -> Serve {
+/// `serve` (all roles) with its log (warnings) in `log`, and extra environment; its gateway
+/// listens on a free port, returned.
+fn serve_logged(nats_url: &str, data: &Path, log: &Path, env: &[(&str, &str)]) -> (Serve, std::net::SocketAddr) {
+    let http = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let child = Command::new(BIN)
-        .args(["serve", "--http", "127.0.0.1:0", "--nats", nats_url, "--data"])
+        .args(["serve", "--http", &http.to_string(), "--nats", nats_url, "--data"])
         .arg(data)
         .envs(env.iter().copied())
         .env("RUST_LOG", "warn")
@@ -24,7 +29,7 @@ fn serve_logged(nats_url: &str, data: &Path, log: &Path, env: &[(&str, &str)]) -
         .stderr(std::fs::File::create(log).unwrap())
         .spawn()
         .unwrap();
-    Serve { child }
+    (Serve { child }, http)
 }
 
 async fn load(client: &async_nats::Client, from: usize, n: usize) {
@@ -78,7 +83,7 @@ async fn deleted_consumers_and_a_frozen_server_are_recovered_and_counted() {
     let nats = NatsServer::start_temp().unwrap();
     let data = tempfile::tempdir().unwrap();
     let log = data.path().join("serve.log");
-    let _serve = serve_logged(&nats.url(), data.path(), &log, &[]);
+    let (_serve, _) = serve_logged(&nats.url(), data.path(), &log, &[]);
     let client = connect(&nats.url()).await;
     setup(&client).await;
 
@@ -148,7 +153,7 @@ async fn a_feed_frozen_with_its_consumer_alive_is_recovered_by_the_watchdog_alon
         ("INVITEBUS_FAULT_FREEZE_FEED", "scheduler:3"),
         ("INVITEBUS_STALL_AFTER", "2"),
     ];
-    let _serve = serve_logged(&nats.url(), data.path(), &log, &env);
+    let (_serve, _) = serve_logged(&nats.url(), data.path(), &log, &env);
     let client = connect(&nats.url()).await;
     setup(&client).await;
     load(&client, 0, 800).await;
@@ -167,7 +172,7 @@ async fn a_projection_that_cannot_apply_is_stalled_in_health_until_its_file_is_f
     let data = tempfile::tempdir().unwrap();
     let log = data.path().join("serve.log");
     let env = [("INVITEBUS_STALL_AFTER", "1"), ("INVITEBUS_UNHEALTHY_AFTER", "2")];
-    let _serve = serve_logged(&nats.url(), data.path(), &log, &env);
+    let (_serve, http) = serve_logged(&nats.url(), data.path(), &log, &env);
     let client = connect(&nats.url()).await;
     setup(&client).await;
     let head = relayed_all(&client).await;
@@ -192,6 +197,9 @@ async fn a_projection_that_cannot_apply_is_stalled_in_health_until_its_file_is_f
     assert_eq!(err.code, invitebus_events::ErrorCode::Unavailable);
     assert!(err.message.contains("views"), "{}", err.message);
     assert!(unhealthy.data.unwrap()["head"].as_u64().is_some(), "data is kept");
+    // Seed 000's heartbeat says so too.
+    let check = support::http::get(http, "/api/invitation/check", &[]).await;
+    assert_eq!(check.status, 503, "{}", String::from_utf8_lossy(&check.body));
 
     other.execute_batch("ROLLBACK").unwrap();
     drop(other);
@@ -202,6 +210,7 @@ async fn a_projection_that_cannot_apply_is_stalled_in_health_until_its_file_is_f
         let r: invitebus_events::Reply = serde_json::from_slice(&msg.payload).unwrap();
         let d = r.data.clone().unwrap();
         if r.ok && d["status"]["views"]["position"] == head && d["status"]["views"]["state"] == "following" {
+            assert_eq!(support::http::get(http, "/api/invitation/check", &[]).await.status, 200);
             break;
         }
         assert!(Instant::now() < deadline, "views never recovered: {r:?}");
