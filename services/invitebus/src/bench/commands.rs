@@ -51,6 +51,8 @@ impl Figures {
 }
 
 pub async fn commands(args: CommandsArgs) -> anyhow::Result<()> {
+    // The recorder serve installs: the figures include what recording metrics costs the writer.
+    let _metrics = crate::metrics::install()?;
     println!(
         "invitebus bench commands: {} clients, {} s per run, {} cores, {}",
         args.clients,
