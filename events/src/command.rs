@@ -5,7 +5,9 @@
 //! [`ProtocolError`] naming the field at fault. Unknown fields are ignored, so the protocol can grow.
 
 mod decode;
+mod export;
 mod fields;
+mod limits;
 
 pub use decode::{check_body, decode_fields, Fields};
 pub use fields::*;

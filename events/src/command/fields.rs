@@ -1,75 +1,16 @@
-//! Each command's own fields, as PROTOCOL.md lists them, with their limits.
+//! Each command's own fields, as PROTOCOL.md lists them; their shared limits are in `limits`,
+//! the export commands' fields in `export`.
 
 use super::decode::{decode_fields, Fields};
 use crate::error::ProtocolError;
 use crate::ids::Id;
-use crate::query::AdminFilters;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// Longest name, in characters.
-pub const MAX_NAME: usize = 200;
-/// Longest message, reason or description, in characters.
-pub const MAX_TEXT: usize = 4000;
-/// Largest `detail`, `info`, `ext` or push payload, in bytes of JSON.
-pub const MAX_JSON: usize = 16 * 1024;
-/// Most invitees on one invite.
-pub const MAX_INVITEES: usize = 500;
-/// Default `max_age` of an invite code: one day.
-pub const DEFAULT_CODE_MAX_AGE: u64 = 86_400;
-
-/// Length, and control characters: none in a one-line field (names, roles, phones: they end up
-/// in notification texts, lists and terminals); in free text (messages, reasons, descriptions)
-/// only line breaks and tabs, which readers escape where they show it.
-fn check_len(field: &str, s: &str, max: usize) -> Result<(), ProtocolError> {
-    if s.chars().count() > max {
-        return Err(ProtocolError::invalid(field, format!("longer than {max} characters")));
-    }
-    let free_text = max > MAX_NAME;
-    let allowed = |c: char| free_text && matches!(c, '\n' | '\r' | '\t');
-    if let Some(c) = s.chars().find(|c| c.is_control() && !allowed(*c)) {
-        return Err(ProtocolError::invalid(
-            field,
-            format!("holds the control character U+{:04X}", c as u32),
-        ));
-    }
-    Ok(())
-}
-
-fn check_opt_len(field: &str, s: &Option<String>, max: usize) -> Result<(), ProtocolError> {
-    s.as_deref().map_or(Ok(()), |s| check_len(field, s, max))
-}
-
-fn check_name(field: &str, s: &str) -> Result<(), ProtocolError> {
-    if s.trim().is_empty() {
-        return Err(ProtocolError::invalid(field, "must not be empty"));
-    }
-    check_len(field, s, MAX_NAME)
-}
-
-fn check_json<T: Serialize>(field: &str, v: &Option<T>) -> Result<(), ProtocolError> {
-    if let Some(v) = v {
-        let size = serde_json::to_vec(v).map(|b| b.len()).unwrap_or(usize::MAX);
-        if size > MAX_JSON {
-            return Err(ProtocolError::invalid(
-                field,
-                format!("larger than {MAX_JSON} bytes of JSON"),
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn check_unique(field: &str, ids: &[Id]) -> Result<(), ProtocolError> {
-    let mut seen = std::collections::HashSet::new();
-    for id in ids {
-        if !seen.insert(id) {
-            return Err(ProtocolError::invalid(field, format!("`{id}` is listed twice")));
-        }
-    }
-    Ok(())
-}
+pub use super::export::{CompleteExport, ExportFormat, FailExport, RequestExport, StartExport};
+use super::limits::{check_json, check_name, check_opt_len, check_unique};
+pub use super::limits::{DEFAULT_CODE_MAX_AGE, MAX_INVITEES, MAX_JSON, MAX_NAME, MAX_TEXT};
 
 macro_rules! plain_fields {
     ($($t:ty),* $(,)?) => {
@@ -443,78 +384,6 @@ pub struct CodeRef {
 pub type RedeemInviteCode = CodeRef;
 pub type DeleteInviteCode = CodeRef;
 
-/// Export file formats.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ExportFormat {
-    #[default]
-    Xlsx,
-    Csv,
-}
-
-impl ExportFormat {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ExportFormat::Xlsx => "xlsx",
-            ExportFormat::Csv => "csv",
-        }
-    }
-}
-
-/// An admin asks for an export of the admin view.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct RequestExport {
-    /// Only `admin` for now.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub view: Option<String>,
-    #[serde(default)]
-    pub filters: AdminFilters,
-    #[serde(default)]
-    pub format: ExportFormat,
-}
-
-impl Fields for RequestExport {
-    fn decode(body: &[u8]) -> Result<Self, ProtocolError> {
-        decode_fields(body)
-    }
-    fn validate(&self) -> Result<(), ProtocolError> {
-        match self.view.as_deref() {
-            None | Some("admin") => Ok(()),
-            Some(other) => Err(ProtocolError::invalid(
-                "view",
-                format!("`{other}` cannot be exported; use `admin`"),
-            )),
-        }
-    }
-}
-
-/// The exporter has counted the rows.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StartExport {
-    pub export_id: Id,
-    #[serde(default)]
-    pub count: u64,
-}
-
-/// The exporter has stored the file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CompleteExport {
-    pub export_id: Id,
-    pub file_url: String,
-    #[serde(default)]
-    pub file_size: u64,
-    #[serde(default)]
-    pub count: u64,
-}
-
-/// The export failed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FailExport {
-    pub export_id: Id,
-    #[serde(default)]
-    pub reason: String,
-}
-
 impl Fields for UpsertUser {
     fn decode(body: &[u8]) -> Result<Self, ProtocolError> {
         decode_fields(body)
@@ -568,15 +437,4 @@ plain_fields!(
     AcceptInvite,
     CreateInviteCode,
     CodeRef,
-    StartExport,
-    CompleteExport,
 );
-
-impl Fields for FailExport {
-    fn decode(body: &[u8]) -> Result<Self, ProtocolError> {
-        decode_fields(body)
-    }
-    fn validate(&self) -> Result<(), ProtocolError> {
-        check_len("reason", &self.reason, MAX_TEXT)
-    }
-}

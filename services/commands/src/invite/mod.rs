@@ -3,6 +3,7 @@
 //! `decide` lives in [`decide`]; the state and `evolve` live here.
 
 mod decide;
+mod guards;
 
 pub use decide::{decide, InviteCommand};
 
