@@ -31,8 +31,8 @@ pub struct Rebuilt {
 /// The start of a query error that a damaged file caused (see [`read_error`]).
 pub const DAMAGED: &str = "the projection file is damaged";
 
-/// True for errors that mean the file itself is bad: SQLITE_CORRUPT, not a database, or a row
-/// whose stored value cannot be what the table holds.
+/// True for errors that mean the file itself is bad: SQLITE_CORRUPT, not a database, or a
+/// stored value that cannot be decoded (text that is not UTF-8, as a flipped byte gives).
 pub fn is_damage(e: &rusqlite::Error) -> bool {
     use rusqlite::Error::*;
     match e {
@@ -40,7 +40,9 @@ pub fn is_damage(e: &rusqlite::Error) -> bool {
             f.code,
             rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase
         ),
-        FromSqlConversionFailure(..) | InvalidColumnType(..) | Utf8Error(..) => true,
+        // Not InvalidColumnType: a query asking for the wrong type is a bug, and treating it as
+        // damage would rebuild the file on every such query.
+        FromSqlConversionFailure(..) | Utf8Error(..) => true,
         _ => false,
     }
 }
