@@ -1,7 +1,7 @@
 //! `invitebus bench`: figures printed from runs on this machine, each against a baseline in
 //! the same run. [`commands`]: end-to-end command throughput (closed loop); [`openloop`]: latency
 //! against offered load; [`jsstore`]: the JetStream-as-store alternative; [`queries`]: the views;
-//! [`export`]: export files; [`suite`]: all of it into BENCHMARKS.md with [`plot`]s.
+//! [`export`]: export files; [`soak`]: a long load through `serve` and the projections' time to the head; [`suite`]: all of it into BENCHMARKS.md with [`plot`]s.
 
 mod commands;
 mod cqrs_pg;
@@ -10,6 +10,7 @@ mod jsstore;
 mod openloop;
 mod plot;
 mod queries;
+mod soak;
 mod suite;
 
 #[derive(clap::Args)]
@@ -28,6 +29,8 @@ pub enum BenchWhat {
     Queries(queries::QueriesArgs),
     /// A million records to xlsx and to csv: seconds, rows/s, peak memory.
     Export(export::ExportBenchArgs),
+    /// A long mixed load through `serve`; then each projection's time to the head and its stalls.
+    Soak(soak::SoakArgs),
     /// The whole suite, with the alternatives, written to BENCHMARKS.md and bench/*.svg.
     All(suite::SuiteArgs),
 }
@@ -57,6 +60,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         BenchWhat::Nats(a) => commands::nats_floor(a).await,
         BenchWhat::Queries(a) => queries::run(a).await,
         BenchWhat::Export(a) => export::run(a).await,
+        BenchWhat::Soak(a) => soak::run(a).await,
         BenchWhat::All(a) => suite::run(a).await,
     }
 }

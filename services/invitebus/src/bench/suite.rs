@@ -24,6 +24,9 @@ pub struct SuiteArgs {
     /// Records for the replay, admin-query and export benches.
     #[arg(long, default_value_t = 1_000_000)]
     pub records: u64,
+    /// Commands the soak sends through `serve`.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub soak_commands: u64,
 }
 
 fn machine() -> String {
@@ -80,6 +83,9 @@ fn sustained(points: &[Point]) -> f64 {
 fn peak(points: &[Point]) -> f64 {
     points.iter().map(|p| p.achieved).fold(0.0, f64::max)
 }
+
+/// What the soak's figures mean, above them in BENCHMARKS.md.
+const SOAK_NOTE: &str = "`invitebus bench soak`: `serve` (all roles, synchronous=FULL) as a child process on its own nats-server; 256 clients send CreateInvite (expiring in a day, so the scheduler holds a timer for each) and then AcceptInvite (half), RejectInvite or MarkInviteRead, as fast as replies come (or at a fixed `--rate`), until the budget is spent. Then health is asked every 20 ms: *to head* is the time from the last reply until a follower's reported position reached the log head (reports are at most a second old, so it is an upper bound); *max lag* is the largest lag health showed during the load (sampled every 0.5 s); *stalls recovered* are the watchdog's, from health. Its throughput is lower than `bench commands`' because every projection shares the two cores with the writer.";
 
 fn child(args: &[&str]) -> anyhow::Result<String> {
     let exe = std::env::current_exe()?;
@@ -162,6 +168,7 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
     let records = args.records.to_string();
     let queries = child(&["bench", "queries", "--records", &records])?;
     let export = child(&["bench", "export", "--records", &records])?;
+    let soak = child(&["bench", "soak", "--commands", &args.soak_commands.to_string()])?;
 
     let (s_ours, s_base) = (sustained(&ours), sustained(&baseline));
     let mut md = String::new();
@@ -218,7 +225,8 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
         "## Replay and admin queries ({} records)\n\n```\n{}```\n",
         args.records, queries
     );
-    let _ = writeln!(md, "## Export ({} records)\n\n```\n{}```", args.records, export);
+    let _ = writeln!(md, "## Export ({} records)\n\n```\n{}```\n", args.records, export);
+    let _ = writeln!(md, "## Soak: a long mixed load through `serve`, then every projection to the head\n\n{SOAK_NOTE}\n\n```\n{soak}```");
     std::fs::write(&args.out, md)?;
     println!("wrote {} and {}", args.out.display(), dir.display());
     Ok(())
