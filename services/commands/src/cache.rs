@@ -1,11 +1,16 @@
 //! Aggregate state kept in memory between commands, loaded from the log on a miss. The writer
 //! owns it; a failed commit drops it whole, since it may hold events that never landed.
+//!
+//! One map per aggregate, reached through [`Holds`]; everything else is generic over
+//! [`Aggregate`], so a command loads `invite-…` or `code-…` the same way, and a stream that was
+//! not loaded is an error, never a panic.
 
-use crate::code::{self, CodeState};
+use crate::aggregate::Aggregate;
+use crate::code::CodeState;
 use crate::export::{self, ExportState, UserExports};
-use crate::invite::{self, InviteState};
-use crate::resource::{self, ResourceState};
-use crate::user::{self, UserState};
+use crate::invite::InviteState;
+use crate::resource::ResourceState;
+use crate::user::UserState;
 use invitebus_eventlog::{EventLog, LogError, NewEvent};
 use invitebus_events::event::StreamType;
 use invitebus_events::{Envelope, Event, Id, ProtocolError};
@@ -46,44 +51,65 @@ pub struct Versioned<S> {
     pub state: S,
 }
 
+/// The loaded streams of one aggregate, by id.
+pub type Streams<A> = HashMap<Id, Versioned<A>>;
+
 /// Most streams of one kind kept; past this the map is cleared and refilled on demand.
 const MAX_ENTRIES: usize = 250_000;
 
 #[derive(Debug, Default)]
 pub struct Cache {
-    pub users: HashMap<Id, Versioned<UserState>>,
-    pub resources: HashMap<Id, Versioned<ResourceState>>,
-    pub invites: HashMap<Id, Versioned<InviteState>>,
-    pub codes: HashMap<Id, Versioned<CodeState>>,
-    pub exports: HashMap<Id, Versioned<ExportState>>,
+    users: Streams<UserState>,
+    resources: Streams<ResourceState>,
+    invites: Streams<InviteState>,
+    codes: Streams<CodeState>,
+    exports: Streams<ExportState>,
     /// Each requester's exports, for the export limits (loaded on demand).
-    pub user_exports: HashMap<Id, UserExports>,
+    user_exports: HashMap<Id, UserExports>,
 }
 
-fn load<S: Default + Clone>(
-    map: &mut HashMap<Id, Versioned<S>>,
-    id: &Id,
-    ty: StreamType,
-    source: &dyn StreamSource,
-    evolve: fn(S, &Event) -> S,
-) -> Result<(), ProtocolError> {
-    if map.contains_key(id) {
-        return Ok(());
-    }
-    let mut v = Versioned::<S>::default();
-    tracing::trace!(stream_id = %ty.stream_id(id), "cache miss: reading the stream");
-    let envelopes = source
-        .read_stream(&ty.stream_id(id))
-        .map_err(|e| ProtocolError::unavailable(format!("reading the log: {e}")))?;
+/// The cache's map of aggregate `A`.
+pub trait Holds<A: Aggregate> {
+    fn streams(&self) -> &Streams<A>;
+    fn streams_mut(&mut self) -> &mut Streams<A>;
+}
+
+macro_rules! holds {
+    ($state:ty, $field:ident) => {
+        impl Holds<$state> for Cache {
+            fn streams(&self) -> &Streams<$state> {
+                &self.$field
+            }
+            fn streams_mut(&mut self) -> &mut Streams<$state> {
+                &mut self.$field
+            }
+        }
+    };
+}
+holds!(UserState, users);
+holds!(ResourceState, resources);
+holds!(InviteState, invites);
+holds!(CodeState, codes);
+holds!(ExportState, exports);
+
+fn fold<S>(
+    envelopes: Vec<Envelope>,
+    mut state: S,
+    mut evolve: impl FnMut(S, &Event) -> S,
+) -> Result<(S, u64), ProtocolError> {
+    let mut version = 0;
     for env in envelopes {
         let event = env
             .event()
             .map_err(|e| ProtocolError::internal(format!("position {}: {e}", env.position)))?;
-        v.state = evolve(v.state, &event);
-        v.version = env.version;
+        state = evolve(state, &event);
+        version = env.version;
     }
-    map.insert(id.clone(), v);
-    Ok(())
+    Ok((state, version))
+}
+
+fn unavailable(e: LogError) -> ProtocolError {
+    ProtocolError::unavailable(format!("reading the log: {e}"))
 }
 
 impl Cache {
@@ -94,7 +120,7 @@ impl Cache {
     /// Bounds memory: a kind of stream holding more than its share is dropped and reloaded on
     /// demand. Called between batches only, so no uncommitted state is ever dropped.
     pub fn trim(&mut self) {
-        fn trim<S>(map: &mut HashMap<Id, Versioned<S>>) {
+        fn trim<K, V>(map: &mut HashMap<K, V>) {
             if map.len() > MAX_ENTRIES {
                 map.clear();
             }
@@ -104,20 +130,34 @@ impl Cache {
         trim(&mut self.invites);
         trim(&mut self.codes);
         trim(&mut self.exports);
-        if self.user_exports.len() > MAX_ENTRIES {
-            self.user_exports.clear();
-        }
+        trim(&mut self.user_exports);
     }
 
-    /// Makes sure the stream of `ty`/`id` is in memory.
-    pub fn ensure(&mut self, ty: StreamType, id: &Id, source: &dyn StreamSource) -> Result<(), ProtocolError> {
-        match ty {
-            StreamType::User => load(&mut self.users, id, ty, source, user::evolve),
-            StreamType::Resource => load(&mut self.resources, id, ty, source, resource::evolve),
-            StreamType::Invite => load(&mut self.invites, id, ty, source, invite::evolve),
-            StreamType::Code => load(&mut self.codes, id, ty, source, code::evolve),
-            StreamType::Export => load(&mut self.exports, id, ty, source, export::evolve),
+    /// Makes sure the stream `A`/`id` is in memory.
+    pub fn ensure<A: Aggregate>(&mut self, id: &Id, source: &dyn StreamSource) -> Result<(), ProtocolError>
+    where
+        Self: Holds<A>,
+    {
+        if self.streams().contains_key(id) {
+            return Ok(());
         }
+        let stream_id = A::STREAM.stream_id(id);
+        tracing::trace!(stream_id = %stream_id, "cache miss: reading the stream");
+        let (state, version) = fold(
+            source.read_stream(&stream_id).map_err(unavailable)?,
+            A::default(),
+            A::evolve,
+        )?;
+        self.streams_mut().insert(id.clone(), Versioned { version, state });
+        Ok(())
+    }
+
+    /// A loaded stream; None when it was not loaded.
+    pub fn get<A: Aggregate>(&self, id: &Id) -> Option<&Versioned<A>>
+    where
+        Self: Holds<A>,
+    {
+        self.streams().get(id)
     }
 
     /// Makes sure `user`'s exports are in memory.
@@ -125,75 +165,50 @@ impl Cache {
         if self.user_exports.contains_key(user) {
             return Ok(());
         }
-        let mut exports = UserExports::default();
-        let envelopes = source
-            .read_exports_of(user.as_str())
-            .map_err(|e| ProtocolError::unavailable(format!("reading the log: {e}")))?;
-        for env in envelopes {
-            let event = env
-                .event()
-                .map_err(|e| ProtocolError::internal(format!("position {}: {e}", env.position)))?;
-            exports = export::evolve_user(exports, &event);
-        }
+        let envelopes = source.read_exports_of(user.as_str()).map_err(unavailable)?;
+        let (exports, _) = fold(envelopes, UserExports::default(), export::evolve_user)?;
         self.user_exports.insert(user.clone(), exports);
         Ok(())
     }
 
-    /// Records that the stream of `ty`/`id` is new (its id was just made here), so that no read
+    /// `user`'s exports, when loaded.
+    pub fn user_exports(&self, user: &Id) -> Option<&UserExports> {
+        self.user_exports.get(user)
+    }
+
+    /// Records that the stream `A`/`id` is new (its id was just made here), so that no read
     /// of the log is needed to learn it is empty.
-    pub fn insert_new(&mut self, ty: StreamType, id: &Id) {
-        fn new<S: Default>(map: &mut HashMap<Id, Versioned<S>>, id: &Id) {
-            map.entry(id.clone()).or_default();
-        }
-        match ty {
-            StreamType::User => new(&mut self.users, id),
-            StreamType::Resource => new(&mut self.resources, id),
-            StreamType::Invite => new(&mut self.invites, id),
-            StreamType::Code => new(&mut self.codes, id),
-            StreamType::Export => new(&mut self.exports, id),
-        }
+    pub fn insert_new<A: Aggregate>(&mut self, id: &Id)
+    where
+        Self: Holds<A>,
+    {
+        self.streams_mut().entry(id.clone()).or_default();
     }
 
     /// The version of a loaded stream (0 when new or not loaded).
-    pub fn version(&self, ty: StreamType, id: &Id) -> u64 {
-        match ty {
-            StreamType::User => self.users.get(id).map(|v| v.version),
-            StreamType::Resource => self.resources.get(id).map(|v| v.version),
-            StreamType::Invite => self.invites.get(id).map(|v| v.version),
-            StreamType::Code => self.codes.get(id).map(|v| v.version),
-            StreamType::Export => self.exports.get(id).map(|v| v.version),
-        }
-        .unwrap_or(0)
+    pub fn version<A: Aggregate>(&self, id: &Id) -> u64
+    where
+        Self: Holds<A>,
+    {
+        self.streams().get(id).map_or(0, |v| v.version)
     }
 
     /// Folds `event` into its stream's state and returns it with the version it takes.
     pub fn apply(&mut self, event: &Event, source: &dyn StreamSource) -> Result<NewEvent, ProtocolError> {
-        let ty = event.stream_type();
         let id = event.stream_key().clone();
-        self.ensure(ty, &id, source)?;
-        fn step<S: Default>(
-            map: &mut HashMap<Id, Versioned<S>>,
-            id: &Id,
-            event: &Event,
-            evolve: fn(S, &Event) -> S,
-        ) -> u64 {
-            let v = map.entry(id.clone()).or_default();
-            v.state = evolve(std::mem::take(&mut v.state), event);
-            v.version += 1;
-            v.version
-        }
-        let version = match ty {
-            StreamType::User => step(&mut self.users, &id, event, user::evolve),
-            StreamType::Resource => step(&mut self.resources, &id, event, resource::evolve),
-            StreamType::Invite => step(&mut self.invites, &id, event, invite::evolve),
-            StreamType::Code => step(&mut self.codes, &id, event, code::evolve),
+        let version = match event.stream_type() {
+            StreamType::User => self.step::<UserState>(&id, event, source)?,
+            StreamType::Resource => self.step::<ResourceState>(&id, event, source)?,
+            StreamType::Invite => self.step::<InviteState>(&id, event, source)?,
+            StreamType::Code => self.step::<CodeState>(&id, event, source)?,
             StreamType::Export => {
                 if let Some(user) = export::requester(event).and_then(|u| self.user_exports.get_mut(u)) {
                     *user = export::evolve_user(std::mem::take(user), event);
                 }
-                step(&mut self.exports, &id, event, export::evolve)
+                self.step::<ExportState>(&id, event, source)?
             }
         };
+        let ty = event.stream_type();
         Ok(NewEvent {
             stream_id: ty.stream_id(&id),
             stream_type: ty.as_str(),
@@ -202,5 +217,16 @@ impl Cache {
             schema: event.schema(),
             data: event.data_json(),
         })
+    }
+
+    fn step<A: Aggregate>(&mut self, id: &Id, event: &Event, source: &dyn StreamSource) -> Result<u64, ProtocolError>
+    where
+        Self: Holds<A>,
+    {
+        self.ensure::<A>(id, source)?;
+        let v = self.streams_mut().entry(id.clone()).or_default();
+        v.state = std::mem::take(&mut v.state).evolve(event);
+        v.version += 1;
+        Ok(v.version)
     }
 }

@@ -3,10 +3,11 @@
 //! per UTC day — are decided from the requester's exports, folded from events, so they hold across
 //! restarts.
 
+use crate::aggregate::aggregate;
 use crate::ctx::Ctx;
+use crate::decision::Store;
 use chrono::{DateTime, Utc};
-use invitebus_events::command::{CompleteExport, FailExport, RequestExport, StartExport};
-use invitebus_events::event::{ExportCompleted, ExportFailed, ExportRequested, ExportStarted};
+use invitebus_events::event::{ExportRequested, StreamType};
 use invitebus_events::{ErrorCode, Event, Id, ProtocolError};
 
 /// Most exports one user may request per UTC day.
@@ -35,14 +36,14 @@ pub struct UserExports {
 }
 
 impl UserExports {
-    fn in_progress(&self) -> Option<&Id> {
+    pub fn in_progress(&self) -> Option<&Id> {
         self.exports
             .iter()
             .find(|(_, _, p)| matches!(p, Phase::Requested | Phase::Started))
             .map(|(id, _, _)| id)
     }
 
-    fn today(&self, now: DateTime<Utc>) -> usize {
+    pub fn today(&self, now: DateTime<Utc>) -> usize {
         self.exports
             .iter()
             .filter(|(_, at, _)| at.date_naive() == now.date_naive())
@@ -50,81 +51,34 @@ impl UserExports {
     }
 }
 
-/// The export commands; `Request` carries the id the dispatcher made.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ExportCommand {
-    Request { export_id: Id, request: RequestExport },
-    Start(StartExport),
-    Complete(CompleteExport),
-    Fail(FailExport),
+aggregate!(ExportState, StreamType::Export, evolve);
+
+/// What the exporter's commands read: the export (its own stream). Its requester's exports are
+/// loaded too, so that the events update them in the cache.
+pub struct OnExport<'s> {
+    pub export_id: Id,
+    pub state: &'s ExportState,
 }
 
-pub fn decide(
-    state: &ExportState,
-    user: &UserExports,
-    ctx: &Ctx,
-    cmd: &ExportCommand,
-) -> Result<Vec<Event>, ProtocolError> {
-    match cmd {
-        ExportCommand::Request { export_id, request } => {
-            if !ctx.is_admin() {
-                return Err(ProtocolError::forbidden("exports are for admins"));
-            }
-            if let Some(running) = user.in_progress() {
-                return Err(ProtocolError::new(
-                    ErrorCode::ExportInProgress,
-                    format!("export {running} is still queued or running"),
-                ));
-            }
-            if user.today(ctx.now) >= DAILY_QUOTA {
-                return Err(ProtocolError::new(
-                    ErrorCode::ExportQuotaExceeded,
-                    format!("at most {DAILY_QUOTA} exports per user per day"),
-                ));
-            }
-            Ok(vec![Event::ExportRequested(ExportRequested {
-                at: ctx.now,
-                export_id: export_id.clone(),
-                filters: request.filters.clone(),
-                format: request.format,
-                requested_by: ctx.actor.clone(),
-                view: request.view.clone().unwrap_or_else(|| "admin".into()),
-            })])
+impl<'s> OnExport<'s> {
+    pub fn load(mut store: Store<'s>, export_id: &Id) -> Result<OnExport<'s>, ProtocolError> {
+        let requester = store
+            .own::<ExportState>(export_id)?
+            .requested
+            .as_ref()
+            .map(|r| r.requested_by.clone());
+        if let Some(user) = &requester {
+            store.user_exports(user)?;
         }
-        ExportCommand::Start(c) => {
-            let requested = system_on(state, ctx, &c.export_id, &[Phase::Requested])?;
-            Ok(vec![Event::ExportStarted(ExportStarted {
-                at: ctx.now,
-                count: c.count,
-                export_id: c.export_id.clone(),
-                requested_by: requested.requested_by.clone(),
-            })])
-        }
-        ExportCommand::Complete(c) => {
-            let requested = system_on(state, ctx, &c.export_id, &[Phase::Requested, Phase::Started])?;
-            Ok(vec![Event::ExportCompleted(ExportCompleted {
-                at: ctx.now,
-                count: c.count,
-                export_id: c.export_id.clone(),
-                file_size: c.file_size,
-                file_url: c.file_url.clone(),
-                requested_by: requested.requested_by.clone(),
-            })])
-        }
-        ExportCommand::Fail(c) => {
-            let requested = system_on(state, ctx, &c.export_id, &[Phase::Requested, Phase::Started])?;
-            Ok(vec![Event::ExportFailed(ExportFailed {
-                at: ctx.now,
-                export_id: c.export_id.clone(),
-                reason: c.reason.clone(),
-                requested_by: requested.requested_by.clone(),
-            })])
-        }
+        Ok(OnExport {
+            export_id: export_id.clone(),
+            state: store.loaded().get::<ExportState>(export_id)?,
+        })
     }
 }
 
 /// The exporter's commands: `system` only, on an export in one of `phases`.
-fn system_on<'a>(
+pub fn system_on<'a>(
     state: &'a ExportState,
     ctx: &Ctx,
     export_id: &Id,

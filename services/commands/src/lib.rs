@@ -2,20 +2,25 @@
 //!
 //! Layout:
 //! - [`ctx`]: who is acting and when: the only input of a decision besides state and command.
-//! - [`user`], [`resource`], [`invite`], [`code`], [`export`]: one module per aggregate, each a pure
-//!   `decide(&State, …, &Command) -> Result<Vec<Event>, ProtocolError>` and `evolve(State, &Event) -> State`.
+//! - [`aggregate`]: what a stream's state is ([`aggregate::Aggregate`]: a stream type and a pure
+//!   `evolve`); [`user`], [`resource`], [`invite`], [`code`], [`export`]: one module per
+//!   aggregate, its state, `evolve`, the checks its commands share and what they read of it.
+//! - [`decision`]: one command's rules ([`decision::Decision`]: load the streams it reads, a pure
+//!   `decide`, its reply) and [`decision::run`].
+//! - [`command`]: one file per command, and [`command::execute`], the registry.
 //! - [`cache`]: aggregate state kept in memory between commands, loaded from the log on a miss.
-//! - [`dispatch`]: which streams a command reads and writes, and what its reply says.
 //! - [`writer`]: the single writer: group commit over an in-memory cache of aggregate state.
 //! - [`health`]: `invites.health`, from every role's status reports.
 //! - [`service`]: the NATS loop around it: `invites.cmd.*`, `invites.health`, and the log
 //!   queries of [`queries`] (`history`, `state`).
 #![forbid(unsafe_code)]
 
+pub mod aggregate;
 pub mod cache;
 pub mod code;
+pub mod command;
 pub mod ctx;
-pub mod dispatch;
+pub mod decision;
 pub mod export;
 pub mod health;
 pub mod invite;

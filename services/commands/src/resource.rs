@@ -1,9 +1,9 @@
 //! The resource aggregate (`resource-<resource_id>`): what can be joined, its owner, its members
 //! and its capacity.
 
+use crate::aggregate::aggregate;
 use crate::ctx::Ctx;
-use invitebus_events::command::{JoinResource, LeaveResource, RegisterResource};
-use invitebus_events::event::{MemberJoined, MemberLeft, ResourceRegistered, Via};
+use invitebus_events::event::{MemberJoined, ResourceRegistered, StreamType, Via};
 use invitebus_events::{ErrorCode, Event, Id, ProtocolError};
 use std::collections::BTreeSet;
 
@@ -12,6 +12,14 @@ pub struct ResourceState {
     pub info: Option<ResourceRegistered>,
     pub members: BTreeSet<Id>,
 }
+
+aggregate!(ResourceState, StreamType::Resource, evolve);
+
+/// The resource of an invite that does not exist: none, with no members.
+pub static NO_RESOURCE: ResourceState = ResourceState {
+    info: None,
+    members: BTreeSet::new(),
+};
 
 impl ResourceState {
     pub fn exists(&self) -> bool {
@@ -41,6 +49,18 @@ impl ResourceState {
             .ok_or_else(|| ProtocolError::not_found("resource_id", resource_id))
     }
 
+    /// `not_member` (on `resource_id`) unless `user` is a member.
+    pub fn require_member(&self, user: &Id, resource_id: &Id) -> Result<(), ProtocolError> {
+        match self.is_member(user) {
+            true => Ok(()),
+            false => Err(ProtocolError::with_field(
+                ErrorCode::NotMember,
+                "resource_id",
+                format!("{user} is not in {resource_id}"),
+            )),
+        }
+    }
+
     /// The event of `user` joining, checked against membership and capacity.
     pub fn join(&self, user: &Id, via: Via, inviter: Option<Id>, ctx: &Ctx) -> Result<MemberJoined, ProtocolError> {
         let info = self
@@ -68,74 +88,8 @@ impl ResourceState {
     }
 }
 
-pub(crate) fn full(resource_id: &Id) -> ProtocolError {
+pub fn full(resource_id: &Id) -> ProtocolError {
     ProtocolError::with_field(ErrorCode::ResourceFull, "resource_id", format!("{resource_id} is full"))
-}
-
-/// The resource commands.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ResourceCommand {
-    Register(RegisterResource),
-    Join(JoinResource),
-    Leave(LeaveResource),
-}
-
-pub fn decide(state: &ResourceState, ctx: &Ctx, cmd: &ResourceCommand) -> Result<Vec<Event>, ProtocolError> {
-    match cmd {
-        ResourceCommand::Register(c) => {
-            if state.exists() {
-                return Err(ProtocolError::with_field(
-                    ErrorCode::ResourceExists,
-                    "resource_id",
-                    format!("{} is taken", c.resource_id),
-                ));
-            }
-            let registered = ResourceRegistered {
-                resource_id: c.resource_id.clone(),
-                kind: c.kind.clone(),
-                name: c.name.clone(),
-                capacity: c.capacity,
-                parent_id: c.parent_id.clone(),
-                info: c.info.clone(),
-                owner: ctx.actor.clone(),
-                at: ctx.now,
-            };
-            let owner = MemberJoined {
-                resource_id: c.resource_id.clone(),
-                user_id: ctx.actor.clone(),
-                via: Via::owner(),
-                inviter: None,
-                member_count: 1,
-                at: ctx.now,
-            };
-            Ok(vec![Event::ResourceRegistered(registered), Event::MemberJoined(owner)])
-        }
-        ResourceCommand::Join(c) => {
-            state.require(&c.resource_id)?;
-            Ok(vec![Event::MemberJoined(state.join(
-                &ctx.actor,
-                Via::direct(),
-                None,
-                ctx,
-            )?)])
-        }
-        ResourceCommand::Leave(c) => {
-            state.require(&c.resource_id)?;
-            if !state.is_member(&ctx.actor) {
-                return Err(ProtocolError::with_field(
-                    ErrorCode::NotMember,
-                    "resource_id",
-                    format!("{} is not in {}", ctx.actor, c.resource_id),
-                ));
-            }
-            Ok(vec![Event::MemberLeft(MemberLeft {
-                resource_id: c.resource_id.clone(),
-                user_id: ctx.actor.clone(),
-                member_count: state.members.len() as u32 - 1,
-                at: ctx.now,
-            })])
-        }
-    }
 }
 
 pub fn evolve(mut state: ResourceState, event: &Event) -> ResourceState {

@@ -6,8 +6,9 @@
 //! If the commit fails, every command of the batch gets `unavailable` and the cache is dropped.
 
 use crate::cache::Cache;
+use crate::command;
 use crate::ctx::Ctx;
-use crate::dispatch::{self, IdGen, RandomIds};
+use crate::decision::{IdGen, RandomIds};
 use invitebus_eventlog::relay::RelayFeed;
 use invitebus_eventlog::{AppendCommand, Appended, EventLog, LogError, Options, Sync, RELAY_CHECKPOINT};
 use invitebus_events::envelope::truncate_millis;
@@ -243,7 +244,7 @@ fn process(owned: &mut Owned, jobs: Vec<Job>) {
             }
         }
         let ctx = Ctx::new(meta.actor.clone(), meta.roles.clone(), now);
-        let outcome = dispatch::execute(cache, log, ids, &ctx, meta, &request.command).and_then(|outcome| {
+        let outcome = command::execute(cache, log, ids, &ctx, meta, &request.command).and_then(|outcome| {
             let events = outcome
                 .events
                 .iter()

@@ -4,9 +4,10 @@
 use super::{Invite, InviteState, Record};
 use crate::ctx::Ctx;
 use crate::resource::ResourceState;
+use invitebus_events::event::Via;
 use invitebus_events::{ErrorCode, Id, ProtocolError, RecordStatus};
 
-pub(super) fn existing<'a>(state: &'a InviteState, invite_id: &Id) -> Result<&'a Invite, ProtocolError> {
+pub fn existing<'a>(state: &'a InviteState, invite_id: &Id) -> Result<&'a Invite, ProtocolError> {
     state
         .invite
         .as_ref()
@@ -14,7 +15,7 @@ pub(super) fn existing<'a>(state: &'a InviteState, invite_id: &Id) -> Result<&'a
 }
 
 /// Refuses a cancelled or expired invite with its own code.
-pub(super) fn still_valid(invite: &Invite, ctx: &Ctx) -> Result<(), ProtocolError> {
+pub fn still_valid(invite: &Invite, ctx: &Ctx) -> Result<(), ProtocolError> {
     if invite.cancelled {
         return Err(ProtocolError::new(
             ErrorCode::Cancelled,
@@ -30,7 +31,7 @@ pub(super) fn still_valid(invite: &Invite, ctx: &Ctx) -> Result<(), ProtocolErro
     Ok(())
 }
 
-pub(super) fn only_inviter(invite: &Invite, ctx: &Ctx) -> Result<(), ProtocolError> {
+pub fn only_inviter(invite: &Invite, ctx: &Ctx) -> Result<(), ProtocolError> {
     if invite.inviter != ctx.actor {
         return Err(ProtocolError::forbidden("only the inviter may do this"));
     }
@@ -38,14 +39,14 @@ pub(super) fn only_inviter(invite: &Invite, ctx: &Ctx) -> Result<(), ProtocolErr
 }
 
 /// The actor's own record: they must be an invitee.
-pub(super) fn own_record<'a>(invite: &'a Invite, ctx: &Ctx) -> Result<&'a Record, ProtocolError> {
+pub fn own_record<'a>(invite: &'a Invite, ctx: &Ctx) -> Result<&'a Record, ProtocolError> {
     invite
         .record(&ctx.actor)
         .ok_or_else(|| ProtocolError::forbidden("only an invitee may do this"))
 }
 
 /// The code for a record that was already answered.
-pub(super) fn answered(status: RecordStatus, invite: &Invite) -> ProtocolError {
+pub fn answered(status: RecordStatus, invite: &Invite) -> ProtocolError {
     let id = &invite.invite_id;
     match status {
         RecordStatus::Accepted | RecordStatus::Applying | RecordStatus::Approved => {
@@ -63,12 +64,7 @@ pub(super) fn answered(status: RecordStatus, invite: &Invite) -> ProtocolError {
 }
 
 /// Each invitee must be new to the resource and to the invite, and not the inviter.
-pub(super) fn check_invitees(
-    invitees: &[Id],
-    resource: &ResourceState,
-    ctx: &Ctx,
-    field: &str,
-) -> Result<(), ProtocolError> {
+pub fn check_invitees(invitees: &[Id], resource: &ResourceState, ctx: &Ctx, field: &str) -> Result<(), ProtocolError> {
     for invitee in invitees {
         if invitee == &ctx.actor {
             return Err(ProtocolError::invalid(field, "you cannot invite yourself"));
@@ -85,14 +81,19 @@ pub(super) fn check_invitees(
 }
 
 /// `now + expires_in`; absent or 0 = never; a time past the calendar is `invalid_field`.
-pub(super) fn expires_at(
-    expires_in: Option<u64>,
-    ctx: &Ctx,
-) -> Result<Option<chrono::DateTime<chrono::Utc>>, ProtocolError> {
+pub fn expires_at(expires_in: Option<u64>, ctx: &Ctx) -> Result<Option<chrono::DateTime<chrono::Utc>>, ProtocolError> {
     match expires_in {
         None | Some(0) => Ok(None),
         Some(s) => invitebus_events::envelope::after_seconds(ctx.now, s)
             .map(Some)
             .ok_or_else(|| ProtocolError::invalid("expires_in", "ends after 9999-12-31")),
+    }
+}
+
+/// How a member joins through `invite` (and the code it came from, if any).
+pub fn via(invite: &Invite) -> Via {
+    Via {
+        code: invite.code.clone(),
+        ..Via::invite(&invite.invite_id)
     }
 }

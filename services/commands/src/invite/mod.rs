@@ -1,17 +1,23 @@
 //! The invite aggregate (`invite-<invite_id>`): one inviter, one resource, a record per invitee.
 //!
-//! `decide` lives in [`decide`]; the state and `evolve` live here.
+//! The state, `evolve` and [`OnInvite`] (what most invite commands read) live here; the checks
+//! the invite decisions share in [`guards`]; each command's rules in its file under
+//! `crate::command`.
 
-mod decide;
-mod guards;
+pub mod guards;
 
-pub use decide::{decide, InviteCommand};
-
+use crate::aggregate::aggregate;
+use crate::decision::Store;
+use crate::resource::{ResourceState, NO_RESOURCE};
 use chrono::{DateTime, Utc};
 use invitebus_events::command::InviteDetail;
 use invitebus_events::event::InviteCreated;
-use invitebus_events::{Event, Id, InviteStatus, RecordStatus};
+use invitebus_events::event::StreamType;
+use invitebus_events::{Event, Id, InviteStatus, ProtocolError, RecordStatus};
 use std::collections::BTreeSet;
+
+/// The shortest time between two sends of one record.
+pub const RESEND_INTERVAL_SECS: i64 = 60;
 
 /// One invitee's record.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,6 +77,43 @@ impl Invite {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct InviteState {
     pub invite: Option<Invite>,
+}
+
+aggregate!(InviteState, StreamType::Invite, evolve);
+
+/// What a command on an existing invite reads: the invite (its own stream, whose version
+/// `expected_version` names) and the invite's resource.
+pub struct OnInvite<'s> {
+    pub invite_id: Id,
+    pub state: &'s InviteState,
+    pub resource: &'s ResourceState,
+}
+
+impl<'s> OnInvite<'s> {
+    pub fn load(mut store: Store<'s>, invite_id: &Id) -> Result<OnInvite<'s>, ProtocolError> {
+        let resource_id = store
+            .own::<InviteState>(invite_id)?
+            .invite
+            .as_ref()
+            .map(|i| i.resource_id.clone());
+        if let Some(r) = &resource_id {
+            store.read::<ResourceState>(r)?;
+        }
+        let loaded = store.loaded();
+        Ok(OnInvite {
+            invite_id: invite_id.clone(),
+            state: loaded.get::<InviteState>(invite_id)?,
+            resource: match &resource_id {
+                Some(r) => loaded.get::<ResourceState>(r)?,
+                None => &NO_RESOURCE,
+            },
+        })
+    }
+
+    /// The invite, or `not_found` on `invite_id`.
+    pub fn invite(&self) -> Result<&'s Invite, ProtocolError> {
+        guards::existing(self.state, &self.invite_id)
+    }
 }
 
 fn created(e: &InviteCreated) -> Invite {

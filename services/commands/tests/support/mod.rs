@@ -7,7 +7,11 @@ pub mod invite;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use invitebus_commands::cache::{Cache, EmptySource};
-use invitebus_commands::dispatch::{self, IdGen, Outcome};
+use invitebus_commands::code::CodeState;
+use invitebus_commands::command;
+use invitebus_commands::decision::{IdGen, Outcome};
+use invitebus_commands::invite::InviteState;
+use invitebus_commands::resource::ResourceState;
 use invitebus_commands::Ctx;
 use invitebus_events::{CommandMeta, CommandRequest, ErrorCode, Event, Id, ProtocolError};
 use serde_json::{json, Value};
@@ -67,7 +71,7 @@ impl Scenario {
 
     fn run(&mut self, req: &CommandRequest) -> Result<Outcome, ProtocolError> {
         let ctx = Ctx::new(req.meta.actor.clone(), req.meta.roles.clone(), self.now);
-        let out = dispatch::execute(
+        let out = command::execute(
             &mut self.cache,
             &EmptySource,
             &mut self.ids,
@@ -128,20 +132,19 @@ impl Scenario {
 
     /// The invite's record status for `invitee`, as the cache holds it.
     pub fn record_status(&self, invite: &str, invitee: &str) -> Option<invitebus_events::RecordStatus> {
-        let inv = self.cache.invites.get(&id(invite))?.state.invite.as_ref()?;
+        let inv = self.cache.get::<InviteState>(&id(invite))?.state.invite.as_ref()?;
         inv.record(&id(invitee)).map(|r| r.status)
     }
 
     pub fn is_member(&self, resource: &str, user: &str) -> bool {
         self.cache
-            .resources
-            .get(&id(resource))
+            .get::<ResourceState>(&id(resource))
             .is_some_and(|r| r.state.is_member(&id(user)))
     }
 
     /// How many times a code was redeemed, as the cache holds it.
     pub fn code_uses(&self, code: &str) -> u32 {
-        self.cache.codes.get(&id(code)).map_or(0, |c| c.state.uses)
+        self.cache.get::<CodeState>(&id(code)).map_or(0, |c| c.state.uses)
     }
 }
 

@@ -10,8 +10,10 @@ use async_trait::async_trait;
 use chrono::Utc;
 use cqrs_es::{Aggregate, DomainEvent};
 use futures::StreamExt;
-use invitebus_commands::invite::{self, InviteCommand, InviteState};
-use invitebus_commands::resource::{self, ResourceCommand, ResourceState};
+use invitebus_commands::command::{self, accept_invite::AcceptInvite};
+use invitebus_commands::decision::Decision as _;
+use invitebus_commands::invite::{self, InviteState, OnInvite};
+use invitebus_commands::resource::{self, ResourceState};
 use invitebus_commands::Ctx;
 use invitebus_events::{Command, CommandRequest, Event, Id, ProtocolError, Reply};
 use postgres_es::{postgres_cqrs, PostgresCqrs};
@@ -42,6 +44,33 @@ impl DomainEvent for StoredEvent {
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct InviteAggregate {
     events: Vec<StoredEvent>,
+}
+
+/// The two invite commands of the workload (one per request, never stored: its size does not matter).
+#[allow(clippy::large_enum_variant)]
+pub enum InviteCommand {
+    Create(invitebus_events::command::CreateInvite),
+    Accept(invitebus_events::command::AcceptInvite),
+}
+
+/// Decides one of them with invitebus's own decisions.
+pub(super) fn decide(
+    state: &InviteState,
+    resource: &ResourceState,
+    ctx: &Ctx,
+    c: &InviteCommand,
+) -> Result<Vec<Event>, ProtocolError> {
+    match c {
+        InviteCommand::Create(c) => command::create(state, resource, ctx, c),
+        InviteCommand::Accept(c) => AcceptInvite(c.clone()).decide(
+            &OnInvite {
+                invite_id: c.invite_id.clone(),
+                state,
+                resource,
+            },
+            ctx,
+        ),
+    }
 }
 
 /// A decision to take, with who asks and when.
@@ -76,7 +105,7 @@ impl Aggregate for InviteAggregate {
         };
         let none = ResourceState::default();
         let resource = resources.0.get(&resource_id).unwrap_or(&none);
-        Ok(invite::decide(&state, resource, &d.ctx, &d.command)?
+        Ok(decide(&state, resource, &d.ctx, &d.command)?
             .into_iter()
             .map(StoredEvent)
             .collect())
@@ -108,7 +137,7 @@ fn resources() -> Result<Resources, ProtocolError> {
             unreachable!("decoded as RegisterResource")
         };
         let ctx = Ctx::new(req.meta.actor, req.meta.roles, Utc::now());
-        let events = resource::decide(&ResourceState::default(), &ctx, &ResourceCommand::Register(c.clone()))?;
+        let events = command::register(&ResourceState::default(), &ctx, &c)?;
         let state = events.iter().fold(ResourceState::default(), resource::evolve);
         map.insert(c.resource_id, state);
     }

@@ -8,10 +8,12 @@
 //! the resource's MemberJoined) in two publishes, not atomically; dedupe by `Nats-Msg-Id` only
 //! lasts the stream's duplicate window.
 
+use super::cqrs_pg::{decide, InviteCommand};
 use chrono::Utc;
 use futures::StreamExt;
-use invitebus_commands::invite::{self, InviteCommand, InviteState};
-use invitebus_commands::resource::{self, ResourceCommand, ResourceState};
+use invitebus_commands::command;
+use invitebus_commands::invite::{self, InviteState};
+use invitebus_commands::resource::{self, ResourceState};
 use invitebus_commands::Ctx;
 use invitebus_events::{Command, CommandRequest, Event, Id, ProtocolError, Reply};
 use serde_json::json;
@@ -118,7 +120,7 @@ async fn handle(
         Command::RegisterResource(c) => {
             let res = entry(&agg.resources, &c.resource_id);
             let mut res = res.lock().await;
-            let events = resource::decide(&res.0, &ctx, &ResourceCommand::Register(c.clone()))?;
+            let events = command::register(&res.0, &ctx, c)?;
             let mut position = 0;
             for (i, e) in events.iter().enumerate() {
                 position = append(js, e, res.1, format!("{cid}-{i}")).await?;
@@ -137,7 +139,7 @@ async fn handle(
             let resource_state = entry(&agg.resources, &c.resource_id).lock().await.0.clone();
             let inv = entry(&agg.invites, &invite_id);
             let mut inv = inv.lock().await;
-            let events = invite::decide(&inv.0, &resource_state, &ctx, &InviteCommand::Create(c))?;
+            let events = decide(&inv.0, &resource_state, &ctx, &InviteCommand::Create(c))?;
             let mut position = 0;
             for (i, e) in events.iter().enumerate() {
                 position = append(js, e, inv.1, format!("{cid}-{i}")).await?;
@@ -157,7 +159,7 @@ async fn handle(
                 .ok_or_else(|| ProtocolError::not_found("invite_id", &c.invite_id))?;
             let res = entry(&agg.resources, &resource_id);
             let mut res = res.lock().await;
-            let events = invite::decide(&inv.0, &res.0, &ctx, &InviteCommand::Accept(c.clone()))?;
+            let events = decide(&inv.0, &res.0, &ctx, &InviteCommand::Accept(c.clone()))?;
             let mut position = 0;
             for (i, e) in events.iter().enumerate() {
                 let msg_id = format!("{cid}-{i}");

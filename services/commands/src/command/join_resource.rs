@@ -1,0 +1,34 @@
+//! `JoinResource`: anyone joins a resource directly, within its capacity.
+
+use crate::ctx::Ctx;
+use crate::decision::{Decision, Store};
+use crate::resource::ResourceState;
+use invitebus_events::command as cmd;
+use invitebus_events::event::Via;
+use invitebus_events::{Event, ProtocolError};
+use serde_json::{json, Value};
+
+pub struct JoinResource(pub cmd::JoinResource);
+
+impl Decision for JoinResource {
+    type State<'s> = &'s ResourceState;
+
+    fn load<'s>(&mut self, mut store: Store<'s>, _: &Ctx) -> Result<&'s ResourceState, ProtocolError> {
+        store.own::<ResourceState>(&self.0.resource_id)?;
+        store.loaded().get::<ResourceState>(&self.0.resource_id)
+    }
+
+    fn decide(&self, state: &&ResourceState, ctx: &Ctx) -> Result<Vec<Event>, ProtocolError> {
+        state.require(&self.0.resource_id)?;
+        Ok(vec![Event::MemberJoined(state.join(
+            &ctx.actor,
+            Via::direct(),
+            None,
+            ctx,
+        )?)])
+    }
+
+    fn reply(&self, _: &&ResourceState, _: &[Event]) -> Value {
+        json!({"resource_id": self.0.resource_id})
+    }
+}

@@ -1,0 +1,42 @@
+//! `RejectInvite`: an invitee refuses, with an optional reason.
+
+use crate::ctx::Ctx;
+use crate::decision::{Decision, Store};
+use crate::invite::guards::{answered, own_record, still_valid};
+use crate::invite::OnInvite;
+use invitebus_events::command as cmd;
+use invitebus_events::event::InviteRejected;
+use invitebus_events::{Event, ProtocolError};
+use serde_json::{json, Value};
+
+pub struct RejectInvite(pub cmd::RejectInvite);
+
+impl Decision for RejectInvite {
+    type State<'s> = OnInvite<'s>;
+
+    fn load<'s>(&mut self, store: Store<'s>, _: &Ctx) -> Result<OnInvite<'s>, ProtocolError> {
+        OnInvite::load(store, &self.0.invite_id)
+    }
+
+    fn decide(&self, on: &OnInvite<'_>, ctx: &Ctx) -> Result<Vec<Event>, ProtocolError> {
+        let invite = on.invite()?;
+        let record = own_record(invite, ctx)?;
+        if !record.status.is_unanswered() {
+            return Err(answered(record.status, invite));
+        }
+        still_valid(invite, ctx)?;
+        Ok(vec![Event::InviteRejected(InviteRejected {
+            invite_id: invite.invite_id.clone(),
+            resource_id: invite.resource_id.clone(),
+            inviter: invite.inviter.clone(),
+            invitee: ctx.actor.clone(),
+            role: invite.role.clone(),
+            reason: self.0.reason.clone(),
+            at: ctx.now,
+        })])
+    }
+
+    fn reply(&self, on: &OnInvite<'_>, _: &[Event]) -> Value {
+        json!({"invite_id": on.invite_id})
+    }
+}

@@ -1,0 +1,78 @@
+//! `ResendInvite`: the inviter sends an open invite again, at most once a minute per record.
+
+use crate::ctx::Ctx;
+use crate::decision::{Decision, Store};
+use crate::invite::guards::{answered, only_inviter, still_valid};
+use crate::invite::{OnInvite, Record, RESEND_INTERVAL_SECS};
+use chrono::Duration;
+use invitebus_events::command as cmd;
+use invitebus_events::event::InviteResent;
+use invitebus_events::{ErrorCode, Event, ProtocolError};
+use serde_json::{json, Value};
+
+pub struct ResendInvite(pub cmd::ResendInvite);
+
+impl Decision for ResendInvite {
+    type State<'s> = OnInvite<'s>;
+
+    fn load<'s>(&mut self, store: Store<'s>, _: &Ctx) -> Result<OnInvite<'s>, ProtocolError> {
+        OnInvite::load(store, &self.0.invite_id)
+    }
+
+    fn decide(&self, on: &OnInvite<'_>, ctx: &Ctx) -> Result<Vec<Event>, ProtocolError> {
+        let invite = on.invite()?;
+        only_inviter(invite, ctx)?;
+        still_valid(invite, ctx)?;
+        let due = |r: &&Record| ctx.now - r.last_sent_at >= Duration::seconds(RESEND_INTERVAL_SECS);
+        let targets: Vec<&Record> = match &self.0.invitees {
+            // Everyone unanswered who is due; rate_limited only when someone waits but nobody is due.
+            None => {
+                let waiting: Vec<&Record> = invite.records.iter().filter(|r| r.status.is_unanswered()).collect();
+                if waiting.is_empty() {
+                    return Err(ProtocolError::new(
+                        ErrorCode::InvalidState,
+                        "no invitee is waiting for an answer",
+                    ));
+                }
+                let due: Vec<&Record> = waiting.into_iter().filter(due).collect();
+                if due.is_empty() {
+                    return Err(ProtocolError::new(
+                        ErrorCode::RateLimited,
+                        "every waiting invitee was sent this invite less than a minute ago",
+                    ));
+                }
+                due
+            }
+            // Exactly those named: each must be waiting and due.
+            Some(list) => {
+                let mut out = Vec::new();
+                for i in list {
+                    match invite.record(i) {
+                        None => return Err(ProtocolError::invalid("invitees", format!("{i} is not invited"))),
+                        Some(r) if !r.status.is_unanswered() => return Err(answered(r.status, invite)),
+                        Some(r) if !due(&r) => {
+                            return Err(ProtocolError::new(
+                                ErrorCode::RateLimited,
+                                format!("{i} was sent this invite less than a minute ago"),
+                            ))
+                        }
+                        Some(r) => out.push(r),
+                    }
+                }
+                out
+            }
+        };
+        Ok(vec![Event::InviteResent(InviteResent {
+            invite_id: invite.invite_id.clone(),
+            resource_id: invite.resource_id.clone(),
+            inviter: invite.inviter.clone(),
+            role: invite.role.clone(),
+            invitees: targets.iter().map(|r| r.invitee.clone()).collect(),
+            at: ctx.now,
+        })])
+    }
+
+    fn reply(&self, on: &OnInvite<'_>, _: &[Event]) -> Value {
+        json!({"invite_id": on.invite_id})
+    }
+}

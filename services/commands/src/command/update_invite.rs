@@ -1,0 +1,98 @@
+//! `UpdateInvite`: the inviter changes an open invite's message, detail, expiry or invitees.
+
+use crate::ctx::Ctx;
+use crate::decision::{Decision, Store};
+use crate::invite::guards::{check_invitees, expires_at, only_inviter, still_valid};
+use crate::invite::OnInvite;
+use crate::resource::full;
+use invitebus_events::command as cmd;
+use invitebus_events::event::InviteUpdated;
+use invitebus_events::{ErrorCode, Event, Id, InviteStatus, ProtocolError};
+use serde_json::{json, Value};
+
+pub struct UpdateInvite(pub cmd::UpdateInvite);
+
+impl Decision for UpdateInvite {
+    type State<'s> = OnInvite<'s>;
+
+    fn load<'s>(&mut self, store: Store<'s>, _: &Ctx) -> Result<OnInvite<'s>, ProtocolError> {
+        OnInvite::load(store, &self.0.invite_id)
+    }
+
+    fn decide(&self, on: &OnInvite<'_>, ctx: &Ctx) -> Result<Vec<Event>, ProtocolError> {
+        let (c, invite, resource) = (&self.0, on.invite()?, on.resource);
+        only_inviter(invite, ctx)?;
+        still_valid(invite, ctx)?;
+        if invite.status() != InviteStatus::Open {
+            return Err(ProtocolError::new(
+                ErrorCode::InvalidState,
+                "every invitee has answered",
+            ));
+        }
+        check_invitees(&c.add_invitees, resource, ctx, "add_invitees")?;
+        for added in &c.add_invitees {
+            if invite.record(added).is_some() {
+                return Err(ProtocolError::invalid(
+                    "add_invitees",
+                    format!("{added} is already invited"),
+                ));
+            }
+        }
+        for removed in &c.remove_invitees {
+            match invite.record(removed) {
+                None => {
+                    return Err(ProtocolError::invalid(
+                        "remove_invitees",
+                        format!("{removed} is not invited"),
+                    ))
+                }
+                Some(r) if !r.status.is_unanswered() => {
+                    return Err(ProtocolError::invalid(
+                        "remove_invitees",
+                        format!("{removed} has already answered"),
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
+        let mut invitees: Vec<Id> = invite
+            .records
+            .iter()
+            .map(|r| r.invitee.clone())
+            .filter(|i| !c.remove_invitees.contains(i))
+            .collect();
+        invitees.extend(c.add_invitees.iter().cloned());
+        if invitees.is_empty() {
+            return Err(ProtocolError::invalid(
+                "remove_invitees",
+                "an invite needs at least one invitee",
+            ));
+        }
+        if invitees.len() > cmd::MAX_INVITEES {
+            return Err(ProtocolError::invalid("add_invitees", "too many invitees"));
+        }
+        if resource.room().is_some_and(|room| c.add_invitees.len() > room) {
+            return Err(full(&invite.resource_id));
+        }
+        Ok(vec![Event::InviteUpdated(InviteUpdated {
+            invite_id: invite.invite_id.clone(),
+            resource_id: invite.resource_id.clone(),
+            inviter: invite.inviter.clone(),
+            role: invite.role.clone(),
+            message: c.message.clone().or_else(|| invite.message.clone()),
+            detail: c.detail.clone().or_else(|| invite.detail.clone()),
+            expires_at: match c.expires_in {
+                Some(_) => expires_at(c.expires_in, ctx)?,
+                None => invite.expires_at,
+            },
+            added: c.add_invitees.clone(),
+            removed: c.remove_invitees.clone(),
+            invitees,
+            at: ctx.now,
+        })])
+    }
+
+    fn reply(&self, on: &OnInvite<'_>, _: &[Event]) -> Value {
+        json!({"invite_id": on.invite_id})
+    }
+}
