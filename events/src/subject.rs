@@ -2,7 +2,7 @@
 
 use crate::ids::Id;
 
-/// The default subject prefix; `INVITEBUS_PREFIX` changes it.
+/// The default subject prefix.
 pub const DEFAULT_PREFIX: &str = "invites";
 /// The JetStream stream holding every event.
 pub const EVENTS_STREAM: &str = "INVITES_EVENTS";
@@ -13,20 +13,13 @@ pub const EXPORTS_STREAM: &str = "INVITES_EXPORTS";
 /// The object store bucket for export files.
 pub const EXPORTS_BUCKET: &str = "invites-exports";
 
-/// How many copies JetStream keeps of invitebus's streams and bucket when it creates them:
-/// `INVITEBUS_REPLICAS` (1–5, for a JetStream cluster), 1 by default.
-pub fn stream_replicas() -> usize {
-    std::env::var("INVITEBUS_REPLICAS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .filter(|r| (1..=5).contains(r))
-        .unwrap_or(1)
-}
-
-/// Builds subjects under one prefix.
+/// Where invitebus's messages go on the bus: subjects under one prefix, and how many copies
+/// JetStream keeps of the streams and bucket invitebus creates. Settings, passed in: nothing
+/// here reads the environment (the binary does, `INVITEBUS_PREFIX` and `INVITEBUS_REPLICAS`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subjects {
     prefix: String,
+    replicas: usize,
 }
 
 impl Default for Subjects {
@@ -38,15 +31,23 @@ impl Default for Subjects {
 impl Subjects {
     /// `prefix` is a dot-free token such as `invites`.
     pub fn new(prefix: impl Into<String>) -> Self {
-        Subjects { prefix: prefix.into() }
+        Subjects {
+            prefix: prefix.into(),
+            replicas: 1,
+        }
     }
 
-    /// The prefix from `INVITEBUS_PREFIX`, or `invites`.
-    pub fn from_env() -> Self {
-        match std::env::var("INVITEBUS_PREFIX") {
-            Ok(p) if crate::ids::is_valid_id(&p) => Subjects::new(p),
-            _ => Subjects::default(),
+    /// The same subjects, with streams of `replicas` copies (1–5; 3 on a three-node cluster).
+    pub fn with_replicas(self, replicas: usize) -> Self {
+        Subjects {
+            replicas: replicas.clamp(1, 5),
+            ..self
         }
+    }
+
+    /// Copies JetStream keeps of each stream and bucket invitebus creates.
+    pub fn replicas(&self) -> usize {
+        self.replicas
     }
 
     pub fn prefix(&self) -> &str {

@@ -49,7 +49,7 @@ pub async fn ensure_streams(js: &jetstream::Context, subjects: &Subjects) -> Res
         subjects: vec![format!("{}.export.*.progress", subjects.prefix())],
         storage: stream::StorageType::File,
         max_messages_per_subject: 1,
-        num_replicas: invitebus_events::subject::stream_replicas(),
+        num_replicas: subjects.replicas(),
         ..Default::default()
     })
     .await
@@ -57,7 +57,7 @@ pub async fn ensure_streams(js: &jetstream::Context, subjects: &Subjects) -> Res
     if js.get_object_store(EXPORTS_BUCKET).await.is_err() {
         js.create_object_store(object_store::Config {
             bucket: EXPORTS_BUCKET.to_string(),
-            num_replicas: invitebus_events::subject::stream_replicas(),
+            num_replicas: subjects.replicas(),
             ..Default::default()
         })
         .await

@@ -23,7 +23,7 @@ impl ExporterConfig {
     pub fn new(path: impl Into<PathBuf>) -> Self {
         ExporterConfig {
             path: path.into(),
-            subjects: Subjects::from_env(),
+            subjects: Subjects::default(),
             service_key: invitebus_events::command::DEV_SERVICE_KEY.to_vec(),
             feed: invitebus_feed::FeedSettings::default(),
         }

@@ -38,7 +38,7 @@ impl NotifierConfig {
     pub fn new(path: impl Into<PathBuf>) -> Self {
         NotifierConfig {
             path: path.into(),
-            subjects: Subjects::from_env(),
+            subjects: Subjects::default(),
             queue_group: "invitebus-notifier".into(),
             feed: invitebus_feed::FeedSettings::default(),
         }
@@ -60,7 +60,7 @@ pub async fn ensure_notify_stream(
         subjects: vec![format!("{}.notify.*", subjects.prefix())],
         storage: stream::StorageType::File,
         duplicate_window: Duration::from_secs(120),
-        num_replicas: invitebus_events::subject::stream_replicas(),
+        num_replicas: subjects.replicas(),
         ..Default::default()
     })
     .await

@@ -34,7 +34,7 @@ impl SchedulerConfig {
     pub fn new(path: impl Into<PathBuf>) -> Self {
         SchedulerConfig {
             path: path.into(),
-            subjects: Subjects::from_env(),
+            subjects: Subjects::default(),
             tick: Duration::from_millis(250),
             service_key: invitebus_events::command::DEV_SERVICE_KEY.to_vec(),
             feed: invitebus_feed::FeedSettings::default(),

@@ -30,7 +30,7 @@ impl ViewsConfig {
     pub fn new(path: impl Into<PathBuf>) -> Self {
         ViewsConfig {
             path: path.into(),
-            subjects: Subjects::from_env(),
+            subjects: Subjects::default(),
             queue_group: "invitebus-views".into(),
             feed: invitebus_feed::FeedSettings::default(),
         }

@@ -37,7 +37,7 @@ pub struct ServiceConfig {
 impl ServiceConfig {
     pub fn new(writer: WriterConfig) -> Self {
         ServiceConfig {
-            subjects: Subjects::from_env(),
+            subjects: Subjects::default(),
             writer,
             queue_group: "invitebus-commands".into(),
             relay_client: None,

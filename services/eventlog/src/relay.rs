@@ -62,7 +62,7 @@ pub async fn ensure_events_stream(js: &jetstream::Context, subjects: &Subjects) 
         subjects: vec![subjects.all_events()],
         storage: stream::StorageType::File,
         duplicate_window: Duration::from_secs(120),
-        num_replicas: invitebus_events::subject::stream_replicas(),
+        num_replicas: subjects.replicas(),
         ..Default::default()
     })
     .await

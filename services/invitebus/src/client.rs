@@ -5,7 +5,7 @@ use anyhow::{bail, Context};
 use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
 use invitebus_events::event::StreamType;
-use invitebus_events::subject::{Subjects, EVENTS_STREAM};
+use invitebus_events::subject::EVENTS_STREAM;
 use invitebus_events::{Envelope, Reply};
 use std::io::Read;
 use std::time::Duration;
@@ -45,7 +45,7 @@ pub async fn send(args: SendArgs, kind: Kind) -> anyhow::Result<i32> {
         bail!("`{}` is not a command or query name", args.command);
     }
     let client = crate::nats::connect(&args.common.nats_url).await?;
-    let subjects = Subjects::from_env();
+    let subjects = args.common.subjects();
     let subject = match kind {
         Kind::Command => subjects.command(&args.command),
         Kind::Query => subjects.query(&args.command),
@@ -74,7 +74,7 @@ async fn request(
 
 pub async fn health(common: Common) -> anyhow::Result<i32> {
     let client = crate::nats::connect(&common.nats_url).await?;
-    let reply = request(&client, Subjects::from_env().health(), b"{}".to_vec(), 5).await?;
+    let reply = request(&client, common.subjects().health(), b"{}".to_vec(), 5).await?;
     println!("{}", String::from_utf8_lossy(&reply));
     Ok(0)
 }
@@ -114,7 +114,7 @@ pub async fn tail(args: TailArgs) -> anyhow::Result<()> {
             Some(s.clone())
         }
     };
-    let subjects = Subjects::from_env();
+    let subjects = args.common.subjects();
     let filter = format!(
         "{}.evt.{}.{}",
         subjects.prefix(),

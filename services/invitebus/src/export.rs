@@ -4,7 +4,7 @@
 use crate::Common;
 use anyhow::{bail, Context};
 use futures::StreamExt;
-use invitebus_events::subject::{Subjects, EXPORTS_BUCKET};
+use invitebus_events::subject::EXPORTS_BUCKET;
 use invitebus_events::Reply;
 use serde_json::{json, Map, Value};
 use std::io::Write;
@@ -38,7 +38,7 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<i32> {
         filters.insert(k.to_string(), Value::String(v.to_string()));
     }
     let client = crate::nats::connect(&args.common.nats_url).await?;
-    let subjects = Subjects::from_env();
+    let subjects = args.common.subjects();
     let mut progress = client
         .subscribe(format!("{}.export.*.progress", subjects.prefix()))
         .await?;

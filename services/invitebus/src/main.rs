@@ -42,6 +42,27 @@ pub struct Common {
     /// Data folder: the event log (events.db) and, when invitebus starts NATS itself, its store.
     #[arg(long = "data", env = "INVITEBUS_DATA", default_value = "./data", global = true)]
     pub data: PathBuf,
+    /// The subject prefix: commands on `<prefix>.cmd.*`, events on `<prefix>.events.…`.
+    #[arg(long = "prefix", env = "INVITEBUS_PREFIX", default_value = invitebus_events::subject::DEFAULT_PREFIX, global = true, value_parser = prefix)]
+    pub prefix: String,
+    /// Copies JetStream keeps of the streams and bucket invitebus creates (3 on a three-node cluster).
+    #[arg(long = "replicas", env = "INVITEBUS_REPLICAS", default_value_t = 1, global = true, value_parser = clap::value_parser!(u8).range(1..=5))]
+    pub replicas: u8,
+}
+
+impl Common {
+    /// Where this process's messages go on the bus.
+    pub fn subjects(&self) -> invitebus_events::subject::Subjects {
+        invitebus_events::subject::Subjects::new(self.prefix.clone()).with_replicas(self.replicas.into())
+    }
+}
+
+/// A prefix is one subject token: an id (letters, digits, `-`, `_`).
+fn prefix(s: &str) -> Result<String, String> {
+    match invitebus_events::ids::is_valid_id(s) {
+        true => Ok(s.to_string()),
+        false => Err("a prefix is one subject token: letters, digits, '-' or '_'".into()),
+    }
 }
 
 #[derive(Subcommand)]

@@ -16,8 +16,8 @@ pub struct ServeArgs {
     /// Which part to run: `commands` (the write side and relay), `views` (read models and their
     /// queries), `notifier` (notifications and the inbox), `scheduler` (expiry and reminder timers),
     /// `exporter` (export jobs), `gateway` (HTTP), or `all`.
-    #[arg(long, default_value = "all", value_parser = ["all", "commands", "views", "notifier", "scheduler", "exporter", "gateway"])]
-    pub role: String,
+    #[arg(long, value_enum, default_value_t = Role::All)]
+    pub role: Role,
     /// Where the HTTP gateway listens.
     #[arg(long = "http", env = "INVITEBUS_HTTP", default_value = "127.0.0.1:5004")]
     pub http: String,
@@ -38,8 +38,8 @@ pub struct ServeArgs {
     #[arg(long, env = "INVITEBUS_EXPORTS")]
     pub exports: bool,
     /// `full`: every commit survives a power cut; `normal`: survives a crash of the process.
-    #[arg(long, env = "INVITEBUS_SYNC", default_value = "full", value_parser = ["full", "normal"])]
-    pub sync: String,
+    #[arg(long, env = "INVITEBUS_SYNC", value_enum, default_value_t = SyncArg::Full)]
+    pub sync: SyncArg,
     /// A projection behind the stream's head that has not moved for this many seconds is
     /// stalled: the watchdog logs it, counts it and gives it a fresh consumer.
     #[arg(long, env = "INVITEBUS_STALL_AFTER", default_value_t = 5.0)]
@@ -61,6 +61,25 @@ pub struct ServeArgs {
     pub max_batch: usize,
 }
 
+/// Which part of invitebus a `serve` runs.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    All,
+    Commands,
+    Views,
+    Notifier,
+    Scheduler,
+    Exporter,
+    Gateway,
+}
+
+/// How the event log syncs a commit: `full` survives power loss, `normal` only a crash.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncArg {
+    Full,
+    Normal,
+}
+
 /// The shortest token secret a gateway beyond loopback takes: HS256's own key size, as a
 /// shorter one can be guessed offline from any token.
 pub const MIN_SECRET: usize = 32;
@@ -74,14 +93,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.common.data).with_context(|| format!("creating {}", args.common.data.display()))?;
     let (client, nats_server) = crate::nats::connect_or_start(&args.common.nats_url, &args.common.data).await?;
     crate::nats::wait_for_jetstream(&client).await?;
+    let subjects = args.common.subjects();
     let mut writer = WriterConfig::new(args.common.data.join("events.db"));
-    writer.sync = if args.sync == "normal" {
-        Sync::Normal
-    } else {
-        Sync::Full
+    writer.sync = match args.sync {
+        SyncArg::Full => Sync::Full,
+        SyncArg::Normal => Sync::Normal,
     };
     writer.max_batch = args.max_batch;
-    let runs = |role: &str| args.role == "all" || args.role == role;
+    let runs = |role: Role| args.role == Role::All || args.role == role;
     let feed = |name: &str| invitebus_feed::FeedSettings {
         stall_after: std::time::Duration::from_secs_f64(args.stall_after.max(0.1)),
         freeze_after_batches: args
@@ -92,24 +111,26 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .and_then(|(_, n)| n.parse().ok()),
         ..Default::default()
     };
-    let commands = match runs("commands") {
+    let commands = match runs(Role::Commands) {
         true => {
             let mut config = ServiceConfig::new(writer);
+            config.subjects = subjects.clone();
             let url = nats_server
                 .as_ref()
                 .map(|s| s.url())
                 .unwrap_or_else(|| args.common.nats_url.clone());
             config.relay_client = Some(crate::nats::connect(&url).await?);
-            config.exports_enabled = args.exports || runs("exporter");
+            config.exports_enabled = args.exports || runs(Role::Exporter);
             config.health.unhealthy_after = std::time::Duration::from_secs_f64(args.unhealthy_after.max(0.1));
             Some(CommandService::start(client.clone(), config).await?)
         }
         false => None,
     };
-    let views = match runs("views") {
+    let views = match runs(Role::Views) {
         true => Some(
             retrying("views", || {
                 let mut config = ViewsConfig::new(args.common.data.join("views.db"));
+                config.subjects = subjects.clone();
                 config.feed = feed("views");
                 ViewService::start(client.clone(), config)
             })
@@ -117,10 +138,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         ),
         false => None,
     };
-    let notifier = match runs("notifier") {
+    let notifier = match runs(Role::Notifier) {
         true => Some(
             retrying("notifier", || {
                 let mut config = NotifierConfig::new(args.common.data.join("notifier.db"));
+                config.subjects = subjects.clone();
                 config.feed = feed("notifier");
                 NotifierService::start(client.clone(), config)
             })
@@ -128,10 +150,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         ),
         false => None,
     };
-    let scheduler = match runs("scheduler") {
+    let scheduler = match runs(Role::Scheduler) {
         true => Some(
             retrying("scheduler", || {
                 let mut config = SchedulerConfig::new(args.common.data.join("scheduler.db"));
+                config.subjects = subjects.clone();
                 config.service_key = args.service_secret.as_bytes().to_vec();
                 config.feed = feed("scheduler");
                 SchedulerService::start(client.clone(), config)
@@ -140,10 +163,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         ),
         false => None,
     };
-    let exporter = match runs("exporter") {
+    let exporter = match runs(Role::Exporter) {
         true => Some(
             retrying("exporter", || {
                 let mut config = ExporterConfig::new(args.common.data.join("exporter.db"));
+                config.subjects = subjects.clone();
                 config.service_key = args.service_secret.as_bytes().to_vec();
                 config.feed = feed("exporter");
                 ExporterService::start(client.clone(), config)
@@ -153,14 +177,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         false => None,
     };
     let (gateway_stop, gateway_stopped) = tokio::sync::oneshot::channel::<()>();
-    let gateway = match runs("gateway") {
+    let gateway = match runs(Role::Gateway) {
         true => {
             let listener = tokio::net::TcpListener::bind(&args.http)
                 .await
                 .with_context(|| format!("the gateway cannot listen on {}", args.http))?;
             let app = invitebus_gateway::router(invitebus_gateway::GatewayConfig {
                 client: client.clone(),
-                subjects: invitebus_events::subject::Subjects::from_env(),
+                subjects: subjects.clone(),
                 jwt_secret: args.jwt_secret.clone(),
                 metrics: Some({
                     let m = metrics.clone();
@@ -180,7 +204,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
         false => None,
     };
-    tracing::info!(role = %args.role, data = %args.common.data.display(), "invitebus serving; Ctrl-C stops");
+    tracing::info!(role = ?args.role, data = %args.common.data.display(), "invitebus serving; Ctrl-C stops");
     signals.wait().await;
     tracing::info!("stopping");
     let _ = gateway_stop.send(());
