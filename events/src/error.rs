@@ -3,31 +3,54 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// The fixed error codes; `as_str` is the wire form.
+/// The fixed error codes; `as_str` is the wire form, [`ErrorCode::http_status`] the status an
+/// HTTP route answers with (each variant's doc says which). Seeds' own codes: [`crate::seeds`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
+    /// Not JSON, not an object, an unknown command or query, a body over 64 KiB. HTTP 400.
     InvalidCommand,
+    /// A required field is absent (`field` names it). HTTP 400.
     MissingField,
+    /// A field has the wrong type or value (`field` names it). HTTP 400.
     InvalidField,
+    /// No actor, or a bad or expired token. HTTP 401.
     Unauthenticated,
+    /// The actor may not do this. HTTP 403.
     Forbidden,
+    /// No such resource, invite, code or export. HTTP 404.
     NotFound,
+    /// The actor is not in the resource. HTTP 409.
     NotMember,
+    /// The invitee or user is already in the resource. HTTP 409.
     AlreadyMember,
+    /// The resource's capacity is reached. HTTP 409.
     ResourceFull,
+    /// The id is taken. HTTP 409.
     ResourceExists,
+    /// The invite or code is past its end. HTTP 409.
     Expired,
+    /// The invite was cancelled. HTTP 409.
     Cancelled,
+    /// The record was rejected before. HTTP 409.
     AlreadyRejected,
+    /// The record was accepted before. HTTP 409.
     AlreadyAccepted,
+    /// The code was used `max_uses` times. HTTP 409.
     Exhausted,
+    /// Too soon, e.g. a resend within a minute. HTTP 429.
     RateLimited,
+    /// Not in a state that allows this, e.g. approving what is not applying. HTTP 409.
     InvalidState,
+    /// `expected_version` does not match, or a `command_id` was used for other fields. HTTP 409.
     Conflict,
+    /// The user's export is still queued or running (seed 004). HTTP 409.
     ExportInProgress,
+    /// The user's exports for the day are used up (seed 004). HTTP 429.
     ExportQuotaExceeded,
+    /// Store or bus down, or a bounded wait timed out; safe to retry with the same command_id. HTTP 503.
     Unavailable,
+    /// A bug; logged with the command_id. HTTP 500.
     Internal,
 }
 
@@ -84,18 +107,28 @@ impl ErrorCode {
         }
     }
 
-    /// Seed 002's numeric code, where that product has one.
-    pub fn seed_002_code(self) -> Option<u32> {
+    /// The HTTP status a route answers this error with (PROTOCOL.md, "HTTP status").
+    pub fn http_status(self) -> u16 {
         match self {
-            ErrorCode::NotFound => Some(10404),
-            ErrorCode::ResourceExists => Some(10405),
-            ErrorCode::NotMember => Some(10406),
-            ErrorCode::AlreadyMember => Some(10407),
-            ErrorCode::Expired | ErrorCode::Cancelled => Some(10408),
-            ErrorCode::AlreadyRejected => Some(10409),
-            ErrorCode::AlreadyAccepted => Some(10410),
-            ErrorCode::ResourceFull => Some(10419),
-            _ => None,
+            ErrorCode::InvalidCommand | ErrorCode::MissingField | ErrorCode::InvalidField => 400,
+            ErrorCode::Unauthenticated => 401,
+            ErrorCode::Forbidden => 403,
+            ErrorCode::NotFound => 404,
+            ErrorCode::RateLimited | ErrorCode::ExportQuotaExceeded => 429,
+            ErrorCode::Unavailable => 503,
+            ErrorCode::Internal => 500,
+            ErrorCode::NotMember
+            | ErrorCode::AlreadyMember
+            | ErrorCode::ResourceFull
+            | ErrorCode::ResourceExists
+            | ErrorCode::Expired
+            | ErrorCode::Cancelled
+            | ErrorCode::AlreadyRejected
+            | ErrorCode::AlreadyAccepted
+            | ErrorCode::Exhausted
+            | ErrorCode::InvalidState
+            | ErrorCode::Conflict
+            | ErrorCode::ExportInProgress => 409,
         }
     }
 }

@@ -3,39 +3,87 @@
 
 use crate::{ErrorCode, RecordStatus};
 
-impl ErrorCode {
+/// One error code in every seed's vocabulary.
+struct SeedCodes {
     /// Seed 000's `code`: 8 not signed in, 9 incomplete request, 10 not allowed; 1 for anything
     /// that product never had (its clients only test for 0).
-    pub fn seed_000_code(self) -> u32 {
+    s000: u32,
+    /// Seed 001's `status`: 4003 for a missing or expired token, as that product answers; the
+    /// others after the HTTP status they correspond to (4000, 4001, 4004, 4009, 4029, 5000, 5003).
+    s001: u32,
+    /// Seed 002's own 104xx code, where it has one.
+    s002_own: Option<u32>,
+    /// Seed 002's reply code: its own where it has one, else the platform's generic ones (414 bad
+    /// parameter, 401, 403 forbidden, 416 too frequent, 409, 500, 503).
+    s002: u32,
+    /// Seed 004's `code`: 401 for no permission (signed out or not an admin), -1 otherwise.
+    s004: i32,
+}
+
+const fn codes(s000: u32, s001: u32, s002_own: Option<u32>, s002: u32, s004: i32) -> SeedCodes {
+    SeedCodes {
+        s000,
+        s001,
+        s002_own,
+        s002,
+        s004,
+    }
+}
+
+impl ErrorCode {
+    /// The table: every code, every seed, in one exhaustive match.
+    #[rustfmt::skip]
+    fn seed_codes(self) -> SeedCodes {
         match self {
-            ErrorCode::Unauthenticated => 8,
-            ErrorCode::InvalidCommand | ErrorCode::MissingField | ErrorCode::InvalidField => 9,
-            ErrorCode::Forbidden => 10,
-            _ => 1,
+            //                                      000   001   002 own        002    004
+            ErrorCode::InvalidCommand      => codes(9,  4000, None,         414,   -1),
+            ErrorCode::MissingField        => codes(9,  4000, None,         414,   -1),
+            ErrorCode::InvalidField        => codes(9,  4000, None,         414,   -1),
+            ErrorCode::Unauthenticated     => codes(8,  4003, None,         401,  401),
+            ErrorCode::Forbidden           => codes(10, 4001, None,         403,  401),
+            ErrorCode::NotFound            => codes(1,  4004, Some(10404), 10404,  -1),
+            ErrorCode::ResourceExists      => codes(1,  4009, Some(10405), 10405,  -1),
+            ErrorCode::NotMember           => codes(1,  4009, Some(10406), 10406,  -1),
+            ErrorCode::AlreadyMember       => codes(1,  4009, Some(10407), 10407,  -1),
+            ErrorCode::Expired             => codes(1,  4009, Some(10408), 10408,  -1),
+            ErrorCode::Cancelled           => codes(1,  4009, Some(10408), 10408,  -1),
+            ErrorCode::AlreadyRejected     => codes(1,  4009, Some(10409), 10409,  -1),
+            ErrorCode::AlreadyAccepted     => codes(1,  4009, Some(10410), 10410,  -1),
+            ErrorCode::ResourceFull        => codes(1,  4009, Some(10419), 10419,  -1),
+            ErrorCode::Exhausted           => codes(1,  4009, None,         409,   -1),
+            ErrorCode::RateLimited         => codes(1,  4029, None,         416,   -1),
+            ErrorCode::InvalidState        => codes(1,  4009, None,         409,   -1),
+            ErrorCode::Conflict            => codes(1,  4009, None,         409,   -1),
+            ErrorCode::ExportInProgress    => codes(1,  4009, None,         409,   -1),
+            ErrorCode::ExportQuotaExceeded => codes(1,  4029, None,         416,   -1),
+            ErrorCode::Unavailable         => codes(1,  5003, None,         503,   -1),
+            ErrorCode::Internal            => codes(1,  5000, None,         500,   -1),
         }
     }
 
-    /// Seed 001's `status`: 4003 for a missing or expired token, as that product answers; the
-    /// others follow the same 4xxx/5xxx pattern after the HTTP status they correspond to.
+    /// Seed 000's `code` (see the table).
+    pub fn seed_000_code(self) -> u32 {
+        self.seed_codes().s000
+    }
+
+    /// Seed 001's `status` (see the table).
     pub fn seed_001_status(self) -> u32 {
-        match self {
-            ErrorCode::Unauthenticated => 4003,
-            ErrorCode::InvalidCommand | ErrorCode::MissingField | ErrorCode::InvalidField => 4000,
-            ErrorCode::Forbidden => 4001,
-            ErrorCode::NotFound => 4004,
-            ErrorCode::RateLimited | ErrorCode::ExportQuotaExceeded => 4029,
-            ErrorCode::Unavailable => 5003,
-            ErrorCode::Internal => 5000,
-            _ => 4009,
-        }
+        self.seed_codes().s001
+    }
+
+    /// Seed 002's numeric code, where that product has one.
+    pub fn seed_002_code(self) -> Option<u32> {
+        self.seed_codes().s002_own
+    }
+
+    /// Seed 002's reply code for every error (see the table).
+    pub fn seed_002_reply_code(self) -> u32 {
+        self.seed_codes().s002
     }
 
     /// Seed 004's `code`: 401 for no permission (signed out or not an admin), -1 otherwise.
     pub fn seed_004_code(self) -> i32 {
-        match self {
-            ErrorCode::Unauthenticated | ErrorCode::Forbidden => 401,
-            _ => -1,
-        }
+        self.seed_codes().s004
     }
 
     /// Seed 004's `error` name: `errors/unauthorized_error` or `standard_error`.
@@ -43,23 +91,6 @@ impl ErrorCode {
         match self.seed_004_code() {
             401 => "errors/unauthorized_error",
             _ => "standard_error",
-        }
-    }
-
-    /// Seed 002's reply code for every error: its own 104xx codes where it has one, else the
-    /// platform's generic ones (414 bad parameter, 403 forbidden, 416 too frequent, 500).
-    pub fn seed_002_reply_code(self) -> u32 {
-        if let Some(code) = self.seed_002_code() {
-            return code;
-        }
-        match self {
-            ErrorCode::Unauthenticated => 401,
-            ErrorCode::InvalidCommand | ErrorCode::MissingField | ErrorCode::InvalidField => 414,
-            ErrorCode::Forbidden => 403,
-            ErrorCode::RateLimited | ErrorCode::ExportQuotaExceeded => 416,
-            ErrorCode::Unavailable => 503,
-            ErrorCode::Internal => 500,
-            _ => 409,
         }
     }
 }

@@ -50,18 +50,10 @@ fn trace_headers() -> async_nats::HeaderMap {
     headers
 }
 
-/// The HTTP status for an error code, where a route answers with HTTP statuses.
+/// The HTTP status for an error code, where a route answers with HTTP statuses
+/// ([`ErrorCode::http_status`]: one table for every route).
 pub fn status_of(code: ErrorCode) -> StatusCode {
-    match code {
-        ErrorCode::InvalidCommand | ErrorCode::MissingField | ErrorCode::InvalidField => StatusCode::BAD_REQUEST,
-        ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
-        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
-        ErrorCode::NotFound => StatusCode::NOT_FOUND,
-        ErrorCode::RateLimited | ErrorCode::ExportQuotaExceeded => StatusCode::TOO_MANY_REQUESTS,
-        ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        _ => StatusCode::CONFLICT,
-    }
+    StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 impl GatewayConfig {
