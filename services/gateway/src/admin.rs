@@ -2,11 +2,10 @@
 //! `export_format` to start an export), `PUT …/{id}/approve|reject`. Envelope `{"code":0,
 //! "message":"success","remark":…,"data":…}`; errors `{"code":401|-1,"message","remark","error"}`.
 
-use crate::bus::{json_object, status_of, trimmed, Caller, GatewayConfig};
+use crate::bus::{json_object, status_of, trimmed, Authed, Caller, GatewayConfig};
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, RawQuery, State};
-use axum::http::HeaderMap;
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::{Json, Router};
@@ -169,11 +168,10 @@ pub fn seed_model(mut model: Value) -> Value {
 async fn list(
     State(cfg): State<Arc<GatewayConfig>>,
     params: Result<Query<HashMap<String, String>>, QueryRejection>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
+    Authed(caller): Authed,
 ) -> Response {
     let run = async {
-        let caller = cfg.caller(&headers, q.as_deref())?;
+        let caller = caller?;
         let Query(params) = params.map_err(|e| ProtocolError::invalid_command(format!("the query string: {e}")))?;
         let (filters, paging) = filters(&params)?;
         if let Some(format) = params.get("export_format").filter(|f| !f.is_empty()) {
@@ -244,14 +242,13 @@ async fn model(
 
 async fn decide(
     cfg: &GatewayConfig,
-    headers: &HeaderMap,
-    q: Option<&str>,
+    caller: Result<Caller, ProtocolError>,
     id: &str,
     body: &[u8],
     command: &str,
 ) -> Response {
     let run = async {
-        let caller = cfg.caller(headers, q)?;
+        let caller = caller?;
         let body = json_object(body)?;
         let (invite_id, invitee) = record_id(id);
         let mut fields = json!({"invite_id": invite_id});
@@ -271,21 +268,19 @@ async fn decide(
 async fn approve(
     State(cfg): State<Arc<GatewayConfig>>,
     Path(id): Path<String>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
+    Authed(caller): Authed,
     body: Bytes,
 ) -> Response {
-    decide(&cfg, &headers, q.as_deref(), &id, &body, "ApproveInvite").await
+    decide(&cfg, caller, &id, &body, "ApproveInvite").await
 }
 
 async fn reject(
     State(cfg): State<Arc<GatewayConfig>>,
     Path(id): Path<String>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
+    Authed(caller): Authed,
     body: Bytes,
 ) -> Response {
-    decide(&cfg, &headers, q.as_deref(), &id, &body, "DenyInvite").await
+    decide(&cfg, caller, &id, &body, "DenyInvite").await
 }
 
 #[cfg(test)]

@@ -56,6 +56,22 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
     StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
+/// The request's caller as its token names them, or why not: every route's first extractor.
+/// It never rejects: the handler answers the error in its own seed's shape (`caller?` inside
+/// its `run`), which a rejection could not.
+pub struct Authed(pub Result<Caller, ProtocolError>);
+
+impl axum::extract::FromRequestParts<std::sync::Arc<GatewayConfig>> for Authed {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        cfg: &std::sync::Arc<GatewayConfig>,
+    ) -> Result<Authed, Self::Rejection> {
+        Ok(Authed(cfg.caller(&parts.headers, parts.uri.query())))
+    }
+}
+
 impl GatewayConfig {
     /// The caller named by the request's token.
     pub fn caller(&self, headers: &HeaderMap, query: Option<&str>) -> Result<Caller, ProtocolError> {

@@ -1,10 +1,10 @@
 //! Seed 003, shareable invite codes: `/channels/{channelId}/invites` and `/invites/{code}` with
 //! that product's shapes and HTTP statuses (200, 204). Errors carry our `{code, message, field}`.
 
-use crate::bus::{json_object, status_of, trimmed, Caller, GatewayConfig};
+use crate::bus::{json_object, status_of, trimmed, Authed, Caller, GatewayConfig};
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -68,14 +68,9 @@ async fn code_view(cfg: &GatewayConfig, caller: &Caller, code: &str, at: Option<
     }
 }
 
-async fn list(
-    State(cfg): State<Arc<GatewayConfig>>,
-    Path(channel): Path<String>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-) -> Response {
+async fn list(State(cfg): State<Arc<GatewayConfig>>, Path(channel): Path<String>, Authed(caller): Authed) -> Response {
     let run = async {
-        let caller = cfg.caller(&headers, q.as_deref())?;
+        let caller = caller?;
         let items = cfg
             .every_item(&caller, "codes", json!({"resource_id": channel}))
             .await?;
@@ -88,12 +83,11 @@ async fn list(
 async fn create(
     State(cfg): State<Arc<GatewayConfig>>,
     Path(channel): Path<String>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
+    Authed(caller): Authed,
     body: Bytes,
 ) -> Response {
     let run = async {
-        let caller = cfg.caller(&headers, q.as_deref())?;
+        let caller = caller?;
         let mut fields = json_object(&body)?;
         for name in ["max_age", "max_uses"] {
             // JSON has one kind of number: `86400.0` is the integer 86400 to any client.
@@ -126,14 +120,9 @@ async fn create(
     answer(run.await)
 }
 
-async fn show(
-    State(cfg): State<Arc<GatewayConfig>>,
-    Path(code): Path<String>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-) -> Response {
+async fn show(State(cfg): State<Arc<GatewayConfig>>, Path(code): Path<String>, Authed(caller): Authed) -> Response {
     let run = async {
-        let caller = cfg.caller(&headers, q.as_deref())?;
+        let caller = caller?;
         Ok((
             StatusCode::OK,
             seed_invite(&code_view(&cfg, &caller, &code, None).await?),
@@ -144,14 +133,9 @@ async fn show(
 
 /// Joins through the code and answers the guild joined, as seed 003 does (also when already in).
 /// With an approval code the answer says `pending_approval` and `joined_at` is null.
-async fn redeem(
-    State(cfg): State<Arc<GatewayConfig>>,
-    Path(code): Path<String>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-) -> Response {
+async fn redeem(State(cfg): State<Arc<GatewayConfig>>, Path(code): Path<String>, Authed(caller): Authed) -> Response {
     let run = async {
-        let caller = cfg.caller(&headers, q.as_deref())?;
+        let caller = caller?;
         let view = seed_invite(&code_view(&cfg, &caller, &code, None).await?);
         let done = cfg.command(&caller, "RedeemInviteCode", json!({"code": code})).await?;
         let pending = !done.data["invite_id"].is_null();
@@ -174,14 +158,9 @@ async fn redeem(
     answer(run.await)
 }
 
-async fn delete(
-    State(cfg): State<Arc<GatewayConfig>>,
-    Path(code): Path<String>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-) -> Response {
+async fn delete(State(cfg): State<Arc<GatewayConfig>>, Path(code): Path<String>, Authed(caller): Authed) -> Response {
     let run = async {
-        let caller = cfg.caller(&headers, q.as_deref())?;
+        let caller = caller?;
         cfg.command(&caller, "DeleteInviteCode", json!({"code": code})).await?;
         Ok((StatusCode::NO_CONTENT, Value::Null))
     };

@@ -1,10 +1,10 @@
 //! Seed 000, conference PC-member invitations: `{"code":0,"data":…}` on HTTP 200, codes 8 (not
 //! signed in), 9 (incomplete request), 10 (not the invitee); statuses `init`/`accept`/`reject`.
 
-use crate::bus::{json_object, trimmed, GatewayConfig};
+use crate::bus::{json_object, trimmed, Authed, Caller, GatewayConfig};
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -55,14 +55,9 @@ fn text(body: &Map<String, Value>, field: &str) -> Result<String, ProtocolError>
     }
 }
 
-async fn create(
-    State(cfg): State<Arc<GatewayConfig>>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn create(State(cfg): State<Arc<GatewayConfig>>, Authed(caller): Authed, body: Bytes) -> Response {
     let run = async {
-        let caller = cfg.caller(&headers, q.as_deref())?;
+        let caller = caller?;
         let body = json_object(&body)?;
         let (invitee, conf) = (text(&body, "invitee")?, text(&body, "confId")?);
         let mut fields = json!({"resource_id": conf, "invitee": invitee, "role": ROLE});
@@ -91,14 +86,9 @@ fn seed_status(status: &Value) -> Value {
     }
 }
 
-async fn received(
-    State(cfg): State<Arc<GatewayConfig>>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn received(State(cfg): State<Arc<GatewayConfig>>, Authed(caller): Authed, body: Bytes) -> Response {
     let run = async {
-        let caller = cfg.caller(&headers, q.as_deref())?;
+        let caller = caller?;
         let filter = filter(&json_object(&body)?);
         let items = cfg.every_item(&caller, "received", filter).await?;
         let list = items.into_iter().map(|mut item| {
@@ -116,14 +106,9 @@ async fn received(
 
 /// One item per (invite, invitee), as seed 000 has one invitee per invitation; `user_info` is
 /// the invitee's profile.
-async fn sent(
-    State(cfg): State<Arc<GatewayConfig>>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn sent(State(cfg): State<Arc<GatewayConfig>>, Authed(caller): Authed, body: Bytes) -> Response {
     let run = async {
-        let caller = cfg.caller(&headers, q.as_deref())?;
+        let caller = caller?;
         let filter = filter(&json_object(&body)?);
         let wanted = filter["status"]
             .as_str()
@@ -157,35 +142,24 @@ async fn sent(
 
 async fn answer_invite(
     cfg: &GatewayConfig,
-    headers: &HeaderMap,
-    q: Option<&str>,
+    caller: Result<Caller, ProtocolError>,
     command: &str,
     iid: &str,
 ) -> Response {
     let run = async {
-        let caller = cfg.caller(headers, q)?;
+        let caller = caller?;
         cfg.command(&caller, command, json!({"invite_id": iid})).await?;
         Ok(Value::Null)
     };
     answer(run.await)
 }
 
-async fn approve(
-    State(cfg): State<Arc<GatewayConfig>>,
-    Path(iid): Path<String>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-) -> Response {
-    answer_invite(&cfg, &headers, q.as_deref(), "AcceptInvite", &iid).await
+async fn approve(State(cfg): State<Arc<GatewayConfig>>, Path(iid): Path<String>, Authed(caller): Authed) -> Response {
+    answer_invite(&cfg, caller, "AcceptInvite", &iid).await
 }
 
-async fn reject(
-    State(cfg): State<Arc<GatewayConfig>>,
-    Path(iid): Path<String>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-) -> Response {
-    answer_invite(&cfg, &headers, q.as_deref(), "RejectInvite", &iid).await
+async fn reject(State(cfg): State<Arc<GatewayConfig>>, Path(iid): Path<String>, Authed(caller): Authed) -> Response {
+    answer_invite(&cfg, caller, "RejectInvite", &iid).await
 }
 
 /// The heartbeat for consul: 200 while invitebus answers on the bus, 503 otherwise. No sign-in.

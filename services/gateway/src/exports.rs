@@ -3,13 +3,13 @@
 //! Only the requester and admins get any of it (the `export` query decides).
 
 use crate::admin::{failure, ok};
-use crate::bus::{Caller, GatewayConfig};
+use crate::bus::{Authed, Caller, GatewayConfig};
 use async_nats::jetstream::{self, consumer};
 use axum::body::Body;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, HeaderMap};
+use axum::extract::{Path, State};
+use axum::http::header;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -32,11 +32,10 @@ pub fn routes() -> Router<Arc<GatewayConfig>> {
 /// The export as the `export` query has it, for a caller allowed to see it.
 async fn export(
     cfg: &GatewayConfig,
-    headers: &HeaderMap,
-    q: Option<&str>,
+    caller: Result<Caller, ProtocolError>,
     id: &str,
 ) -> Result<(Caller, Value), ProtocolError> {
-    let caller = cfg.caller(headers, q)?;
+    let caller = caller?;
     let view = cfg.fresh_query(&caller, "export", json!({"export_id": id})).await?;
     Ok((caller, view))
 }
@@ -93,13 +92,8 @@ async fn progress(cfg: &GatewayConfig, id: &str) -> Result<impl Stream<Item = Va
     ))
 }
 
-async fn status(
-    State(cfg): State<Arc<GatewayConfig>>,
-    Path(id): Path<String>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-) -> Response {
-    match export(&cfg, &headers, q.as_deref(), &id).await {
+async fn status(State(cfg): State<Arc<GatewayConfig>>, Path(id): Path<String>, Authed(caller): Authed) -> Response {
+    match export(&cfg, caller, &id).await {
         Ok((_, mut view)) => {
             if view["status"] == "success" {
                 view["file_url"] = json!(file_path(&id));
@@ -114,11 +108,10 @@ async fn status(
 async fn progress_sse(
     State(cfg): State<Arc<GatewayConfig>>,
     Path(id): Path<String>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
+    Authed(caller): Authed,
 ) -> Response {
     let run = async {
-        export(&cfg, &headers, q.as_deref(), &id).await?;
+        export(&cfg, caller, &id).await?;
         progress(&cfg, &id).await
     };
     match run.await {
@@ -133,12 +126,11 @@ async fn progress_sse(
 async fn progress_ws(
     State(cfg): State<Arc<GatewayConfig>>,
     Path(id): Path<String>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
+    Authed(caller): Authed,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     let run = async {
-        export(&cfg, &headers, q.as_deref(), &id).await?;
+        export(&cfg, caller, &id).await?;
         let upgrade = upgrade.map_err(crate::signaling::not_a_socket)?;
         Ok((upgrade, progress(&cfg, &id).await?))
     };
@@ -164,14 +156,9 @@ async fn send_all(mut socket: WebSocket, frames: impl Stream<Item = Value>) {
     let _ = socket.send(Message::Close(None)).await;
 }
 
-async fn file(
-    State(cfg): State<Arc<GatewayConfig>>,
-    Path(id): Path<String>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-) -> Response {
+async fn file(State(cfg): State<Arc<GatewayConfig>>, Path(id): Path<String>, Authed(caller): Authed) -> Response {
     let run = async {
-        let (_, view) = export(&cfg, &headers, q.as_deref(), &id).await?;
+        let (_, view) = export(&cfg, caller, &id).await?;
         // The view decides who may; the object store decides whether the file is there (the
         // `success` progress message can come before the view has recorded CompleteExport).
         if view["status"] == "failed" {

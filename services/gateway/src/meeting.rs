@@ -2,10 +2,9 @@
 //! millisecond timestamps, `{"status":0,"data":…}` on HTTP 200, 4003 for a missing or expired token.
 //! A meeting is a resource of kind `meeting` made with its invite in one append (StartCall).
 
-use crate::bus::{json_object, trimmed, Caller, GatewayConfig};
+use crate::bus::{json_object, trimmed, Authed, Caller, GatewayConfig};
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::HeaderMap;
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -37,12 +36,11 @@ fn answer(result: Result<Option<Value>, ProtocolError>) -> Response {
 async fn action(
     State(cfg): State<Arc<GatewayConfig>>,
     Path(action): Path<String>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
+    Authed(caller): Authed,
     body: Bytes,
 ) -> Response {
     let run = async {
-        let caller = cfg.caller(&headers, q.as_deref())?;
+        let caller = caller?;
         let body = json_object(&body)?;
         match body.get("requesterUid") {
             None | Some(Value::Null) => return Err(ProtocolError::missing("requesterUid")),

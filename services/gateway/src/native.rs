@@ -3,10 +3,10 @@
 //! actor is refused, `forbidden`); the answer is the NATS reply as it came (`"position": null`
 //! included), with an HTTP status for its code.
 
-use crate::bus::{clip, status_of, trimmed, Caller, GatewayConfig, MAX_BODY, MAX_FIELD, MAX_MESSAGE};
+use crate::bus::{clip, status_of, trimmed, Authed, Caller, GatewayConfig, MAX_BODY, MAX_FIELD, MAX_MESSAGE};
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
@@ -98,12 +98,12 @@ fn known(kind: &str, names: &[&str], name: &str) -> Result<(), ProtocolError> {
 /// Signed in, a known name, a body within limits: then onto the bus.
 async fn forward(
     cfg: &GatewayConfig,
-    (headers, q, body): (&HeaderMap, Option<&str>, &[u8]),
+    (caller, body): (Result<Caller, ProtocolError>, &[u8]),
     (kind, names, name): (&str, &[&str], &str),
     subject: String,
 ) -> Response {
     let sent = async {
-        let caller = cfg.caller(headers, q)?;
+        let caller = caller?;
         known(kind, names, name)?;
         let body = authorised(&caller, body)?;
         cfg.request_raw(subject, body).await
@@ -117,11 +117,10 @@ async fn forward(
 async fn command(
     State(cfg): State<Arc<GatewayConfig>>,
     Path(name): Path<String>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
+    Authed(caller): Authed,
     body: Bytes,
 ) -> Response {
-    let request = (&headers, q.as_deref(), &body[..]);
+    let request = (caller, &body[..]);
     forward(
         &cfg,
         request,
@@ -134,10 +133,9 @@ async fn command(
 async fn query(
     State(cfg): State<Arc<GatewayConfig>>,
     Path(name): Path<String>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
+    Authed(caller): Authed,
     body: Bytes,
 ) -> Response {
-    let request = (&headers, q.as_deref(), &body[..]);
+    let request = (caller, &body[..]);
     forward(&cfg, request, ("query", QUERIES, &name), cfg.subjects.query(&name)).await
 }

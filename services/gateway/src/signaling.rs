@@ -6,12 +6,11 @@
 //! is seed 002's call type. While connected it answers
 //! presence requests, so an invite that is live-only learns whether its invitee is online (10201).
 
-use crate::bus::{trimmed, Caller, GatewayConfig, MAX_BODY};
+use crate::bus::{trimmed, Authed, Caller, GatewayConfig, MAX_BODY};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, RawQuery, State};
-use axum::http::HeaderMap;
+use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -31,11 +30,10 @@ pub fn routes() -> Router<Arc<GatewayConfig>> {
 async fn connect(
     State(cfg): State<Arc<GatewayConfig>>,
     params: Result<Query<HashMap<String, String>>, QueryRejection>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
+    Authed(caller): Authed,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    let upgrade = cfg.caller(&headers, q.as_deref()).and_then(|caller| {
+    let upgrade = caller.and_then(|caller| {
         let Query(params) = params.map_err(|e| ProtocolError::invalid_command(format!("the query string: {e}")))?;
         let after = match params.get("after").filter(|a| !a.is_empty()) {
             Some(a) => Some(
