@@ -4,65 +4,50 @@
 
 use calamine::{Reader, Xlsx};
 use futures::StreamExt;
-use invitebus_commands::{CommandService, ServiceConfig, WriterConfig};
 use invitebus_events::subject::Subjects;
 use invitebus_events::Reply;
 use invitebus_exporter::file::{cells, csv_field, COLUMNS};
 use invitebus_exporter::{ExporterConfig, ExporterService};
-use invitebus_natsrun::NatsServer;
+use invitebus_testkit::Bus;
 use invitebus_views::{ViewService, ViewsConfig};
 use serde_json::{json, Value};
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
 
 struct Stack {
-    _nats: NatsServer,
-    client: async_nats::Client,
-    _commands: CommandService,
+    bus: Bus,
     _views: ViewService,
     _exporter: ExporterService,
-    _dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Stack {
+    type Target = Bus;
+    fn deref(&self) -> &Bus {
+        &self.bus
+    }
 }
 
 async fn start() -> Stack {
-    let nats = NatsServer::start_temp().unwrap();
-    let client = async_nats::connect(nats.url()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = ServiceConfig::new(WriterConfig::new(dir.path().join("events.db")));
-    config.subjects = Subjects::default();
-    config.exports_enabled = true;
-    let commands = CommandService::start(client.clone(), config).await.unwrap();
-    let mut v = ViewsConfig::new(dir.path().join("views.db"));
-    v.subjects = Subjects::default();
-    let views = ViewService::start(client.clone(), v).await.unwrap();
-    let mut e = ExporterConfig::new(dir.path().join("exporter.db"));
-    e.subjects = Subjects::default();
-    let exporter = ExporterService::start(client.clone(), e).await.unwrap();
+    let bus = Bus::start_with(|c| c.exports_enabled = true).await;
+    let mut v = ViewsConfig::new(bus.path("views.db"));
+    v.subjects = bus.subjects.clone();
+    let views = ViewService::start(bus.client.clone(), v).await.unwrap();
+    let mut e = ExporterConfig::new(bus.path("exporter.db"));
+    e.subjects = bus.subjects.clone();
+    let exporter = ExporterService::start(bus.client.clone(), e).await.unwrap();
     Stack {
-        _nats: nats,
-        client,
-        _commands: commands,
+        bus,
         _views: views,
         _exporter: exporter,
-        _dir: dir,
     }
 }
 
 impl Stack {
     async fn request(&self, subject: String, body: Value) -> Reply {
-        let msg = self.client.request(subject, body.to_string().into()).await.unwrap();
-        serde_json::from_slice(&msg.payload).unwrap()
-    }
-    async fn ok(&self, name: &str, body: Value) -> Reply {
-        let r = self.request(Subjects::default().command(name), body.clone()).await;
-        assert!(r.ok, "{name} {body}: {r:?}");
-        r
+        self.bus.request(subject, &body).await
     }
     async fn query(&self, name: &str, body: Value) -> Value {
-        self.request(Subjects::default().query(name), body)
-            .await
-            .into_result()
-            .unwrap()
+        self.bus.q(name, body).await
     }
     /// Returns the position of the last command.
     async fn fill(&self, n: usize) -> u64 {

@@ -4,51 +4,43 @@
 
 use chrono::{Duration as Span, Utc};
 use futures::StreamExt;
-use invitebus_commands::{CommandService, ServiceConfig, WriterConfig};
 use invitebus_events::subject::Subjects;
 use invitebus_events::Reply;
-use invitebus_natsrun::NatsServer;
 use invitebus_notifier::{NotifierConfig, NotifierService};
 use invitebus_scheduler::{SchedulerConfig, SchedulerService};
+use invitebus_testkit::Bus;
 use serde_json::{json, Value};
 use std::time::Duration;
 
 struct Stack {
-    _nats: NatsServer,
-    client: async_nats::Client,
-    _commands: CommandService,
+    bus: Bus,
     _notifier: NotifierService,
-    dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Stack {
+    type Target = Bus;
+    fn deref(&self) -> &Bus {
+        &self.bus
+    }
 }
 
 async fn start() -> Stack {
-    let nats = NatsServer::start_temp().unwrap();
-    let client = async_nats::connect(nats.url()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = ServiceConfig::new(WriterConfig::new(dir.path().join("events.db")));
-    config.subjects = Subjects::default();
-    let commands = CommandService::start(client.clone(), config).await.unwrap();
-    let mut n = NotifierConfig::new(dir.path().join("notifier.db"));
-    n.subjects = Subjects::default();
-    let notifier = NotifierService::start(client.clone(), n).await.unwrap();
+    let bus = Bus::start().await;
+    let mut n = NotifierConfig::new(bus.path("notifier.db"));
+    n.subjects = bus.subjects.clone();
+    let notifier = NotifierService::start(bus.client.clone(), n).await.unwrap();
     Stack {
-        _nats: nats,
-        client,
-        _commands: commands,
+        bus,
         _notifier: notifier,
-        dir,
     }
 }
 
 impl Stack {
     async fn request(&self, subject: String, body: Value) -> Reply {
-        let msg = self.client.request(subject, body.to_string().into()).await.unwrap();
-        serde_json::from_slice(&msg.payload).unwrap()
+        self.bus.request(subject, &body).await
     }
     async fn ok(&self, name: &str, body: Value) -> u64 {
-        let r = self.request(Subjects::default().command(name), body.clone()).await;
-        assert!(r.ok, "{name} {body}: {r:?}");
-        r.position().unwrap_or(0)
+        self.bus.ok(name, body).await.position().unwrap_or(0)
     }
     async fn scheduler(&self) -> SchedulerService {
         let mut config = SchedulerConfig::new(self.dir.path().join("scheduler.db"));

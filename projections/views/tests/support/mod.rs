@@ -1,84 +1,48 @@
 //! A real nats-server, the command service and the views role, in one test process.
 #![allow(dead_code)]
 
-use invitebus_commands::{CommandService, ServiceConfig, WriterConfig};
-use invitebus_events::subject::Subjects;
-use invitebus_events::Reply;
-use invitebus_natsrun::NatsServer;
+use invitebus_testkit::Bus;
 use invitebus_views::{ViewService, ViewsConfig};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::path::PathBuf;
 use std::time::Duration;
 
 pub struct Stack {
-    pub nats: NatsServer,
-    pub client: async_nats::Client,
-    pub commands: Option<CommandService>,
+    pub bus: Bus,
     pub views: Option<ViewService>,
-    pub dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Stack {
+    type Target = Bus;
+    fn deref(&self) -> &Bus {
+        &self.bus
+    }
 }
 
 impl Stack {
     pub async fn start() -> Stack {
-        let nats = NatsServer::start_temp().unwrap();
-        let client = async_nats::connect(nats.url()).await.unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = ServiceConfig::new(WriterConfig::new(dir.path().join("events.db")));
-        config.subjects = Subjects::default();
-        let commands = CommandService::start(client.clone(), config).await.unwrap();
         let mut stack = Stack {
-            nats,
-            client,
-            commands: Some(commands),
+            bus: Bus::start().await,
             views: None,
-            dir,
         };
         stack.start_views().await;
         stack
     }
 
     pub fn views_path(&self) -> PathBuf {
-        self.dir.path().join("views.db")
+        self.bus.path("views.db")
     }
 
     pub async fn start_views(&mut self) {
         let mut config = ViewsConfig::new(self.views_path());
-        config.subjects = Subjects::default();
-        self.views = Some(ViewService::start(self.client.clone(), config).await.unwrap());
+        config.subjects = self.bus.subjects.clone();
+        self.views = Some(ViewService::start(self.bus.client.clone(), config).await.unwrap());
     }
 
     pub async fn stop_views(&mut self) {
         if let Some(v) = self.views.take() {
             v.shutdown().await;
         }
-    }
-
-    async fn request(&self, subject: String, body: &Value) -> Reply {
-        let msg = tokio::time::timeout(
-            Duration::from_secs(10),
-            self.client.request(subject, body.to_string().into()),
-        )
-        .await
-        .expect("reply in time")
-        .expect("request");
-        serde_json::from_slice(&msg.payload).unwrap()
-    }
-
-    /// Sends a command that must succeed; returns its reply.
-    pub async fn ok(&self, name: &str, body: Value) -> Reply {
-        let r = self.request(Subjects::default().command(name), &body).await;
-        assert!(r.ok, "{name} {body}: {r:?}");
-        r
-    }
-
-    pub async fn query(&self, name: &str, body: Value) -> Reply {
-        self.request(Subjects::default().query(name), &body).await
-    }
-
-    /// A query that must succeed; its data.
-    pub async fn q(&self, name: &str, body: Value) -> Value {
-        let r = self.query(name, body.clone()).await;
-        r.into_result().unwrap_or_else(|e| panic!("{name} {body}: {e}"))
     }
 
     /// Waits until the views have applied `position`.
@@ -91,7 +55,7 @@ impl Stack {
     }
 
     pub fn head(&self) -> u64 {
-        invitebus_eventlog_head(&self.dir.path().join("events.db"))
+        invitebus_eventlog_head(&self.bus.path("events.db"))
     }
 }
 
