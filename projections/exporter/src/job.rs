@@ -24,10 +24,14 @@ use tracing::{info, warn};
 pub enum ExporterError {
     #[error(transparent)]
     Views(#[from] invitebus_views::ViewError),
+    /// NATS or JetStream refused or did not answer; the cause is kept.
     #[error("nats: {0}")]
-    Nats(String),
+    Nats(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("{0}")]
     Lock(#[from] invitebus_filelock::LockError),
+    /// The export's temporary file could not be made.
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 pub struct Exporter {
@@ -53,7 +57,7 @@ pub async fn ensure_streams(js: &jetstream::Context, subjects: &Subjects) -> Res
         ..Default::default()
     })
     .await
-    .map_err(|e| ExporterError::Nats(e.to_string()))?;
+    .map_err(|e| ExporterError::Nats(e.into()))?;
     if js.get_object_store(EXPORTS_BUCKET).await.is_err() {
         js.create_object_store(object_store::Config {
             bucket: EXPORTS_BUCKET.to_string(),
@@ -61,7 +65,7 @@ pub async fn ensure_streams(js: &jetstream::Context, subjects: &Subjects) -> Res
             ..Default::default()
         })
         .await
-        .map_err(|e| ExporterError::Nats(e.to_string()))?;
+        .map_err(|e| ExporterError::Nats(e.into()))?;
     }
     Ok(())
 }
@@ -81,8 +85,8 @@ impl Exporter {
             )
             .await
             .map_err(|_| ExporterError::Nats("no reply in time".into()))?
-            .map_err(|e| ExporterError::Nats(e.to_string()))?;
-            serde_json::from_slice(&msg.payload).map_err(|e| ExporterError::Nats(e.to_string()))
+            .map_err(|e| ExporterError::Nats(e.into()))?;
+            serde_json::from_slice(&msg.payload).map_err(|e| ExporterError::Nats(e.into()))
         })
     }
 
@@ -102,8 +106,8 @@ impl Exporter {
             let ack = js
                 .publish_with_headers(subject, headers, body.to_string().into())
                 .await
-                .map_err(|e| ExporterError::Nats(e.to_string()))?;
-            ack.await.map_err(|e| ExporterError::Nats(e.to_string()))?;
+                .map_err(|e| ExporterError::Nats(e.into()))?;
+            ack.await.map_err(|e| ExporterError::Nats(e.into()))?;
             Ok(())
         })
     }
@@ -121,10 +125,10 @@ impl Exporter {
             )
             .await
             .map_err(|_| ExporterError::Nats("no reply in time".into()))?
-            .map_err(|e| ExporterError::Nats(e.to_string()))?;
-            serde_json::from_slice(&msg.payload).map_err(|e| ExporterError::Nats(e.to_string()))
+            .map_err(|e| ExporterError::Nats(e.into()))?;
+            serde_json::from_slice(&msg.payload).map_err(|e| ExporterError::Nats(e.into()))
         })?;
-        let items = reply.into_result().map_err(|e| ExporterError::Nats(e.message))?;
+        let items = reply.into_result().map_err(|e| ExporterError::Nats(e.message.into()))?;
         let done = |e: &Value| matches!(e["type"].as_str(), Some("ExportCompleted" | "ExportFailed"));
         Ok(items["items"].as_array().is_some_and(|a| a.iter().any(done)))
     }
@@ -156,10 +160,10 @@ impl Exporter {
             .error
             .filter(|e| e.code == invitebus_events::ErrorCode::Unavailable)
         {
-            return Err(ExporterError::Nats(e.message));
+            return Err(ExporterError::Nats(e.message.into()));
         }
         self.progress(r, "start", 1, json!({"count": count}))?;
-        let dir = tempfile::tempdir().map_err(|e| ExporterError::Nats(e.to_string()))?;
+        let dir = tempfile::tempdir()?;
         let path = dir.path().join(format!("{id}.{format}"));
         let written = self.write_file(r, &conn, &path);
         let outcome = match written {
@@ -200,7 +204,7 @@ impl Exporter {
     fn record(&self, name: &str, body: Value) -> Result<(), ExporterError> {
         let reply = self.command(name, body)?;
         match reply.error {
-            Some(e) if e.code == invitebus_events::ErrorCode::Unavailable => Err(ExporterError::Nats(e.message)),
+            Some(e) if e.code == invitebus_events::ErrorCode::Unavailable => Err(ExporterError::Nats(e.message.into())),
             _ => Ok(()),
         }
     }

@@ -16,8 +16,9 @@ use tracing::{info, warn};
 /// Why following stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum FeedError {
+    /// NATS or JetStream refused or did not answer; the cause is kept.
     #[error("jetstream: {0}")]
-    Nats(String),
+    Nats(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("projection: {0}")]
     Projection(String),
 }
@@ -146,8 +147,10 @@ async fn open(
     from: u64,
     settings: &FeedSettings,
 ) -> Result<(jetstream::stream::Stream, String, Chunks), FeedError> {
-    let nats = |e: &dyn std::fmt::Display| FeedError::Nats(e.to_string());
-    let stream = js.get_stream(EVENTS_STREAM).await.map_err(|e| nats(&e))?;
+    let stream = js
+        .get_stream(EVENTS_STREAM)
+        .await
+        .map_err(|e| FeedError::Nats(e.into()))?;
     let consumer: consumer::PullConsumer = stream
         .create_consumer(consumer::pull::Config {
             filter_subject: subjects.all_events(),
@@ -157,7 +160,7 @@ async fn open(
             ..Default::default()
         })
         .await
-        .map_err(|e| nats(&e))?;
+        .map_err(|e| FeedError::Nats(e.into()))?;
     let name = consumer.cached_info().name.clone();
     let messages = consumer
         .stream()
@@ -166,6 +169,6 @@ async fn open(
         .expires(settings.heartbeat * 5)
         .messages()
         .await
-        .map_err(|e| nats(&e))?;
+        .map_err(|e| FeedError::Nats(e.into()))?;
     Ok((stream, name, messages.ready_chunks(BATCH)))
 }

@@ -64,7 +64,7 @@ pub async fn ensure_notify_stream(
         ..Default::default()
     })
     .await
-    .map_err(|e| NotifierError::Nats(e.to_string()))
+    .map_err(|e| NotifierError::Nats(e.into()))
 }
 
 impl NotifierService {
@@ -88,7 +88,7 @@ impl NotifierService {
         let sub = client
             .queue_subscribe(config.subjects.query("inbox"), config.queue_group.clone())
             .await
-            .map_err(|e| NotifierError::Nats(e.to_string()))?;
+            .map_err(|e| NotifierError::Nats(e.into()))?;
         let reader = Arc::new(Mutex::new(reader));
         let handler = |conn: &Connection, body: &[u8]| {
             check_body(body)?;
@@ -113,12 +113,19 @@ impl NotifierService {
 /// The (position, id) of the last notification `INVITES_NOTIFY` holds: on `subject` (one
 /// user's), or of the whole stream; None when there is none.
 async fn stored_last(js: &jetstream::Context, subject: Option<&str>) -> Result<Option<(u64, String)>, NotifierError> {
-    let nats = |e: &dyn std::fmt::Display| NotifierError::Nats(e.to_string());
-    let stream = js.get_stream(NOTIFY_STREAM).await.map_err(|e| nats(&e))?;
+    let stream = js
+        .get_stream(NOTIFY_STREAM)
+        .await
+        .map_err(|e| NotifierError::Nats(e.into()))?;
     let found = match subject {
         Some(subject) => stream.get_last_raw_message_by_subject(subject).await.ok(),
         None => {
-            let last = stream.get_info().await.map_err(|e| nats(&e))?.state.last_sequence;
+            let last = stream
+                .get_info()
+                .await
+                .map_err(|e| NotifierError::Nats(e.into()))?
+                .state
+                .last_sequence;
             match last {
                 0 => None,
                 seq => stream.get_raw_message(seq).await.ok(),
@@ -214,11 +221,11 @@ impl Sender {
                 .js
                 .send_publish(self.subjects.notify(&n.user_id), msg)
                 .await
-                .map_err(|e| NotifierError::Nats(e.to_string()))?;
+                .map_err(|e| NotifierError::Nats(e.into()))?;
             acks.push(ack);
         }
         for ack in acks {
-            ack.await.map_err(|e| NotifierError::Nats(e.to_string()))?;
+            ack.await.map_err(|e| NotifierError::Nats(e.into()))?;
         }
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         let mut mark = conn

@@ -34,8 +34,9 @@ pub enum NotifierError {
     Event { position: u64, reason: String },
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+    /// NATS or JetStream refused or did not answer; the cause is kept.
     #[error("nats: {0}")]
-    Nats(String),
+    Nats(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("{0}")]
     Lock(#[from] invitebus_filelock::LockError),
 }

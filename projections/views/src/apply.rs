@@ -25,8 +25,9 @@ pub enum ViewError {
     Io(#[from] std::io::Error),
     #[error("{0}")]
     Lock(#[from] invitebus_filelock::LockError),
+    /// NATS or JetStream refused or did not answer; the cause is kept.
     #[error("nats: {0}")]
-    Nats(String),
+    Nats(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// The writer of the view file.

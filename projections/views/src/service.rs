@@ -53,7 +53,7 @@ impl ViewService {
             let sub = client
                 .queue_subscribe(config.subjects.query(name), config.queue_group.clone())
                 .await
-                .map_err(|e| ViewError::Nats(e.to_string()))?;
+                .map_err(|e| ViewError::Nats(e.into()))?;
             let handler = move |c: &Connection, b: &[u8]| answer(c, name, b);
             let (client, reader) = (client.clone(), reader.clone());
             run.spawn(move |applied, shutdown| {

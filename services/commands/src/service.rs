@@ -52,8 +52,9 @@ impl ServiceConfig {
 pub enum ServiceError {
     #[error(transparent)]
     Log(#[from] LogError),
+    /// NATS or JetStream refused or did not answer; the cause is kept.
     #[error("nats: {0}")]
-    Nats(String),
+    Nats(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// A running command service; [`CommandService::shutdown`] stops it cleanly.
@@ -78,7 +79,7 @@ impl CommandService {
             relayed: Some(relayed.clone()),
         };
         let (writer, handle) = Writer::start(config.writer.clone(), link)?;
-        let nats = |e: async_nats::SubscribeError| ServiceError::Nats(e.to_string());
+        let nats = |e: async_nats::SubscribeError| ServiceError::Nats(e.into());
         let subjects = config.subjects.clone();
 
         let relay = Relay {
