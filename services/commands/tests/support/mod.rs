@@ -13,7 +13,7 @@ use invitebus_commands::decision::{IdGen, Outcome};
 use invitebus_commands::invite::InviteState;
 use invitebus_commands::resource::ResourceState;
 use invitebus_commands::Ctx;
-use invitebus_events::{CommandMeta, CommandRequest, ErrorCode, Event, Id, ProtocolError};
+use invitebus_events::{Command, CommandMeta, CommandRequest, ErrorCode, Event, Id, ProtocolError};
 use serde_json::{json, Value};
 
 /// Ids `id-1`, `id-2`, … and codes `CODE0001`, … in order.
@@ -102,6 +102,19 @@ impl Scenario {
         self
     }
 
+    /// Runs a typed command as `actor` (with `roles`): the typed harness, no JSON in between.
+    pub fn when_typed(&mut self, actor: &str, roles: &[&str], command: Command) -> Then {
+        let mut meta = CommandMeta::new(id(actor));
+        meta.roles = roles.iter().map(|r| r.to_string()).collect();
+        let req = CommandRequest { meta, command };
+        Then { result: self.run(&req) }
+    }
+
+    /// The clock the scenario decides at.
+    pub fn at(&self) -> DateTime<Utc> {
+        self.now
+    }
+
     /// Runs the command under test.
     pub fn when(&mut self, name: &str, body: Value) -> Then {
         let req = cmd(name, body);
@@ -170,6 +183,12 @@ impl Then {
             .as_ref()
             .unwrap_or_else(|e| panic!("expected events, got error {e}"))
             .events
+    }
+
+    /// Exactly these events, field by field, in order.
+    pub fn then(&self, expected: &[Event]) -> &Self {
+        assert_eq!(self.then_events(), expected);
+        self
     }
 
     pub fn then_nothing(&self) -> &Self {
