@@ -94,7 +94,8 @@ pub struct Writer {
 }
 
 /// The writer's ties to the relay: where committed batches go, and how far the relay has
-/// published (stored as its checkpoint inside the writer's next transaction).
+/// published (stored as its checkpoint inside the writer's next transaction, and when the
+/// writer stops: the relay reads the log and never writes it).
 #[derive(Default)]
 pub struct RelayLink {
     pub feed: Option<RelayFeed>,
@@ -172,6 +173,17 @@ fn run(mut owned: Owned, mut rx: mpsc::Receiver<Job>, head: watch::Sender<u64>, 
         }
         process(&mut owned, std::mem::take(&mut jobs));
         head.send_replace(owned.log.head());
+    }
+    // The relay's progress since the last batch, so that a clean stop leaves its checkpoint
+    // current; the writer is the only connection that writes the file, the relay only reads.
+    let relayed = owned.relay.relayed.as_ref().map(|r| *r.borrow());
+    if let Some(r) = relayed.filter(|r| *r > owned.checkpointed) {
+        match owned.log.set_checkpoint(RELAY_CHECKPOINT, r) {
+            Ok(()) => owned.checkpointed = r,
+            Err(e) => {
+                warn!(error = %e, position = r, "the relay's checkpoint could not be stored; the next start reads the stream")
+            }
+        }
     }
     debug!("writer stops: every sender is gone");
 }
@@ -302,7 +314,8 @@ fn process(owned: &mut Owned, jobs: Vec<Job>) {
             positions: p,
             published,
         }) => {
-            if let Some(r) = relayed {
+            // Stored only when a batch carried it (an empty batch commits nothing).
+            if let (Some(r), false) = (relayed, batch.is_empty()) {
                 *checkpointed = r;
             }
             // A full feed is fine: the relay reads what it missed from the log.

@@ -14,4 +14,7 @@ pub enum LogError {
     Io(#[from] std::io::Error),
     #[error("{0}")]
     Lock(#[source] invitebus_filelock::LockError),
+    /// A reader opened on a path with no file: only the writer creates the log.
+    #[error("no event log at {}: the writer (the commands role) creates it; a reader never does", .0.display())]
+    Missing(std::path::PathBuf),
 }

@@ -1,17 +1,22 @@
 //! The SQLite event log, the source of truth, and its relay to JetStream.
 //!
 //! Layout:
-//! - [`log`]: [`EventLog`], the one writer: append batches (group commit) with command dedupe,
-//!   gapless positions, per-stream versions and the hash chain; checkpoints.
-//! - [`read`]: [`LogReader`], read-only access for anyone else: one stream, everything from a
-//!   position, a remembered reply.
+//! - [`log`]: [`EventLog`], the one writer, the only connection that writes the file: append
+//!   batches (group commit) with command dedupe, gapless positions, per-stream versions and the
+//!   hash chain; checkpoints (the relay's among them).
+//! - [`read`]: [`LogReader`], a read-only connection for anyone else (the relay, audits, history
+//!   queries): one stream, everything from a position, a remembered reply, a checkpoint.
+//! - `query` (below both): the queries either connection runs, and [`StoredReply`] and
+//!   [`Published`]; `checkpoint` (below both): reading and (the writer's) storing checkpoints.
 //! - [`verify`]: recomputing the hash chain and naming the first altered position.
 //! - [`relay`]: the outbox loop that publishes every position, in order, to `INVITES_EVENTS`.
 //! - [`schema`]: the tables and pragmas.
 #![forbid(unsafe_code)]
 
+mod checkpoint;
 mod error;
 pub mod log;
+mod query;
 pub mod read;
 pub mod relay;
 mod schema;
@@ -19,7 +24,8 @@ pub mod verify;
 
 pub use error::LogError;
 pub use log::{AppendCommand, Appended, EventLog, NewEvent, Options, Sync};
-pub use read::{LogReader, Published, StoredReply};
+pub use query::{Published, StoredReply};
+pub use read::LogReader;
 pub use verify::{verify, VerifyError, VerifyReport};
 
 /// The name of the relay's checkpoint.

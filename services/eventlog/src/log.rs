@@ -1,14 +1,16 @@
 //! The writer side of the log. One [`EventLog`] owns the write connection; it appends whole
 //! batches of commands in one transaction, so one fsync serves them all.
 
+use crate::checkpoint;
 use crate::error::LogError;
-use crate::read::{LogReader, Published, StoredReply};
+use crate::query::{self, Published, StoredReply};
+use crate::read::LogReader;
 use crate::schema;
 use chrono::{DateTime, Utc};
 use invitebus_events::envelope::{
     chain_hash, envelope_json, format_time, Envelope, HashedFields, Unhashed, GENESIS_HASH,
 };
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -98,13 +100,13 @@ impl EventLog {
                 std::fs::create_dir_all(dir)?;
             }
         }
-        let conn = Connection::open(&path)?;
+        let mut conn = Connection::open(&path)?;
         let sync = match options.sync {
             Sync::Full => "FULL",
             Sync::Normal => "NORMAL",
         };
         schema::pragmas(&conn, sync)?;
-        schema::prepare(&conn)?;
+        schema::prepare(&mut conn)?;
         let (head, last_hash) = conn
             .query_row(
                 "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1",
@@ -131,7 +133,7 @@ impl EventLog {
         &self.path
     }
 
-    /// A second, read-only connection to the same file.
+    /// A second, read-only connection to the same file ([`LogReader`] never writes).
     pub fn reader(&self) -> Result<LogReader, LogError> {
         LogReader::open(&self.path)
     }
@@ -141,18 +143,18 @@ impl EventLog {
         if !self.stream_exists(stream_id)? {
             return Ok(vec![]);
         }
-        crate::read::read_stream(&self.conn, stream_id, None)
+        query::read_stream(&self.conn, stream_id, None)
     }
 
     /// Every export event requested by `user` (for the per-user export limits).
     pub fn read_exports_of(&self, user: &str) -> Result<Vec<Envelope>, LogError> {
-        crate::read::read_exports_of(&self.conn, user)
+        query::read_exports_of(&self.conn, user)
     }
 
     /// Every reply remembered under one of `command_ids`, whoever sent it, in one query: the
     /// writer picks the one of the same actor and command ([`StoredReply::answers`]).
     pub fn lookup_commands(&self, command_ids: &[&str]) -> Result<Vec<StoredReply>, LogError> {
-        crate::read::lookup_commands(&self.conn, command_ids)
+        query::lookup_commands(&self.conn, command_ids)
     }
 
     /// True when the stream has at least one event (a cheap check before reading it).
@@ -188,141 +190,24 @@ impl EventLog {
     ) -> Result<Appended, LogError> {
         // IMMEDIATE takes the write lock up front (waiting on busy_timeout); a deferred transaction
         // that reads first fails at once with SQLITE_BUSY if another connection wrote meanwhile.
-        self.conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
-        let staged = self.stage(batch, &recorded_at).and_then(|staged| {
-            if let Some((name, position)) = checkpoint {
-                set_checkpoint(&self.conn, name, position)?;
-            }
-            self.conn.prepare_cached("COMMIT")?.execute([])?;
-            Ok(staged)
-        });
-        match staged {
-            Ok(staged) => {
-                self.head = staged.head;
-                self.last_hash = staged.last_hash;
-                if self.stream_keys.len() + staged.new_keys.len() > STREAM_KEY_CACHE {
-                    self.stream_keys.clear();
-                }
-                self.stream_keys.extend(staged.new_keys);
-                Ok(Appended {
-                    positions: staged.positions,
-                    published: staged.published,
-                })
-            }
-            Err(e) => {
-                let _ = self.conn.execute_batch("ROLLBACK");
-                Err(e)
-            }
+        // Any error below drops `tx` uncommitted, which rolls the whole batch back (a failed
+        // COMMIT too); the writer's own fields change only after the commit.
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let staged = stage(&tx, self.head, &self.last_hash, &self.stream_keys, batch, &recorded_at)?;
+        if let Some((name, position)) = checkpoint {
+            crate::checkpoint::set(&tx, name, position)?;
         }
-    }
-
-    /// Inserts the batch inside the open transaction; the writer's own fields change only on commit.
-    fn stage(&self, batch: &[AppendCommand], recorded_at: &DateTime<Utc>) -> Result<Staged, LogError> {
-        let recorded = format_time(recorded_at);
-        let tx = &self.conn;
-        let mut staged = Staged {
-            positions: Vec::with_capacity(batch.len()),
-            head: self.head,
-            last_hash: self.last_hash.clone(),
-            new_keys: Vec::new(),
-            published: Vec::new(),
-        };
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO events (position, stream_key, version, type, schema, recorded_at, actor, \
-             command_id, correlation_id, causation_id, data, prev_hash, hash, command_type, command_digest, traceparent) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-        )?;
-        let mut remember = tx.prepare_cached(
-            "INSERT INTO command_replies (command_id, actor, command_type, digest, position, data) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?;
-        for cmd in batch {
-            let mut last = None;
-            for ev in &cmd.events {
-                let key = match self.stream_keys.get(&ev.stream_id) {
-                    Some(k) => *k,
-                    None => match staged.new_keys.iter().find(|(id, _)| id == &ev.stream_id) {
-                        Some((_, k)) => *k,
-                        None => {
-                            let k = stream_key(tx, &ev.stream_id, ev.stream_type)?;
-                            staged.new_keys.push((ev.stream_id.clone(), k));
-                            k
-                        }
-                    },
-                };
-                let position = staged.head + 1;
-                let data = &ev.data;
-                let fields = HashedFields {
-                    position,
-                    stream_id: &ev.stream_id,
-                    stream_type: ev.stream_type,
-                    version: ev.version,
-                    event_type: ev.event_type,
-                    schema: ev.schema,
-                    recorded_at,
-                    actor: &cmd.actor,
-                    command_id: cmd.command_id.as_deref(),
-                    correlation_id: cmd.correlation_id.as_deref(),
-                    causation_id: cmd.causation_id.as_deref(),
-                };
-                let unhashed = Unhashed {
-                    command_type: Some(cmd.command_type),
-                    command_digest: Some(&cmd.command_digest),
-                    traceparent: cmd.traceparent.as_deref(),
-                };
-                let hash = chain_hash(&staged.last_hash, &fields.canonical_bytes(data.as_bytes()));
-                let res = insert.execute(params![
-                    position as i64,
-                    key,
-                    ev.version as i64,
-                    ev.event_type,
-                    ev.schema,
-                    recorded,
-                    cmd.actor,
-                    cmd.command_id,
-                    cmd.correlation_id,
-                    cmd.causation_id,
-                    data,
-                    staged.last_hash,
-                    hash,
-                    cmd.command_type,
-                    cmd.command_digest,
-                    cmd.traceparent,
-                ]);
-                if let Err(rusqlite::Error::SqliteFailure(f, _)) = &res {
-                    if f.code == rusqlite::ErrorCode::ConstraintViolation {
-                        return Err(LogError::Conflict {
-                            stream_id: ev.stream_id.clone(),
-                            version: ev.version,
-                        });
-                    }
-                }
-                res?;
-                staged.published.push(Published {
-                    traceparent: cmd.traceparent.clone(),
-                    position,
-                    event_type: ev.event_type.to_string(),
-                    stream_id: ev.stream_id.clone(),
-                    payload: envelope_json(&fields, &unhashed, data, &staged.last_hash, &hash),
-                });
-                staged.head = position;
-                staged.last_hash = hash;
-                last = Some(position);
-            }
-            if let Some(id) = &cmd.command_id {
-                let data = serde_json::to_string(&cmd.reply_data).expect("json values serialize");
-                remember.execute(params![
-                    id,
-                    cmd.actor,
-                    cmd.command_type,
-                    cmd.command_digest,
-                    last.map(|p| p as i64),
-                    data
-                ])?;
-            }
-            staged.positions.push(last);
+        tx.commit()?;
+        self.head = staged.head;
+        self.last_hash = staged.last_hash;
+        if self.stream_keys.len() + staged.new_keys.len() > STREAM_KEY_CACHE {
+            self.stream_keys.clear();
         }
-        Ok(staged)
+        self.stream_keys.extend(staged.new_keys);
+        Ok(Appended {
+            positions: staged.positions,
+            published: staged.published,
+        })
     }
 
     /// Forgets cached stream keys (after a failed commit, or to bound memory).
@@ -330,13 +215,132 @@ impl EventLog {
         self.stream_keys.clear();
     }
 
+    /// The position stored under checkpoint `name`, 0 when none is.
     pub fn checkpoint(&self, name: &str) -> Result<u64, LogError> {
-        crate::read::checkpoint(&self.conn, name)
+        checkpoint::get(&self.conn, name)
     }
 
+    /// Stores checkpoint `name` in a transaction of its own ([`append_batch`](Self::append_batch)
+    /// stores one inside a batch's). The writer is the only connection that writes the file.
     pub fn set_checkpoint(&self, name: &str, position: u64) -> Result<(), LogError> {
-        set_checkpoint(&self.conn, name, position)
+        checkpoint::set(&self.conn, name, position)
     }
+}
+
+/// Inserts the batch inside the open transaction `tx`, after `head` and `last_hash`, with the
+/// stream keys the writer holds in memory.
+fn stage(
+    tx: &Connection,
+    head: u64,
+    last_hash: &str,
+    stream_keys: &HashMap<String, i64>,
+    batch: &[AppendCommand],
+    recorded_at: &DateTime<Utc>,
+) -> Result<Staged, LogError> {
+    let recorded = format_time(recorded_at);
+    let mut staged = Staged {
+        positions: Vec::with_capacity(batch.len()),
+        head,
+        last_hash: last_hash.to_string(),
+        new_keys: Vec::new(),
+        published: Vec::new(),
+    };
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO events (position, stream_key, version, type, schema, recorded_at, actor, \
+         command_id, correlation_id, causation_id, data, prev_hash, hash, command_type, command_digest, traceparent) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+    )?;
+    let mut remember = tx.prepare_cached(
+        "INSERT INTO command_replies (command_id, actor, command_type, digest, position, data) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for cmd in batch {
+        let mut last = None;
+        for ev in &cmd.events {
+            let key = match stream_keys.get(&ev.stream_id) {
+                Some(k) => *k,
+                None => match staged.new_keys.iter().find(|(id, _)| id == &ev.stream_id) {
+                    Some((_, k)) => *k,
+                    None => {
+                        let k = stream_key(tx, &ev.stream_id, ev.stream_type)?;
+                        staged.new_keys.push((ev.stream_id.clone(), k));
+                        k
+                    }
+                },
+            };
+            let position = staged.head + 1;
+            let data = &ev.data;
+            let fields = HashedFields {
+                position,
+                stream_id: &ev.stream_id,
+                stream_type: ev.stream_type,
+                version: ev.version,
+                event_type: ev.event_type,
+                schema: ev.schema,
+                recorded_at,
+                actor: &cmd.actor,
+                command_id: cmd.command_id.as_deref(),
+                correlation_id: cmd.correlation_id.as_deref(),
+                causation_id: cmd.causation_id.as_deref(),
+            };
+            let unhashed = Unhashed {
+                command_type: Some(cmd.command_type),
+                command_digest: Some(&cmd.command_digest),
+                traceparent: cmd.traceparent.as_deref(),
+            };
+            let hash = chain_hash(&staged.last_hash, &fields.canonical_bytes(data.as_bytes()));
+            let res = insert.execute(params![
+                position as i64,
+                key,
+                ev.version as i64,
+                ev.event_type,
+                ev.schema,
+                recorded,
+                cmd.actor,
+                cmd.command_id,
+                cmd.correlation_id,
+                cmd.causation_id,
+                data,
+                staged.last_hash,
+                hash,
+                cmd.command_type,
+                cmd.command_digest,
+                cmd.traceparent,
+            ]);
+            if let Err(rusqlite::Error::SqliteFailure(f, _)) = &res {
+                if f.code == rusqlite::ErrorCode::ConstraintViolation {
+                    return Err(LogError::Conflict {
+                        stream_id: ev.stream_id.clone(),
+                        version: ev.version,
+                    });
+                }
+            }
+            res?;
+            staged.published.push(Published {
+                traceparent: cmd.traceparent.clone(),
+                position,
+                event_type: ev.event_type.to_string(),
+                stream_id: ev.stream_id.clone(),
+                payload: envelope_json(&fields, &unhashed, data, &staged.last_hash, &hash),
+            });
+            staged.head = position;
+            staged.last_hash = hash;
+            last = Some(position);
+        }
+        if let Some(id) = &cmd.command_id {
+            let data = serde_json::to_string(&cmd.reply_data).expect("json values serialize");
+            remember.execute(params![
+                id,
+                cmd.actor,
+                cmd.command_type,
+                cmd.command_digest,
+                last.map(|p| p as i64),
+                data
+            ])?;
+        }
+        staged.positions.push(last);
+    }
+    Ok(staged)
 }
 
 /// The key of `stream_id`, made when the stream is new.
@@ -351,13 +355,4 @@ fn stream_key(conn: &Connection, stream_id: &str, stream_type: &str) -> Result<i
     conn.prepare_cached("INSERT INTO streams (stream_id, stream_type) VALUES (?1, ?2)")?
         .execute([stream_id, stream_type])?;
     Ok(conn.last_insert_rowid())
-}
-
-pub(crate) fn set_checkpoint(conn: &Connection, name: &str, position: u64) -> Result<(), LogError> {
-    conn.prepare_cached(
-        "INSERT INTO checkpoints (name, position) VALUES (?1, ?2) \
-         ON CONFLICT(name) DO UPDATE SET position = excluded.position",
-    )?
-    .execute(params![name, position as i64])?;
-    Ok(())
 }

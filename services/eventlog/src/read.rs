@@ -1,52 +1,36 @@
 //! Reading the log: for the relay, audits, history queries and the writer's cache misses.
+//!
+//! A [`LogReader`] opens the file read-only and never writes: only [`crate::EventLog`], the one
+//! writer, changes the file (its events, replies and checkpoints, the relay's among them).
 
+use crate::checkpoint;
 use crate::error::LogError;
-use crate::schema::{self, ENVELOPE_COLUMNS};
-use invitebus_events::envelope::{envelope_json, HashedFields, Unhashed};
+use crate::query::{self, Published, StoredReply};
 use invitebus_events::Envelope;
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
-use serde_json::Value;
+use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
 
-/// A committed command's remembered reply, with the identity it was committed under.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredReply {
-    pub command_id: String,
-    pub actor: String,
-    /// None for a reply remembered before command types were kept: it answers any type.
-    pub command_type: Option<String>,
-    /// None for a reply remembered before digests were kept: it answers any body.
-    pub digest: Option<String>,
-    pub position: Option<u64>,
-    pub data: Value,
-}
-
-impl StoredReply {
-    /// True when this reply belongs to `actor`'s command `command_type` (the same command_id
-    /// sent by someone else, or for another command, is another command).
-    pub fn answers(&self, actor: &str, command_type: &str) -> bool {
-        self.actor == actor && self.command_type.as_deref().is_none_or(|t| t == command_type)
-    }
-
-    /// True when a retry with `digest` carries the same fields as the command remembered.
-    pub fn same_body(&self, digest: &str) -> bool {
-        self.digest.as_deref().is_none_or(|d| d == digest)
-    }
-}
-
-/// A read connection to the log; many may be open beside the writer (WAL).
+/// A read-only connection to the log; many may be open beside the writer (WAL).
 pub struct LogReader {
     conn: Connection,
 }
 
 impl LogReader {
+    /// Opens the log at `path` read-only. The file must exist and have been opened by the
+    /// writer at least once (it creates the tables and brings an older file up to date); a
+    /// missing file is [`LogError::Missing`], never created. Works while the writer has the file
+    /// open in WAL mode (the reader shares its `-wal` and `-shm` files) and after it has closed.
     pub fn open(path: impl AsRef<Path>) -> Result<LogReader, LogError> {
-        let conn = Connection::open_with_flags(
-            path.as_ref(),
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        schema::pragmas(&conn, "NORMAL")?;
-        schema::prepare(&conn)?;
+        let path = path.as_ref();
+        if !path.is_file() {
+            return Err(LogError::Missing(path.to_path_buf()));
+        }
+        let conn =
+            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+        // No journal_mode here: setting it writes the header; the writer set WAL. query_only
+        // refuses even what a read-only open would let through (e.g. on a temporary table).
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "query_only", true)?;
         Ok(LogReader { conn })
     }
 
@@ -61,17 +45,17 @@ impl LogReader {
 
     /// Every event of one stream, in version order; `until` keeps only positions up to it.
     pub fn read_stream(&self, stream_id: &str, until: Option<u64>) -> Result<Vec<Envelope>, LogError> {
-        read_stream(&self.conn, stream_id, until)
+        query::read_stream(&self.conn, stream_id, until)
     }
 
     /// Up to `limit` events after position `after`, in position order.
     pub fn read_from(&self, after: u64, limit: usize) -> Result<Vec<Envelope>, LogError> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {ENVELOPE_COLUMNS} FROM events e JOIN streams s ON s.stream_key = e.stream_key \
-             WHERE e.position > ?1 ORDER BY e.position LIMIT ?2"
-        ))?;
-        let rows = collect(stmt.query(params![after as i64, limit as i64])?);
-        rows
+        query::read_from(&self.conn, after, limit)
+    }
+
+    /// Up to `limit` events after `after`, as the relay publishes them (stored `data` passed through).
+    pub fn read_published(&self, after: u64, limit: usize) -> Result<Vec<Published>, LogError> {
+        query::read_published(&self.conn, after, limit)
     }
 
     /// Every event after `after`, read page by page, for replays and audits of the whole log.
@@ -119,158 +103,18 @@ impl LogReader {
         command_type: &str,
         command_id: &str,
     ) -> Result<Option<StoredReply>, LogError> {
-        Ok(lookup_commands(&self.conn, &[command_id])?
+        Ok(query::lookup_commands(&self.conn, &[command_id])?
             .into_iter()
             .find(|r| r.answers(actor, command_type)))
     }
 
+    /// The position stored under checkpoint `name`, 0 when none is. Only the writer stores one.
     pub fn checkpoint(&self, name: &str) -> Result<u64, LogError> {
-        checkpoint(&self.conn, name)
+        checkpoint::get(&self.conn, name)
     }
 
-    pub fn set_checkpoint(&self, name: &str, position: u64) -> Result<(), LogError> {
-        crate::log::set_checkpoint(&self.conn, name, position)
-    }
-
-    /// The underlying connection, for audits that need their own SQL.
+    /// The underlying connection, read-only, for audits that need their own SQL.
     pub fn connection(&self) -> &Connection {
         &self.conn
-    }
-}
-
-/// Every export event requested by `user`, in position order (exports are few; this scans them).
-pub(crate) fn read_exports_of(conn: &Connection, user: &str) -> Result<Vec<Envelope>, LogError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {ENVELOPE_COLUMNS} FROM streams s JOIN events e ON e.stream_key = s.stream_key \
-         WHERE s.stream_type = 'export' AND json_extract(e.data, '$.requested_by') = ?1 ORDER BY e.position"
-    ))?;
-    let rows = collect(stmt.query(params![user])?);
-    rows
-}
-
-pub(crate) fn read_stream(conn: &Connection, stream_id: &str, until: Option<u64>) -> Result<Vec<Envelope>, LogError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {ENVELOPE_COLUMNS} FROM streams s JOIN events e ON e.stream_key = s.stream_key \
-         WHERE s.stream_id = ?1 AND e.position <= ?2 ORDER BY e.version"
-    ))?;
-    let rows = collect(stmt.query(params![stream_id, until.map(|u| u as i64).unwrap_or(i64::MAX)])?);
-    rows
-}
-
-fn collect(mut rows: rusqlite::Rows<'_>) -> Result<Vec<Envelope>, LogError> {
-    let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
-        match schema::envelope_from_row(row)? {
-            Ok(env) => out.push(env),
-            Err(reason) => {
-                let position = row.get::<_, i64>(0)? as u64;
-                return Err(LogError::Corrupt { position, reason });
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Every reply remembered under one of `command_ids`, in one query.
-pub(crate) fn lookup_commands(conn: &Connection, command_ids: &[&str]) -> Result<Vec<StoredReply>, LogError> {
-    let mut out = Vec::new();
-    if command_ids.is_empty() {
-        return Ok(out);
-    }
-    let ids = serde_json::to_string(command_ids).expect("strings serialize");
-    let mut stmt = conn.prepare_cached(
-        "SELECT command_id, actor, command_type, digest, position, data FROM command_replies \
-         WHERE command_id IN (SELECT value FROM json_each(?1))",
-    )?;
-    let mut rows = stmt.query([ids])?;
-    let nonempty = |s: String| Some(s).filter(|s| !s.is_empty());
-    while let Some(row) = rows.next()? {
-        let position: Option<i64> = row.get(4)?;
-        let data: String = row.get(5)?;
-        out.push(StoredReply {
-            command_id: row.get(0)?,
-            actor: row.get(1)?,
-            command_type: nonempty(row.get(2)?),
-            digest: nonempty(row.get(3)?),
-            position: position.map(|p| p as u64),
-            data: serde_json::from_str(&data).map_err(|e| LogError::Corrupt {
-                position: position.unwrap_or(0) as u64,
-                reason: format!("the reply remembered for a command: {e}"),
-            })?,
-        });
-    }
-    Ok(out)
-}
-
-pub(crate) fn checkpoint(conn: &Connection, name: &str) -> Result<u64, LogError> {
-    Ok(conn
-        .prepare_cached("SELECT position FROM checkpoints WHERE name = ?1")?
-        .query_row([name], |r| r.get::<_, i64>(0))
-        .optional()?
-        .unwrap_or(0) as u64)
-}
-
-/// An event ready to publish: its subject parts and its envelope as JSON bytes.
-#[derive(Debug, Clone)]
-pub struct Published {
-    pub position: u64,
-    /// Published as the message's `traceparent` header.
-    pub traceparent: Option<String>,
-    pub event_type: String,
-    pub stream_id: String,
-    pub payload: Vec<u8>,
-}
-
-impl LogReader {
-    /// Up to `limit` events after `after`, as the relay publishes them (stored `data` passed through).
-    pub fn read_published(&self, after: u64, limit: usize) -> Result<Vec<Published>, LogError> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {ENVELOPE_COLUMNS} FROM events e JOIN streams s ON s.stream_key = e.stream_key \
-             WHERE e.position > ?1 ORDER BY e.position LIMIT ?2"
-        ))?;
-        let mut rows = stmt.query(params![after as i64, limit as i64])?;
-        let mut out = Vec::with_capacity(limit.min(1024));
-        while let Some(row) = rows.next()? {
-            let position = row.get::<_, i64>(0)? as u64;
-            let text = |i: usize| row.get_ref(i).and_then(|v| v.as_str().map_err(Into::into));
-            let opt = |i: usize| row.get_ref(i).and_then(|v| v.as_str_or_null().map_err(Into::into));
-            let recorded_at = chrono::DateTime::parse_from_rfc3339(text(6)?)
-                .map_err(|e| LogError::Corrupt {
-                    position,
-                    reason: format!("recorded_at: {e}"),
-                })?
-                .with_timezone(&chrono::Utc);
-            let fields = HashedFields {
-                position,
-                stream_id: text(1)?,
-                stream_type: text(2)?,
-                version: row.get::<_, i64>(3)? as u64,
-                event_type: text(4)?,
-                schema: row.get::<_, i64>(5)? as u32,
-                recorded_at: &recorded_at,
-                actor: text(7)?,
-                command_id: opt(8)?,
-                correlation_id: opt(9)?,
-                causation_id: opt(10)?,
-            };
-            out.push(Published {
-                traceparent: opt(16)?.map(str::to_string),
-                position,
-                event_type: fields.event_type.to_string(),
-                stream_id: fields.stream_id.to_string(),
-                payload: envelope_json(
-                    &fields,
-                    &Unhashed {
-                        command_type: opt(14)?,
-                        command_digest: opt(15)?,
-                        traceparent: opt(16)?,
-                    },
-                    text(11)?,
-                    text(12)?,
-                    text(13)?,
-                ),
-            });
-        }
-        Ok(out)
     }
 }

@@ -3,13 +3,16 @@
 //!
 //! The writer hands each committed batch to the relay in memory ([`RelayFeed`]); whenever the
 //! relay finds a gap (it started behind, fell behind, or a batch was dropped because it was
-//! slow) it reads the missing positions from the log instead. The relay's checkpoint is written
-//! by the writer inside its next batch (no second writer on the file); on start the relay also
-//! reads the position of the stream's last message, so nothing is published twice even when the
-//! checkpoint lags, and a crash between commit and publish only delays an event.
+//! slow) it reads the missing positions from the log instead, through a read-only [`LogReader`].
+//! The relay's checkpoint is written by the writer inside its next batch (and when it stops):
+//! no second writer on the file, the relay only reports its position on [`Relay::published`].
+//! On start the relay also reads the position of the stream's last message, so nothing is
+//! published twice even when the checkpoint lags, and a crash between commit and publish only
+//! delays an event.
 
 use crate::error::LogError;
-use crate::read::{LogReader, Published};
+use crate::query::Published;
+use crate::read::LogReader;
 use crate::RELAY_CHECKPOINT;
 use async_nats::jetstream::{self, stream};
 use invitebus_events::subject::{Subjects, EVENTS_STREAM};
@@ -87,14 +90,12 @@ async fn last_published(stream: &mut stream::Stream) -> Result<u64, RelayError> 
         .unwrap_or(0))
 }
 
-/// The checkpoint, moved forward to what the stream already holds (never past the log's head).
-fn sync_checkpoint(reader: &LogReader, in_stream: u64) -> Result<u64, RelayError> {
+/// Where the relay starts: its checkpoint, moved forward to what the stream already holds (never
+/// past the log's head). Not stored here (the reader is read-only): the relay reports it on
+/// `published`, and the writer stores it with its next batch.
+fn start_position(reader: &LogReader, in_stream: u64) -> Result<u64, RelayError> {
     let checkpoint = reader.checkpoint(RELAY_CHECKPOINT)?;
-    let position = checkpoint.max(in_stream.min(reader.head()?));
-    if position != checkpoint {
-        reader.set_checkpoint(RELAY_CHECKPOINT, position)?;
-    }
-    Ok(position)
+    Ok(checkpoint.max(in_stream.min(reader.head()?)))
 }
 
 impl Relay {
@@ -104,7 +105,7 @@ impl Relay {
         let reader = LogReader::open(&self.log_path)?;
         let mut published = loop {
             match self.in_stream().await {
-                Ok(p) => break sync_checkpoint(&reader, p)?,
+                Ok(p) => break start_position(&reader, p)?,
                 Err(e) => {
                     warn!(error = %e, "relay cannot reach JetStream yet; retrying");
                     tokio::select! {

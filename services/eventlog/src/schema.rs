@@ -1,7 +1,7 @@
 //! Tables and pragmas. Streams get a small integer key so the (stream, version) index stays
 //! small and new streams land together at its end.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, TransactionBehavior};
 
 pub(crate) const CREATE: &str = "
 CREATE TABLE IF NOT EXISTS streams (
@@ -54,39 +54,38 @@ pub(crate) const ENVELOPE_COLUMNS: &str = "e.position, s.stream_id, s.stream_typ
 /// the command's type and digest (empty for old rows), and replies remembered by `command_id`
 /// alone move to `command_replies` under the actor of their events, for any type and body.
 /// Replies of commands that appended nothing have no actor to keep and are dropped.
-pub(crate) fn prepare(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch("BEGIN IMMEDIATE")?;
-    let done = conn.execute_batch(CREATE).and_then(|()| {
-        for column in ["command_type", "command_digest", "traceparent"] {
-            let has: bool = conn.query_row(
-                "SELECT COUNT(*) FROM pragma_table_info('events') WHERE name = ?1",
-                [column],
-                |r| r.get::<_, i64>(0).map(|n| n > 0),
-            )?;
-            if !has {
-                conn.execute_batch(&format!("ALTER TABLE events ADD COLUMN {column} TEXT;"))?;
-            }
-        }
-        let old_table: bool = conn.query_row(
-            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'commands'",
-            [],
+///
+/// The writer's connection only: one transaction, rolled back whole on any error.
+pub(crate) fn prepare(conn: &mut Connection) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let conn = &*tx;
+    conn.execute_batch(CREATE)?;
+    for column in ["command_type", "command_digest", "traceparent"] {
+        let has: bool = conn.query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('events') WHERE name = ?1",
+            [column],
             |r| r.get::<_, i64>(0).map(|n| n > 0),
         )?;
-        if old_table {
-            conn.execute_batch(
-                "INSERT OR IGNORE INTO command_replies (command_id, actor, command_type, digest, position, data) \
-                 SELECT c.command_id, e.actor, '', '', c.position, c.data FROM commands c JOIN events e ON e.position = c.position; \
-                 DROP TABLE commands;",
-            )?;
+        if !has {
+            conn.execute_batch(&format!("ALTER TABLE events ADD COLUMN {column} TEXT;"))?;
         }
-        conn.execute_batch("COMMIT")
-    });
-    if done.is_err() {
-        let _ = conn.execute_batch("ROLLBACK");
     }
-    done
+    let old_table: bool = conn.query_row(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'commands'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if old_table {
+        conn.execute_batch(
+            "INSERT OR IGNORE INTO command_replies (command_id, actor, command_type, digest, position, data) \
+             SELECT c.command_id, e.actor, '', '', c.position, c.data FROM commands c JOIN events e ON e.position = c.position; \
+             DROP TABLE commands;",
+        )?;
+    }
+    tx.commit()
 }
 
+/// The writer's pragmas (a reader only sets its busy timeout: `journal_mode` writes the header).
 pub(crate) fn pragmas(conn: &Connection, synchronous: &str) -> rusqlite::Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", synchronous)?;

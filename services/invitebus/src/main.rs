@@ -1,11 +1,12 @@
-//! `invitebus`: run the service, send commands, follow and audit the event log, benchmark.
+//! `invitebus`: run the service, send commands, follow and audit the event log.
 //!
 //! Layout: [`serve`] runs the roles (and a local nats-server when none answers), [`client`]
 //! holds `send`, `query`, `tail` and `health`, [`audit`] reads the log file, [`replay`] rebuilds
-//! projections, [`export`] runs an export from the shell, [`bench`] measures.
+//! projections, [`export`] runs an export from the shell. The benchmarks are a binary of their
+//! own, `invitebus-bench` (services/bench), so that their dependencies (cqrs-es, postgres-es,
+//! sqlx, plotters) stay out of this one.
 
 mod audit;
-mod bench;
 mod client;
 mod export;
 mod logging;
@@ -98,15 +99,13 @@ enum Cmd {
     Export(export::ExportArgs),
     /// Rebuild projections from position 0, or write an as-of snapshot of the views.
     Replay(replay::ReplayArgs),
-    /// Measure throughput and latency.
-    Bench(bench::BenchArgs),
 }
 
 /// Exit codes: 0 ok, 1 an error reply or a failed check (send, query, audit verify), 2 the
 /// command itself failed (its reason on stderr, one line per cause).
 fn main() {
     let cli = Cli::parse();
-    logging::init(if matches!(cli.command, Cmd::Serve(_) | Cmd::Bench(_)) {
+    logging::init(if matches!(cli.command, Cmd::Serve(_)) {
         "info"
     } else {
         "warn"
@@ -152,7 +151,6 @@ fn main() {
             Cmd::Audit(args) => audit::run(args),
             Cmd::Export(args) => export::run(args).await,
             Cmd::Replay(args) => replay::run(args).await.map(|_| 0),
-            Cmd::Bench(args) => bench::run(args).await.map(|_| 0),
         }
     });
     match result {

@@ -1,4 +1,4 @@
-//! `invitebus bench load`: latency against offered load, open loop. Pairs of CreateInvite and
+//! The open-loop curves of `invitebus-bench all`: latency against offered load. Pairs of CreateInvite and
 //! AcceptInvite start on a fixed schedule whatever the answers do, and a command's latency counts
 //! from when it was due, so a slow server cannot hide its queue by slowing the clients down
 //! (coordinated omission). Run for invitebus and for the baseline (one transaction per command).

@@ -1,4 +1,4 @@
-//! `invitebus bench export`: a million admin records to xlsx and to csv through the exporter's
+//! `invitebus-bench export`: a million admin records to xlsx and to csv through the exporter's
 //! own writing path (no NATS, no upload), with seconds, rows/s and the process's peak memory
 //! while writing, against its memory before (the views file is built first).
 
@@ -47,7 +47,7 @@ fn run_sync(args: ExportBenchArgs) -> anyhow::Result<()> {
     views.apply_batch(&batch)?;
     drop(views);
     println!(
-        "invitebus bench export: {} records loaded into a views file in {:.1} s",
+        "invitebus-bench export: {} records loaded into a views file in {:.1} s",
         args.records,
         started.elapsed().as_secs_f64()
     );

@@ -1,6 +1,7 @@
-//! `invitebus bench all`: the whole suite in one run, written to BENCHMARKS.md with SVG plots.
-//! The open-loop curves run in this process; the queries and export benches run as child
-//! processes of this binary (their memory figures are their own), their output kept as printed.
+//! `invitebus-bench all`: the whole suite in one run, written to BENCHMARKS.md with SVG plots.
+//! The open-loop curves run in this process; the queries, export and soak benches run as child
+//! processes of this binary, `invitebus-bench` (their memory figures are their own), their output
+//! kept as printed.
 
 use super::commands::Store;
 use super::openloop::{curve, Point};
@@ -85,15 +86,15 @@ fn peak(points: &[Point]) -> f64 {
 }
 
 /// What the soak's figures mean, above them in BENCHMARKS.md.
-const SOAK_NOTE: &str = "`invitebus bench soak`: `serve` (all roles, synchronous=FULL) as a child process on its own nats-server; 256 clients send CreateInvite (expiring in a day, so the scheduler holds a timer for each) and then AcceptInvite (half), RejectInvite or MarkInviteRead, as fast as replies come (or at a fixed `--rate`), until the budget is spent. Then health is asked every 20 ms: *to head* is the time from the last reply until a follower's reported position reached the log head (reports are at most a second old, so it is an upper bound); *max lag* is the largest lag health showed during the load (sampled every 0.5 s); *stalls recovered* are the watchdog's, from health. Its throughput is lower than `bench commands`' because every projection shares the two cores with the writer.";
+const SOAK_NOTE: &str = "`invitebus-bench soak`: `invitebus serve` (all roles, synchronous=FULL) as a child process on its own nats-server; 256 clients send CreateInvite (expiring in a day, so the scheduler holds a timer for each) and then AcceptInvite (half), RejectInvite or MarkInviteRead, as fast as replies come (or at a fixed `--rate`), until the budget is spent. Then health is asked every 20 ms: *to head* is the time from the last reply until a follower's reported position reached the log head (reports are at most a second old, so it is an upper bound); *max lag* is the largest lag health showed during the load (sampled every 0.5 s); *stalls recovered* are the watchdog's, from health. Its throughput is lower than `invitebus-bench commands`' because every projection shares the two cores with the writer.";
 
 fn child(args: &[&str]) -> anyhow::Result<String> {
     let exe = std::env::current_exe()?;
-    println!("running: invitebus {}", args.join(" "));
+    println!("running: invitebus-bench {}", args.join(" "));
     let out = std::process::Command::new(exe).args(args).output()?;
     anyhow::ensure!(
         out.status.success(),
-        "invitebus {} failed: {}",
+        "invitebus-bench {} failed: {}",
         args.join(" "),
         String::from_utf8_lossy(&out.stderr)
     );
@@ -103,9 +104,12 @@ fn child(args: &[&str]) -> anyhow::Result<String> {
 }
 
 pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
+    // The soak at the end runs `invitebus serve`: fail now, not after the curves, when it is missing.
+    let invitebus = std::env::var_os("INVITEBUS_BIN").map(PathBuf::from);
+    super::soak::invitebus_binary(invitebus.as_deref())?;
     let started = chrono::Utc::now();
     let machine = machine();
-    println!("invitebus bench all: {machine}");
+    println!("invitebus-bench all: {machine}");
     let nats = NatsServer::start_temp().context("starting a private nats-server")?;
     let ours = curve(
         &nats,
@@ -166,18 +170,18 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
     plot::throughput(&dir.join("throughput.svg"), &curves)?;
 
     let records = args.records.to_string();
-    let queries = child(&["bench", "queries", "--records", &records])?;
-    let export = child(&["bench", "export", "--records", &records])?;
-    let soak = child(&["bench", "soak", "--commands", &args.soak_commands.to_string()])?;
+    let queries = child(&["queries", "--records", &records])?;
+    let export = child(&["export", "--records", &records])?;
+    let soak = child(&["soak", "--commands", &args.soak_commands.to_string()])?;
 
     let (s_ours, s_base) = (sustained(&ours), sustained(&baseline));
     let mut md = String::new();
     let _ = writeln!(
         md,
-        "# Benchmarks\n\nOne run of `invitebus bench all` ({}), on: {machine}.\n",
+        "# Benchmarks\n\nOne run of `invitebus-bench all` ({}), on: {machine}.\n",
         started.format("%Y-%m-%d %H:%M UTC")
     );
-    let _ = writeln!(md, "Re-run with `cargo run --release -- bench all` (about 15 minutes here). Figures from one machine and one run: compare the ratios, not the absolute numbers.\n");
+    let _ = writeln!(md, "Re-run with `cargo build --release -p invitebus && cargo run --release -p invitebus-bench -- all` (about 15 minutes here; the soak runs the `invitebus` binary beside `invitebus-bench`). Figures from one machine and one run: compare the ratios, not the absolute numbers.\n");
     let _ = writeln!(md, "## Commands, end to end, open loop\n");
     let _ = writeln!(md, "CreateInvite + AcceptInvite pairs over NATS request/reply, started on a fixed schedule whatever the answers do; a command's latency counts from when it was due (no coordinated omission). Each offered load runs {} s on a fresh log; a configuration stops at the first load it cannot keep up with.\n", args.seconds);
     let _ = writeln!(
@@ -219,7 +223,7 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
         s_pg / s_ours.max(1.0),
         p_pg / p_ours.max(1.0)
     );
-    let _ = writeln!(md, "(a), (b) and (c) run the same commands through the same `decide`/`evolve`, behind the same NATS request/reply. (b) is `src/bench/jsstore.rs`: each aggregate a subject, appends guarded by `Nats-Expected-Last-Subject-Sequence`, aggregates cached in memory; its AcceptInvite writes two subjects in two publishes (not atomic) and its dedupe lasts the duplicate window only. (c) is `src/bench/cqrs_pg.rs`: the invite a cqrs-es aggregate in postgres-es's `events` table (database `invitebus_bench` on the local PostgreSQL, `INVITEBUS_BENCH_POSTGRES`); a cqrs-es command writes one aggregate, so an accept's MemberJoined stays in the invite's stream, and the bench's channels are a fixed state rather than aggregates.\n");
+    let _ = writeln!(md, "(a), (b) and (c) run the same commands through the same `decide`/`evolve`, behind the same NATS request/reply. (b) is `services/bench/src/jsstore.rs`: each aggregate a subject, appends guarded by `Nats-Expected-Last-Subject-Sequence`, aggregates cached in memory; its AcceptInvite writes two subjects in two publishes (not atomic) and its dedupe lasts the duplicate window only. (c) is `services/bench/src/cqrs_pg.rs`: the invite a cqrs-es aggregate in postgres-es's `events` table (database `invitebus_bench` on the local PostgreSQL, `INVITEBUS_BENCH_POSTGRES`); a cqrs-es command writes one aggregate, so an accept's MemberJoined stays in the invite's stream, and the bench's channels are a fixed state rather than aggregates.\n");
     let _ = writeln!(
         md,
         "## Replay and admin queries ({} records)\n\n```\n{}```\n",

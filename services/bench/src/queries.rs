@@ -1,4 +1,4 @@
-//! `invitebus bench queries`: loads a million records into a views file through the same apply
+//! `invitebus-bench queries`: loads a million records into a views file through the same apply
 //! path a replay uses (printing events/s), then times the admin query for each filter and for
 //! deep pages, calling the query on the view file directly (no NATS in the figures).
 
@@ -146,7 +146,7 @@ fn run_sync(args: QueriesArgs) -> anyhow::Result<()> {
     let path = dir.path().join("views.db");
     let mut views = Views::open(&path)?;
     println!(
-        "invitebus bench queries: {} records, {} samples per case",
+        "invitebus-bench queries: {} records, {} samples per case",
         args.records, args.samples
     );
     let started = Instant::now();

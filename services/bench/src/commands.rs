@@ -1,4 +1,4 @@
-//! `invitebus bench commands`: end-to-end command throughput and latency over NATS, against an
+//! `invitebus-bench commands`: end-to-end command throughput and latency over NATS, against an
 //! in-run baseline (group commit off: one transaction per command), optionally again with a
 //! large log already in place. Everything runs on this machine: a private nats-server, the
 //! command service in this process, and the clients.
@@ -52,9 +52,9 @@ impl Figures {
 
 pub async fn commands(args: CommandsArgs) -> anyhow::Result<()> {
     // The recorder serve installs: the figures include what recording metrics costs the writer.
-    let _metrics = crate::metrics::install()?;
+    let _metrics = invitebus_metrics::install()?;
     println!(
-        "invitebus bench commands: {} clients, {} s per run, {} cores, {}",
+        "invitebus-bench commands: {} clients, {} s per run, {} cores, {}",
         args.clients,
         args.duration,
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),

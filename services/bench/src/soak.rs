@@ -1,5 +1,5 @@
-//! `invitebus bench soak`: a long mixed load through a real `serve` (a child process of this
-//! binary running every role, on its own nats-server and data folder), then how long each
+//! `invitebus-bench soak`: a long mixed load through a real `invitebus serve` (a child process
+//! running every role, on its own nats-server and data folder), then how long each
 //! projection took to reach the log head after the last reply, and how many stalls its watchdog
 //! recovered. Goal (issue 12): every projection at the head within 2 s, no stall unrecovered.
 
@@ -43,6 +43,32 @@ pub struct SoakArgs {
     /// temporary one; it must not exist yet.
     #[arg(long)]
     pub data: Option<std::path::PathBuf>,
+    /// The `invitebus` binary to run `serve` with; by default the one beside this binary
+    /// (target/release/invitebus after `cargo build --release -p invitebus`).
+    #[arg(long = "invitebus", env = "INVITEBUS_BIN")]
+    pub invitebus: Option<std::path::PathBuf>,
+}
+
+/// The `invitebus` binary: `explicit` (`--invitebus`, `INVITEBUS_BIN`) or the one beside this
+/// binary; an error saying how to build it when it is not there.
+pub fn invitebus_binary(explicit: Option<&std::path::Path>) -> anyhow::Result<std::path::PathBuf> {
+    let path = match explicit {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let exe = std::env::current_exe().context("finding this binary's path")?;
+            exe.parent()
+                .context("this binary has no parent folder")?
+                .join("invitebus")
+        }
+    };
+    anyhow::ensure!(
+        path.is_file(),
+        "the soak runs `invitebus serve`, and there is no invitebus binary at {}: build it with \
+         `cargo build --release -p invitebus` (it lands beside invitebus-bench), or point \
+         --invitebus / INVITEBUS_BIN at one",
+        path.display()
+    );
+    Ok(path)
 }
 
 /// `serve` as a child process; stopped with SIGTERM (then killed) when dropped.
@@ -52,11 +78,11 @@ struct Serve {
 }
 
 impl Serve {
-    fn start(nats: &NatsServer, data: &std::path::Path) -> anyhow::Result<Serve> {
+    fn start(invitebus: &std::path::Path, nats: &NatsServer, data: &std::path::Path) -> anyhow::Result<Serve> {
         let http = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
         let log = data.join("serve.log");
         let out = std::fs::File::create(&log)?;
-        let child = Command::new(std::env::current_exe()?)
+        let child = Command::new(invitebus)
             .args(["serve", "--nats", &nats.url(), "--http", &http.to_string()])
             .arg("--data")
             .arg(data)
@@ -64,7 +90,7 @@ impl Serve {
             .stdout(Stdio::null())
             .stderr(out)
             .spawn()
-            .context("starting invitebus serve")?;
+            .with_context(|| format!("starting {} serve", invitebus.display()))?;
         Ok(Serve { child, log })
     }
 
@@ -107,6 +133,7 @@ fn position(health: &Value, name: &str) -> Option<u64> {
 }
 
 pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
+    let invitebus = invitebus_binary(args.invitebus.as_deref())?;
     let temp = tempfile::tempdir()?;
     let data = match &args.data {
         Some(d) => {
@@ -116,7 +143,7 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
         None => temp.path().to_path_buf(),
     };
     let nats = NatsServer::start_temp().context("starting a private nats-server")?;
-    let serve = Serve::start(&nats, &data)?;
+    let serve = Serve::start(&invitebus, &nats, &data)?;
     let client = async_nats::connect(nats.url()).await?;
     let ready = Instant::now() + Duration::from_secs(90);
     loop {
@@ -141,7 +168,7 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
         anyhow::ensure!(msg.payload.starts_with(br#"{"ok":true"#), "setup failed");
     }
     println!(
-        "invitebus bench soak: {} commands{} from {} clients on {} connections through `serve` (all roles), {} cores",
+        "invitebus-bench soak: {} commands{} from {} clients on {} connections through `serve` (all roles), {} cores",
         args.commands,
         match args.rate {
             0 => " (as fast as replies come)".to_string(),
