@@ -17,4 +17,10 @@ pub enum LogError {
     /// A reader opened on a path with no file: only the writer creates the log.
     #[error("no event log at {}: the writer (the commands role) creates it; a reader never does", .0.display())]
     Missing(std::path::PathBuf),
+    /// A reader opened a log an older invitebus wrote; only the writer brings a file up to date.
+    #[error("the event log at {} was written by an older invitebus (no `{column}` column): open it once with the writer (`serve --role commands`, or any role that includes it) to bring it up to date", .path.display())]
+    Outdated {
+        path: std::path::PathBuf,
+        column: &'static str,
+    },
 }

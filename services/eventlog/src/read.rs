@@ -6,6 +6,7 @@
 use crate::checkpoint;
 use crate::error::LogError;
 use crate::query::{self, Published, StoredReply};
+use crate::schema;
 use invitebus_events::Envelope;
 use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
@@ -31,6 +32,12 @@ impl LogReader {
         // refuses even what a read-only open would let through (e.g. on a temporary table).
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.pragma_update(None, "query_only", true)?;
+        if let Some(column) = schema::missing_column(&conn)? {
+            return Err(LogError::Outdated {
+                path: path.to_path_buf(),
+                column,
+            });
+        }
         Ok(LogReader { conn })
     }
 

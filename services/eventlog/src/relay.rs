@@ -54,8 +54,9 @@ pub struct Relay {
 pub enum RelayError {
     #[error(transparent)]
     Log(#[from] LogError),
+    /// JetStream refused, did not acknowledge, or did not answer; the cause is kept.
     #[error("jetstream: {0}")]
-    Nats(String),
+    Nats(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Creates `INVITES_EVENTS` (file storage) when missing.
@@ -69,12 +70,12 @@ pub async fn ensure_events_stream(js: &jetstream::Context, subjects: &Subjects) 
         ..Default::default()
     })
     .await
-    .map_err(|e| RelayError::Nats(e.to_string()))
+    .map_err(|e| RelayError::Nats(e.into()))
 }
 
 /// The position carried by the stream's last message, 0 when it is empty.
 async fn last_published(stream: &mut stream::Stream) -> Result<u64, RelayError> {
-    let info = stream.info().await.map_err(|e| RelayError::Nats(e.to_string()))?;
+    let info = stream.info().await.map_err(|e| RelayError::Nats(e.into()))?;
     let last = info.state.last_sequence;
     if info.state.messages == 0 || last == 0 {
         return Ok(0);
@@ -82,7 +83,7 @@ async fn last_published(stream: &mut stream::Stream) -> Result<u64, RelayError> 
     let msg = stream
         .get_raw_message(last)
         .await
-        .map_err(|e| RelayError::Nats(e.to_string()))?;
+        .map_err(|e| RelayError::Nats(e.into()))?;
     Ok(msg
         .headers
         .get("Nats-Msg-Id")
@@ -122,7 +123,7 @@ impl Relay {
         let mut acks = client
             .subscribe(format!("{inbox}.*"))
             .await
-            .map_err(|e| RelayError::Nats(e.to_string()))?;
+            .map_err(|e| RelayError::Nats(e.into()))?;
         let mut buffer: VecDeque<Published> = VecDeque::new();
         let mut writer_done = false;
         let mut backoff = Duration::from_millis(100);
@@ -168,10 +169,13 @@ impl Relay {
             let round = tokio::time::timeout(RELAY_STALL, self.publish_all(rows, &mut acks, &inbox)).await;
             let round = round.unwrap_or_else(|_| {
                 metrics::counter!("invitebus_relay_stalls_total").increment(1);
-                Err(RelayError::Nats(format!(
-                    "no progress for {} s with the log ahead of the stream",
-                    RELAY_STALL.as_secs()
-                )))
+                Err(RelayError::Nats(
+                    format!(
+                        "no progress for {} s with the log ahead of the stream",
+                        RELAY_STALL.as_secs()
+                    )
+                    .into(),
+                ))
             });
             match round {
                 Ok(()) => {
@@ -227,14 +231,18 @@ impl Relay {
                     env.payload.into(),
                 )
                 .await
-                .map_err(|e| RelayError::Nats(e.to_string()))?;
+                .map_err(|e| RelayError::Nats(e.into()))?;
         }
         use futures::StreamExt;
         while !waiting.is_empty() {
             let msg = match tokio::time::timeout(Duration::from_secs(5), acks.next()).await {
                 Ok(Some(m)) => m,
                 Ok(None) => return Err(RelayError::Nats("ack subscription closed".into())),
-                Err(_) => return Err(RelayError::Nats(format!("{} acks missing after 5 s", waiting.len()))),
+                Err(_) => {
+                    return Err(RelayError::Nats(
+                        format!("{} acks missing after 5 s", waiting.len()).into(),
+                    ))
+                }
             };
             let position = msg
                 .subject
@@ -244,9 +252,9 @@ impl Relay {
                 .and_then(|p| p.parse::<u64>().ok());
             let ack: serde_json::Value = serde_json::from_slice(&msg.payload).unwrap_or(serde_json::Value::Null);
             if ack.get("error").is_some() || ack.get("seq").is_none() {
-                return Err(RelayError::Nats(format!(
-                    "JetStream refused position {position:?}: {ack}"
-                )));
+                return Err(RelayError::Nats(
+                    format!("JetStream refused position {position:?}: {ack}").into(),
+                ));
             }
             if let Some(p) = position {
                 waiting.remove(&p);

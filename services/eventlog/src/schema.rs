@@ -50,6 +50,24 @@ pub(crate) const ENVELOPE_COLUMNS: &str = "e.position, s.stream_id, s.stream_typ
      e.recorded_at, e.actor, e.command_id, e.correlation_id, e.causation_id, e.data, e.prev_hash, e.hash, \
      e.command_type, e.command_digest, e.traceparent";
 
+/// The envelope columns later versions added to `events`.
+const ADDED_COLUMNS: [&str; 3] = ["command_type", "command_digest", "traceparent"];
+
+/// The first added column an older file lacks; None when it has them all (or has no `events`
+/// table yet, which only the writer creates).
+pub(crate) fn missing_column(conn: &Connection) -> rusqlite::Result<Option<&'static str>> {
+    let columns: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_info('events')")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    if columns.is_empty() {
+        return Ok(None);
+    }
+    Ok(ADDED_COLUMNS
+        .into_iter()
+        .find(|c| !columns.iter().any(|have| have == c)))
+}
+
 /// Creates the tables, and brings a log written by an earlier version up to date: events get
 /// the command's type and digest (empty for old rows), and replies remembered by `command_id`
 /// alone move to `command_replies` under the actor of their events, for any type and body.
@@ -60,15 +78,8 @@ pub(crate) fn prepare(conn: &mut Connection) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let conn = &*tx;
     conn.execute_batch(CREATE)?;
-    for column in ["command_type", "command_digest", "traceparent"] {
-        let has: bool = conn.query_row(
-            "SELECT COUNT(*) FROM pragma_table_info('events') WHERE name = ?1",
-            [column],
-            |r| r.get::<_, i64>(0).map(|n| n > 0),
-        )?;
-        if !has {
-            conn.execute_batch(&format!("ALTER TABLE events ADD COLUMN {column} TEXT;"))?;
-        }
+    while let Some(column) = missing_column(conn)? {
+        conn.execute_batch(&format!("ALTER TABLE events ADD COLUMN {column} TEXT;"))?;
     }
     let old_table: bool = conn.query_row(
         "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'commands'",

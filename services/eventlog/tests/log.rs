@@ -139,6 +139,11 @@ fn a_log_of_the_earlier_shape_keeps_its_replies_scoped_to_their_actor() {
     )
     .unwrap();
     drop(conn);
+    // A reader cannot bring it up to date (it only reads) and says so, naming what to run.
+    match invitebus_eventlog::LogReader::open(&path) {
+        Err(invitebus_eventlog::LogError::Outdated { column, .. }) => assert_eq!(column, "command_type"),
+        other => panic!("expected Outdated, got {:?}", other.map(|_| ())),
+    }
     let mut log = EventLog::open(&path, &Options::default()).unwrap();
     let reader = log.reader().unwrap();
     let old = reader.lookup_command("xuan", "CreateInvite", "old-1").unwrap().unwrap();
