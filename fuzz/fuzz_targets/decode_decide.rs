@@ -5,7 +5,8 @@
 
 use chrono::{TimeZone, Utc};
 use invitebus_commands::cache::{Cache, EmptySource};
-use invitebus_commands::dispatch::{self, RandomIds};
+use invitebus_commands::command;
+use invitebus_commands::decision::RandomIds;
 use invitebus_commands::Ctx;
 use invitebus_events::{Command, CommandRequest, Event};
 use libfuzzer_sys::fuzz_target;
@@ -16,7 +17,7 @@ fn run(cache: &mut Cache, name: &str, body: &[u8]) {
     };
     let now = Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap();
     let ctx = Ctx::new(req.meta.actor.clone(), req.meta.roles.clone(), now);
-    let Ok(out) = dispatch::execute(cache, &EmptySource, &mut RandomIds, &ctx, &req.meta, &req.command) else {
+    let Ok(out) = command::execute(cache, &EmptySource, &mut RandomIds, &ctx, &req.meta, &req.command) else {
         return;
     };
     for e in &out.events {
