@@ -3,11 +3,10 @@
 //! on unchanged, JWT `nbf` / `crit` / conflicting tokens, and errors that quote input. Every
 //! refusal is typed and appends nothing.
 
-use invitebus_commands::{CommandService, ServiceConfig, WriterConfig};
 use invitebus_events::subject::Subjects;
 use invitebus_gateway::auth::mint;
 use invitebus_gateway::{router, GatewayConfig};
-use invitebus_natsrun::NatsServer;
+use invitebus_testkit::Bus;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -42,18 +41,13 @@ async fn post(addr: SocketAddr, path: &str, headers: &[(&str, &str)], body: &str
 struct World {
     addr: SocketAddr,
     client: async_nats::Client,
-    _commands: CommandService,
-    _nats: NatsServer,
-    _dir: tempfile::TempDir,
+    _bus: Bus,
 }
 
 impl World {
     async fn start() -> World {
-        let nats = NatsServer::start_temp().unwrap();
-        let client = async_nats::connect(nats.url()).await.unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let config = ServiceConfig::new(WriterConfig::new(dir.path().join("events.db")));
-        let commands = CommandService::start(client.clone(), config).await.unwrap();
+        let bus = Bus::start().await;
+        let client = bus.client.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = router(GatewayConfig {
@@ -66,9 +60,7 @@ impl World {
         World {
             addr,
             client,
-            _commands: commands,
-            _nats: nats,
-            _dir: dir,
+            _bus: bus,
         }
     }
 

@@ -1,11 +1,10 @@
 //! The native API over real HTTP: tokens decide the actor; no token, an expired token, a token
 //! of another key and a body naming another actor are refused with nothing appended.
 
-use invitebus_commands::{CommandService, ServiceConfig, WriterConfig};
 use invitebus_events::subject::Subjects;
 use invitebus_gateway::auth::mint;
 use invitebus_gateway::{router, GatewayConfig};
-use invitebus_natsrun::NatsServer;
+use invitebus_testkit::Bus;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -31,12 +30,8 @@ async fn post(addr: std::net::SocketAddr, path: &str, headers: &[(&str, &str)], 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_decide_the_actor_and_bad_ones_change_nothing() {
-    let nats = NatsServer::start_temp().unwrap();
-    let client = async_nats::connect(nats.url()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = ServiceConfig::new(WriterConfig::new(dir.path().join("events.db")));
-    config.subjects = Subjects::default();
-    let _commands = CommandService::start(client.clone(), config).await.unwrap();
+    let bus = Bus::start().await;
+    let client = bus.client.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = router(GatewayConfig {
