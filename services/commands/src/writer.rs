@@ -171,8 +171,7 @@ fn run(mut owned: Owned, mut rx: mpsc::Receiver<Job>, head: watch::Sender<u64>, 
                 Err(_) => break,
             }
         }
-        process(&mut owned, std::mem::take(&mut jobs));
-        head.send_replace(owned.log.head());
+        process(&mut owned, std::mem::take(&mut jobs), &head);
     }
     // The relay's progress since the last batch, so that a clean stop leaves its checkpoint
     // current; the writer is the only connection that writes the file, the relay only reads.
@@ -188,7 +187,9 @@ fn run(mut owned: Owned, mut rx: mpsc::Receiver<Job>, head: watch::Sender<u64>, 
     debug!("writer stops: every sender is gone");
 }
 
-fn process(owned: &mut Owned, jobs: Vec<Job>) {
+/// Decides, appends and answers one batch. `head` moves before any reply leaves, so a client that
+/// asks `health` right after its reply sees its own position (a gateway test once saw the old one).
+fn process(owned: &mut Owned, jobs: Vec<Job>, head: &watch::Sender<u64>) {
     let Owned {
         _lock: _,
         log,
@@ -334,6 +335,7 @@ fn process(owned: &mut Owned, jobs: Vec<Job>) {
             Err(e.to_string())
         }
     };
+    head.send_replace(log.head());
     let mut replies: Vec<Reply> = Vec::with_capacity(pending.len());
     for (_, _, _, p) in &pending {
         let reply = match p {

@@ -208,14 +208,15 @@ pub fn trimmed(mut e: ProtocolError) -> ProtocolError {
     e
 }
 
-/// Reads a JSON object body; an empty body is `{}`. Anything else is `invalid_command`.
+/// Reads a JSON object body; an empty body (no bytes at all) is `{}`. Anything else that is not
+/// a JSON object, whitespace alone included, is `invalid_command`.
 pub fn json_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, ProtocolError> {
     if body.len() > MAX_BODY {
         return Err(ProtocolError::invalid_command(format!(
             "the body is over {MAX_BODY} bytes"
         )));
     }
-    if body.iter().all(|b| b.is_ascii_whitespace()) {
+    if body.is_empty() {
         return Ok(Default::default());
     }
     match serde_json::from_slice(body) {

@@ -65,7 +65,7 @@ fn authorised(caller: &Caller, body: &[u8]) -> Result<Vec<u8>, ProtocolError> {
         )));
     }
     let mut fields: BTreeMap<String, Box<RawValue>> = BTreeMap::new();
-    if !body.iter().all(|b| b.is_ascii_whitespace()) {
+    if !body.is_empty() {
         fields = serde_json::from_slice(body).map_err(|e| match serde_json::from_slice::<Value>(body) {
             Ok(_) => ProtocolError::invalid_command("body is not a JSON object"),
             Err(_) => ProtocolError::invalid_command(format!("body is not JSON: {e}")),

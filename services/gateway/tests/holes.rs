@@ -163,6 +163,33 @@ async fn unknown_names_are_invalid_command() {
     assert_eq!(s, 401, "signed out first: {r}");
 }
 
+/// No bytes at all is `{}`; whitespace alone is not JSON (schemathesis sent a lone tab to
+/// `/v1/queries/admin` and got the unfiltered admin page).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whitespace_alone_is_not_a_body() {
+    let w = World::start().await;
+    let admin = format!("Bearer {}", mint(SECRET, "st-admin", &["admin".to_string()], 3600));
+    // `{}` reaches the command service, which names the field it lacks.
+    let (s, r, _) = w
+        .post("/v1/commands/UpsertUser", &[("Authorization", &admin)], "")
+        .await;
+    assert_eq!(
+        (s, r["error"]["code"].as_str(), r["error"]["field"].as_str()),
+        (400, Some("missing_field"), Some("user_id")),
+        "an empty body is {{}}: {r}"
+    );
+    for body in ["\t", " ", "\r\n", " \n\t "] {
+        for path in ["/v1/queries/admin", "/v1/commands/UpsertUser", "/v1/queries/received"] {
+            let (s, r, _) = w.post(path, &[("Authorization", &admin)], body).await;
+            assert_eq!(
+                (s, r["error"]["code"].as_str()),
+                (400, Some("invalid_command")),
+                "{path} with {body:?}: {r}"
+            );
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replies_pass_unchanged_with_position_null() {
     let w = World::start().await;
