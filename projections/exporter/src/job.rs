@@ -10,12 +10,11 @@ use async_nats::Client;
 use invitebus_events::command::system_command_id;
 use invitebus_events::event::ExportRequested;
 use invitebus_events::subject::{Subjects, EXPORTS_BUCKET, EXPORTS_STREAM};
-use invitebus_events::{Envelope, Event, Reply, SYSTEM_ACTOR};
+use invitebus_events::{Event, Reply, SYSTEM_ACTOR};
 use invitebus_views::query::admin_where;
 use invitebus_views::Views;
 use rusqlite::params_from_iter;
 use serde_json::{json, Value};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
@@ -34,9 +33,15 @@ pub enum ExporterError {
     Io(#[from] std::io::Error),
 }
 
+/// The copy's own file failed (as the views' own would).
+impl From<rusqlite::Error> for ExporterError {
+    fn from(e: rusqlite::Error) -> Self {
+        ExporterError::Views(e.into())
+    }
+}
+
 pub struct Exporter {
     pub(crate) views: Views,
-    pub(crate) views_path: PathBuf,
     pub(crate) handle: tokio::runtime::Handle,
     pub(crate) client: Client,
     pub(crate) js: jetstream::Context,
@@ -143,7 +148,8 @@ impl Exporter {
         let format = r.format.as_str();
         info!(export_id = %id, format, "export starts");
         self.progress(r, "starting", 1, json!({}))?;
-        let conn = rusqlite::Connection::open(&self.views_path).map_err(invitebus_views::ViewError::from)?;
+        // The writer's own connection: during a bulk load it is the loading file's, as of the request.
+        let conn = invitebus_feed::Projection::store(&self.views).conn();
         let (clause, args) = admin_where(&r.filters);
         let count: i64 = conn
             .query_row(
@@ -165,7 +171,7 @@ impl Exporter {
         self.progress(r, "start", 1, json!({"count": count}))?;
         let dir = tempfile::tempdir()?;
         let path = dir.path().join(format!("{id}.{format}"));
-        let written = self.write_file(r, &conn, &path);
+        let written = self.write_file(r, conn, &path);
         let outcome = match written {
             Err(reason) => Err(("failed", reason)),
             Ok(()) => {
@@ -250,34 +256,34 @@ impl invitebus_feed::Projection for Exporter {
     fn name(&self) -> &str {
         "exporter"
     }
-    fn position(&self) -> u64 {
-        invitebus_feed::Projection::position(&self.views)
+    fn store(&self) -> &invitebus_feed::ProjectionFile {
+        invitebus_feed::Projection::store(&self.views)
     }
-    fn file(&self) -> &std::sync::Arc<invitebus_feed::store::FileState> {
-        self.views.file()
+    fn store_mut(&mut self) -> &mut invitebus_feed::ProjectionFile {
+        invitebus_feed::Projection::store_mut(&mut self.views)
+    }
+    fn unreadable(position: u64, reason: String) -> ExporterError {
+        ExporterError::Views(<Views as invitebus_feed::Projection>::unreadable(position, reason))
     }
     fn is_damage(e: &ExporterError) -> bool {
         matches!(e, ExporterError::Views(e) if <Views as invitebus_feed::Projection>::is_damage(e))
     }
-    /// A rebuilt copy meets the log's old export requests again; those that finished are not
-    /// run again ([`Exporter::finished`]).
-    fn rebuild(&mut self, reason: &str) -> Result<invitebus_feed::store::Rebuilt, ExporterError> {
-        Ok(invitebus_feed::Projection::rebuild(&mut self.views, reason)?)
-    }
-    fn apply(&mut self, events: &[Envelope]) -> Result<(), ExporterError> {
+    /// Runs each export request against the copy as of the event before it. A rebuilt copy
+    /// meets the log's old requests again; those that finished are not run again
+    /// ([`Exporter::finished`]).
+    fn apply_decoded(&mut self, events: &[invitebus_feed::Decoded]) -> Result<(), ExporterError> {
         let mut from = 0;
-        for (i, env) in events.iter().enumerate() {
-            if env.event_type != "ExportRequested" || env.position <= self.position() {
+        for (i, d) in events.iter().enumerate() {
+            let Event::ExportRequested(r) = &d.event else { continue };
+            if d.env.position <= self.position() {
                 continue;
             }
             // The copy of the views up to P-1: the admin view as of the request.
-            self.views.apply_batch(&events[from..i])?;
-            if let Ok(Event::ExportRequested(r)) = env.event() {
-                self.trace = env.traceparent.clone();
-                self.run(&r)?;
-            }
+            self.views.apply_decoded(&events[from..i])?;
+            self.trace = d.env.traceparent.clone();
+            self.run(r)?;
             from = i;
         }
-        Ok(self.views.apply_batch(&events[from..])?)
+        Ok(self.views.apply_decoded(&events[from..])?)
     }
 }

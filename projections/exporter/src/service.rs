@@ -41,7 +41,6 @@ impl ExporterService {
         let lock = invitebus_filelock::lock(&config.path, "the exporter role")?;
         let exporter = Exporter {
             views: Views::open(&config.path)?,
-            views_path: config.path.clone(),
             handle: tokio::runtime::Handle::current(),
             client: client.clone(),
             js,

@@ -30,7 +30,7 @@ pub async fn follow<P: Projection>(
     js: jetstream::Context,
     subjects: Subjects,
     mut projection: P,
-    applied: watch::Sender<u64>,
+    mut applied: watch::Sender<u64>,
     settings: FeedSettings,
     watch: Watch,
     mut shutdown: watch::Receiver<bool>,
@@ -39,7 +39,26 @@ pub async fn follow<P: Projection>(
     // The test-only fault (a feed that stops taking messages while its consumer lives) hits the
     // first consumer only: what replaces it works.
     let mut freeze_after = settings.freeze_after_batches;
+    // When the bulk path last looked: far behind, it is asked again at most every 2 s.
+    let mut bulk_tried = std::time::Instant::now();
     loop {
+        if let Some(log) = settings.local_log.clone() {
+            bulk_tried = std::time::Instant::now();
+            let (w, stop) = (watch.clone(), shutdown.clone());
+            let (p, a, result) = tokio::task::spawn_blocking(move || {
+                let r = crate::bulk::catch_up(&mut projection, &log, &w, &applied, &stop);
+                (projection, applied, r)
+            })
+            .await
+            .map_err(|e| FeedError::Projection(e.to_string()))?;
+            (projection, applied) = (p, a);
+            if let Err(e) = result {
+                warn!(projection = projection.name(), error = %e, "catching up in bulk failed; following the stream instead");
+            }
+            if *shutdown.borrow() {
+                return Ok(projection);
+            }
+        }
         let from = projection.position() + 1;
         let (stream, name, mut messages) = match open(&js, &subjects, from, &settings).await {
             Ok(m) => m,
@@ -124,6 +143,19 @@ pub async fn follow<P: Projection>(
                     break;
                 }
                 let _ = applied.send(projection.position());
+                // Far behind with the log at hand: drop the consumer and catch up in bulk.
+                if let Some(log) = &settings.local_log {
+                    let far = watch.head().saturating_sub(projection.position()) >= log.min_lag;
+                    if far && bulk_tried.elapsed() >= Duration::from_secs(2) {
+                        info!(
+                            projection = projection.name(),
+                            position = projection.position(),
+                            head = watch.head(),
+                            "far behind; catching up in bulk"
+                        );
+                        break;
+                    }
+                }
             }
             if broken {
                 break;

@@ -10,14 +10,20 @@
 //! - [`follow`]: the loop that feeds a projection from its own pull consumer.
 //! - [`watchdog`]: position against the stream's head, stalls, and the status health reads.
 //! - [`queries`]: answering a projection's queries (read-your-writes, damage reports).
-//! - [`store`]: what every projection file shares (opening, checks, rebuilds, batches).
+//! - [`store`]: what every projection file shares (opening, checks, readers, damage).
+//! - [`file`]: the writer's side of a projection file: batches, rebuilds, bulk loads and swaps.
+//! - [`bulk`]: reading the local log in parallel for rebuilds, replays and catching up.
 #![forbid(unsafe_code)]
 
+pub mod bulk;
+pub mod file;
 pub mod follow;
 pub mod queries;
 pub mod store;
 pub mod watchdog;
 
+pub use bulk::LocalLog;
+pub use file::{Decoded, ProjectionFile};
 pub use follow::{follow, FeedError};
 pub use queries::{answer_queries, wait_for};
 pub use watchdog::{FeedSettings, FeedState, Watch};
@@ -33,20 +39,51 @@ use tracing::warn;
 /// Events applied per transaction, at most.
 pub const BATCH: usize = 500;
 
-/// A read model fed by the event stream. `apply` must store the rows and the new position in
-/// one transaction, and must ignore events at or below its position.
+/// A read model fed by the event stream. It keeps its rows in a [`ProjectionFile`] and says
+/// how one event changes them (`apply_decoded`, rows and checkpoint in one transaction, events
+/// at or below the position ignored); batches, rebuilds and bulk loads come with the file.
 pub trait Projection: Send + 'static {
-    type Error: std::fmt::Display + Send;
+    type Error: std::fmt::Display + Send + From<rusqlite::Error>;
     fn name(&self) -> &str;
-    /// The last position applied.
-    fn position(&self) -> u64;
-    fn apply(&mut self, events: &[Envelope]) -> Result<(), Self::Error>;
-    /// The file the projection writes, shared with its readers.
-    fn file(&self) -> &std::sync::Arc<store::FileState>;
+    /// The projection's file.
+    fn store(&self) -> &ProjectionFile;
+    fn store_mut(&mut self) -> &mut ProjectionFile;
+    /// Applies events already decoded, after the position, and moves the checkpoint.
+    fn apply_decoded(&mut self, events: &[Decoded]) -> Result<(), Self::Error>;
+    /// The error for an event that does not decode.
+    fn unreadable(position: u64, reason: String) -> Self::Error;
     /// True when `e` says the file itself is damaged (not a passing failure).
     fn is_damage(e: &Self::Error) -> bool;
+
+    /// The last position applied.
+    fn position(&self) -> u64 {
+        self.store().position()
+    }
+    /// The file the projection writes, shared with its readers.
+    fn file(&self) -> &std::sync::Arc<store::FileState> {
+        self.store().state()
+    }
+    /// Decodes `events` (those after the position) and applies them.
+    fn apply(&mut self, events: &[Envelope]) -> Result<(), Self::Error> {
+        let decoded = file::decode(events, self.position(), Self::unreadable)?;
+        self.apply_decoded(&decoded)
+    }
     /// Sets the damaged file aside and starts again, at position 0, in a fresh one.
-    fn rebuild(&mut self, reason: &str) -> Result<store::Rebuilt, Self::Error>;
+    fn rebuild(&mut self, reason: &str) -> Result<store::Rebuilt, Self::Error> {
+        Ok(self.store_mut().rebuild(reason)?)
+    }
+    /// Starts a bulk load into a fresh file (see [`ProjectionFile::begin_load`]).
+    fn begin_load(&mut self) -> Result<(), Self::Error> {
+        Ok(self.store_mut().begin_load()?)
+    }
+    /// Swaps the loaded file in (see [`ProjectionFile::finish_load`]).
+    fn finish_load(&mut self) -> Result<(), Self::Error> {
+        Ok(self.store_mut().finish_load()?)
+    }
+    /// Drops a bulk load; the live file stays.
+    fn abandon_load(&mut self) -> Result<(), Self::Error> {
+        Ok(self.store_mut().abandon_load()?)
+    }
 }
 
 /// Sets a damaged projection file aside and starts the projection again from position 0;

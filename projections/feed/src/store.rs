@@ -3,8 +3,8 @@
 //! and applying a batch of events with the checkpoint in the same transaction (skipping what is
 //! at or below it).
 
-use invitebus_events::{Envelope, Event, ProtocolError};
-use rusqlite::{params, Connection, OptionalExtension};
+use invitebus_events::ProtocolError;
+use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,6 +17,27 @@ use tracing::error;
 pub struct Layout {
     pub schema: &'static str,
     pub version: u32,
+}
+
+impl Layout {
+    /// The schema's statements other than `CREATE INDEX`: what a bulk load writes into.
+    pub fn tables(&self) -> String {
+        self.statements(false)
+    }
+
+    /// The schema's `CREATE INDEX` statements: built once after a bulk load, not row by row.
+    pub fn indexes(&self) -> String {
+        self.statements(true)
+    }
+
+    fn statements(&self, indexes: bool) -> String {
+        self.schema
+            .split(';')
+            .map(str::trim)
+            .filter(|s| !s.is_empty() && s.starts_with("CREATE INDEX") == indexes)
+            .map(|s| format!("{s};\n"))
+            .collect()
+    }
 }
 
 /// Why a projection file was set aside and its projection started again from position 0.
@@ -134,6 +155,8 @@ pub struct FileState {
     damage: Mutex<(Option<u64>, Option<String>)>,
     rebuilt: Mutex<Option<Rebuilt>>,
     notify: tokio::sync::Notify,
+    /// Every reader handed out, so that a swap can close them all first (see [`FileState::swap`]).
+    readers: Mutex<Vec<std::sync::Weak<Mutex<Reader>>>>,
 }
 
 impl FileState {
@@ -145,6 +168,7 @@ impl FileState {
             damage: Mutex::new((None, None)),
             rebuilt: Mutex::new(rebuilt),
             notify: tokio::sync::Notify::new(),
+            readers: Mutex::new(Vec::new()),
         })
     }
 
@@ -186,32 +210,62 @@ impl FileState {
         self.rebuilt.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// A reading connection that follows the file through rebuilds.
-    pub fn reader(self: &Arc<Self>) -> rusqlite::Result<Reader> {
-        Ok(Reader {
-            conn: open(&self.path, self.layout.schema)?,
+    /// A reading connection that follows the file through rebuilds and swaps.
+    pub fn reader(self: &Arc<Self>) -> rusqlite::Result<Arc<Mutex<Reader>>> {
+        let reader = Arc::new(Mutex::new(Reader {
+            conn: Some(open(&self.path, self.layout.schema)?),
             seen: self.generation.load(Ordering::SeqCst),
             state: self.clone(),
-        })
+        }));
+        let mut readers = self.readers.lock().unwrap_or_else(|p| p.into_inner());
+        readers.retain(|r| r.strong_count() > 0);
+        readers.push(Arc::downgrade(&reader));
+        Ok(reader)
+    }
+
+    /// Runs `replace` (which puts another file at [`FileState::path`]) with every reader of the
+    /// old file closed and held: a connection that outlived the rename and closed later would
+    /// checkpoint into, or delete, the new file's `-wal` (SQLite finds it by name). Readers
+    /// reopen the new file on their next query; the generation moves as after a rebuild.
+    pub fn swap<T>(&self, replace: impl FnOnce() -> T) -> T {
+        let readers: Vec<Arc<Mutex<Reader>>> = {
+            let readers = self.readers.lock().unwrap_or_else(|p| p.into_inner());
+            readers.iter().filter_map(|r| r.upgrade()).collect()
+        };
+        let mut held: Vec<_> = readers
+            .iter()
+            .map(|r| r.lock().unwrap_or_else(|p| p.into_inner()))
+            .collect();
+        for r in held.iter_mut() {
+            r.conn = None;
+        }
+        let out = replace();
+        let mut d = self.damage.lock().unwrap_or_else(|p| p.into_inner());
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        d.1 = None;
+        drop(held);
+        out
     }
 }
 
-/// A connection beside the writer's, reopened when the writer rebuilt the file.
+/// A connection beside the writer's, reopened when the writer rebuilt or swapped the file.
 pub struct Reader {
     state: Arc<FileState>,
     seen: u64,
-    conn: Connection,
+    /// None while closed for a swap, until the next query opens the new file.
+    conn: Option<Connection>,
 }
 
 impl Reader {
     /// The connection, to the current file.
     pub fn conn(&mut self) -> rusqlite::Result<&Connection> {
         let now = self.state.generation.load(Ordering::SeqCst);
-        if now != self.seen {
-            self.conn = open(&self.state.path, self.state.layout.schema)?;
+        if now != self.seen || self.conn.is_none() {
+            self.conn = None;
+            self.conn = Some(open(&self.state.path, self.state.layout.schema)?);
             self.seen = now;
         }
-        Ok(&self.conn)
+        self.conn.as_ref().ok_or(rusqlite::Error::InvalidQuery)
     }
 
     /// Reports that this reader's file is damaged (see [`FileState::report_damage`]).
@@ -229,7 +283,7 @@ pub fn reopen_fresh(conn: &mut Connection, path: &Path, layout: &Layout, reason:
     Ok(rebuilt)
 }
 
-const CHECKPOINTS: &str =
+pub(crate) const CHECKPOINTS: &str =
     "CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, position INTEGER NOT NULL) WITHOUT ROWID;";
 
 /// Opens (creating folder and file) a projection file in WAL mode and runs its `schema`.
@@ -254,35 +308,4 @@ pub fn checkpoint(conn: &Connection, name: &str) -> rusqlite::Result<u64> {
         })
         .optional()?
         .unwrap_or(0) as u64)
-}
-
-/// Applies the events after `*position` with `apply` (given each event and its envelope), then stores the new position as checkpoint
-/// `name`, all in one IMMEDIATE transaction (other connections write the same file; a deferred one
-/// that read first would fail with SQLITE_BUSY instead of waiting). `*position` moves on commit.
-pub fn apply_batch<E: From<rusqlite::Error>>(
-    conn: &mut Connection,
-    name: &str,
-    position: &mut u64,
-    events: &[Envelope],
-    unreadable: impl Fn(u64, String) -> E,
-    mut apply: impl FnMut(&Connection, &Event, &Envelope) -> Result<(), E>,
-) -> Result<(), E> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let mut at = *position;
-    for env in events {
-        if env.position <= at {
-            continue;
-        }
-        let event = env.event().map_err(|e| unreadable(env.position, e.to_string()))?;
-        apply(&tx, &event, env)?;
-        at = env.position;
-    }
-    tx.prepare_cached(
-        "INSERT INTO checkpoints (name, position) VALUES (?1, ?2) \
-         ON CONFLICT(name) DO UPDATE SET position = excluded.position",
-    )?
-    .execute(params![name, at as i64])?;
-    tx.commit()?;
-    *position = at;
-    Ok(())
 }

@@ -31,6 +31,8 @@ pub struct FeedSettings {
     /// Test-only fault hook: the first consumer's messages stop being taken after this many
     /// batches while the consumer stays alive on the server (only the watchdog can end that).
     pub freeze_after_batches: Option<u64>,
+    /// The local event log, when this machine has one: far behind, catch up from it in bulk.
+    pub local_log: Option<crate::LocalLog>,
 }
 
 impl Default for FeedSettings {
@@ -39,6 +41,7 @@ impl Default for FeedSettings {
             stall_after: Duration::from_secs(5),
             heartbeat: Duration::from_secs(1),
             freeze_after_batches: None,
+            local_log: None,
         }
     }
 }
@@ -61,6 +64,9 @@ struct Status {
     progress_at: (u64, Instant, chrono::DateTime<chrono::Utc>),
     state: FeedState,
     stalls: u64,
+    /// A bulk load's position into a fresh file, not yet swapped in (queries still read the
+    /// live file): progress for the watchdog, `loading` in the status.
+    loading: Option<u64>,
 }
 
 /// What the feed, its watchdog and its reporter share.
@@ -78,6 +84,7 @@ impl Watch {
                 progress_at: (position, Instant::now(), chrono::Utc::now()),
                 state: FeedState::Following,
                 stalls: 0,
+                loading: None,
             })),
             restart: Arc::new(Notify::new()),
         }
@@ -101,6 +108,21 @@ impl Watch {
         metrics::counter!("invitebus_projection_stalls_total", "projection" => name.to_string()).increment(1);
     }
 
+    /// A bulk load into a fresh file reached `position` (None: the load ended).
+    pub fn loading(&self, position: Option<u64>) {
+        let mut s = self.lock();
+        s.loading = position;
+        if let Some(p) = position {
+            s.progress_at = (p, Instant::now(), chrono::Utc::now());
+            s.state = FeedState::CatchingUp;
+        }
+    }
+
+    /// The stream's last sequence, as the watchdog last saw it.
+    pub fn head(&self) -> u64 {
+        self.lock().head
+    }
+
     /// Stalls recovered so far.
     pub fn stalls(&self) -> u64 {
         self.lock().stalls
@@ -114,6 +136,11 @@ impl Watch {
     fn observe(&self, position: u64, head: u64, stall_after: Duration) -> bool {
         let mut s = self.lock();
         s.head = head.max(position);
+        if s.loading.is_some() {
+            // A bulk load moves the clock itself (see `loading`); its own errors are logged.
+            s.state = FeedState::CatchingUp;
+            return false;
+        }
         let moved = position > s.progress_at.0;
         if moved {
             s.progress_at = (position, Instant::now(), chrono::Utc::now());
@@ -147,6 +174,7 @@ impl Watch {
             "state": s.state,
             "last_progress_at": format_time(&s.progress_at.2),
             "stalls": s.stalls,
+            "loading": s.loading,
         })
     }
 }

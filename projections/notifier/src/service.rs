@@ -78,7 +78,7 @@ impl NotifierService {
         run.hold(lock);
         let high_water = stored_last(&js, None).await?;
         let sender = Sender {
-            conn: Mutex::new(sender_conn),
+            conn: sender_conn,
             js,
             client: client.clone(),
             subjects: config.subjects.clone(),
@@ -89,7 +89,7 @@ impl NotifierService {
             .queue_subscribe(config.subjects.query("inbox"), config.queue_group.clone())
             .await
             .map_err(|e| NotifierError::Nats(e.into()))?;
-        let reader = Arc::new(Mutex::new(reader));
+
         let handler = |conn: &Connection, body: &[u8]| {
             check_body(body)?;
             inbox(conn, &decode_fields::<InboxRequest>(body)?)
@@ -139,7 +139,7 @@ async fn stored_last(js: &jetstream::Context, subject: Option<&str>) -> Result<O
 
 /// Sends unsent notifications in position order.
 struct Sender {
-    conn: Mutex<Reader>,
+    conn: Arc<Mutex<Reader>>,
     js: jetstream::Context,
     client: Client,
     subjects: Subjects,

@@ -3,10 +3,11 @@
 
 use crate::texts::{notifications, Memory, Notification};
 use invitebus_events::{Envelope, Event, Id};
-use invitebus_feed::store::{FileState, Layout, Rebuilt};
+use invitebus_feed::store::{FileState, Layout};
+use invitebus_feed::{Decoded, ProjectionFile};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 /// The name of this projection's checkpoint.
@@ -55,12 +56,9 @@ pub fn connect(path: &Path) -> Result<Connection, NotifierError> {
 
 /// The notifier's writer.
 pub struct Notifier {
-    conn: Connection,
-    position: u64,
+    store: ProjectionFile,
     /// A rebuild records notifications as already sent, so that replaying sends nothing.
     rebuild: bool,
-    path: PathBuf,
-    file: Arc<FileState>,
 }
 
 struct Remembered<'a>(&'a Connection);
@@ -113,27 +111,24 @@ impl Notifier {
     }
 
     fn open_with(path: &Path, rebuild: bool) -> Result<Notifier, NotifierError> {
-        let (conn, rebuilt) = invitebus_feed::store::open_checked(path, &LAYOUT)?;
-        let position = invitebus_feed::store::checkpoint(&conn, NAME)?;
         Ok(Notifier {
-            conn,
-            position,
+            store: ProjectionFile::open(path, NAME, LAYOUT)?,
             rebuild,
-            path: path.to_path_buf(),
-            file: FileState::new(path, LAYOUT, rebuilt),
         })
     }
 
     /// What the notifier's readers (the sender, the inbox) share with this writer.
     pub fn file(&self) -> &Arc<FileState> {
-        &self.file
+        self.store.state()
     }
 
     pub fn apply_batch(&mut self, events: &[Envelope]) -> Result<(), NotifierError> {
+        invitebus_feed::Projection::apply(self, events)
+    }
+
+    fn apply_events(&mut self, events: &[Decoded]) -> Result<(), NotifierError> {
         let rebuild = self.rebuild;
-        let unreadable = |position, reason| NotifierError::Event { position, reason };
-        let position = &mut self.position;
-        invitebus_feed::store::apply_batch(&mut self.conn, NAME, position, events, unreadable, |tx, event, env| {
+        self.store.apply(events, |tx, event, env| {
             remember(tx, event)?;
             for mut n in notifications(event, env.position, &Remembered(tx)) {
                 n.traceparent = env.traceparent.clone();
@@ -143,7 +138,7 @@ impl Notifier {
                 tx.prepare_cached("UPDATE notifications SET read = 1 WHERE user_id = ?1 AND invite_id = ?2")?
                     .execute(params![e.invitee.as_str(), e.invite_id.as_str()])?;
             }
-            Ok(())
+            Ok::<_, NotifierError>(())
         })
     }
 }
@@ -201,24 +196,22 @@ impl invitebus_feed::Projection for Notifier {
     fn name(&self) -> &str {
         NAME
     }
-    fn position(&self) -> u64 {
-        self.position
+    fn store(&self) -> &ProjectionFile {
+        &self.store
     }
-    fn apply(&mut self, events: &[Envelope]) -> Result<(), NotifierError> {
-        self.apply_batch(events)
+    fn store_mut(&mut self) -> &mut ProjectionFile {
+        &mut self.store
     }
-    fn file(&self) -> &Arc<FileState> {
-        &self.file
+    /// A rebuilt file's notifications are unsent; the sender sends only what `INVITES_NOTIFY`
+    /// does not hold yet, so a rebuild sends nothing twice.
+    fn apply_decoded(&mut self, events: &[Decoded]) -> Result<(), NotifierError> {
+        self.apply_events(events)
+    }
+    fn unreadable(position: u64, reason: String) -> NotifierError {
+        NotifierError::Event { position, reason }
     }
     fn is_damage(e: &NotifierError) -> bool {
         matches!(e, NotifierError::Sqlite(e) if invitebus_feed::store::is_damage(e))
-    }
-    /// The fresh file's notifications are unsent; the sender sends only what `INVITES_NOTIFY`
-    /// does not hold yet, so a rebuild sends nothing twice.
-    fn rebuild(&mut self, reason: &str) -> Result<Rebuilt, NotifierError> {
-        let r = invitebus_feed::store::reopen_fresh(&mut self.conn, &self.path, &LAYOUT, reason)?;
-        self.position = 0;
-        Ok(r)
     }
 }
 

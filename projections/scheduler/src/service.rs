@@ -54,7 +54,7 @@ impl SchedulerService {
         let mut run = invitebus_feed::Running::start(&client, &config.subjects, NAME, timers, config.feed.clone());
         run.hold(lock);
         let firing = Firing {
-            conn: Mutex::new(conn),
+            conn,
             client,
             subjects: config.subjects.clone(),
             key: config.service_key.clone(),
@@ -75,7 +75,7 @@ impl SchedulerService {
 }
 
 struct Firing {
-    conn: Mutex<Reader>,
+    conn: std::sync::Arc<Mutex<Reader>>,
     client: Client,
     subjects: Subjects,
     key: Vec<u8>,

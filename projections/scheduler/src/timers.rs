@@ -7,9 +7,10 @@ use chrono::{DateTime, Duration, Utc};
 use invitebus_events::command::InviteDetail;
 use invitebus_events::envelope::format_time;
 use invitebus_events::{Envelope, Event, Id};
-use invitebus_feed::store::{FileState, Layout, Rebuilt};
+use invitebus_feed::store::{FileState, Layout};
+use invitebus_feed::{Decoded, ProjectionFile};
 use rusqlite::{params, Connection};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 /// The name of this projection's checkpoint.
@@ -51,48 +52,23 @@ pub fn remind_at(detail: &Option<InviteDetail>) -> Option<DateTime<Utc>> {
 }
 
 pub struct Timers {
-    conn: Connection,
-    position: u64,
-    path: PathBuf,
-    file: Arc<FileState>,
+    store: ProjectionFile,
 }
 
 impl Timers {
     pub fn open(path: &Path) -> Result<Timers, SchedulerError> {
-        let (conn, rebuilt) = invitebus_feed::store::open_checked(path, &LAYOUT)?;
-        let position = invitebus_feed::store::checkpoint(&conn, NAME)?;
         Ok(Timers {
-            conn,
-            position,
-            path: path.to_path_buf(),
-            file: FileState::new(path, LAYOUT, rebuilt),
+            store: ProjectionFile::open(path, NAME, LAYOUT)?,
         })
     }
 
     /// What the firing loop shares with this writer.
     pub fn file(&self) -> &Arc<FileState> {
-        &self.file
+        self.store.state()
     }
 
     pub fn apply_batch(&mut self, events: &[Envelope]) -> Result<(), SchedulerError> {
-        let unreadable = |position, reason| SchedulerError::Event { position, reason };
-        invitebus_feed::store::apply_batch(
-            &mut self.conn,
-            NAME,
-            &mut self.position,
-            events,
-            unreadable,
-            |tx, event, env| {
-                apply(tx, event)?;
-                // A timer's command carries the trace of the command that set it.
-                if let (Event::InviteCreated(_) | Event::InviteUpdated(_), Some(t)) = (event, &env.traceparent) {
-                    let invite = env.stream_id.strip_prefix("invite-").unwrap_or_default();
-                    tx.prepare_cached("UPDATE timers SET traceparent = ?2 WHERE invite_id = ?1 AND fired = 0")?
-                        .execute(params![invite, t])?;
-                }
-                Ok(())
-            },
-        )
+        invitebus_feed::Projection::apply(self, events)
     }
 }
 
@@ -176,21 +152,28 @@ impl invitebus_feed::Projection for Timers {
     fn name(&self) -> &str {
         NAME
     }
-    fn position(&self) -> u64 {
-        self.position
+    fn store(&self) -> &ProjectionFile {
+        &self.store
     }
-    fn apply(&mut self, events: &[Envelope]) -> Result<(), SchedulerError> {
-        self.apply_batch(events)
+    fn store_mut(&mut self) -> &mut ProjectionFile {
+        &mut self.store
     }
-    fn file(&self) -> &Arc<FileState> {
-        &self.file
+    fn apply_decoded(&mut self, events: &[Decoded]) -> Result<(), SchedulerError> {
+        self.store.apply(events, |tx, event, env| {
+            apply(tx, event)?;
+            // A timer's command carries the trace of the command that set it.
+            if let (Event::InviteCreated(_) | Event::InviteUpdated(_), Some(t)) = (event, &env.traceparent) {
+                let invite = env.stream_id.strip_prefix("invite-").unwrap_or_default();
+                tx.prepare_cached("UPDATE timers SET traceparent = ?2 WHERE invite_id = ?1 AND fired = 0")?
+                    .execute(params![invite, t])?;
+            }
+            Ok::<_, SchedulerError>(())
+        })
+    }
+    fn unreadable(position: u64, reason: String) -> SchedulerError {
+        SchedulerError::Event { position, reason }
     }
     fn is_damage(e: &SchedulerError) -> bool {
         matches!(e, SchedulerError::Sqlite(e) if invitebus_feed::store::is_damage(e))
-    }
-    fn rebuild(&mut self, reason: &str) -> Result<Rebuilt, SchedulerError> {
-        let r = invitebus_feed::store::reopen_fresh(&mut self.conn, &self.path, &LAYOUT, reason)?;
-        self.position = 0;
-        Ok(r)
     }
 }

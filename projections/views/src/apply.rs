@@ -5,10 +5,11 @@
 use crate::schema;
 use invitebus_events::envelope::format_time;
 use invitebus_events::{Envelope, Event, RecordStatus};
-use invitebus_feed::store::{FileState, Rebuilt};
+use invitebus_feed::store::FileState;
+use invitebus_feed::{Decoded, ProjectionFile};
 use rusqlite::{params, Connection};
 use serde::Serialize;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 /// The name of this projection's checkpoint.
@@ -32,47 +33,31 @@ pub enum ViewError {
 
 /// The writer of the view file.
 pub struct Views {
-    conn: Connection,
-    path: PathBuf,
-    position: u64,
-    file: Arc<FileState>,
+    store: ProjectionFile,
 }
 
 impl Views {
     /// Opens (checking it: a damaged or outdated file is set aside, see
     /// [`invitebus_feed::store::open_checked`]) or creates the view file.
     pub fn open(path: impl AsRef<Path>) -> Result<Views, ViewError> {
-        let (conn, rebuilt) = invitebus_feed::store::open_checked(path.as_ref(), &schema::LAYOUT)?;
-        let position = invitebus_feed::store::checkpoint(&conn, NAME)?;
         Ok(Views {
-            conn,
-            path: path.as_ref().to_path_buf(),
-            position,
-            file: FileState::new(path.as_ref(), schema::LAYOUT, rebuilt),
+            store: ProjectionFile::open(path.as_ref(), NAME, schema::LAYOUT)?,
         })
     }
 
     /// What the views' readers share with this writer.
     pub fn file(&self) -> &Arc<FileState> {
-        &self.file
+        self.store.state()
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        self.store.path()
     }
 
     /// Applies `events` (skipping those at or below the checkpoint) and moves the checkpoint,
     /// in one transaction.
     pub fn apply_batch(&mut self, events: &[Envelope]) -> Result<(), ViewError> {
-        let unreadable = |position, reason| ViewError::Event { position, reason };
-        invitebus_feed::store::apply_batch(
-            &mut self.conn,
-            NAME,
-            &mut self.position,
-            events,
-            unreadable,
-            |tx, event, _| Ok(apply(tx, event)?),
-        )
+        invitebus_feed::Projection::apply(self, events)
     }
 }
 
@@ -81,22 +66,21 @@ impl invitebus_feed::Projection for Views {
     fn name(&self) -> &str {
         NAME
     }
-    fn position(&self) -> u64 {
-        self.position
+    fn store(&self) -> &ProjectionFile {
+        &self.store
     }
-    fn apply(&mut self, events: &[Envelope]) -> Result<(), ViewError> {
-        self.apply_batch(events)
+    fn store_mut(&mut self) -> &mut ProjectionFile {
+        &mut self.store
     }
-    fn file(&self) -> &Arc<FileState> {
-        &self.file
+    fn apply_decoded(&mut self, events: &[Decoded]) -> Result<(), ViewError> {
+        self.store
+            .apply(events, |tx, event, _| Ok::<_, ViewError>(apply(tx, event)?))
+    }
+    fn unreadable(position: u64, reason: String) -> ViewError {
+        ViewError::Event { position, reason }
     }
     fn is_damage(e: &ViewError) -> bool {
         matches!(e, ViewError::Sqlite(e) if invitebus_feed::store::is_damage(e))
-    }
-    fn rebuild(&mut self, reason: &str) -> Result<Rebuilt, ViewError> {
-        let r = invitebus_feed::store::reopen_fresh(&mut self.conn, &self.path, &schema::LAYOUT, reason)?;
-        self.position = 0;
-        Ok(r)
     }
 }
 

@@ -9,7 +9,7 @@ use invitebus_events::subject::Subjects;
 use invitebus_events::ProtocolError;
 use rusqlite::Connection;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+
 use tokio::sync::watch;
 use tracing::info;
 
@@ -46,7 +46,7 @@ impl ViewService {
     pub async fn start(client: Client, config: ViewsConfig) -> Result<ViewService, ViewError> {
         let lock = invitebus_filelock::lock(&config.path, "the views role")?;
         let views = Views::open(&config.path)?;
-        let reader = Arc::new(Mutex::new(views.file().reader()?));
+        let reader = views.file().reader()?;
         let mut run = invitebus_feed::Running::start(&client, &config.subjects, NAME, views, config.feed.clone());
         run.hold(lock);
         for name in QUERIES {

@@ -1,17 +1,21 @@
-//! `invitebus replay`: rebuilds projections from position 0 out of `INVITES_EVENTS`, or writes
-//! an as-of snapshot of the views for an audit.
+//! `invitebus replay`: rebuilds projections from position 0, or writes an as-of snapshot of the
+//! views for an audit. The bulk path reads the local `events.db` when the data folder has it, up
+//! to the relay's acknowledged position; what JetStream holds beyond that (and everything, on a
+//! machine without the log) comes from `INVITES_EVENTS`. Either way, nothing JetStream has not
+//! stored reaches a view.
 
 use crate::Common;
 use anyhow::{bail, Context};
 use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
+use invitebus_eventlog::{LogReader, RELAY_CHECKPOINT};
 use invitebus_events::subject::EVENTS_STREAM;
 use invitebus_events::Envelope;
+use invitebus_feed::bulk::{self, ReadSettings};
 use invitebus_feed::Projection;
 use invitebus_notifier::Notifier;
 use invitebus_views::Views;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 #[derive(clap::Args)]
@@ -32,8 +36,16 @@ pub struct ReplayArgs {
 /// Where to stop.
 #[derive(Clone, Copy)]
 enum Until {
-    Head(u64),
+    Position(u64),
     Time(chrono::DateTime<chrono::Utc>),
+}
+
+/// The events at hand: JetStream's, and the local log's with how far the relay acknowledged it.
+struct Sources {
+    js: jetstream::Context,
+    /// `INVITES_EVENTS`' last sequence: nothing beyond it is read.
+    stored: u64,
+    log: Option<(PathBuf, u64)>,
 }
 
 pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
@@ -45,10 +57,19 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
         .get_stream(EVENTS_STREAM)
         .await
         .context("no INVITES_EVENTS stream (has serve run?)")?;
-    let head = stream.info().await?.state.last_sequence;
+    let stored = stream.info().await?.state.last_sequence;
+    let path = args.common.data.join("events.db");
+    let log = match path.is_file() {
+        true => {
+            let acknowledged = LogReader::open(&path)?.checkpoint(RELAY_CHECKPOINT)?;
+            Some((path, acknowledged.min(stored)))
+        }
+        false => None,
+    };
+    let sources = Sources { js, stored, log };
     if let Some(until) = &args.until {
         let until = match until.parse::<u64>() {
-            Ok(p) => Until::Head(p.min(head)),
+            Ok(p) => Until::Position(p.min(stored)),
             Err(_) => Until::Time(
                 chrono::DateTime::parse_from_rfc3339(until)
                     .with_context(|| format!("--until {until}: want a position or an RFC 3339 time"))?
@@ -58,8 +79,7 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
         let out = args.out.expect("clap requires --out");
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("views.db");
-        let views = Views::open(&path)?;
-        let views = replay(&js, views, until, head, "views as of").await?;
+        let views = rebuild(&sources, Views::open(&path)?, until, "views as of").await?;
         let mut snapshot = invitebus_views::snapshot::snapshot(&path)?;
         snapshot["as_of_position"] = serde_json::json!(views.position());
         std::fs::write(&out, serde_json::to_vec_pretty(&snapshot)?)?;
@@ -71,7 +91,26 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     std::fs::create_dir_all(&args.common.data)?;
-    // Take every file's lock before touching any: a running role's file is never swapped under it.
+    let locks = lock_targets(&args)?;
+    let all = Until::Position(stored);
+    if matches!(args.projection.as_str(), "all" | "views") {
+        let mut views = Views::open(args.common.data.join("views.db"))?;
+        views.begin_load()?;
+        rebuild(&sources, views, all, "views").await?;
+    }
+    if matches!(args.projection.as_str(), "all" | "notifier") {
+        // A rebuilt notifier records every notification as already sent: a replay sends nothing.
+        let mut notifier = Notifier::open_rebuild(&args.common.data.join("notifier.db"))?;
+        notifier.begin_load()?;
+        rebuild(&sources, notifier, all, "notifier").await?;
+    }
+    drop(locks);
+    Ok(())
+}
+
+/// Every target file's lock, taken before any is touched: a running role's file is never
+/// swapped under it.
+fn lock_targets(args: &ReplayArgs) -> anyhow::Result<Vec<invitebus_filelock::FileLock>> {
     let mut locks = Vec::new();
     for (name, file) in [("views", "views.db"), ("notifier", "notifier.db")] {
         if matches!(args.projection.as_str(), "all") || args.projection == name {
@@ -84,110 +123,57 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
             })?);
         }
     }
-    if matches!(args.projection.as_str(), "all" | "views") {
-        let target = args.common.data.join("views.db");
-        let fresh = fresh_path(&target)?;
-        let views = replay(&js, Views::open(&fresh)?, Until::Head(head), head, "views").await?;
-        drop(views);
-        swap(&fresh, &target)?;
-    }
-    if matches!(args.projection.as_str(), "all" | "notifier") {
-        let target = args.common.data.join("notifier.db");
-        let fresh = fresh_path(&target)?;
-        // A rebuilt notifier records every notification as already sent: a replay sends nothing.
-        let notifier = replay(
-            &js,
-            Notifier::open_rebuild(&fresh)?,
-            Until::Head(head),
-            head,
-            "notifier",
-        )
-        .await?;
-        drop(notifier);
-        swap(&fresh, &target)?;
-    }
-    drop(locks);
-    Ok(())
+    Ok(locks)
 }
 
-/// `<target>.rebuild`, emptied.
-fn fresh_path(target: &Path) -> anyhow::Result<PathBuf> {
-    let fresh = target.with_extension("db.rebuild");
-    remove_db(&fresh)?;
-    Ok(fresh)
-}
-
-fn remove_db(path: &Path) -> anyhow::Result<()> {
-    for suffix in ["", "-wal", "-shm"] {
-        let p = PathBuf::from(format!("{}{suffix}", path.display()));
-        if p.exists() {
-            std::fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))?;
-        }
-    }
-    Ok(())
-}
-
-/// Replaces `target` with the rebuilt file.
-fn swap(fresh: &Path, target: &Path) -> anyhow::Result<()> {
-    remove_db(target)?;
-    std::fs::rename(fresh, target).with_context(|| format!("moving the rebuilt file to {}", target.display()))?;
-    println!("rebuilt {}", target.display());
-    Ok(())
-}
-
-/// Applies every event from position 1 up to `until` to `projection`, showing progress.
-async fn replay<P: Projection>(
-    js: &jetstream::Context,
-    mut projection: P,
-    until: Until,
-    head: u64,
-    label: &str,
-) -> anyhow::Result<P> {
+/// Brings `projection` (at position 0, or with a load begun) to `until`: in bulk from the local
+/// log as far as the relay acknowledged it, then from JetStream. Prints the rate.
+async fn rebuild<P: Projection>(sources: &Sources, mut projection: P, until: Until, label: &str) -> anyhow::Result<P> {
     let started = Instant::now();
-    let last = match until {
-        Until::Head(p) => p,
-        Until::Time(_) => head,
-    };
-    if last > 0 {
-        let stream = js.get_stream(EVENTS_STREAM).await?;
-        let consumer = stream.create_consumer(consumer::pull::OrderedConfig::default()).await?;
-        let mut chunks = consumer.messages().await?.ready_chunks(invitebus_feed::BATCH);
-        let mut done = false;
-        while !done {
-            let Some(chunk) = chunks.next().await else { break };
-            let mut batch = Vec::with_capacity(chunk.len());
-            for msg in chunk {
-                let env: Envelope = serde_json::from_slice(&msg.map_err(|e| anyhow::anyhow!("{e}"))?.payload)?;
-                let past = match until {
-                    Until::Head(p) => env.position > p,
-                    Until::Time(t) => env.recorded_at > t,
-                };
-                if past {
-                    done = true;
-                    break;
-                }
-                done = env.position >= last;
-                batch.push(env);
-                if done {
-                    break;
-                }
-            }
-            projection = tokio::task::spawn_blocking(move || {
-                projection.apply(&batch).map_err(|e| anyhow::anyhow!("{e}"))?;
-                Ok::<P, anyhow::Error>(projection)
-            })
-            .await??;
-            progress(label, projection.position(), last, started);
+    let target = match (until, &sources.log) {
+        (Until::Position(p), _) => p,
+        (Until::Time(t), Some((path, _))) => {
+            LogReader::open(path)?.position_at(&invitebus_events::envelope::format_time(&t))?
         }
+        (Until::Time(_), None) => sources.stored,
+    };
+    let progress = bar(label, target);
+    if let Some((path, acknowledged)) = sources.log.clone() {
+        let (bar_, label_) = (progress.clone(), label.to_string());
+        projection = tokio::task::spawn_blocking(move || {
+            bulk::load(
+                &mut projection,
+                &path,
+                target.min(acknowledged),
+                &ReadSettings::default(),
+                |p| {
+                    bar_.set_position(p);
+                    Ok(())
+                },
+            )
+            .map_err(|e| anyhow::anyhow!("{label_}: {e}"))?;
+            Ok::<P, anyhow::Error>(projection)
+        })
+        .await??;
     }
+    if projection.position() < target {
+        projection = from_stream(&sources.js, projection, until, target, &progress).await?;
+    }
+    // A load from the stream alone is swapped in now (after the bulk path, it already was).
+    let label_ = label.to_string();
+    projection = tokio::task::spawn_blocking(move || {
+        projection.finish_load().map_err(|e| anyhow::anyhow!("{label_}: {e}"))?;
+        Ok::<P, anyhow::Error>(projection)
+    })
+    .await??;
+    progress.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
-    eprintln!();
     println!(
         "{label}: {} events in {secs:.2} s ({:.0} events/s)",
         projection.position(),
         projection.position() as f64 / secs.max(1e-9)
     );
-    if let Until::Head(p) = until {
+    if let Until::Position(p) = until {
         if projection.position() < p {
             bail!(
                 "{label}: the stream ended at position {} before {p}",
@@ -198,14 +184,63 @@ async fn replay<P: Projection>(
     Ok(projection)
 }
 
-fn progress(label: &str, at: u64, of: u64, started: Instant) {
-    let pct = if of == 0 { 100.0 } else { at as f64 * 100.0 / of as f64 };
-    let filled = (pct / 5.0) as usize;
-    let rate = at as f64 / started.elapsed().as_secs_f64().max(1e-9);
-    eprint!(
-        "\r{label} [{}{}] {pct:5.1}% {at}/{of} events, {rate:.0} events/s",
-        "#".repeat(filled),
-        ".".repeat(20 - filled.min(20))
-    );
-    let _ = std::io::stderr().flush();
+/// Applies the events after the projection's position from `INVITES_EVENTS`, up to `until`.
+async fn from_stream<P: Projection>(
+    js: &jetstream::Context,
+    mut projection: P,
+    until: Until,
+    last: u64,
+    progress: &indicatif::ProgressBar,
+) -> anyhow::Result<P> {
+    let stream = js.get_stream(EVENTS_STREAM).await?;
+    let consumer = stream
+        .create_consumer(consumer::pull::OrderedConfig {
+            deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: projection.position() + 1,
+            },
+            ..Default::default()
+        })
+        .await?;
+    let mut chunks = consumer.messages().await?.ready_chunks(invitebus_feed::BATCH);
+    let mut done = false;
+    while !done {
+        let Some(chunk) = chunks.next().await else { break };
+        let mut batch = Vec::with_capacity(chunk.len());
+        for msg in chunk {
+            let env: Envelope = serde_json::from_slice(&msg.map_err(|e| anyhow::anyhow!("{e}"))?.payload)?;
+            let past = match until {
+                Until::Position(p) => env.position > p,
+                Until::Time(t) => env.recorded_at > t,
+            };
+            if past {
+                done = true;
+                break;
+            }
+            done = env.position >= last;
+            batch.push(env);
+            if done {
+                break;
+            }
+        }
+        projection = tokio::task::spawn_blocking(move || {
+            projection.apply(&batch).map_err(|e| anyhow::anyhow!("{e}"))?;
+            Ok::<P, anyhow::Error>(projection)
+        })
+        .await??;
+        progress.set_position(projection.position());
+    }
+    Ok(projection)
+}
+
+/// A progress bar on stderr for `of` events: rate and time left.
+fn bar(label: &str, of: u64) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(of);
+    let style = indicatif::ProgressStyle::with_template(
+        "{msg} [{bar:30}] {percent:>3}% {human_pos}/{human_len} events, {per_sec}, {eta} left",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+    .progress_chars("#>.");
+    bar.set_style(style);
+    bar.set_message(label.to_string());
+    bar
 }

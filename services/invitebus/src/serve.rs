@@ -44,6 +44,11 @@ pub struct ServeArgs {
     /// stalled: the watchdog logs it, counts it and gives it a fresh consumer.
     #[arg(long, env = "INVITEBUS_STALL_AFTER", default_value_t = 5.0)]
     pub stall_after: f64,
+    /// A projection this many events or more behind, on a machine whose data folder holds the
+    /// event log, catches up from that file in bulk (a rebuild from 0 into a fresh file swapped
+    /// in when complete); 0 turns the bulk path off.
+    #[arg(long, env = "INVITEBUS_BULK_AFTER", default_value_t = 100_000)]
+    pub bulk_after: u64,
     /// Health answers `ok: false` once a projection has been stalled or missing, or the relay
     /// behind and still, for this many seconds.
     #[arg(long, env = "INVITEBUS_UNHEALTHY_AFTER", default_value_t = 30.0)]
@@ -109,6 +114,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .and_then(|f| f.split_once(':'))
             .filter(|(p, _)| *p == name)
             .and_then(|(_, n)| n.parse().ok()),
+        local_log: (args.bulk_after > 0).then(|| invitebus_feed::LocalLog {
+            min_lag: args.bulk_after,
+            ..invitebus_feed::LocalLog::new(args.common.data.join("events.db"))
+        }),
         ..Default::default()
     };
     let commands = match runs(Role::Commands) {

@@ -1,7 +1,9 @@
 //! What the integration tests of every crate share: a private nats-server (its own port and
 //! JetStream folder), the command service on a fresh SQLite log in a temporary folder, and a
 //! client that sends commands and queries as users do. Roles under test start beside it, on
-//! files in [`Bus::path`].
+//! files in [`Bus::path`]. [`history`] writes many events straight into a log.
+
+pub mod history;
 
 use invitebus_commands::{CommandService, ServiceConfig, WriterConfig};
 use invitebus_events::subject::Subjects;

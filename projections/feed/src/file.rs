@@ -1,0 +1,221 @@
+//! A projection's own file as its writer holds it: the connection, the position it has reached,
+//! what its readers share, and a bulk load into a fresh file beside it that replaces it only
+//! when complete. Every projection (views, notifier, scheduler, the exporter's copy) embeds one.
+
+use crate::store::{self, FileState, Layout, Rebuilt};
+use invitebus_events::{Envelope, Event};
+use rusqlite::{params, Connection};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tracing::info;
+
+/// An event read and decoded, as projections apply it.
+#[derive(Debug, Clone)]
+pub struct Decoded {
+    pub env: Envelope,
+    pub event: Event,
+}
+
+/// Decodes the events after `position` (those at or below it are skipped unread).
+pub fn decode<E>(events: &[Envelope], position: u64, unreadable: impl Fn(u64, String) -> E) -> Result<Vec<Decoded>, E> {
+    events
+        .iter()
+        .filter(|env| env.position > position)
+        .map(|env| match env.event() {
+            Ok(event) => Ok(Decoded {
+                env: env.clone(),
+                event,
+            }),
+            Err(e) => Err(unreadable(env.position, e.to_string())),
+        })
+        .collect()
+}
+
+/// The writer's side of a projection file.
+pub struct ProjectionFile {
+    conn: Connection,
+    path: PathBuf,
+    position: u64,
+    name: &'static str,
+    layout: Layout,
+    state: Arc<FileState>,
+    /// During a bulk load: the live connection and its position, kept until the swap.
+    live: Option<(Connection, u64)>,
+}
+
+impl ProjectionFile {
+    /// Opens (checking it, see [`store::open_checked`]) or creates the file at `path`, whose
+    /// checkpoint is called `name`.
+    pub fn open(path: &Path, name: &'static str, layout: Layout) -> rusqlite::Result<ProjectionFile> {
+        let (conn, rebuilt) = store::open_checked(path, &layout)?;
+        let position = store::checkpoint(&conn, name)?;
+        Ok(ProjectionFile {
+            conn,
+            path: path.to_path_buf(),
+            position,
+            name,
+            layout,
+            state: FileState::new(path, layout, rebuilt),
+            live: None,
+        })
+    }
+
+    /// The last position applied (during a bulk load: the load's).
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// What the readers share with the writer.
+    pub fn state(&self) -> &Arc<FileState> {
+        &self.state
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The writer's connection (during a bulk load, the loading file's).
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// True while a bulk load writes a fresh file.
+    pub fn loading(&self) -> bool {
+        self.live.is_some()
+    }
+
+    /// Applies `events` after the position with `apply`, then stores the new position as the
+    /// checkpoint, in one IMMEDIATE transaction (other connections write the same file; a
+    /// deferred one that read first would fail with SQLITE_BUSY instead of waiting).
+    pub fn apply<E: From<rusqlite::Error>>(
+        &mut self,
+        events: &[Decoded],
+        mut apply: impl FnMut(&Connection, &Event, &Envelope) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut at = self.position;
+        for d in events.iter().filter(|d| d.env.position > self.position) {
+            apply(&tx, &d.event, &d.env)?;
+            at = d.env.position;
+        }
+        tx.prepare_cached(
+            "INSERT INTO checkpoints (name, position) VALUES (?1, ?2) \
+             ON CONFLICT(name) DO UPDATE SET position = excluded.position",
+        )?
+        .execute(params![self.name, at as i64])?;
+        tx.commit()?;
+        self.position = at;
+        Ok(())
+    }
+
+    /// Sets the damaged file aside and starts again, at position 0, in a fresh one.
+    pub fn rebuild(&mut self, reason: &str) -> rusqlite::Result<Rebuilt> {
+        let r = store::reopen_fresh(&mut self.conn, &self.path, &self.layout, reason)?;
+        self.position = 0;
+        Ok(r)
+    }
+
+    /// `<path>.loading`: where a bulk load writes.
+    pub fn loading_path(&self) -> PathBuf {
+        PathBuf::from(format!("{}.loading", self.path.display()))
+    }
+
+    /// Starts a bulk load at position 0 into a fresh `<path>.loading` opened for loading (no
+    /// journal, no syncs, a big cache, tables without their secondary indexes); the live file
+    /// and its readers are untouched until [`ProjectionFile::finish_load`].
+    pub fn begin_load(&mut self) -> rusqlite::Result<()> {
+        if self.live.is_some() {
+            return Ok(());
+        }
+        let loading = self.loading_path();
+        remove_db(&loading)?;
+        let conn = open_for_load(&loading, &self.layout)?;
+        let live = std::mem::replace(&mut self.conn, conn);
+        self.live = Some((live, self.position));
+        self.position = 0;
+        Ok(())
+    }
+
+    /// Drops a bulk load: the live file and position are as they were.
+    pub fn abandon_load(&mut self) -> rusqlite::Result<()> {
+        let Some((live, position)) = self.live.take() else {
+            return Ok(());
+        };
+        drop(std::mem::replace(&mut self.conn, live));
+        self.position = position;
+        remove_db(&self.loading_path())
+    }
+
+    /// Ends a bulk load: builds the secondary indexes, syncs the loaded file, then swaps it in
+    /// with every connection to the old one closed (its WAL checkpointed and truncated first),
+    /// fsyncs the folder and reopens. Killed at any point before the rename, the live file is
+    /// as it was; after it, the loaded one is complete.
+    pub fn finish_load(&mut self) -> rusqlite::Result<()> {
+        let Some((live, _)) = self.live.take() else {
+            return Ok(());
+        };
+        let loaded = std::mem::replace(&mut self.conn, live);
+        loaded.execute_batch(&self.layout.indexes())?;
+        loaded.pragma_update(None, "user_version", self.layout.version)?;
+        drop(loaded);
+        let loading = self.loading_path();
+        let io = |e: std::io::Error| rusqlite::Error::ToSqlConversionFailure(Box::new(e));
+        std::fs::File::open(&loading).and_then(|f| f.sync_all()).map_err(io)?;
+        let (path, layout) = (self.path.clone(), self.layout);
+        let conn = &mut self.conn;
+        self.state.swap(|| -> rusqlite::Result<()> {
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            drop(std::mem::replace(conn, Connection::open_in_memory()?));
+            std::fs::rename(&loading, &path).map_err(io)?;
+            for side in ["-wal", "-shm"] {
+                let p = PathBuf::from(format!("{}{side}", path.display()));
+                match std::fs::remove_file(&p) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
+                    _ => {}
+                }
+            }
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+            }
+            *conn = store::open(&path, layout.schema)?;
+            Ok(())
+        })?;
+        self.position = store::checkpoint(&self.conn, self.name)?;
+        info!(file = %self.path.display(), position = self.position, "bulk-loaded file swapped in");
+        Ok(())
+    }
+}
+
+/// Removes a database file and its `-wal`, `-shm` and `-journal`, if there.
+fn remove_db(path: &Path) -> rusqlite::Result<()> {
+    for side in ["", "-wal", "-shm", "-journal"] {
+        let p = PathBuf::from(format!("{}{side}", path.display()));
+        match std::fs::remove_file(&p) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A fresh file for a bulk load: nothing else opens it until it is complete, so no journal,
+/// no syncs (the loaded file is synced once before the swap), an exclusive lock and a 512 MiB
+/// page cache; the tables without their secondary indexes.
+pub fn open_for_load(path: &Path, layout: &Layout) -> rusqlite::Result<Connection> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|_| rusqlite::Error::InvalidPath(dir.to_path_buf()))?;
+    }
+    let conn = Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "OFF")?;
+    conn.pragma_update(None, "synchronous", "OFF")?;
+    conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.pragma_update(None, "cache_size", -512 * 1024)?;
+    conn.execute_batch(store::CHECKPOINTS)?;
+    conn.execute_batch(&layout.tables())?;
+    Ok(conn)
+}

@@ -1,0 +1,181 @@
+//! Bulk loads of the views from the local log: equal to the live path row for row, harmless
+//! when stopped half way, as of a position, and a live role far behind that catches up in bulk.
+
+use invitebus_feed::bulk::{self, LocalLog, ReadSettings};
+use invitebus_feed::Projection;
+use invitebus_testkit::history::{apply_live, dump, mixed, write_log};
+use invitebus_testkit::Bus;
+use invitebus_views::{snapshot::snapshot, ViewService, Views, ViewsConfig};
+use serde_json::json;
+use std::time::Duration;
+
+/// Small chunks and two decoders, so that the tests cross many chunk boundaries.
+fn settings() -> ReadSettings {
+    ReadSettings {
+        chunk: 1000,
+        workers: 2,
+    }
+}
+
+#[test]
+fn a_bulk_rebuild_equals_the_live_file_row_for_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("events.db");
+    let head = write_log(&log, mixed(100_000), true).unwrap();
+    assert!(head >= 100_000);
+    let mut live = Views::open(dir.path().join("live.db")).unwrap();
+    assert_eq!(apply_live(&mut live, &log, 500), head);
+    let mut rebuilt = Views::open(dir.path().join("views.db")).unwrap();
+    let loaded = bulk::load(&mut rebuilt, &log, head, &settings(), |_| Ok(())).unwrap();
+    assert_eq!((loaded, rebuilt.position()), (head, head));
+    let (a, b) = (dump(&dir.path().join("live.db")), dump(&dir.path().join("views.db")));
+    assert!(
+        a["records"].len() > 30_000,
+        "a real history: {} records",
+        a["records"].len()
+    );
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (table, rows) in &a {
+        assert!(rows == &b[table], "table {table} differs");
+    }
+    assert!(
+        !dir.path().join("views.db.loading").exists(),
+        "the loading file is gone"
+    );
+}
+
+#[test]
+fn a_rebuild_stopped_half_way_leaves_the_live_file_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("events.db");
+    let head = write_log(&log, mixed(20_000), true).unwrap();
+    let path = dir.path().join("views.db");
+    let mut views = Views::open(&path).unwrap();
+    apply_live(&mut views, &log, 500);
+    let before = dump(&path);
+    let reader = views.file().reader().unwrap();
+    // A rebuild from 0 is asked of the same writer (as after damage); it stops half way.
+    let mut fresh = Views::open(dir.path().join("other.db")).unwrap();
+    std::fs::write(dir.path().join("other.db.loading"), b"left by a killed load").unwrap();
+    let stopped = bulk::load(&mut fresh, &log, head, &settings(), |p| match p > head / 2 {
+        true => Err("killed".into()),
+        false => Ok(()),
+    });
+    assert!(stopped.as_ref().is_err_and(|e| e.ends_with("killed")), "{stopped:?}");
+    assert_eq!(fresh.position(), 0, "the live position is as it was");
+    assert!(
+        !dir.path().join("other.db.loading").exists(),
+        "the half-loaded file is dropped"
+    );
+    // The served file is untouched and answers.
+    assert_eq!(dump(&path), before);
+    let count: i64 = reader
+        .lock()
+        .unwrap()
+        .conn()
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM records", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(count as usize, before["records"].len());
+    // Loading again over what the stopped one left works.
+    bulk::load(&mut fresh, &log, head, &settings(), |_| Ok(())).unwrap();
+    assert_eq!(dump(&dir.path().join("other.db")), before);
+}
+
+#[test]
+fn as_of_a_position_equals_the_live_views_then() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("events.db");
+    let head = write_log(&log, mixed(30_000), true).unwrap();
+    let until = head / 2 + 7;
+    // The live views as they were at `until`, taken while following.
+    let reader = invitebus_eventlog::LogReader::open(&log).unwrap();
+    let first: Vec<_> = reader.read_from(0, until as usize).unwrap();
+    let mut live = Views::open(dir.path().join("live.db")).unwrap();
+    for chunk in first.chunks(500) {
+        live.apply_batch(chunk).unwrap();
+    }
+    let then = snapshot(&dir.path().join("live.db")).unwrap();
+    apply_live(&mut live, &log, 500);
+    assert_ne!(
+        snapshot(&dir.path().join("live.db")).unwrap(),
+        then,
+        "the views moved on"
+    );
+    let mut as_of = Views::open(dir.path().join("as_of.db")).unwrap();
+    bulk::load(&mut as_of, &log, until, &settings(), |_| Ok(())).unwrap();
+    assert_eq!(as_of.position(), until);
+    assert_eq!(snapshot(&dir.path().join("as_of.db")).unwrap(), then);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_role_far_behind_catches_up_in_bulk_then_follows() {
+    let bus = Bus::start_with(|c| {
+        write_log(&c.writer.log_path, mixed(150_000), false).unwrap();
+    })
+    .await;
+    let log = bus.path("events.db");
+    let head = invitebus_eventlog::LogReader::open(&log).unwrap().head().unwrap();
+    // The relay publishes the history; a command after it stores the relay's position in the
+    // log (it rides along with the writer's batches); the views start once JetStream holds all.
+    let relayed = |want: u64| {
+        let bus = &bus;
+        async move {
+            loop {
+                let health = bus.request(bus.subjects.health(), &json!({})).await;
+                let at = health.data.as_ref().and_then(|d| d["projections"]["relay"].as_u64());
+                if at >= Some(want) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    let waited = tokio::time::timeout(Duration::from_secs(120), relayed(head)).await;
+    assert!(waited.is_ok(), "the relay published {head} events");
+    bus.ok("UpsertUser", json!({"actor":"zed","user_id":"zed","name":"Zed"}))
+        .await;
+    tokio::time::timeout(Duration::from_secs(20), relayed(head + 1))
+        .await
+        .unwrap();
+    assert!(bulk::acknowledged(&log).unwrap() >= head);
+    let mut config = ViewsConfig::new(bus.path("views.db"));
+    config.subjects = bus.subjects.clone();
+    config.feed.local_log = Some(LocalLog {
+        path: log.clone(),
+        min_lag: 100_000,
+        read: settings(),
+    });
+    let views = ViewService::start(bus.client.clone(), config).await.unwrap();
+    let mut applied = views.applied();
+    let caught = tokio::time::timeout(Duration::from_secs(120), applied.wait_for(|p| *p >= head))
+        .await
+        .is_ok();
+    assert!(caught, "caught up to {head}");
+    // Live commands after the bulk part are followed from the stream.
+    bus.ok(
+        "RegisterResource",
+        json!({"actor":"zed","resource_id":"zconf","kind":"conference","name":"Z"}),
+    )
+    .await;
+    let last = bus
+        .ok(
+            "CreateInvite",
+            json!({"actor":"zed","resource_id":"zconf","invitee":"u1","invite_id":"zinv"}),
+        )
+        .await;
+    let last = last.position.flatten().unwrap();
+    tokio::time::timeout(Duration::from_secs(20), applied.wait_for(|p| *p >= last))
+        .await
+        .expect("follows live events")
+        .unwrap();
+    views.shutdown().await;
+    // No gap, no duplicate: the followed file equals a bulk rebuild of the whole log.
+    let mut check = Views::open(bus.path("check.db")).unwrap();
+    bulk::load(&mut check, &log, last, &settings(), |_| Ok(())).unwrap();
+    let (a, b) = (dump(&bus.path("views.db")), dump(&bus.path("check.db")));
+    for (table, rows) in &a {
+        assert!(rows == &b[table], "table {table} differs");
+    }
+    assert!(a["records"].iter().any(|r| r.contains(&"'zinv'".to_string())));
+}
