@@ -104,6 +104,23 @@ macro_rules! events {
             }
 
             /// The id inside the stream id (`fang` of `user-fang`).
+            /// The event of type `event_type` from its data at the current schema, read
+            /// straight into its struct (no tagged detour); None for an unknown type.
+            fn from_current(event_type: &str, data: &str) -> Option<Result<Event, serde_json::Error>> {
+                match event_type {
+                    $(stringify!($name) => Some(serde_json::from_str::<$name>(data).map(Event::$name)),)*
+                    _ => None,
+                }
+            }
+
+            /// [`Event::from_current`] from a JSON value (after an upcast).
+            fn from_current_value(event_type: &str, data: Value) -> Option<Result<Event, serde_json::Error>> {
+                match event_type {
+                    $(stringify!($name) => Some(serde_json::from_value::<$name>(data).map(Event::$name)),)*
+                    _ => None,
+                }
+            }
+
             pub fn stream_key(&self) -> &Id {
                 match self {
                     $(Event::$name(e) => &e.$key,)*
@@ -165,11 +182,32 @@ impl Event {
     /// Reads stored data of any known schema, upcasting old schemas first.
     pub fn decode(event_type: &str, schema: u32, data: Value) -> Result<Event, DecodeError> {
         let data = upcast(event_type, schema, data)?;
-        let tagged = serde_json::json!({ "type": event_type, "data": data });
-        serde_json::from_value(tagged).map_err(|source| DecodeError::Data {
+        match Self::from_current_value(event_type, data) {
+            Some(event) => event.map_err(|source| DecodeError::Data {
+                event_type: event_type.to_string(),
+                source,
+            }),
+            None => Err(UpcastError::UnknownType(event_type.to_string()).into()),
+        }
+    }
+
+    /// [`Event::decode`] from the stored JSON text: data at the current schema is read straight
+    /// into its struct, without a `Value` in between (the bulk reader's path: measured 99k
+    /// events/s through `Value` and the tagged enum, see BENCHMARKS.md).
+    pub fn decode_str(event_type: &str, schema: u32, data: &str) -> Result<Event, DecodeError> {
+        if Self::TYPES.contains(&event_type) && schema == upcast::current_schema(event_type) {
+            if let Some(event) = Self::from_current(event_type, data) {
+                return event.map_err(|source| DecodeError::Data {
+                    event_type: event_type.to_string(),
+                    source,
+                });
+            }
+        }
+        let value: Value = serde_json::from_str(data).map_err(|source| DecodeError::Data {
             event_type: event_type.to_string(),
             source,
-        })
+        })?;
+        Self::decode(event_type, schema, value)
     }
 }
 
@@ -252,6 +290,20 @@ mod tests {
         for e in events {
             let sorted = serde_json::to_string(&e.data()).unwrap();
             assert_eq!(e.data_json(), sorted, "{}", e.event_type());
+            // Both ways of reading stored data give the event back.
+            let (ty, schema) = (e.event_type(), e.schema());
+            assert_eq!(
+                Event::decode_str(ty, schema, &e.data_json()).unwrap(),
+                e,
+                "{ty} from text"
+            );
+            assert_eq!(Event::decode(ty, schema, e.data()).unwrap(), e, "{ty} from a value");
         }
+        assert!(Event::decode_str("NoSuchEvent", 1, "{}").is_err());
+        assert!(Event::decode_str("InviteRead", 1, "{\"at\":1}").is_err());
+        assert!(
+            Event::decode_str("InviteRead", 99, "{}").is_err(),
+            "a schema from the future"
+        );
     }
 }

@@ -283,6 +283,9 @@ pub fn reopen_fresh(conn: &mut Connection, path: &Path, layout: &Layout, reason:
     Ok(rebuilt)
 }
 
+/// Prepared statements a projection connection keeps.
+pub(crate) const STATEMENTS: usize = 128;
+
 pub(crate) const CHECKPOINTS: &str =
     "CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, position INTEGER NOT NULL) WITHOUT ROWID;";
 
@@ -292,6 +295,9 @@ pub fn open(path: &Path, schema: &str) -> rusqlite::Result<Connection> {
         std::fs::create_dir_all(dir).map_err(|_| rusqlite::Error::InvalidPath(dir.to_path_buf()))?;
     }
     let conn = Connection::open(path)?;
+    // More statements than rusqlite's default 16 (views alone has 30): past it every event
+    // prepared its SQL again (7% of a bulk load's time in sqlite3Prepare, measured with perf).
+    conn.set_prepared_statement_cache_capacity(STATEMENTS);
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;

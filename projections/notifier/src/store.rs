@@ -67,9 +67,8 @@ impl Memory for Remembered<'_> {
     fn offline_enabled(&self, invite: &Id) -> bool {
         let live: Option<i64> = self
             .0
-            .query_row("SELECT 1 FROM live_only WHERE invite_id = ?1", [invite.as_str()], |r| {
-                r.get(0)
-            })
+            .prepare_cached("SELECT 1 FROM live_only WHERE invite_id = ?1")
+            .and_then(|mut s| s.query_row([invite.as_str()], |r| r.get(0)))
             .optional()
             .ok()
             .flatten();
@@ -78,9 +77,8 @@ impl Memory for Remembered<'_> {
 
     fn name(&self, user: &Id) -> String {
         self.0
-            .query_row("SELECT name FROM names WHERE user_id = ?1", [user.as_str()], |r| {
-                r.get(0)
-            })
+            .prepare_cached("SELECT name FROM names WHERE user_id = ?1")
+            .and_then(|mut s| s.query_row([user.as_str()], |r| r.get(0)))
             .optional()
             .ok()
             .flatten()
@@ -89,9 +87,8 @@ impl Memory for Remembered<'_> {
     fn push(&self, invite: &Id) -> Option<Value> {
         let text: Option<String> = self
             .0
-            .query_row("SELECT push FROM pushes WHERE invite_id = ?1", [invite.as_str()], |r| {
-                r.get(0)
-            })
+            .prepare_cached("SELECT push FROM pushes WHERE invite_id = ?1")
+            .and_then(|mut s| s.query_row([invite.as_str()], |r| r.get(0)))
             .optional()
             .ok()
             .flatten();

@@ -96,11 +96,9 @@ fn drop_timer(tx: &Connection, kind: &str, invite: &Id) -> rusqlite::Result<usiz
 fn answered(tx: &Connection, invite: &Id, invitee: &Id) -> rusqlite::Result<()> {
     tx.prepare_cached("DELETE FROM unanswered WHERE invite_id = ?1 AND invitee = ?2")?
         .execute(params![invite.as_str(), invitee.as_str()])?;
-    let left: i64 = tx.query_row(
-        "SELECT COUNT(*) FROM unanswered WHERE invite_id = ?1",
-        [invite.as_str()],
-        |r| r.get(0),
-    )?;
+    let left: i64 = tx
+        .prepare_cached("SELECT COUNT(*) FROM unanswered WHERE invite_id = ?1")?
+        .query_row([invite.as_str()], |r| r.get(0))?;
     if left == 0 {
         drop_timer(tx, "expire", invite)?;
     }

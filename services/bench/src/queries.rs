@@ -1,12 +1,17 @@
-//! `invitebus-bench queries`: loads a million records into a views file through the same apply
-//! path a replay uses (printing events/s), then times the admin query for each filter and for
-//! deep pages, calling the query on the view file directly (no NATS in the figures).
+//! `invitebus-bench queries`: writes a history of a million records into an event log, then, in
+//! one run over those events: the raw read + decode rate of the bulk reader, each projection's
+//! bulk rebuild rate and its ratio to it, the per-batch apply path of before (the baseline), and
+//! the admin query for each filter and deep pages on the rebuilt views (no NATS in the figures).
 
 use anyhow::Context;
 use chrono::{Duration, TimeZone, Utc};
 use invitebus_events::envelope::GENESIS_HASH;
 use invitebus_events::event::*;
 use invitebus_events::{Envelope, Event, Id, RecordStatus};
+use invitebus_feed::bulk::{self, ReadSettings};
+use invitebus_feed::Projection;
+use invitebus_notifier::Notifier;
+use invitebus_scheduler::Timers;
 use invitebus_views::query::{self, QueryRequest};
 use invitebus_views::Views;
 use serde_json::{json, Value};
@@ -17,6 +22,12 @@ pub struct QueriesArgs {
     /// Invite records to load.
     #[arg(long, default_value_t = 1_000_000)]
     pub records: u64,
+    /// Skip the per-batch baseline (the slow path of before), for a quick look.
+    #[arg(long)]
+    pub no_baseline: bool,
+    /// Keep the event log here, and reuse it when it is there already (profiling a rebuild).
+    #[arg(long)]
+    pub log: Option<std::path::PathBuf>,
     /// Queries timed per case.
     #[arg(long, default_value_t = 40)]
     pub samples: usize,
@@ -143,30 +154,69 @@ pub(super) fn envelope(position: u64, event: &Event) -> Envelope {
 
 fn run_sync(args: QueriesArgs) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
+    let log = args.log.clone().unwrap_or_else(|| dir.path().join("events.db"));
     let path = dir.path().join("views.db");
-    let mut views = Views::open(&path)?;
     println!(
         "invitebus-bench queries: {} records, {} samples per case",
         args.records, args.samples
     );
     let started = Instant::now();
-    let mut batch = Vec::with_capacity(10_000);
-    let mut position = 0;
-    for event in history(args.records) {
-        position += 1;
-        batch.push(envelope(position, &event));
-        if batch.len() == 10_000 {
-            views.apply_batch(&batch)?;
-            batch.clear();
-        }
-    }
-    views.apply_batch(&batch)?;
-    let secs = started.elapsed().as_secs_f64();
+    let head = match log.is_file() {
+        true => invitebus_eventlog::LogReader::open(&log)?.head()?,
+        false => invitebus_testkit::history::write_log(&log, history(args.records), true)?,
+    };
+    println!("log written: {head} events in {:.1} s", started.elapsed().as_secs_f64());
+    let settings = ReadSettings::default();
+    let started = Instant::now();
+    let mut seen = 0u64;
+    bulk::read(&log, 0, head, &settings, |events| {
+        seen += events.len() as u64;
+        Ok::<(), String>(())
+    })
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let raw = head as f64 / started.elapsed().as_secs_f64();
+    anyhow::ensure!(seen == head, "read {seen} of {head} events");
     println!(
-        "views replay: {position} events applied in {secs:.1} s = {:.0} events/s (the apply path of `invitebus replay`)",
-        position as f64 / secs
+        "read + decode (bulk reader, {} decoders): {raw:.0} events/s",
+        settings.workers
     );
+    let rebuild = |name: &str, rate: f64| {
+        println!(
+            "{name:<10} bulk rebuild: {rate:>9.0} events/s = {:.2} × read + decode",
+            rate / raw
+        );
+    };
+    let mut views = Views::open(&path)?;
+    let views_rate = timed(head, || load(&mut views, &log, head, &settings))?;
+    rebuild("views", views_rate);
     drop(views);
+    let mut notifier = Notifier::open(&dir.path().join("notifier.db"))?;
+    rebuild("notifier", timed(head, || load(&mut notifier, &log, head, &settings))?);
+    drop(notifier);
+    let mut timers = Timers::open(&dir.path().join("scheduler.db"))?;
+    rebuild("scheduler", timed(head, || load(&mut timers, &log, head, &settings))?);
+    drop(timers);
+    if !args.no_baseline {
+        // Before: the events applied through `apply_batch`, 10,000 at a time, into a live file.
+        let mut views = Views::open(dir.path().join("baseline.db"))?;
+        let reader = invitebus_eventlog::LogReader::open(&log)?;
+        let secs = {
+            let started = Instant::now();
+            let mut after = 0;
+            loop {
+                let batch = reader.read_from(after, 10_000)?;
+                let Some(last) = batch.last() else { break };
+                after = last.position;
+                views.apply_batch(&batch)?;
+            }
+            started.elapsed().as_secs_f64()
+        };
+        let rate = head as f64 / secs;
+        println!(
+            "views per-batch apply (before, 10,000 a transaction): {rate:.0} events/s; bulk is {:.1}× that",
+            views_rate / rate
+        );
+    }
 
     let conn = rusqlite::Connection::open(&path).context("opening the views")?;
     let mut seed = 42u64;
@@ -232,5 +282,18 @@ fn run_sync(args: QueriesArgs) -> anyhow::Result<()> {
         let pct = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
         println!("{label:<28} {:>10.2} {:>10.2} {:>12}", pct(0.5), pct(0.99), total);
     }
+    Ok(())
+}
+
+/// Runs `f` (which loads `events`) and returns events per second.
+fn timed(events: u64, f: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    f()?;
+    Ok(events as f64 / started.elapsed().as_secs_f64())
+}
+
+fn load<P: Projection>(p: &mut P, log: &std::path::Path, head: u64, settings: &ReadSettings) -> anyhow::Result<()> {
+    let n = bulk::load(p, log, head, settings, |_| Ok(())).map_err(|e| anyhow::anyhow!("{e}"))?;
+    anyhow::ensure!(n == head, "loaded {n} of {head}");
     Ok(())
 }

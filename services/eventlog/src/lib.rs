@@ -24,7 +24,7 @@ pub mod verify;
 
 pub use error::LogError;
 pub use log::{AppendCommand, Appended, EventLog, NewEvent, Options, Sync};
-pub use query::{Published, StoredReply};
+pub use query::{Published, Stored, StoredReply};
 pub use read::LogReader;
 pub use verify::{verify, VerifyError, VerifyReport};
 

@@ -55,6 +55,36 @@ pub(crate) fn read_from(conn: &Connection, after: u64, limit: usize) -> Result<V
     rows
 }
 
+/// An event as stored: its envelope without `data` (Null), and `data` as the stored JSON text.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub envelope: Envelope,
+    pub data: String,
+}
+
+/// Up to `limit` events after position `after`, in position order, their data left as text.
+pub(crate) fn read_stored(conn: &Connection, after: u64, limit: usize) -> Result<Vec<Stored>, LogError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {ENVELOPE_COLUMNS} FROM events e JOIN streams s ON s.stream_key = e.stream_key \
+         WHERE e.position > ?1 ORDER BY e.position LIMIT ?2"
+    ))?;
+    let mut rows = stmt.query(params![after as i64, limit as i64])?;
+    let mut out = Vec::with_capacity(limit.min(16_384));
+    while let Some(row) = rows.next()? {
+        match schema::stored_from_row(row)? {
+            Ok(envelope) => out.push(Stored {
+                envelope,
+                data: row.get(11)?,
+            }),
+            Err(reason) => {
+                let position = row.get::<_, i64>(0)? as u64;
+                return Err(LogError::Corrupt { position, reason });
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Every export event requested by `user`, in position order (exports are few; this scans them).
 pub(crate) fn read_exports_of(conn: &Connection, user: &str) -> Result<Vec<Envelope>, LogError> {
     let mut stmt = conn.prepare_cached(&format!(

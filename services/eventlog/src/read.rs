@@ -5,7 +5,7 @@
 
 use crate::checkpoint;
 use crate::error::LogError;
-use crate::query::{self, Published, StoredReply};
+use crate::query::{self, Published, Stored, StoredReply};
 use crate::schema;
 use invitebus_events::Envelope;
 use rusqlite::{Connection, OpenFlags};
@@ -58,6 +58,12 @@ impl LogReader {
     /// Up to `limit` events after position `after`, in position order.
     pub fn read_from(&self, after: u64, limit: usize) -> Result<Vec<Envelope>, LogError> {
         query::read_from(&self.conn, after, limit)
+    }
+
+    /// Up to `limit` events after position `after`, their data as stored text (for readers
+    /// that decode on other threads: the bulk loads).
+    pub fn read_stored(&self, after: u64, limit: usize) -> Result<Vec<Stored>, LogError> {
+        query::read_stored(&self.conn, after, limit)
     }
 
     /// Up to `limit` events after `after`, as the relay publishes them (stored `data` passed through).

@@ -108,17 +108,27 @@ pub(crate) fn pragmas(conn: &Connection, synchronous: &str) -> rusqlite::Result<
 pub(crate) fn envelope_from_row(
     row: &rusqlite::Row<'_>,
 ) -> rusqlite::Result<Result<invitebus_events::Envelope, String>> {
-    let position: i64 = row.get(0)?;
-    let recorded_at: String = row.get(6)?;
     let data: String = row.get(11)?;
-    let recorded_at = match chrono::DateTime::parse_from_rfc3339(&recorded_at) {
-        Ok(t) => t.with_timezone(&chrono::Utc),
-        Err(e) => return Ok(Err(format!("recorded_at: {e}"))),
-    };
     let data = match serde_json::from_str(&data) {
         Ok(d) => d,
         Err(e) => return Ok(Err(format!("data: {e}"))),
     };
+    Ok(stored_from_row(row)?.map(|mut env| {
+        env.data = data;
+        env
+    }))
+}
+
+/// Reads one row of [`ENVELOPE_COLUMNS`] leaving `data` as stored text (the envelope's is Null),
+/// for readers that decode it themselves, on other threads.
+pub(crate) fn stored_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<invitebus_events::Envelope, String>> {
+    let position: i64 = row.get(0)?;
+    let recorded_at: String = row.get(6)?;
+    let recorded_at = match chrono::DateTime::parse_from_rfc3339(&recorded_at) {
+        Ok(t) => t.with_timezone(&chrono::Utc),
+        Err(e) => return Ok(Err(format!("recorded_at: {e}"))),
+    };
+    let data = serde_json::Value::Null;
     Ok(Ok(invitebus_events::Envelope {
         position: position as u64,
         stream_id: row.get(1)?,

@@ -136,6 +136,39 @@ async fn a_views_process_killed_mid_stream_resumes_and_replay_rebuilds_the_same_
         1,
         "position 4 is the first invite"
     );
+    // The same moment named by time: everything recorded at or before position 4's time.
+    let reader = invitebus_eventlog::LogReader::open(data.path().join("events.db")).unwrap();
+    let fourth = reader.read_from(3, 1).unwrap().remove(0);
+    let at = invitebus_events::envelope::format_time(&fourth.recorded_at);
+    let then = reader.position_at(&at).unwrap();
+    assert!(then >= 4, "{then}");
+    let as_of = |until: &str, file: &str| {
+        let file = data.path().join(file);
+        let out = run(
+            &[
+                "replay",
+                "--until",
+                until,
+                "--out",
+                file.to_str().unwrap(),
+                "--nats",
+                &nats.url(),
+            ],
+            data.path(),
+        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&std::fs::read(&file).unwrap()).unwrap()
+    };
+    let by_time = as_of(&at, "asof-time.json");
+    assert_eq!(by_time["as_of_position"], then);
+    assert_eq!(
+        by_time,
+        as_of(&then.to_string(), "asof-then.json"),
+        "--until {at} = --until {then}"
+    );
+    if then == 4 {
+        assert_eq!(by_time, snap);
+    }
 
     notifier.terminate();
     commands.terminate();
