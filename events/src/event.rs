@@ -103,7 +103,6 @@ macro_rules! events {
                 text
             }
 
-            /// The id inside the stream id (`fang` of `user-fang`).
             /// The event of type `event_type` from its data at the current schema, read
             /// straight into its struct (no tagged detour); None for an unknown type.
             fn from_current(event_type: &str, data: &str) -> Option<Result<Event, serde_json::Error>> {
@@ -121,6 +120,7 @@ macro_rules! events {
                 }
             }
 
+            /// The id inside the stream id (`fang` of `user-fang`).
             pub fn stream_key(&self) -> &Id {
                 match self {
                     $(Event::$name(e) => &e.$key,)*

@@ -89,6 +89,29 @@ struct Progress {
     moved: std::sync::Condvar,
 }
 
+/// Stops every reader when dropped: the applier's and each reader's guard, so that a panic
+/// anywhere ends the others instead of leaving them waiting for their turn.
+struct StopOnDrop<'a>(&'a Progress);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        let mut state = self.0.applied.lock().unwrap_or_else(|p| p.into_inner());
+        state.1 = true;
+        self.0.moved.notify_all();
+    }
+}
+
+/// Stops every reader if the thread holding it unwinds.
+struct PanicStop<'a>(&'a Progress);
+
+impl Drop for PanicStop<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            drop(StopOnDrop(self.0));
+        }
+    }
+}
+
 impl Progress {
     /// Waits until chunk `k` is within `window` of the applied ones; false when stopped.
     fn wait_turn(&self, k: u64, window: u64) -> bool {
@@ -137,6 +160,8 @@ pub fn read<E: std::fmt::Display>(
         for _ in 0..workers {
             let (tx, next, progress) = (done_tx.clone(), &next, &progress);
             scope.spawn(move || {
+                // A reader that panics stops the others; the applier then misses its chunk.
+                let _guard = PanicStop(progress);
                 let reader = match LogReader::open(log) {
                     Ok(r) => r,
                     Err(e) => return drop(tx.send((next.fetch_add(1, Ordering::SeqCst), Err(e.into())))),
@@ -165,6 +190,8 @@ pub fn read<E: std::fmt::Display>(
             });
         }
         drop(done_tx);
+        // However the applier ends (an error, a panic in `apply`), the readers stop.
+        let _stop = StopOnDrop(&progress);
         let mut applied = || -> Result<u64, BulkError<E>> {
             let (mut waiting, mut want, mut last) = (BTreeMap::new(), 0u64, after);
             for (k, chunk) in done_rx.iter() {
@@ -197,9 +224,10 @@ pub fn read<E: std::fmt::Display>(
 }
 
 /// Applies the log's events after the projection's position up to `until` in bulk: from position
-/// 0 (or after the caller's own `begin_load`, a rebuild whatever the position) into a fresh file
-/// swapped in at the end (killed or failed before that, the live file is as it was), else in
-/// place, a transaction per chunk. `progress` hears each chunk's last position
+/// 0 into a fresh file swapped in at the end (killed or failed before that, the live file is as
+/// it was), else in place, a transaction per chunk. After the caller's own `begin_load` (a
+/// rebuild whatever the live position) it writes the fresh file and leaves the swap to the
+/// caller's `finish_load`; on an error the load is dropped either way. `progress` hears each chunk's last position
 /// and may stop the load by answering an error. Returns the events applied.
 pub fn load<P: Projection>(
     projection: &mut P,
@@ -209,8 +237,10 @@ pub fn load<P: Projection>(
     mut progress: impl FnMut(u64) -> Result<(), String>,
 ) -> Result<u64, String> {
     let from = projection.position();
-    let fresh = from == 0;
-    if until <= from && !projection.store().loading() {
+    let begun = projection.store().loading();
+    // A load the caller began is the caller's to finish (`replay` tops it up from the stream).
+    let fresh = from == 0 && !begun;
+    if until <= from {
         return Ok(0);
     }
     if fresh {
@@ -228,7 +258,7 @@ pub fn load<P: Projection>(
     match result {
         Ok(()) => Ok(projection.position() - from),
         Err(e) => {
-            if fresh {
+            if fresh || begun {
                 if let Err(e) = projection.abandon_load() {
                     warn!(projection = projection.name(), error = %e, "dropping the half-loaded file failed");
                 }

@@ -152,17 +152,32 @@ impl ProjectionFile {
     /// Ends a bulk load: builds the secondary indexes, syncs the loaded file, then swaps it in
     /// with every connection to the old one closed (its WAL checkpointed and truncated first),
     /// fsyncs the folder and reopens. Killed at any point before the rename, the live file is
-    /// as it was; after it, the loaded one is complete.
+    /// as it was; after it, the loaded one is complete. On an error the writer goes back to
+    /// whichever file is at the path then, at that file's own checkpoint.
     pub fn finish_load(&mut self) -> rusqlite::Result<()> {
+        if self.live.is_none() {
+            return Ok(());
+        }
+        let result = self.swap_loaded();
+        if result.is_err() {
+            self.live = None;
+            drop(std::mem::replace(&mut self.conn, Connection::open_in_memory()?));
+            self.conn = store::open(&self.path, self.layout.schema)?;
+            self.position = store::checkpoint(&self.conn, self.name)?;
+            let _ = remove_db(&self.loading_path());
+        }
+        result
+    }
+
+    fn swap_loaded(&mut self) -> rusqlite::Result<()> {
+        let started = std::time::Instant::now();
+        self.conn.execute_batch(&self.layout.indexes())?;
+        let indexes_s = started.elapsed().as_secs_f64();
+        self.conn.pragma_update(None, "user_version", self.layout.version)?;
         let Some((live, _)) = self.live.take() else {
             return Ok(());
         };
-        let loaded = std::mem::replace(&mut self.conn, live);
-        let started = std::time::Instant::now();
-        loaded.execute_batch(&self.layout.indexes())?;
-        let indexes_s = started.elapsed().as_secs_f64();
-        loaded.pragma_update(None, "user_version", self.layout.version)?;
-        drop(loaded);
+        drop(std::mem::replace(&mut self.conn, live));
         let loading = self.loading_path();
         let io = |e: std::io::Error| rusqlite::Error::ToSqlConversionFailure(Box::new(e));
         std::fs::File::open(&loading).and_then(|f| f.sync_all()).map_err(io)?;
@@ -223,5 +238,6 @@ pub fn open_for_load(path: &Path, layout: &Layout) -> rusqlite::Result<Connectio
     conn.pragma_update(None, "threads", 4)?;
     conn.execute_batch(store::CHECKPOINTS)?;
     conn.execute_batch(&layout.tables())?;
+    conn.execute_batch(&layout.load_indexes())?;
     Ok(conn)
 }

@@ -43,7 +43,6 @@ pub async fn follow<P: Projection>(
     let mut bulk_tried = std::time::Instant::now();
     loop {
         if let Some(log) = settings.local_log.clone() {
-            bulk_tried = std::time::Instant::now();
             let (w, stop) = (watch.clone(), shutdown.clone());
             let (p, a, result) = tokio::task::spawn_blocking(move || {
                 let r = crate::bulk::catch_up(&mut projection, &log, &w, &applied, &stop);
@@ -52,6 +51,7 @@ pub async fn follow<P: Projection>(
             .await
             .map_err(|e| FeedError::Projection(e.to_string()))?;
             (projection, applied) = (p, a);
+            bulk_tried = std::time::Instant::now();
             if let Err(e) = result {
                 warn!(projection = projection.name(), error = %e, "catching up in bulk failed; following the stream instead");
             }

@@ -17,24 +17,35 @@ use tracing::error;
 pub struct Layout {
     pub schema: &'static str,
     pub version: u32,
+    /// Indexes the projection's own updates look rows up by: a bulk load keeps them from the
+    /// start (without one, each such update scans the table); the others come after the load.
+    pub load_indexes: &'static [&'static str],
 }
 
 impl Layout {
     /// The schema's statements other than `CREATE INDEX`: what a bulk load writes into.
     pub fn tables(&self) -> String {
-        self.statements(false)
+        self.statements(|s| !s.starts_with("CREATE INDEX"))
     }
 
-    /// The schema's `CREATE INDEX` statements: built once after a bulk load, not row by row.
+    /// The schema's `CREATE INDEX` statements: built once after a bulk load, not row by row
+    /// (`IF NOT EXISTS`: those of [`Layout::load_indexes`] are there already).
     pub fn indexes(&self) -> String {
-        self.statements(true)
+        self.statements(|s| s.starts_with("CREATE INDEX"))
     }
 
-    fn statements(&self, indexes: bool) -> String {
+    /// The indexes a bulk load needs while it runs.
+    pub fn load_indexes(&self) -> String {
+        self.statements(|s| {
+            s.starts_with("CREATE INDEX") && self.load_indexes.iter().any(|n| s.contains(&format!(" {n} ")))
+        })
+    }
+
+    fn statements(&self, keep: impl Fn(&str) -> bool) -> String {
         self.schema
             .split(';')
             .map(str::trim)
-            .filter(|s| !s.is_empty() && s.starts_with("CREATE INDEX") == indexes)
+            .filter(|s| !s.is_empty() && keep(s))
             .map(|s| format!("{s};\n"))
             .collect()
     }

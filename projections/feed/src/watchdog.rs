@@ -112,9 +112,13 @@ impl Watch {
     pub fn loading(&self, position: Option<u64>) {
         let mut s = self.lock();
         s.loading = position;
-        if let Some(p) = position {
-            s.progress_at = (p, Instant::now(), chrono::Utc::now());
-            s.state = FeedState::CatchingUp;
+        match position {
+            Some(p) => {
+                s.progress_at = (p, Instant::now(), chrono::Utc::now());
+                s.state = FeedState::CatchingUp;
+            }
+            // The applied position is measured afresh (a failed load's is not the file's).
+            None => s.progress_at = (0, Instant::now(), chrono::Utc::now()),
         }
     }
 
@@ -137,8 +141,12 @@ impl Watch {
         let mut s = self.lock();
         s.head = head.max(position);
         if s.loading.is_some() {
-            // A bulk load moves the clock itself (see `loading`); its own errors are logged.
-            s.state = FeedState::CatchingUp;
+            // A bulk load moves the clock itself (see `loading`): one that does not move for the
+            // bound says `stalled` (a consumer restart would not help it; its errors are logged).
+            s.state = match s.progress_at.1.elapsed() >= stall_after {
+                true => FeedState::Stalled,
+                false => FeedState::CatchingUp,
+            };
             return false;
         }
         let moved = position > s.progress_at.0;

@@ -47,6 +47,8 @@ pub enum NotifierError {
 pub const LAYOUT: Layout = Layout {
     schema: CREATE,
     version: 2,
+    // `InviteRead` marks a user's notifications of an invite read.
+    load_indexes: &["notifications_user"],
 };
 
 /// Opens a connection to the notifier file.

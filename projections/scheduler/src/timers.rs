@@ -43,6 +43,7 @@ pub enum SchedulerError {
 pub const LAYOUT: Layout = Layout {
     schema: CREATE,
     version: 2,
+    load_indexes: &[],
 };
 
 /// When a meeting's reminder is due: `remind_min` before `begin_time`.

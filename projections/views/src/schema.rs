@@ -7,6 +7,7 @@
 pub const LAYOUT: invitebus_feed::store::Layout = invitebus_feed::store::Layout {
     schema: CREATE,
     version: 2,
+    load_indexes: &[],
 };
 
 pub(crate) const CREATE: &str = "

@@ -54,32 +54,41 @@ fn a_rebuild_stopped_half_way_leaves_the_live_file_serving() {
     apply_live(&mut views, &log, 500);
     let before = dump(&path);
     let reader = views.file().reader().unwrap();
-    // A rebuild from 0 is asked of the same writer (as after damage); it stops half way.
-    let mut fresh = Views::open(dir.path().join("other.db")).unwrap();
-    std::fs::write(dir.path().join("other.db.loading"), b"left by a killed load").unwrap();
-    let stopped = bulk::load(&mut fresh, &log, head, &settings(), |p| match p > head / 2 {
+    let count = || -> usize {
+        let mut reader = reader.lock().unwrap();
+        let n: i64 = reader
+            .conn()
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM records", [], |r| r.get(0))
+            .unwrap();
+        n as usize
+    };
+    assert_eq!(count(), before["records"].len());
+    // A rebuild of the served file (as `replay` does) is stopped half way; a killed one left
+    // its loading file behind before that.
+    std::fs::write(views.store().loading_path(), b"left by a killed load").unwrap();
+    views.begin_load().unwrap();
+    let stopped = bulk::load(&mut views, &log, head, &settings(), |p| match p > head / 2 {
         true => Err("killed".into()),
         false => Ok(()),
     });
     assert!(stopped.as_ref().is_err_and(|e| e.ends_with("killed")), "{stopped:?}");
-    assert_eq!(fresh.position(), 0, "the live position is as it was");
+    assert_eq!(views.position(), head, "the live position is as it was");
     assert!(
-        !dir.path().join("other.db.loading").exists(),
+        !views.store().loading_path().exists(),
         "the half-loaded file is dropped"
     );
-    // The served file is untouched and answers.
+    assert_eq!(dump(&path), before, "the served file is untouched");
+    assert_eq!(count(), before["records"].len(), "and answers");
+    // Done to the end, the rebuilt file is swapped in under the open reader.
+    views.begin_load().unwrap();
+    bulk::load(&mut views, &log, head, &settings(), |_| Ok(())).unwrap();
+    assert!(views.store().loading(), "the caller's load waits for its finish");
+    assert_eq!(dump(&path), before, "still the old file");
+    views.finish_load().unwrap();
+    assert_eq!(views.position(), head);
     assert_eq!(dump(&path), before);
-    let count: i64 = reader
-        .lock()
-        .unwrap()
-        .conn()
-        .unwrap()
-        .query_row("SELECT COUNT(*) FROM records", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(count as usize, before["records"].len());
-    // Loading again over what the stopped one left works.
-    bulk::load(&mut fresh, &log, head, &settings(), |_| Ok(())).unwrap();
-    assert_eq!(dump(&dir.path().join("other.db")), before);
+    assert_eq!(count(), before["records"].len(), "the reader follows the swap");
 }
 
 #[test]
@@ -146,8 +155,22 @@ async fn a_live_role_far_behind_catches_up_in_bulk_then_follows() {
         min_lag: 100_000,
         read: settings(),
     });
+    let acknowledged = bulk::acknowledged(&log).unwrap();
     let views = ViewService::start(bus.client.clone(), config).await.unwrap();
     let mut applied = views.applied();
+    // In bulk, the applied position goes from 0 to the acknowledged one at the swap; through
+    // the stream it would pass every position between.
+    let mut seen = views.applied();
+    let watcher = tokio::spawn(async move {
+        let mut between = vec![];
+        while seen.changed().await.is_ok() {
+            let p = *seen.borrow_and_update();
+            if p > 0 && p < acknowledged {
+                between.push(p);
+            }
+        }
+        between
+    });
     let caught = tokio::time::timeout(Duration::from_secs(120), applied.wait_for(|p| *p >= head))
         .await
         .is_ok();
@@ -170,6 +193,12 @@ async fn a_live_role_far_behind_catches_up_in_bulk_then_follows() {
         .expect("follows live events")
         .unwrap();
     views.shutdown().await;
+    let between = watcher.await.unwrap();
+    assert!(
+        between.is_empty(),
+        "went through the stream: {:?}",
+        &between[..between.len().min(5)]
+    );
     // No gap, no duplicate: the followed file equals a bulk rebuild of the whole log.
     let mut check = Views::open(bus.path("check.db")).unwrap();
     bulk::load(&mut check, &log, last, &settings(), |_| Ok(())).unwrap();

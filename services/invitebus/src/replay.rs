@@ -130,12 +130,16 @@ fn lock_targets(args: &ReplayArgs) -> anyhow::Result<Vec<invitebus_filelock::Fil
 /// log as far as the relay acknowledged it, then from JetStream. Prints the rate.
 async fn rebuild<P: Projection>(sources: &Sources, mut projection: P, until: Until, label: &str) -> anyhow::Result<P> {
     let started = Instant::now();
-    let target = match (until, &sources.log) {
-        (Until::Position(p), _) => p,
-        (Until::Time(t), Some((path, _))) => {
-            LogReader::open(path)?.position_at(&invitebus_events::envelope::format_time(&t))?
-        }
-        (Until::Time(_), None) => sources.stored,
+    // The bulk part stops at the position the time names in the log, never past what the relay
+    // acknowledged; the stream part goes on until an event is later than the time (a stale or
+    // deposed log cannot stop it short nor send it past what JetStream stored).
+    let (bulk_until, target) = match (until, &sources.log) {
+        (Until::Position(p), _) => (p, p),
+        (Until::Time(t), Some((path, _))) => (
+            LogReader::open(path)?.position_at(&invitebus_events::envelope::format_time(&t))?,
+            sources.stored,
+        ),
+        (Until::Time(_), None) => (0, sources.stored),
     };
     let progress = bar(label, target);
     if let Some((path, acknowledged)) = sources.log.clone() {
@@ -144,7 +148,7 @@ async fn rebuild<P: Projection>(sources: &Sources, mut projection: P, until: Unt
             bulk::load(
                 &mut projection,
                 &path,
-                target.min(acknowledged),
+                bulk_until.min(acknowledged),
                 &ReadSettings::default(),
                 |p| {
                     bar_.set_position(p);
