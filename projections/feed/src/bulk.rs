@@ -268,21 +268,24 @@ pub fn load<P: Projection>(
     }
 }
 
-/// Brings `projection` up to the relay's acknowledged position from the local log when it is at
-/// least `log.min_lag` behind (see [`load`]). The watchdog counts the load's progress: a fresh
-/// load reports `loading` (queries keep the live file until the swap), one in place moves the
-/// applied position. True when it loaded anything.
+/// Brings `projection` up to the relay's acknowledged position (at most `stored`, JetStream's
+/// last sequence) from the local log when it is at least `log.min_lag` behind (see [`load`]).
+/// The watchdog counts the load's progress: a fresh load reports `loading` (queries keep the
+/// live file until the swap), one in place moves the applied position. True when it loaded
+/// anything.
 pub fn catch_up<P: Projection>(
     projection: &mut P,
     log: &LocalLog,
+    stored: u64,
     watch: &Watch,
     applied: &tokio::sync::watch::Sender<u64>,
     stop: &tokio::sync::watch::Receiver<bool>,
 ) -> Result<bool, String> {
     // A log being created (no tables yet) or missing has nothing to load from.
-    let Ok(until) = acknowledged(&log.path) else {
+    let Ok(acknowledged) = acknowledged(&log.path) else {
         return Ok(false);
     };
+    let until = acknowledged.min(stored);
     let from = projection.position();
     if until <= from || until - from < log.min_lag {
         return Ok(false);

@@ -42,10 +42,20 @@ pub async fn follow<P: Projection>(
     // When the bulk path last looked: far behind, it is asked again at most every 2 s.
     let mut bulk_tried = std::time::Instant::now();
     loop {
-        if let Some(log) = settings.local_log.clone() {
+        // JetStream's last sequence caps the bulk part too: a log ahead of the stream (one
+        // reset, or a deposed writer's) never gives a view what the stream does not hold.
+        let stored = match settings.local_log.is_some() {
+            true => js
+                .get_stream(EVENTS_STREAM)
+                .await
+                .ok()
+                .map(|s| s.cached_info().state.last_sequence),
+            false => None,
+        };
+        if let (Some(log), Some(stored)) = (settings.local_log.clone(), stored) {
             let (w, stop) = (watch.clone(), shutdown.clone());
             let (p, a, result) = tokio::task::spawn_blocking(move || {
-                let r = crate::bulk::catch_up(&mut projection, &log, &w, &applied, &stop);
+                let r = crate::bulk::catch_up(&mut projection, &log, stored, &w, &applied, &stop);
                 (projection, applied, r)
             })
             .await
