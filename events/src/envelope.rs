@@ -44,6 +44,30 @@ pub struct Envelope {
 }
 
 impl Envelope {
+    /// A copy of everything but `data` (Null): for those that carry the typed event beside it,
+    /// so the data is not held twice.
+    pub fn without_data(&self) -> Envelope {
+        Envelope {
+            position: self.position,
+            stream_id: self.stream_id.clone(),
+            stream_type: self.stream_type.clone(),
+            version: self.version,
+            event_type: self.event_type.clone(),
+            schema: self.schema,
+            recorded_at: self.recorded_at,
+            actor: self.actor.clone(),
+            command_id: self.command_id.clone(),
+            correlation_id: self.correlation_id.clone(),
+            causation_id: self.causation_id.clone(),
+            command_type: self.command_type.clone(),
+            command_digest: self.command_digest.clone(),
+            traceparent: self.traceparent.clone(),
+            data: Value::Null,
+            prev_hash: self.prev_hash.clone(),
+            hash: self.hash.clone(),
+        }
+    }
+
     /// The typed event, upcast from its stored schema.
     pub fn event(&self) -> Result<Event, DecodeError> {
         Event::decode(&self.event_type, self.schema, self.data.clone())

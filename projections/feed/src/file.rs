@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tracing::info;
 
-/// An event read and decoded, as projections apply it. On the bulk path `env.data` is Null: the
-/// typed `event` is the data (decoded once, straight from the stored text).
+/// An event read and decoded, as projections apply it. `env.data` is Null: the typed `event` is
+/// the data (on the bulk path decoded once, straight from the stored text).
 #[derive(Debug, Clone)]
 pub struct Decoded {
     pub env: Envelope,

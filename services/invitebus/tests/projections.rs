@@ -114,34 +114,7 @@ async fn a_views_process_killed_mid_stream_resumes_and_replay_rebuilds_the_same_
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(notify.info().await.unwrap().state.messages, sent_before);
 
-    // An as-of snapshot for an audit.
-    let file = data.path().join("asof.json");
-    let out = run(
-        &[
-            "replay",
-            "--until",
-            "4",
-            "--out",
-            file.to_str().unwrap(),
-            "--nats",
-            &nats.url(),
-        ],
-        data.path(),
-    );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let snap: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
-    assert_eq!(snap["as_of_position"], 4);
-    assert_eq!(
-        snap["records"].as_array().unwrap().len(),
-        1,
-        "position 4 is the first invite"
-    );
-    // The same moment named by time: everything recorded at or before position 4's time.
-    let reader = invitebus_eventlog::LogReader::open(data.path().join("events.db")).unwrap();
-    let fourth = reader.read_from(3, 1).unwrap().remove(0);
-    let at = invitebus_events::envelope::format_time(&fourth.recorded_at);
-    let then = reader.position_at(&at).unwrap();
-    assert!(then >= 4, "{then}");
+    // An as-of snapshot for an audit, by position and by time.
     let as_of = |until: &str, file: &str| {
         let file = data.path().join(file);
         let out = run(
@@ -159,6 +132,19 @@ async fn a_views_process_killed_mid_stream_resumes_and_replay_rebuilds_the_same_
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         serde_json::from_slice::<serde_json::Value>(&std::fs::read(&file).unwrap()).unwrap()
     };
+    let snap = as_of("4", "asof.json");
+    assert_eq!(snap["as_of_position"], 4);
+    assert_eq!(
+        snap["records"].as_array().unwrap().len(),
+        1,
+        "position 4 is the first invite"
+    );
+    // The same moment named by time: everything recorded at or before position 4's time.
+    let reader = invitebus_eventlog::LogReader::open(data.path().join("events.db")).unwrap();
+    let fourth = reader.read_from(3, 1).unwrap().remove(0);
+    let at = invitebus_events::envelope::format_time(&fourth.recorded_at);
+    let then = reader.position_at(&at).unwrap();
+    assert!(then >= 4, "{then}");
     let by_time = as_of(&at, "asof-time.json");
     assert_eq!(by_time["as_of_position"], then);
     assert_eq!(
