@@ -171,7 +171,7 @@ impl ProjectionFile {
 
     fn swap_loaded(&mut self) -> rusqlite::Result<()> {
         let started = std::time::Instant::now();
-        self.conn.execute_batch(&self.layout.indexes())?;
+        self.conn.execute_batch(&self.layout.after_load())?;
         let indexes_s = started.elapsed().as_secs_f64();
         self.conn.pragma_update(None, "user_version", self.layout.version)?;
         let Some((live, _)) = self.live.take() else {

@@ -49,6 +49,7 @@ pub const LAYOUT: Layout = Layout {
     version: 2,
     // `InviteRead` marks a user's notifications of an invite read.
     load_indexes: &["notifications_user"],
+    fill: "",
 };
 
 /// Opens a connection to the notifier file.

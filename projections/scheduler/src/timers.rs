@@ -44,6 +44,7 @@ pub const LAYOUT: Layout = Layout {
     schema: CREATE,
     version: 2,
     load_indexes: &[],
+    fill: "",
 };
 
 /// When a meeting's reminder is due: `remind_min` before `begin_time`.

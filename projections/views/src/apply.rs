@@ -26,6 +26,9 @@ pub enum ViewError {
     Io(#[from] std::io::Error),
     #[error("{0}")]
     Lock(#[from] invitebus_filelock::LockError),
+    /// The local event log could not be read (an as-of load of one resource reads it).
+    #[error("event log: {0}")]
+    Log(#[from] invitebus_eventlog::LogError),
     /// NATS or JetStream refused or did not answer; the cause is kept.
     #[error("nats: {0}")]
     Nats(#[source] Box<dyn std::error::Error + Send + Sync>),

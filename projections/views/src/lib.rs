@@ -9,10 +9,12 @@
 //! - [`codes`]: `code` and `codes` in seed 003's shape.
 //! - [`service`]: the NATS role: follow the events, answer the queries, report the position.
 //! - [`snapshot`]: every row of a view file, for comparing a replay with the live views.
+//! - [`part`]: one resource's views as of a position, from its own streams only.
 #![forbid(unsafe_code)]
 
 pub mod apply;
 pub mod codes;
+pub mod part;
 pub mod query;
 mod schema;
 pub mod service;

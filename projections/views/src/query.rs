@@ -5,7 +5,7 @@ use invitebus_events::command::{check_body, decode_fields};
 use invitebus_events::query::{AdminFilters, DEFAULT_PER_PAGE, MAX_PER_PAGE};
 use invitebus_events::{ErrorCode, Id, ProtocolError, RecordStatus, ADMIN_ROLE};
 use rusqlite::types::Value as Sql;
-use rusqlite::{params_from_iter, Connection, OptionalExtension, Row};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -366,23 +366,25 @@ fn admin_page(
     per_page: u32,
     offset: u32,
 ) -> Result<Value, ProtocolError> {
-    let (clause, args) = admin_where(filters);
-    let total: i64 = conn
-        .prepare_cached(&format!("SELECT COUNT(*) FROM records r WHERE {clause}"))
-        .map_err(db)?
-        .query_row(params_from_iter(args.iter()), |r| r.get(0))
-        .map_err(db)?;
-    // The page's rows are found on `records` alone (its indexes cover every filter), then joined.
-    let models: Vec<Value> = conn
-        .prepare_cached(&format!(
-            "{ADMIN_SELECT} WHERE r.seq IN (SELECT r.seq FROM records r WHERE {clause} \
-             ORDER BY r.seq DESC LIMIT {per_page} OFFSET {offset}) ORDER BY r.seq DESC"
-        ))
-        .map_err(db)?
-        .query_map(params_from_iter(args.iter()), admin_model)
-        .map_err(db)?
-        .collect::<Result<_, _>>()
-        .map_err(db)?;
+    // One read transaction: the total and the rows come from the same moment of the view.
+    let tx = conn.unchecked_transaction().map_err(db)?;
+    let (total, seqs) = match Counted::of(filters) {
+        Some(Counted::Buckets(status)) => bucket_page(&tx, status, per_page, offset)?,
+        Some(Counted::Resource(resource, status)) => {
+            let total = resource_total(&tx, resource, status)?;
+            (total, page_seqs(&tx, filters, per_page, offset)?)
+        }
+        None => {
+            let (clause, args) = admin_where(filters);
+            let total: i64 = tx
+                .prepare_cached(&format!("SELECT COUNT(*) FROM records r WHERE {clause}"))
+                .map_err(db)?
+                .query_row(params_from_iter(args.iter()), |r| r.get(0))
+                .map_err(db)?;
+            (total, page_seqs(&tx, filters, per_page, offset)?)
+        }
+    };
+    let models = models(&tx, &seqs)?;
     let total_pages = (total as u64).div_ceil(per_page as u64);
     Ok(json!({
         "total_count": total,
@@ -394,4 +396,108 @@ fn admin_page(
         "per_page": per_page,
         "models": models,
     }))
+}
+
+/// Filters whose total the views keep counted (see the schema's `record_buckets` and
+/// `resource_counts`); the others are counted per request on the index they filter by.
+enum Counted<'a> {
+    /// No filter but perhaps a status: totals and deep pages from `record_buckets`.
+    Buckets(Option<RecordStatus>),
+    Resource(&'a Id, Option<RecordStatus>),
+}
+
+impl<'a> Counted<'a> {
+    fn of(f: &'a AdminFilters) -> Option<Counted<'a>> {
+        let narrower = f.inviter_phone.is_some()
+            || f.invitee_phone.is_some()
+            || f.created_from.is_some()
+            || f.created_to.is_some();
+        match (&f.resource_id, narrower) {
+            (_, true) => None,
+            (None, false) => Some(Counted::Buckets(f.status)),
+            (Some(resource), false) => Some(Counted::Resource(resource, f.status)),
+        }
+    }
+}
+
+/// The total and one page of `seq`s, newest first, for no filter or a status alone: the
+/// buckets are summed from the newest down to the one that holds row `offset`, and only the
+/// rows inside that bucket are skipped (at most 4,095), never `offset` rows.
+fn bucket_page(
+    conn: &Connection,
+    status: Option<RecordStatus>,
+    per_page: u32,
+    offset: u32,
+) -> Result<(i64, Vec<i64>), ProtocolError> {
+    let status = status.map(|s| s.as_str());
+    let buckets: Vec<(i64, i64)> = conn
+        .prepare_cached(
+            "SELECT bucket, SUM(n) FROM record_buckets WHERE ?1 IS NULL OR status = ?1 \
+             GROUP BY bucket HAVING SUM(n) > 0 ORDER BY bucket DESC",
+        )
+        .map_err(db)?
+        .query_map([status], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(db)?
+        .collect::<Result<_, _>>()
+        .map_err(db)?;
+    let total = buckets.iter().map(|(_, n)| n).sum();
+    let mut above = 0i64;
+    let mut found = None;
+    for &(bucket, n) in &buckets {
+        if above + n > offset as i64 {
+            found = Some((bucket, offset as i64 - above));
+            break;
+        }
+        above += n;
+    }
+    let Some((bucket, inside)) = found else {
+        return Ok((total, Vec::new()));
+    };
+    let below = (bucket + 1) << crate::schema::BUCKET_BITS;
+    let seqs = conn
+        .prepare_cached(
+            "SELECT seq FROM records WHERE (?1 IS NULL OR status = ?1) AND seq < ?2 \
+             ORDER BY seq DESC LIMIT ?3 OFFSET ?4",
+        )
+        .map_err(db)?
+        .query_map(params![status, below, per_page, inside], |r| r.get(0))
+        .map_err(db)?
+        .collect::<Result<_, _>>()
+        .map_err(db)?;
+    Ok((total, seqs))
+}
+
+/// A resource's records (in one status, if given), from `resource_counts`.
+fn resource_total(conn: &Connection, resource: &Id, status: Option<RecordStatus>) -> Result<i64, ProtocolError> {
+    conn.prepare_cached(
+        "SELECT COALESCE(SUM(n), 0) FROM resource_counts WHERE resource_id = ?1 AND (?2 IS NULL OR status = ?2)",
+    )
+    .map_err(db)?
+    .query_row(params![resource.as_str(), status.map(|s| s.as_str())], |r| r.get(0))
+    .map_err(db)
+}
+
+/// One page of `seq`s, newest first, found on `records` alone (its indexes cover every filter).
+fn page_seqs(conn: &Connection, filters: &AdminFilters, per_page: u32, offset: u32) -> Result<Vec<i64>, ProtocolError> {
+    let (clause, args) = admin_where(filters);
+    conn.prepare_cached(&format!(
+        "SELECT r.seq FROM records r WHERE {clause} ORDER BY r.seq DESC LIMIT {per_page} OFFSET {offset}"
+    ))
+    .map_err(db)?
+    .query_map(params_from_iter(args.iter()), |r| r.get(0))
+    .map_err(db)?
+    .collect::<Result<_, _>>()
+    .map_err(db)
+}
+
+/// The admin models of `seqs`, in that order.
+fn models(conn: &Connection, seqs: &[i64]) -> Result<Vec<Value>, ProtocolError> {
+    let mut stmt = conn
+        .prepare_cached(&format!("{ADMIN_SELECT} WHERE r.seq = ?1"))
+        .map_err(db)?;
+    let mut out = Vec::with_capacity(seqs.len());
+    for seq in seqs {
+        out.push(stmt.query_row([seq], admin_model).map_err(db)?);
+    }
+    Ok(out)
 }

@@ -18,6 +18,7 @@ mod commands;
 mod cqrs_pg;
 mod export;
 mod jsstore;
+mod latency;
 mod openloop;
 mod plot;
 mod queries;

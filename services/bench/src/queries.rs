@@ -3,7 +3,6 @@
 //! bulk rebuild rate and its ratio to it, the per-batch apply path of before (the baseline), and
 //! the admin query for each filter and deep pages on the rebuilt views (no NATS in the figures).
 
-use anyhow::Context;
 use chrono::{Duration, TimeZone, Utc};
 use invitebus_events::envelope::GENESIS_HASH;
 use invitebus_events::event::*;
@@ -12,9 +11,9 @@ use invitebus_feed::bulk::{self, ReadSettings};
 use invitebus_feed::Projection;
 use invitebus_notifier::Notifier;
 use invitebus_scheduler::Timers;
-use invitebus_views::query::{self, QueryRequest};
+
 use invitebus_views::Views;
-use serde_json::{json, Value};
+
 use std::time::Instant;
 
 #[derive(clap::Args, Clone)]
@@ -29,12 +28,12 @@ pub struct QueriesArgs {
     #[arg(long)]
     pub log: Option<std::path::PathBuf>,
     /// Queries timed per case.
-    #[arg(long, default_value_t = 40)]
+    #[arg(long, default_value_t = 200)]
     pub samples: usize,
 }
 
-const USERS: u64 = 20_000;
-const RESOURCES: u64 = 200;
+pub(super) const USERS: u64 = 20_000;
+pub(super) const RESOURCES: u64 = 200;
 
 pub async fn run(args: QueriesArgs) -> anyhow::Result<()> {
     tokio::task::spawn_blocking(move || run_sync(args)).await?
@@ -44,14 +43,13 @@ fn id(s: String) -> Id {
     Id::parse(s).expect("bench ids are valid")
 }
 
-fn phone(u: u64) -> String {
+pub(super) fn phone(u: u64) -> String {
     format!("138{u:08}")
 }
 
 /// The whole synthetic history, event by event, in position order.
 pub(super) fn history(records: u64) -> impl Iterator<Item = Event> {
     let base = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
-    let step = Duration::milliseconds((365 * 86_400_000 / records.max(1)) as i64);
     let users = (0..USERS).map(move |u| {
         Event::UserUpserted(UserUpserted {
             area: Some("Shanghai".into()),
@@ -77,57 +75,71 @@ pub(super) fn history(records: u64) -> impl Iterator<Item = Event> {
             resource_id: id(format!("expo{r}")),
         })
     });
-    let invites = (0..records).flat_map(move |i| {
-        let at = base + step * i as i32;
-        let invite_id = id(format!("inv{i:08}"));
-        let resource_id = id(format!("expo{}", i % RESOURCES));
-        let inviter = id(format!("u{}", (i * 7) % USERS));
-        let invitee = id(format!("u{}", (i * 13 + 1) % USERS));
-        let created = Event::InviteCreated(InviteCreated {
-            code: None,
-            created_at: at,
-            detail: None,
-            expires_at: None,
-            ext: None,
-            invite_id: invite_id.clone(),
-            invitees: vec![invitee.clone()],
-            inviter: inviter.clone(),
-            message: None,
-            offline_enabled: true,
-            push: None,
-            requires_approval: i % 4 == 0,
-            resource_id: resource_id.clone(),
-            resource_kind: id("exhibition".into()),
-            role: "visitor".into(),
-        });
-        let answer = match i % 4 {
-            0 | 1 => Some(Event::InviteAccepted(InviteAccepted {
-                at,
-                invite_id,
-                invitee,
-                inviter,
-                resource_id,
-                role: "visitor".into(),
-                status: if i % 4 == 0 {
-                    RecordStatus::Applying
-                } else {
-                    RecordStatus::Accepted
-                },
-            })),
-            2 => Some(Event::InviteRejected(InviteRejected {
-                at,
-                invite_id,
-                invitee,
-                inviter,
-                reason: None,
-                resource_id,
-                role: "visitor".into(),
-            })),
-            _ => None,
-        };
-        std::iter::once(created).chain(answer)
-    });
+    let invites = (0..records).flat_map(move |i| record(i, created_at(i, records)));
     users.chain(resources).chain(invites)
+}
+
+/// Record `i` of the history: its invite created at `at`, then accepted (half of them, a
+/// quarter of all into `applying`), rejected (a quarter) or left pending (the rest, `i % 4 == 3`).
+pub(super) fn record(i: u64, at: chrono::DateTime<Utc>) -> impl Iterator<Item = Event> {
+    let invite_id = id(format!("inv{i:08}"));
+    let resource_id = id(format!("expo{}", i % RESOURCES));
+    let inviter = id(format!("u{}", (i * 7) % USERS));
+    let invitee = id(format!("u{}", (i * 13 + 1) % USERS));
+    let created = Event::InviteCreated(InviteCreated {
+        code: None,
+        created_at: at,
+        detail: None,
+        expires_at: None,
+        ext: None,
+        invite_id: invite_id.clone(),
+        invitees: vec![invitee.clone()],
+        inviter: inviter.clone(),
+        message: None,
+        offline_enabled: true,
+        push: None,
+        requires_approval: i.is_multiple_of(4),
+        resource_id: resource_id.clone(),
+        resource_kind: id("exhibition".into()),
+        role: "visitor".into(),
+    });
+    let answer = match i % 4 {
+        0 | 1 => Some(accepted(i, at)),
+        2 => Some(Event::InviteRejected(InviteRejected {
+            at,
+            invite_id,
+            invitee,
+            inviter,
+            reason: None,
+            resource_id,
+            role: "visitor".into(),
+        })),
+        _ => None,
+    };
+    std::iter::once(created).chain(answer)
+}
+
+/// Record `i`'s invitee accepts (into `applying` when its invite needs approval).
+pub(super) fn accepted(i: u64, at: chrono::DateTime<Utc>) -> Event {
+    Event::InviteAccepted(InviteAccepted {
+        at,
+        invite_id: id(format!("inv{i:08}")),
+        invitee: id(format!("u{}", (i * 13 + 1) % USERS)),
+        inviter: id(format!("u{}", (i * 7) % USERS)),
+        resource_id: id(format!("expo{}", i % RESOURCES)),
+        role: "visitor".into(),
+        status: if i.is_multiple_of(4) {
+            RecordStatus::Applying
+        } else {
+            RecordStatus::Accepted
+        },
+    })
+}
+
+/// When record `i` of a history of `records` is created: spread over 2026.
+pub(super) fn created_at(i: u64, records: u64) -> chrono::DateTime<Utc> {
+    let base = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    base + Duration::milliseconds((365 * 86_400_000 / records.max(1)) as i64) * i as i32
 }
 
 pub(super) fn envelope(position: u64, event: &Event) -> Envelope {
@@ -218,71 +230,7 @@ fn run_sync(args: QueriesArgs) -> anyhow::Result<()> {
         );
     }
 
-    let conn = rusqlite::Connection::open(&path).context("opening the views")?;
-    let mut seed = 42u64;
-    let mut rand = move |n: u64| {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (seed >> 33) % n.max(1)
-    };
-    type Case = (&'static str, Box<dyn FnMut(&mut dyn FnMut(u64) -> u64) -> Value>);
-    let cases: Vec<Case> = vec![
-        ("no filter, page 1", Box::new(|_| json!({}))),
-        (
-            "resource_id",
-            Box::new(|r| json!({"resource_id": format!("expo{}", r(RESOURCES))})),
-        ),
-        ("inviter_phone", Box::new(|r| json!({"inviter_phone": phone(r(USERS))}))),
-        ("invitee_phone", Box::new(|r| json!({"invitee_phone": phone(r(USERS))}))),
-        (
-            "status",
-            Box::new(|r| {
-                let status = ["applying", "accepted", "rejected", "pending"][r(4) as usize];
-                json!({ "status": status })
-            }),
-        ),
-        (
-            "created range (one week)",
-            Box::new(|r| {
-                let from = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap() + Duration::days(r(350) as i64);
-                json!({"created_from": from, "created_to": from + Duration::days(7)})
-            }),
-        ),
-        (
-            "resource_id + status",
-            Box::new(|r| {
-                let resource = r(RESOURCES);
-                let status = ["applying", "accepted", "rejected", "pending"][(resource % 4) as usize];
-                json!({"resource_id": format!("expo{resource}"), "status": status})
-            }),
-        ),
-        ("page 1,000", Box::new(|_| json!({"page": 1000}))),
-        ("page 10,000", Box::new(|_| json!({"page": 10_000}))),
-        ("last page", Box::new(|_| json!({"page": 66_667}))),
-    ];
-    println!(
-        "{:<28} {:>10} {:>10} {:>12}",
-        "admin query", "p50 ms", "p99 ms", "total_count"
-    );
-    for (label, mut make) in cases {
-        let mut times = Vec::with_capacity(args.samples);
-        let mut total = Value::Null;
-        for _ in 0..args.samples {
-            let mut body = json!({"actor":"root","roles":["admin"],"per_page":15});
-            if let Value::Object(extra) = make(&mut rand) {
-                body.as_object_mut().expect("object").extend(extra);
-            }
-            let bytes = body.to_string().into_bytes();
-            let q = QueryRequest::decode(&bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let t = Instant::now();
-            let page = query::admin(&conn, &q, &bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
-            times.push(t.elapsed().as_secs_f64() * 1000.0);
-            total = page["total_count"].clone();
-        }
-        times.sort_by(f64::total_cmp);
-        let pct = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
-        println!("{label:<28} {:>10.2} {:>10.2} {:>12}", pct(0.5), pct(0.99), total);
-    }
-    Ok(())
+    crate::latency::run(&path, head, args.records, args.samples)
 }
 
 /// Runs `f` (which loads `events`) and returns events per second.

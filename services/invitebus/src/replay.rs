@@ -31,6 +31,10 @@ pub struct ReplayArgs {
     /// Where the as-of snapshot goes (JSON).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// With --until: only this resource's views (its invites, records, codes, members and the
+    /// people they name), read from its own streams in the local log.
+    #[arg(long, requires = "until")]
+    pub resource: Option<String>,
 }
 
 /// Where to stop.
@@ -79,15 +83,21 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
         let out = args.out.expect("clap requires --out");
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("views.db");
-        let views = rebuild(&sources, Views::open(&path)?, until, "views as of").await?;
-        let mut snapshot = invitebus_views::snapshot::snapshot(&path)?;
-        snapshot["as_of_position"] = serde_json::json!(views.position());
+        let (position, mut snapshot) = match &args.resource {
+            Some(resource) => {
+                let resource = invitebus_events::Id::parse(resource.clone())
+                    .map_err(|e| anyhow::anyhow!("--resource {resource}: {e}"))?;
+                let catalogue = args.common.data.join("views.db");
+                as_of_resource(&sources, until, &resource, &path, &catalogue).await?
+            }
+            None => {
+                let views = rebuild(&sources, Views::open(&path)?, until, "views as of").await?;
+                (views.position(), invitebus_views::snapshot::snapshot(&path)?)
+            }
+        };
+        snapshot["as_of_position"] = serde_json::json!(position);
         std::fs::write(&out, serde_json::to_vec_pretty(&snapshot)?)?;
-        println!(
-            "wrote the views as of position {} to {}",
-            views.position(),
-            out.display()
-        );
+        println!("wrote the views as of position {position} to {}", out.display());
         return Ok(());
     }
     std::fs::create_dir_all(&args.common.data)?;
@@ -106,6 +116,56 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
     }
     drop(locks);
     Ok(())
+}
+
+/// One resource's views as of `until`: from its own streams when the local log holds that
+/// far (acknowledged by the relay), else from a whole as-of rebuild (the stream's), restricted.
+/// `catalogue` (the served views, if there) names the resource's streams without a log scan.
+async fn as_of_resource(
+    sources: &Sources,
+    until: Until,
+    resource: &invitebus_events::Id,
+    path: &std::path::Path,
+    catalogue: &std::path::Path,
+) -> anyhow::Result<(u64, serde_json::Value)> {
+    let local = match (&sources.log, until) {
+        (Some((log, acknowledged)), Until::Position(p)) => (p <= *acknowledged).then(|| (log.clone(), p)),
+        (Some((log, acknowledged)), Until::Time(t)) => {
+            let p = LogReader::open(log)?.position_at(&invitebus_events::envelope::format_time(&t))?;
+            (p <= *acknowledged).then(|| (log.clone(), p))
+        }
+        (None, _) => None,
+    };
+    let Some((log, position)) = local else {
+        let views = rebuild(sources, Views::open(path)?, until, "views as of").await?;
+        return Ok((
+            views.position(),
+            invitebus_views::snapshot::of_resource(path, resource.as_str())?,
+        ));
+    };
+    let (path, catalogue, resource) = (path.to_path_buf(), catalogue.to_path_buf(), resource.clone());
+    tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let reader = LogReader::open(&log)?;
+        let catalogue = match catalogue.is_file() {
+            true => Some(rusqlite::Connection::open_with_flags(
+                &catalogue,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )?),
+            false => None,
+        };
+        let mut views = Views::open(&path)?;
+        let events = invitebus_views::part::load(&mut views, &reader, catalogue.as_ref(), &resource, position)?;
+        println!(
+            "views of {resource} as of {position}: {events} events of its streams in {:.2} s",
+            started.elapsed().as_secs_f64()
+        );
+        Ok((
+            position,
+            invitebus_views::snapshot::of_resource(&path, resource.as_str())?,
+        ))
+    })
+    .await?
 }
 
 /// Every target file's lock, taken before any is touched: a running role's file is never

@@ -115,23 +115,24 @@ async fn a_views_process_killed_mid_stream_resumes_and_replay_rebuilds_the_same_
     assert_eq!(notify.info().await.unwrap().state.messages, sent_before);
 
     // An as-of snapshot for an audit, by position and by time.
-    let as_of = |until: &str, file: &str| {
+    let url = nats.url();
+    let as_of_with = |until: &str, file: &str, more: &[&str]| {
         let file = data.path().join(file);
-        let out = run(
-            &[
-                "replay",
-                "--until",
-                until,
-                "--out",
-                file.to_str().unwrap(),
-                "--nats",
-                &nats.url(),
-            ],
-            data.path(),
-        );
+        let mut args = vec![
+            "replay",
+            "--until",
+            until,
+            "--out",
+            file.to_str().unwrap(),
+            "--nats",
+            &url,
+        ];
+        args.extend(more);
+        let out = run(&args, data.path());
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         serde_json::from_slice::<serde_json::Value>(&std::fs::read(&file).unwrap()).unwrap()
     };
+    let as_of = |until: &str, file: &str| as_of_with(until, file, &[]);
     let snap = as_of("4", "asof.json");
     assert_eq!(snap["as_of_position"], 4);
     assert_eq!(
@@ -155,6 +156,23 @@ async fn a_views_process_killed_mid_stream_resumes_and_replay_rebuilds_the_same_
     if then == 4 {
         assert_eq!(by_time, snap);
     }
+    // One resource as of a moment, from its own streams: every invite here is of `conf`.
+    for (until, whole) in [
+        ("4", &snap),
+        (&*head.to_string(), &as_of(&head.to_string(), "asof-head.json")),
+    ] {
+        let part = as_of_with(until, "asof-conf.json", &["--resource", "conf"]);
+        assert_eq!(part["as_of_position"], whole["as_of_position"]);
+        for table in ["invites", "records", "resources", "codes", "members"] {
+            assert_eq!(part[table], whole[table], "--until {until} --resource conf: {table}");
+        }
+        assert!(part.get("exports").is_none(), "only the resource's tables");
+    }
+    assert_eq!(
+        as_of_with("4", "asof-other.json", &["--resource", "elsewhere"])["records"],
+        json!([]),
+        "another resource has no records"
+    );
 
     notifier.terminate();
     commands.terminate();
