@@ -91,7 +91,18 @@ impl ProjectionFile {
     pub fn apply<E: From<rusqlite::Error>>(
         &mut self,
         events: &[Decoded],
+        apply: impl FnMut(&Connection, &Event, &Envelope) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.apply_then(events, apply, |_| Ok(()))
+    }
+
+    /// [`ProjectionFile::apply`], with `then` run in the same transaction after the events:
+    /// where a projection writes what it gathered over the whole batch.
+    pub fn apply_then<E: From<rusqlite::Error>>(
+        &mut self,
+        events: &[Decoded],
         mut apply: impl FnMut(&Connection, &Event, &Envelope) -> Result<(), E>,
+        then: impl FnOnce(&Connection) -> Result<(), E>,
     ) -> Result<(), E> {
         let tx = self
             .conn
@@ -101,6 +112,7 @@ impl ProjectionFile {
             apply(&tx, &d.event, &d.env)?;
             at = d.env.position;
         }
+        then(&tx)?;
         tx.prepare_cached(
             "INSERT INTO checkpoints (name, position) VALUES (?1, ?2) \
              ON CONFLICT(name) DO UPDATE SET position = excluded.position",

@@ -20,26 +20,22 @@ pub struct Layout {
     /// Indexes the projection's own updates look rows up by: a bulk load keeps them from the
     /// start (without one, each such update scans the table); the others come after the load.
     pub load_indexes: &'static [&'static str],
-    /// Fills the tables the schema's triggers keep (counts the queries read instead of
-    /// counting rows) from the others in one pass: a bulk load runs it at the end and only
-    /// then creates the triggers, instead of firing them row by row.
+    /// Fills the tables a projection keeps from its others (counts the queries read instead of
+    /// counting rows) in one pass at the end of a bulk load, which maintains none row by row.
     pub fill: &'static str,
 }
 
 impl Layout {
-    /// The schema's tables, without `CREATE INDEX` and `CREATE TRIGGER`: what a bulk load
-    /// writes into.
+    /// The schema's statements other than `CREATE INDEX`: what a bulk load writes into.
     pub fn tables(&self) -> String {
-        self.statements(|s| !is_index(s) && !is_trigger(s))
+        self.statements(|s| !s.starts_with("CREATE INDEX"))
     }
 
     /// What ends a bulk load: the schema's `CREATE INDEX` statements, built once and not row by
     /// row (`IF NOT EXISTS`: those of [`Layout::load_indexes`] are there already), then
-    /// [`Layout::fill`], then the triggers.
+    /// [`Layout::fill`].
     pub fn after_load(&self) -> String {
-        let indexes = self.statements(is_index);
-        let triggers = self.statements(is_trigger);
-        format!("{indexes}{}\n{triggers}", self.fill)
+        format!("{}{}", self.statements(|s| s.starts_with("CREATE INDEX")), self.fill)
     }
 
     /// The indexes a bulk load needs while it runs.
@@ -49,36 +45,14 @@ impl Layout {
         })
     }
 
-    /// The schema's statements that `keep` keeps; a trigger's body (statements up to `END`)
-    /// stays with its trigger.
     fn statements(&self, keep: impl Fn(&str) -> bool) -> String {
-        let mut whole = Vec::new();
-        let mut open: Option<String> = None;
-        for piece in self.schema.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-            let statement = match open.take() {
-                Some(head) => format!("{head};\n{piece}"),
-                None => piece.to_string(),
-            };
-            match is_trigger(&statement) && !statement.ends_with("END") {
-                true => open = Some(statement),
-                false => whole.push(statement),
-            }
-        }
-        whole.extend(open);
-        whole
-            .into_iter()
-            .filter(|s| keep(s))
+        self.schema
+            .split(';')
+            .map(str::trim)
+            .filter(|s| !s.is_empty() && keep(s))
             .map(|s| format!("{s};\n"))
             .collect()
     }
-}
-
-fn is_index(statement: &str) -> bool {
-    statement.starts_with("CREATE INDEX")
-}
-
-fn is_trigger(statement: &str) -> bool {
-    statement.starts_with("CREATE TRIGGER")
 }
 
 /// Why a projection file was set aside and its projection started again from position 0.
@@ -365,14 +339,10 @@ mod tests {
 CREATE TABLE IF NOT EXISTS t (k TEXT PRIMARY KEY, v TEXT);
 CREATE INDEX IF NOT EXISTS t_v ON t (v);
 CREATE TABLE IF NOT EXISTS n (v TEXT PRIMARY KEY, c INTEGER NOT NULL);
-CREATE TRIGGER IF NOT EXISTS t_counted AFTER INSERT ON t BEGIN
-    INSERT INTO n (v, c) VALUES (NEW.v, 1) ON CONFLICT (v) DO UPDATE SET c = c + 1;
-    DELETE FROM n WHERE c = 0;
-END;
 ";
 
     #[test]
-    fn a_bulk_load_writes_tables_first_and_indexes_counts_and_triggers_after() {
+    fn a_bulk_load_writes_tables_first_then_indexes_and_fills() {
         let layout = Layout {
             schema: SCHEMA,
             version: 1,
@@ -380,13 +350,11 @@ END;
             fill: "INSERT INTO n (v, c) SELECT v, COUNT(*) FROM t GROUP BY v;",
         };
         let conn = rusqlite::Connection::open_in_memory().unwrap();
+        assert!(!layout.tables().contains("INDEX"), "{}", layout.tables());
         conn.execute_batch(&layout.tables()).unwrap();
-        assert!(!layout.tables().contains("TRIGGER") && !layout.tables().contains("INDEX"));
-        conn.execute_batch("INSERT INTO t VALUES ('a', 'x'), ('b', 'x'), ('c', 'y');").unwrap();
-        let after = layout.after_load();
-        assert!(after.contains("END;"), "the trigger's body stays whole: {after}");
-        conn.execute_batch(&after).unwrap();
-        conn.execute_batch("INSERT INTO t VALUES ('d', 'y');").unwrap();
+        conn.execute_batch("INSERT INTO t VALUES ('a', 'x'), ('b', 'x'), ('c', 'y');")
+            .unwrap();
+        conn.execute_batch(&layout.after_load()).unwrap();
         let counts: Vec<(String, i64)> = conn
             .prepare("SELECT v, c FROM n ORDER BY v")
             .unwrap()
@@ -394,8 +362,12 @@ END;
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        assert_eq!(counts, [("x".into(), 2), ("y".into(), 2)], "filled, then kept by the trigger");
-        let whole = rusqlite::Connection::open_in_memory().unwrap();
-        whole.execute_batch(layout.schema).unwrap();
+        assert_eq!(counts, [("x".into(), 2), ("y".into(), 1)]);
+        let index: i64 = conn
+            .query_row("SELECT COUNT(*) FROM sqlite_master WHERE name = 't_v'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(index, 1, "the index is built after the load");
     }
 }

@@ -2,12 +2,13 @@
 //! with its checkpoint in one transaction; events at or below the checkpoint are skipped, so
 //! applying an event twice changes nothing.
 
+use crate::counts::Counts;
 use crate::schema;
 use invitebus_events::envelope::format_time;
 use invitebus_events::{Envelope, Event, RecordStatus};
 use invitebus_feed::store::FileState;
 use invitebus_feed::{Decoded, ProjectionFile};
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use std::path::Path;
 use std::sync::Arc;
@@ -76,8 +77,15 @@ impl invitebus_feed::Projection for Views {
         &mut self.store
     }
     fn apply_decoded(&mut self, events: &[Decoded]) -> Result<(), ViewError> {
-        self.store
-            .apply(events, |tx, event, _| Ok::<_, ViewError>(apply(tx, event)?))
+        // A bulk load counts nothing: the counts are filled once at its end.
+        let rows = std::cell::RefCell::new(Rows {
+            counts: (!self.store.loading()).then(Counts::default),
+        });
+        self.store.apply_then(
+            events,
+            |tx, event, _| Ok::<_, ViewError>(rows.borrow_mut().apply(tx, event)?),
+            |tx| Ok(rows.borrow_mut().counts.as_mut().map_or(Ok(()), |c| c.write(tx))?),
+        )
     }
     fn unreadable(position: u64, reason: String) -> ViewError {
         ViewError::Event { position, reason }
@@ -95,11 +103,85 @@ fn time(t: &chrono::DateTime<chrono::Utc>) -> String {
     format_time(t)
 }
 
-/// Sets one record's status.
-fn record(tx: &Connection, invite: &str, invitee: &str, status: RecordStatus, at: &str) -> rusqlite::Result<()> {
-    tx.prepare_cached("UPDATE records SET status = ?3, updated_at = ?4 WHERE invite_id = ?1 AND invitee = ?2")?
-        .execute(params![invite, invitee, status.as_str(), at])?;
-    Ok(())
+/// The record changes of one batch, with the counts they move (`None` while bulk loading).
+struct Rows {
+    counts: Option<Counts>,
+}
+
+impl Rows {
+    fn count(&mut self, seq: i64, resource: &str, status: &str, by: i64) {
+        if let Some(counts) = self.counts.as_mut() {
+            counts.add(seq, resource, status, by);
+        }
+    }
+
+    /// `(seq, resource_id, status)` of one record, if there.
+    fn find(tx: &Connection, invite: &str, invitee: &str) -> rusqlite::Result<Option<(i64, String, String)>> {
+        tx.prepare_cached("SELECT seq, resource_id, status FROM records WHERE invite_id = ?1 AND invitee = ?2")?
+            .query_row(params![invite, invitee], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()
+    }
+
+    /// Adds a pending record, unless the invitee has one on that invite already.
+    fn insert(
+        &mut self,
+        tx: &Connection,
+        invite: &str,
+        invitee: &str,
+        resource: &str,
+        inviter: &str,
+        at: &str,
+    ) -> rusqlite::Result<()> {
+        let added = tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO records (invite_id, invitee, status, resource_id, inviter, created_at, updated_at) \
+                 VALUES (?1, ?2, 'pending', ?3, ?4, ?5, ?5)",
+            )?
+            .execute(params![invite, invitee, resource, inviter, at])?;
+        if added == 1 {
+            self.count(tx.last_insert_rowid(), resource, RecordStatus::Pending.as_str(), 1);
+        }
+        Ok(())
+    }
+
+    fn delete(&mut self, tx: &Connection, invite: &str, invitee: &str) -> rusqlite::Result<()> {
+        if let Some((seq, resource, status)) = Self::find(tx, invite, invitee)? {
+            tx.prepare_cached("DELETE FROM records WHERE seq = ?1")?
+                .execute([seq])?;
+            self.count(seq, &resource, &status, -1);
+        }
+        Ok(())
+    }
+
+    /// Sets one record's status (and its approval's description, when given).
+    fn set(
+        &mut self,
+        tx: &Connection,
+        invite: &str,
+        invitee: &str,
+        status: RecordStatus,
+        description: Option<&Option<String>>,
+        at: &str,
+    ) -> rusqlite::Result<()> {
+        let Some((seq, resource, was)) = Self::find(tx, invite, invitee)? else {
+            return Ok(());
+        };
+        match description {
+            Some(description) => tx
+                .prepare_cached(
+                    "UPDATE records SET status = ?2, approve_description = ?3, updated_at = ?4 WHERE seq = ?1",
+                )?
+                .execute(params![seq, status.as_str(), description, at])?,
+            None => tx
+                .prepare_cached("UPDATE records SET status = ?2, updated_at = ?3 WHERE seq = ?1")?
+                .execute(params![seq, status.as_str(), at])?,
+        };
+        if was != status.as_str() {
+            self.count(seq, &resource, &was, -1);
+            self.count(seq, &resource, status.as_str(), 1);
+        }
+        Ok(())
+    }
 }
 
 /// Recomputes an invite's status from its records (cancelled and expired stay).
@@ -115,10 +197,11 @@ fn invite_status(tx: &Connection, invite: &str, at: &str) -> rusqlite::Result<()
     Ok(())
 }
 
-fn apply(tx: &Connection, event: &Event) -> rusqlite::Result<()> {
-    match event {
-        Event::UserUpserted(e) => {
-            tx.prepare_cached(
+impl Rows {
+    fn apply(&mut self, tx: &Connection, event: &Event) -> rusqlite::Result<()> {
+        match event {
+            Event::UserUpserted(e) => {
+                tx.prepare_cached(
                 "INSERT OR REPLACE INTO users (user_id, name, phone, email, company_name, department, position, area) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?
@@ -132,9 +215,9 @@ fn apply(tx: &Connection, event: &Event) -> rusqlite::Result<()> {
                 e.position,
                 e.area
             ])?;
-        }
-        Event::ResourceRegistered(e) => {
-            tx.prepare_cached(
+            }
+            Event::ResourceRegistered(e) => {
+                tx.prepare_cached(
                 "INSERT OR REPLACE INTO resources (resource_id, kind, name, owner, capacity, parent_id, info, member_count) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0)",
             )?
@@ -147,22 +230,22 @@ fn apply(tx: &Connection, event: &Event) -> rusqlite::Result<()> {
                 e.parent_id.as_ref().map(|p| p.as_str()),
                 json(&e.info)
             ])?;
-        }
-        Event::MemberJoined(e) => {
-            tx.prepare_cached("UPDATE resources SET member_count = ?2 WHERE resource_id = ?1")?
-                .execute(params![e.resource_id.as_str(), e.member_count])?;
-            tx.prepare_cached("INSERT OR IGNORE INTO members (resource_id, user_id) VALUES (?1, ?2)")?
-                .execute(params![e.resource_id.as_str(), e.user_id.as_str()])?;
-        }
-        Event::MemberLeft(e) => {
-            tx.prepare_cached("UPDATE resources SET member_count = ?2 WHERE resource_id = ?1")?
-                .execute(params![e.resource_id.as_str(), e.member_count])?;
-            tx.prepare_cached("DELETE FROM members WHERE resource_id = ?1 AND user_id = ?2")?
-                .execute(params![e.resource_id.as_str(), e.user_id.as_str()])?;
-        }
-        Event::InviteCreated(e) => {
-            let at = time(&e.created_at);
-            tx.prepare_cached(
+            }
+            Event::MemberJoined(e) => {
+                tx.prepare_cached("UPDATE resources SET member_count = ?2 WHERE resource_id = ?1")?
+                    .execute(params![e.resource_id.as_str(), e.member_count])?;
+                tx.prepare_cached("INSERT OR IGNORE INTO members (resource_id, user_id) VALUES (?1, ?2)")?
+                    .execute(params![e.resource_id.as_str(), e.user_id.as_str()])?;
+            }
+            Event::MemberLeft(e) => {
+                tx.prepare_cached("UPDATE resources SET member_count = ?2 WHERE resource_id = ?1")?
+                    .execute(params![e.resource_id.as_str(), e.member_count])?;
+                tx.prepare_cached("DELETE FROM members WHERE resource_id = ?1 AND user_id = ?2")?
+                    .execute(params![e.resource_id.as_str(), e.user_id.as_str()])?;
+            }
+            Event::InviteCreated(e) => {
+                let at = time(&e.created_at);
+                tx.prepare_cached(
                 "INSERT OR REPLACE INTO invites (invite_id, resource_id, inviter, role, message, detail, ext, push, \
                  expires_at, requires_approval, offline_enabled, code, status, push_status, created_at, updated_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'open', 1, ?13, ?13)",
@@ -182,169 +265,178 @@ fn apply(tx: &Connection, event: &Event) -> rusqlite::Result<()> {
                 e.code.as_ref().map(|c| c.as_str()),
                 at
             ])?;
-            let mut insert = tx.prepare_cached(
-                "INSERT OR IGNORE INTO records (invite_id, invitee, status, resource_id, inviter, created_at, updated_at) \
-                 VALUES (?1, ?2, 'pending', ?3, ?4, ?5, ?5)",
-            )?;
-            for invitee in &e.invitees {
-                insert.execute(params![
-                    e.invite_id.as_str(),
-                    invitee.as_str(),
-                    e.resource_id.as_str(),
-                    e.inviter.as_str(),
-                    at
-                ])?;
+                for invitee in &e.invitees {
+                    self.insert(
+                        tx,
+                        e.invite_id.as_str(),
+                        invitee.as_str(),
+                        e.resource_id.as_str(),
+                        e.inviter.as_str(),
+                        &at,
+                    )?;
+                }
             }
-        }
-        Event::InviteUpdated(e) => {
-            let at = time(&e.at);
-            tx.prepare_cached("UPDATE invites SET message = ?2, detail = ?3, expires_at = ?4 WHERE invite_id = ?1")?
+            Event::InviteUpdated(e) => {
+                let at = time(&e.at);
+                tx.prepare_cached(
+                    "UPDATE invites SET message = ?2, detail = ?3, expires_at = ?4 WHERE invite_id = ?1",
+                )?
                 .execute(params![
                     e.invite_id.as_str(),
                     e.message,
                     json(&e.detail),
                     e.expires_at.as_ref().map(time)
                 ])?;
-            for removed in &e.removed {
-                tx.prepare_cached("DELETE FROM records WHERE invite_id = ?1 AND invitee = ?2")?
-                    .execute(params![e.invite_id.as_str(), removed.as_str()])?;
+                for removed in &e.removed {
+                    self.delete(tx, e.invite_id.as_str(), removed.as_str())?;
+                }
+                for added in &e.added {
+                    self.insert(
+                        tx,
+                        e.invite_id.as_str(),
+                        added.as_str(),
+                        e.resource_id.as_str(),
+                        e.inviter.as_str(),
+                        &at,
+                    )?;
+                }
+                invite_status(tx, e.invite_id.as_str(), &at)?;
             }
-            for added in &e.added {
+            Event::InviteCancelled(e) => {
+                let at = time(&e.at);
+                for i in &e.cancelled {
+                    self.set(tx, e.invite_id.as_str(), i.as_str(), RecordStatus::Cancelled, None, &at)?;
+                }
                 tx.prepare_cached(
-                    "INSERT OR IGNORE INTO records (invite_id, invitee, status, resource_id, inviter, created_at, updated_at) \
-                     VALUES (?1, ?2, 'pending', ?3, ?4, ?5, ?5)",
+                    "UPDATE invites SET status = 'cancelled', push_status = 2, updated_at = ?2 WHERE invite_id = ?1",
                 )?
-                .execute(params![e.invite_id.as_str(), added.as_str(), e.resource_id.as_str(), e.inviter.as_str(), at])?;
-            }
-            invite_status(tx, e.invite_id.as_str(), &at)?;
-        }
-        Event::InviteCancelled(e) => {
-            let at = time(&e.at);
-            for i in &e.cancelled {
-                record(tx, e.invite_id.as_str(), i.as_str(), RecordStatus::Cancelled, &at)?;
-            }
-            tx.prepare_cached(
-                "UPDATE invites SET status = 'cancelled', push_status = 2, updated_at = ?2 WHERE invite_id = ?1",
-            )?
-            .execute(params![e.invite_id.as_str(), at])?;
-        }
-        Event::InviteExpired(e) => {
-            let at = time(&e.at);
-            for i in &e.expired {
-                record(tx, e.invite_id.as_str(), i.as_str(), RecordStatus::Expired, &at)?;
-            }
-            tx.prepare_cached("UPDATE invites SET status = 'expired', updated_at = ?2 WHERE invite_id = ?1")?
                 .execute(params![e.invite_id.as_str(), at])?;
-        }
-        Event::InviteAccepted(e) => {
-            let at = time(&e.at);
-            record(tx, e.invite_id.as_str(), e.invitee.as_str(), e.status, &at)?;
-            invite_status(tx, e.invite_id.as_str(), &at)?;
-        }
-        Event::InviteRejected(e) => {
-            let at = time(&e.at);
-            record(
-                tx,
-                e.invite_id.as_str(),
-                e.invitee.as_str(),
-                RecordStatus::Rejected,
-                &at,
-            )?;
-            invite_status(tx, e.invite_id.as_str(), &at)?;
-        }
-        Event::InviteRead(e) => {
-            let at = time(&e.at);
-            record(tx, e.invite_id.as_str(), e.invitee.as_str(), RecordStatus::Read, &at)?;
-        }
-        Event::InviteApproved(e) | Event::InviteDenied(e) => {
-            let at = time(&e.at);
-            let status = if matches!(event, Event::InviteApproved(_)) {
-                RecordStatus::Approved
-            } else {
-                RecordStatus::Denied
-            };
-            tx.prepare_cached(
-                "UPDATE records SET status = ?3, approve_description = ?4, updated_at = ?5 \
-                 WHERE invite_id = ?1 AND invitee = ?2",
-            )?
-            .execute(params![
-                e.invite_id.as_str(),
-                e.invitee.as_str(),
-                status.as_str(),
-                e.description,
-                at
-            ])?;
-            invite_status(tx, e.invite_id.as_str(), &at)?;
-        }
-        Event::InviteResent(e) => {
-            tx.prepare_cached("UPDATE invites SET updated_at = ?2 WHERE invite_id = ?1")?
-                .execute(params![e.invite_id.as_str(), time(&e.at)])?;
-        }
-        Event::InviteHidden(e) => {
-            tx.prepare_cached("UPDATE invites SET hidden_by_inviter = 1 WHERE invite_id = ?1 AND inviter = ?2")?
-                .execute(params![e.invite_id.as_str(), e.user_id.as_str()])?;
-            tx.prepare_cached("UPDATE records SET hidden = 1 WHERE invite_id = ?1 AND invitee = ?2")?
-                .execute(params![e.invite_id.as_str(), e.user_id.as_str()])?;
-        }
-        Event::InviteCodeCreated(e) => {
-            tx.prepare_cached(
-                "INSERT OR REPLACE INTO codes (code, resource_id, inviter, uses, max_age, max_uses, temporary, \
+            }
+            Event::InviteExpired(e) => {
+                let at = time(&e.at);
+                for i in &e.expired {
+                    self.set(tx, e.invite_id.as_str(), i.as_str(), RecordStatus::Expired, None, &at)?;
+                }
+                tx.prepare_cached("UPDATE invites SET status = 'expired', updated_at = ?2 WHERE invite_id = ?1")?
+                    .execute(params![e.invite_id.as_str(), at])?;
+            }
+            Event::InviteAccepted(e) => {
+                let at = time(&e.at);
+                self.set(tx, e.invite_id.as_str(), e.invitee.as_str(), e.status, None, &at)?;
+                invite_status(tx, e.invite_id.as_str(), &at)?;
+            }
+            Event::InviteRejected(e) => {
+                let at = time(&e.at);
+                self.set(
+                    tx,
+                    e.invite_id.as_str(),
+                    e.invitee.as_str(),
+                    RecordStatus::Rejected,
+                    None,
+                    &at,
+                )?;
+                invite_status(tx, e.invite_id.as_str(), &at)?;
+            }
+            Event::InviteRead(e) => {
+                let at = time(&e.at);
+                self.set(
+                    tx,
+                    e.invite_id.as_str(),
+                    e.invitee.as_str(),
+                    RecordStatus::Read,
+                    None,
+                    &at,
+                )?;
+            }
+            Event::InviteApproved(e) | Event::InviteDenied(e) => {
+                let at = time(&e.at);
+                let status = if matches!(event, Event::InviteApproved(_)) {
+                    RecordStatus::Approved
+                } else {
+                    RecordStatus::Denied
+                };
+                self.set(
+                    tx,
+                    e.invite_id.as_str(),
+                    e.invitee.as_str(),
+                    status,
+                    Some(&e.description),
+                    &at,
+                )?;
+                invite_status(tx, e.invite_id.as_str(), &at)?;
+            }
+            Event::InviteResent(e) => {
+                tx.prepare_cached("UPDATE invites SET updated_at = ?2 WHERE invite_id = ?1")?
+                    .execute(params![e.invite_id.as_str(), time(&e.at)])?;
+            }
+            Event::InviteHidden(e) => {
+                tx.prepare_cached("UPDATE invites SET hidden_by_inviter = 1 WHERE invite_id = ?1 AND inviter = ?2")?
+                    .execute(params![e.invite_id.as_str(), e.user_id.as_str()])?;
+                tx.prepare_cached("UPDATE records SET hidden = 1 WHERE invite_id = ?1 AND invitee = ?2")?
+                    .execute(params![e.invite_id.as_str(), e.user_id.as_str()])?;
+            }
+            Event::InviteCodeCreated(e) => {
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO codes (code, resource_id, inviter, uses, max_age, max_uses, temporary, \
                  requires_approval, created_at, expires_at) VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )?
-            .execute(params![
-                e.code.as_str(),
-                e.resource_id.as_str(),
-                e.inviter.as_str(),
-                e.max_age as i64,
-                e.max_uses,
-                e.temporary,
-                e.requires_approval,
-                time(&e.created_at),
-                e.expires_at.as_ref().map(time)
-            ])?;
-        }
-        Event::InviteCodeRedeemed(e) => {
-            tx.prepare_cached("UPDATE codes SET uses = ?2 WHERE code = ?1")?
-                .execute(params![e.code.as_str(), e.uses])?;
-        }
-        Event::InviteCodeDeleted(e) => {
-            tx.prepare_cached("UPDATE codes SET deleted = 1 WHERE code = ?1")?
-                .execute(params![e.code.as_str()])?;
-        }
-        Event::ExportRequested(e) => {
-            tx.prepare_cached(
-                "INSERT OR REPLACE INTO exports (export_id, requested_by, requested_at, format, status, progress) \
+                )?
+                .execute(params![
+                    e.code.as_str(),
+                    e.resource_id.as_str(),
+                    e.inviter.as_str(),
+                    e.max_age as i64,
+                    e.max_uses,
+                    e.temporary,
+                    e.requires_approval,
+                    time(&e.created_at),
+                    e.expires_at.as_ref().map(time)
+                ])?;
+            }
+            Event::InviteCodeRedeemed(e) => {
+                tx.prepare_cached("UPDATE codes SET uses = ?2 WHERE code = ?1")?
+                    .execute(params![e.code.as_str(), e.uses])?;
+            }
+            Event::InviteCodeDeleted(e) => {
+                tx.prepare_cached("UPDATE codes SET deleted = 1 WHERE code = ?1")?
+                    .execute(params![e.code.as_str()])?;
+            }
+            Event::ExportRequested(e) => {
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO exports (export_id, requested_by, requested_at, format, status, progress) \
                  VALUES (?1, ?2, ?3, ?4, 'queued', 0)",
-            )?
-            .execute(params![
-                e.export_id.as_str(),
-                e.requested_by.as_str(),
-                time(&e.at),
-                e.format.as_str()
-            ])?;
-        }
-        Event::ExportStarted(e) => {
-            tx.prepare_cached("UPDATE exports SET status = 'running', progress = 1, count = ?2 WHERE export_id = ?1")?
+                )?
+                .execute(params![
+                    e.export_id.as_str(),
+                    e.requested_by.as_str(),
+                    time(&e.at),
+                    e.format.as_str()
+                ])?;
+            }
+            Event::ExportStarted(e) => {
+                tx.prepare_cached(
+                    "UPDATE exports SET status = 'running', progress = 1, count = ?2 WHERE export_id = ?1",
+                )?
                 .execute(params![e.export_id.as_str(), e.count as i64])?;
-        }
-        Event::ExportCompleted(e) => {
-            tx.prepare_cached(
-                "UPDATE exports SET status = 'success', progress = 100, count = ?2, file_size = ?3, file_url = ?4 \
+            }
+            Event::ExportCompleted(e) => {
+                tx.prepare_cached(
+                    "UPDATE exports SET status = 'success', progress = 100, count = ?2, file_size = ?3, file_url = ?4 \
                  WHERE export_id = ?1",
-            )?
-            .execute(params![
-                e.export_id.as_str(),
-                e.count as i64,
-                e.file_size as i64,
-                e.file_url
-            ])?;
+                )?
+                .execute(params![
+                    e.export_id.as_str(),
+                    e.count as i64,
+                    e.file_size as i64,
+                    e.file_url
+                ])?;
+            }
+            Event::ExportFailed(e) => {
+                tx.prepare_cached("UPDATE exports SET status = 'failed', reason = ?2 WHERE export_id = ?1")?
+                    .execute(params![e.export_id.as_str(), e.reason])?;
+            }
+            // Reminders change no view.
+            Event::InviteReminded(_) => {}
         }
-        Event::ExportFailed(e) => {
-            tx.prepare_cached("UPDATE exports SET status = 'failed', reason = ?2 WHERE export_id = ?1")?
-                .execute(params![e.export_id.as_str(), e.reason])?;
-        }
-        // Reminders change no view.
-        Event::InviteReminded(_) => {}
+        Ok(())
     }
-    Ok(())
 }

@@ -5,6 +5,7 @@
 //! - [`schema`]: the tables.
 //! - [`apply`]: [`Views`], the projection: each event's effect on the rows, applied in batches
 //!   with the checkpoint in the same transaction.
+//! - [`counts`]: the record counts the admin page reads, gathered per batch.
 //! - [`query`]: `received`, `sent`, `invite` and `admin`, as functions of a connection.
 //! - [`codes`]: `code` and `codes` in seed 003's shape.
 //! - [`service`]: the NATS role: follow the events, answer the queries, report the position.
@@ -14,6 +15,7 @@
 
 pub mod apply;
 pub mod codes;
+pub mod counts;
 pub mod part;
 pub mod query;
 mod schema;

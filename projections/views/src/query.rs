@@ -453,7 +453,7 @@ fn bucket_page(
     let Some((bucket, inside)) = found else {
         return Ok((total, Vec::new()));
     };
-    let below = (bucket + 1) << crate::schema::BUCKET_BITS;
+    let below = (bucket + 1) << crate::counts::BUCKET_BITS;
     let seqs = conn
         .prepare_cached(
             "SELECT seq FROM records WHERE (?1 IS NULL OR status = ?1) AND seq < ?2 \

@@ -1,8 +1,7 @@
 //! The view tables. `records` repeats its invite's resource and inviter so that every admin
 //! filter is answered from `records` and its indexes alone. `record_buckets` and
-//! `resource_counts` are kept by triggers: the admin page's totals and deep pages read them
-//! instead of counting or skipping a million rows; a count that reaches 0 is deleted, so the
-//! tables always equal what [`FILL`] computes from scratch. The checkpoint table comes from
+//! `resource_counts` are kept by [`crate::counts`]: the admin page's totals and deep pages read
+//! them instead of counting or skipping a million rows. The checkpoint table comes from
 //! `invitebus_feed::store`, written in the same transaction as the rows.
 
 /// The view file's layout. Version 2 added `members` (who may list a resource's codes),
@@ -11,21 +10,8 @@ pub const LAYOUT: invitebus_feed::store::Layout = invitebus_feed::store::Layout 
     schema: CREATE,
     version: 3,
     load_indexes: &[],
-    fill: FILL,
+    fill: crate::counts::FILL,
 };
-
-/// How many consecutive `seq`s one row of `record_buckets` counts (`seq >> BUCKET_BITS`). At
-/// 4,096, a million records make ~250 buckets per status: walking them to find page N, and
-/// then skipping at most 4,095 rows inside one, each take well under a millisecond.
-pub const BUCKET_BITS: u32 = 12;
-
-/// The counts from scratch, for the end of a bulk load.
-const FILL: &str = "
-DELETE FROM record_buckets;
-INSERT INTO record_buckets (bucket, status, n) SELECT seq >> 12, status, COUNT(*) FROM records GROUP BY 1, 2;
-DELETE FROM resource_counts;
-INSERT INTO resource_counts (resource_id, status, n) SELECT resource_id, status, COUNT(*) FROM records GROUP BY 1, 2;
-";
 
 pub(crate) const CREATE: &str = "
 CREATE TABLE IF NOT EXISTS users (
@@ -65,29 +51,6 @@ CREATE TABLE IF NOT EXISTS record_buckets (
 CREATE TABLE IF NOT EXISTS resource_counts (
     resource_id TEXT NOT NULL, status TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (resource_id, status)
 ) WITHOUT ROWID;
-CREATE TRIGGER IF NOT EXISTS records_counted AFTER INSERT ON records BEGIN
-    INSERT INTO record_buckets (bucket, status, n) VALUES (NEW.seq >> 12, NEW.status, 1)
-        ON CONFLICT (bucket, status) DO UPDATE SET n = n + 1;
-    INSERT INTO resource_counts (resource_id, status, n) VALUES (NEW.resource_id, NEW.status, 1)
-        ON CONFLICT (resource_id, status) DO UPDATE SET n = n + 1;
-END;
-CREATE TRIGGER IF NOT EXISTS records_uncounted AFTER DELETE ON records BEGIN
-    UPDATE record_buckets SET n = n - 1 WHERE bucket = OLD.seq >> 12 AND status = OLD.status;
-    UPDATE resource_counts SET n = n - 1 WHERE resource_id = OLD.resource_id AND status = OLD.status;
-    DELETE FROM record_buckets WHERE bucket = OLD.seq >> 12 AND status = OLD.status AND n = 0;
-    DELETE FROM resource_counts WHERE resource_id = OLD.resource_id AND status = OLD.status AND n = 0;
-END;
-CREATE TRIGGER IF NOT EXISTS records_recounted AFTER UPDATE OF status, resource_id ON records
-    WHEN OLD.status IS NOT NEW.status OR OLD.resource_id IS NOT NEW.resource_id BEGIN
-    UPDATE record_buckets SET n = n - 1 WHERE bucket = OLD.seq >> 12 AND status = OLD.status;
-    UPDATE resource_counts SET n = n - 1 WHERE resource_id = OLD.resource_id AND status = OLD.status;
-    DELETE FROM record_buckets WHERE bucket = OLD.seq >> 12 AND status = OLD.status AND n = 0;
-    DELETE FROM resource_counts WHERE resource_id = OLD.resource_id AND status = OLD.status AND n = 0;
-    INSERT INTO record_buckets (bucket, status, n) VALUES (NEW.seq >> 12, NEW.status, 1)
-        ON CONFLICT (bucket, status) DO UPDATE SET n = n + 1;
-    INSERT INTO resource_counts (resource_id, status, n) VALUES (NEW.resource_id, NEW.status, 1)
-        ON CONFLICT (resource_id, status) DO UPDATE SET n = n + 1;
-END;
 CREATE TABLE IF NOT EXISTS codes (
     code TEXT PRIMARY KEY, resource_id TEXT NOT NULL, inviter TEXT NOT NULL, uses INTEGER NOT NULL DEFAULT 0,
     max_age INTEGER NOT NULL, max_uses INTEGER NOT NULL, temporary INTEGER NOT NULL, requires_approval INTEGER NOT NULL,
@@ -99,19 +62,3 @@ CREATE TABLE IF NOT EXISTS exports (
     status TEXT NOT NULL, progress INTEGER NOT NULL, count INTEGER, file_size INTEGER, file_url TEXT, reason TEXT
 ) WITHOUT ROWID;
 ";
-
-#[cfg(test)]
-mod tests {
-    use super::{BUCKET_BITS, CREATE, FILL};
-
-    #[test]
-    fn the_triggers_and_the_fill_bucket_records_as_the_queries_read_them() {
-        let shifts: Vec<&str> = [CREATE, FILL]
-            .iter()
-            .flat_map(|sql| sql.split(">> ").skip(1))
-            .map(|rest| rest.split(|c: char| !c.is_ascii_digit()).next().unwrap_or(""))
-            .collect();
-        assert_eq!(shifts.len(), 7, "{shifts:?}");
-        assert!(shifts.iter().all(|s| *s == BUCKET_BITS.to_string()), "{shifts:?}");
-    }
-}

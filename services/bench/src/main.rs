@@ -14,6 +14,10 @@
 //! Logs go to stderr at `warn` (and nothing from sqlx) unless `RUST_LOG` says otherwise, so that
 //! stdout is the figures, not the SQL statements of the cqrs-es alternative.
 
+/// mimalloc, as in `invitebus` (see there why), so that the figures are those of the service.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod commands;
 mod cqrs_pg;
 mod export;
