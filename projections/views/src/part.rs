@@ -10,6 +10,7 @@ use invitebus_events::event::StreamType;
 use invitebus_events::{Envelope, Event, Id};
 use rusqlite::Connection;
 use std::collections::BTreeSet;
+use tracing::warn;
 
 /// Events per transaction while the part is applied.
 const BATCH: usize = 10_000;
@@ -26,16 +27,18 @@ pub fn owned_streams(
     let mut streams = BTreeSet::new();
     let mut scanned_from = 0;
     if let Some(views) = catalogue {
-        scanned_from = invitebus_feed::store::checkpoint(views, crate::apply::NAME)?;
-        for (table, column, ty) in [
-            ("invites", "invite_id", StreamType::Invite),
-            ("codes", "code", StreamType::Code),
-        ] {
-            let mut stmt = views.prepare(&format!("SELECT {column} FROM {table} WHERE resource_id = ?1"))?;
-            let ids = stmt.query_map([resource.as_str()], |r| r.get::<_, String>(0))?;
-            for id in ids {
-                streams.insert(format!("{}-{}", ty.as_str(), id?));
+        // A catalogue that cannot be read, or that is ahead of this log (another history's),
+        // is only a shortcut missed: the log is scanned from the start instead.
+        match catalogued(views, resource) {
+            Ok((at, listed)) if at <= log.head()? => {
+                scanned_from = at;
+                streams.extend(listed);
             }
+            Ok((at, _)) => warn!(
+                catalogue_at = at,
+                "the views are ahead of the log: not used as a catalogue"
+            ),
+            Err(e) => warn!(error = %e, "the views could not be read as a catalogue"),
         }
     }
     // Past the catalogue: the creations in the log (schema 1 of both types names the resource
@@ -83,6 +86,25 @@ pub fn people(event: &Event) -> Vec<&Id> {
             vec![]
         }
     }
+}
+
+/// The catalogue's position and the invite and code streams it lists for `resource`, read in
+/// one transaction (the same moment).
+fn catalogued(views: &Connection, resource: &Id) -> rusqlite::Result<(u64, Vec<String>)> {
+    let tx = views.unchecked_transaction()?;
+    let at = invitebus_feed::store::checkpoint(&tx, crate::apply::NAME)?;
+    let mut streams = Vec::new();
+    for (table, column, ty) in [
+        ("invites", "invite_id", StreamType::Invite),
+        ("codes", "code", StreamType::Code),
+    ] {
+        let mut stmt = tx.prepare(&format!("SELECT {column} FROM {table} WHERE resource_id = ?1"))?;
+        let ids = stmt.query_map([resource.as_str()], |r| r.get::<_, String>(0))?;
+        for id in ids {
+            streams.push(format!("{}-{}", ty.as_str(), id?));
+        }
+    }
+    Ok((at, streams))
 }
 
 /// Writes `resource`'s views as of `until` into the fresh view file `views`, reading only the

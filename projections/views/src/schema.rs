@@ -5,10 +5,11 @@
 //! `invitebus_feed::store`, written in the same transaction as the rows.
 
 /// The view file's layout. Version 2 added `members` (who may list a resource's codes),
-/// version 3 the record counts; a file of an older version is rebuilt from the log on open.
+/// version 4 the record counts (3 kept them by triggers, which counted twice beside
+/// [`crate::counts`]); a file of another version is rebuilt from the log on open.
 pub const LAYOUT: invitebus_feed::store::Layout = invitebus_feed::store::Layout {
     schema: CREATE,
-    version: 3,
+    version: 4,
     load_indexes: &[],
     fill: crate::counts::FILL,
 };

@@ -1,4 +1,4 @@
-//! The admin page's totals and deep pages, read from the counts the triggers keep: every page of
+//! The admin page's totals and deep pages, read from the counts the views keep: every page of
 //! every counted filter equals the plain `COUNT(*)` and `OFFSET` over the records, across bucket
 //! boundaries and past the last page.
 

@@ -6,6 +6,7 @@
 use crate::queries::{accepted, envelope, phone, record, RESOURCES, USERS};
 use anyhow::Context;
 use chrono::{Duration, TimeZone, Utc};
+use invitebus_feed::Projection;
 use invitebus_views::query::{self, QueryRequest};
 use invitebus_views::Views;
 use serde_json::{json, Value};
@@ -35,7 +36,14 @@ impl Writer {
         let (ready, started) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || -> anyhow::Result<u64> {
             let mut views = Views::open(&path)?;
-            let (mut position, mut next) = (head, records);
+            // New invites number on from those the file holds, and acceptances name pending
+            // ones it holds (`i % 4 == 3`), whatever history `--log` brought.
+            let held: i64 = views
+                .store()
+                .conn()
+                .query_row("SELECT COUNT(*) FROM invites", [], |r| r.get(0))?;
+            let records = (held as u64).min(records);
+            let (mut position, mut next) = (head, held as u64);
             let mut seed = 7u64;
             let period = std::time::Duration::from_millis(1000 * WRITE_BATCH / WRITES_PER_S);
             while !flag.load(Ordering::Relaxed) {
@@ -72,8 +80,22 @@ impl Writer {
         }
     }
 
+    /// Fails if the writer has stopped (its figures would be those of a file at rest).
+    fn check(&mut self) -> anyhow::Result<()> {
+        match self.thread.as_ref().is_some_and(|t| t.is_finished()) {
+            true => self
+                .stop_and_join()
+                .and_then(|n| anyhow::bail!("the writer stopped after {n} events")),
+            false => Ok(()),
+        }
+    }
+
     /// Stops it; the events it applied.
     fn finish(mut self) -> anyhow::Result<u64> {
+        self.stop_and_join()
+    }
+
+    fn stop_and_join(&mut self) -> anyhow::Result<u64> {
         self.stop.store(true, Ordering::Relaxed);
         match self.thread.take().map(|t| t.join()) {
             Some(Ok(applied)) => applied,
@@ -162,8 +184,9 @@ fn whole_list(conn: &rusqlite::Connection, user: &str) -> anyhow::Result<usize> 
 
 /// Times every case while a [`Writer`] applies events, and prints the table.
 pub fn run(path: &Path, head: u64, records: u64, samples: usize) -> anyhow::Result<()> {
-    let conn = rusqlite::Connection::open(path).context("opening the views")?;
-    let writer = Writer::start(path.to_path_buf(), head, records)?;
+    // Opened as the views role opens its readers (WAL, busy timeout, statement cache).
+    let conn = invitebus_feed::store::open(path, "").context("opening the views")?;
+    let mut writer = Writer::start(path.to_path_buf(), head, records)?;
     let started = Instant::now();
     let mut seed = 42u64;
     let mut rand = move |n: u64| {
@@ -193,6 +216,7 @@ pub fn run(path: &Path, head: u64, records: u64, samples: usize) -> anyhow::Resu
             total = page["total_count"].clone();
         }
         row(label, &mut times, total);
+        writer.check()?;
     }
     for name in ["received", "sent"] {
         let mut times = Vec::with_capacity(samples);
@@ -205,6 +229,7 @@ pub fn run(path: &Path, head: u64, records: u64, samples: usize) -> anyhow::Resu
             total = page["total"].clone();
         }
         row(&format!("{name}, one user"), &mut times, total);
+        writer.check()?;
     }
     let mut times = Vec::with_capacity(samples);
     let mut items = 0;

@@ -45,12 +45,18 @@ pub struct Published {
     pub payload: Vec<u8>,
 }
 
-/// Up to `limit` events after position `after`, in position order.
-pub(crate) fn read_from(conn: &Connection, after: u64, limit: usize) -> Result<Vec<Envelope>, LogError> {
-    let mut stmt = conn.prepare_cached(&format!(
+/// The events after `?1`, at most `?2`, in position order: what the live reader, the bulk
+/// reader and the relay each read, one statement for the three.
+fn events_after(conn: &Connection) -> rusqlite::Result<rusqlite::CachedStatement<'_>> {
+    conn.prepare_cached(&format!(
         "SELECT {ENVELOPE_COLUMNS} FROM events e JOIN streams s ON s.stream_key = e.stream_key \
          WHERE e.position > ?1 ORDER BY e.position LIMIT ?2"
-    ))?;
+    ))
+}
+
+/// Up to `limit` events after position `after`, in position order.
+pub(crate) fn read_from(conn: &Connection, after: u64, limit: usize) -> Result<Vec<Envelope>, LogError> {
+    let mut stmt = events_after(conn)?;
     let rows = collect(stmt.query(params![after as i64, limit as i64])?);
     rows
 }
@@ -64,10 +70,7 @@ pub struct Stored {
 
 /// Up to `limit` events after position `after`, in position order, their data left as text.
 pub(crate) fn read_stored(conn: &Connection, after: u64, limit: usize) -> Result<Vec<Stored>, LogError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {ENVELOPE_COLUMNS} FROM events e JOIN streams s ON s.stream_key = e.stream_key \
-         WHERE e.position > ?1 ORDER BY e.position LIMIT ?2"
-    ))?;
+    let mut stmt = events_after(conn)?;
     let mut rows = stmt.query(params![after as i64, limit as i64])?;
     let mut out = Vec::with_capacity(limit.min(16_384));
     while let Some(row) = rows.next()? {
@@ -151,10 +154,7 @@ pub(crate) fn lookup_commands(conn: &Connection, command_ids: &[&str]) -> Result
 
 /// Up to `limit` events after `after`, as the relay publishes them (stored `data` passed through).
 pub(crate) fn read_published(conn: &Connection, after: u64, limit: usize) -> Result<Vec<Published>, LogError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {ENVELOPE_COLUMNS} FROM events e JOIN streams s ON s.stream_key = e.stream_key \
-         WHERE e.position > ?1 ORDER BY e.position LIMIT ?2"
-    ))?;
+    let mut stmt = events_after(conn)?;
     let mut rows = stmt.query(params![after as i64, limit as i64])?;
     let mut out = Vec::with_capacity(limit.min(1024));
     while let Some(row) = rows.next()? {

@@ -130,9 +130,11 @@ async fn as_of_resource(
 ) -> anyhow::Result<(u64, serde_json::Value)> {
     let local = match (&sources.log, until) {
         (Some((log, acknowledged)), Until::Position(p)) => (p <= *acknowledged).then(|| (log.clone(), p)),
+        // Only when the log holds (acknowledged) an event after the time: a log that ends
+        // before it may be stale, and JetStream may hold later events recorded before it.
         (Some((log, acknowledged)), Until::Time(t)) => {
             let p = LogReader::open(log)?.position_at(&invitebus_events::envelope::format_time(&t))?;
-            (p <= *acknowledged).then(|| (log.clone(), p))
+            (p < *acknowledged).then(|| (log.clone(), p))
         }
         (None, _) => None,
     };

@@ -130,9 +130,10 @@ async fn a_views_process_killed_mid_stream_resumes_and_replay_rebuilds_the_same_
         args.extend(more);
         let out = run(&args, data.path());
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice::<serde_json::Value>(&std::fs::read(&file).unwrap()).unwrap()
+        let snapshot = serde_json::from_slice::<serde_json::Value>(&std::fs::read(&file).unwrap()).unwrap();
+        (snapshot, String::from_utf8_lossy(&out.stdout).into_owned())
     };
-    let as_of = |until: &str, file: &str| as_of_with(until, file, &[]);
+    let as_of = |until: &str, file: &str| as_of_with(until, file, &[]).0;
     let snap = as_of("4", "asof.json");
     assert_eq!(snap["as_of_position"], 4);
     assert_eq!(
@@ -156,20 +157,30 @@ async fn a_views_process_killed_mid_stream_resumes_and_replay_rebuilds_the_same_
     if then == 4 {
         assert_eq!(by_time, snap);
     }
-    // One resource as of a moment, from its own streams: every invite here is of `conf`.
-    for (until, whole) in [
-        ("4", &snap),
-        (&*head.to_string(), &as_of(&head.to_string(), "asof-head.json")),
+    // One resource as of a moment, from its own streams while the log holds that moment as
+    // acknowledged by the relay, the long way past it: every invite here is of `conf`.
+    let acked = reader.checkpoint(invitebus_eventlog::RELAY_CHECKPOINT).unwrap();
+    assert!(acked > 4, "the relay acknowledged {acked}");
+    let (acked, head) = (acked.to_string(), head.to_string());
+    for (until, whole, own_streams) in [
+        ("4", snap.clone(), true),
+        (&*acked, as_of(&acked, "asof-acked.json"), true),
+        (&*head, as_of(&head, "asof-head.json"), head == acked),
     ] {
-        let part = as_of_with(until, "asof-conf.json", &["--resource", "conf"]);
+        let (part, said) = as_of_with(until, "asof-conf.json", &["--resource", "conf"]);
+        assert_eq!(
+            said.contains("views of conf as of"),
+            own_streams,
+            "--until {until}: from its own streams? {said}"
+        );
         assert_eq!(part["as_of_position"], whole["as_of_position"]);
-        for table in ["invites", "records", "resources", "codes", "members"] {
+        for table in ["invites", "records", "resources", "codes", "members", "users"] {
             assert_eq!(part[table], whole[table], "--until {until} --resource conf: {table}");
         }
         assert!(part.get("exports").is_none(), "only the resource's tables");
     }
     assert_eq!(
-        as_of_with("4", "asof-other.json", &["--resource", "elsewhere"])["records"],
+        as_of_with("4", "asof-other.json", &["--resource", "elsewhere"]).0["records"],
         json!([]),
         "another resource has no records"
     );

@@ -252,19 +252,42 @@ fn invite_story(i: u64, base: DateTime<Utc>, users: u64, resources: u64) -> Vec<
                 user_id: inviter.clone(),
             }));
         }
-        8 => out.push(Event::InviteUpdated(InviteUpdated {
-            added: vec![b.clone()].into_iter().filter(|x| !invitees.contains(x)).collect(),
-            at: later,
-            detail: None,
-            expires_at: Some(at + Duration::days(9)),
-            invite_id: invite_id.clone(),
-            invitees: invitees.clone(),
-            inviter: inviter.clone(),
-            message: Some("moved".into()),
-            removed: vec![],
-            resource_id: resource_id.clone(),
-            role: role.clone(),
-        })),
+        8 => {
+            // Every other one also removes its first invitee, and every fourth adds them back
+            // (a new record, numbered anew).
+            let removed: Vec<Id> = match i % 20 == 18 && a != b {
+                true => vec![a.clone()],
+                false => vec![],
+            };
+            let added: Vec<Id> = vec![b.clone()].into_iter().filter(|x| !invitees.contains(x)).collect();
+            let after: Vec<Id> = invitees
+                .iter()
+                .filter(|x| !removed.contains(x))
+                .chain(&added)
+                .cloned()
+                .collect();
+            let update = |added: Vec<Id>, removed: Vec<Id>, invitees: Vec<Id>, when| {
+                Event::InviteUpdated(InviteUpdated {
+                    added,
+                    at: when,
+                    detail: None,
+                    expires_at: Some(at + Duration::days(9)),
+                    invite_id: invite_id.clone(),
+                    invitees,
+                    inviter: inviter.clone(),
+                    message: Some("moved".into()),
+                    removed,
+                    resource_id: resource_id.clone(),
+                    role: role.clone(),
+                })
+            };
+            let back = !removed.is_empty() && i % 40 == 38;
+            out.push(update(added, removed, after.clone(), later));
+            if back {
+                let again: Vec<Id> = after.iter().cloned().chain([a.clone()]).collect();
+                out.push(update(vec![a.clone()], vec![], again, later + Duration::seconds(1)));
+            }
+        }
         _ => {
             let code = id(format!("code{i:07}"));
             out.push(Event::InviteCodeCreated(InviteCodeCreated {
