@@ -41,6 +41,7 @@ pub async fn follow<P: Projection>(
     let mut freeze_after = settings.freeze_after_batches;
     // When the bulk path last looked: far behind, it is asked again at most every 2 s.
     let mut bulk_tried = std::time::Instant::now();
+    let mut backoff = crate::RebuildBackoff::default();
     loop {
         // JetStream's last sequence caps the bulk part too: a log ahead of the stream (one
         // reset, or a deposed writer's) never gives a view what the stream does not hold.
@@ -89,7 +90,7 @@ pub async fn follow<P: Projection>(
                 c = messages.next(), if !frozen => c,
                 _ = watch.restart_asked() => break,
                 reason = file.damaged() => {
-                    rebuild(&mut projection, &applied, &reason);
+                    rebuild(&mut projection, &applied, &reason, &mut backoff, &shutdown).await;
                     break;
                 }
                 _ = shutdown.changed() => {
@@ -143,7 +144,7 @@ pub async fn follow<P: Projection>(
                 .map_err(|e| FeedError::Projection(e.to_string()))?;
                 projection = p;
                 if let Err((true, e)) = result {
-                    rebuild(&mut projection, &applied, &e);
+                    rebuild(&mut projection, &applied, &e, &mut backoff, &shutdown).await;
                     break;
                 }
                 if let Err((false, e)) = result {

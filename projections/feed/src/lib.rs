@@ -86,9 +86,57 @@ pub trait Projection: Send + 'static {
     }
 }
 
+/// How long to wait before rebuilding a damaged file again. A file damaged again soon after
+/// its rebuild (a failing disk, a full one) would otherwise be set aside and rebuilt in a loop,
+/// filling the folder with copies: each rebuild within [`RebuildBackoff::CALM`] of the last
+/// doubles the wait, up to [`RebuildBackoff::MAX`]; a calm spell starts again from none.
+#[derive(Debug, Default)]
+pub struct RebuildBackoff {
+    last: Option<std::time::Instant>,
+    wait: std::time::Duration,
+}
+
+impl RebuildBackoff {
+    pub const CALM: std::time::Duration = std::time::Duration::from_secs(60);
+    pub const FIRST: std::time::Duration = std::time::Duration::from_secs(1);
+    pub const MAX: std::time::Duration = std::time::Duration::from_secs(60);
+
+    /// The wait before a rebuild asked at `now` (and counts it).
+    pub fn next(&mut self, now: std::time::Instant) -> std::time::Duration {
+        self.wait = match self.last {
+            Some(last) if now.duration_since(last) < Self::CALM => (self.wait * 2).clamp(Self::FIRST, Self::MAX),
+            _ => std::time::Duration::ZERO,
+        };
+        self.last = Some(now + self.wait);
+        self.wait
+    }
+}
+
 /// Sets a damaged projection file aside and starts the projection again from position 0;
-/// readers follow to the fresh file, health reports the rebuild.
-fn rebuild<P: Projection>(projection: &mut P, applied: &watch::Sender<u64>, reason: &str) {
+/// readers follow to the fresh file, health reports the rebuild. Repeated soon, it waits first
+/// (see [`RebuildBackoff`]) and says so.
+async fn rebuild<P: Projection>(
+    projection: &mut P,
+    applied: &watch::Sender<u64>,
+    reason: &str,
+    backoff: &mut RebuildBackoff,
+    shutdown: &watch::Receiver<bool>,
+) {
+    let wait = backoff.next(std::time::Instant::now());
+    if !wait.is_zero() {
+        tracing::error!(
+            projection = projection.name(),
+            wait_s = wait.as_secs_f64(),
+            reason,
+            "the projection file is damaged again soon after its rebuild; waiting before the next"
+        );
+        // A clone, so that the feed's own receiver still sees a shutdown asked meanwhile.
+        let mut stop = shutdown.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => return,
+        }
+    }
     match projection.rebuild(reason) {
         Ok(r) => {
             projection.file().rebuilt(r);
@@ -191,5 +239,23 @@ impl Running {
             let _ = t.await;
         }
         drop(self.locks);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RebuildBackoff;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn rebuilds_close_together_wait_longer_each_time_and_a_calm_spell_resets() {
+        let mut b = RebuildBackoff::default();
+        let t0 = Instant::now();
+        assert_eq!(b.next(t0), Duration::ZERO, "the first rebuild waits for nothing");
+        let waits: Vec<u64> = (1..=8).map(|i| b.next(t0 + Duration::from_secs(i)).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60]);
+        let later = t0 + Duration::from_secs(600);
+        assert_eq!(b.next(later), Duration::ZERO, "calm for long enough");
+        assert_eq!(b.next(later + Duration::from_secs(5)), Duration::from_secs(1));
     }
 }

@@ -279,20 +279,15 @@ pub fn invite(conn: &Connection, q: &QueryRequest) -> Result<Value, ProtocolErro
     Ok(item)
 }
 
-/// The admin query's own fields.
-#[derive(Debug, Default, Deserialize)]
-struct AdminRequest {
-    #[serde(flatten)]
-    filters: AdminFilters,
-}
-
 /// `admin`: seed 004's page of records, filtered and paginated, newest first. Admin only.
 pub fn admin(conn: &Connection, q: &QueryRequest, body: &[u8]) -> Result<Value, ProtocolError> {
     q.actor()?;
     if !q.is_admin() {
         return Err(ProtocolError::forbidden("the admin view is for admins"));
     }
-    let AdminRequest { filters } = decode_fields(body)?;
+    // Read as it is, not flattened into a wrapper: serde cannot say which flattened field
+    // failed, and the error would name `body` instead of, say, `status`.
+    let filters: AdminFilters = decode_fields(body)?;
     let (page, per_page, offset) = q.paging()?;
     admin_page(conn, &filters, page, per_page, offset)
 }

@@ -105,3 +105,29 @@ fn every_page_of_every_counted_filter_equals_counting_row_by_row() {
     }
     assert!(checked > 100, "{checked} pages");
 }
+
+#[test]
+fn a_bad_filter_is_named_in_its_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("views.db");
+    drop(Views::open(&path).unwrap());
+    let conn = Connection::open(&path).unwrap();
+    for (filters, field) in [
+        (json!({"status": "bogus"}), "status"),
+        (json!({"created_from": "yesterday"}), "created_from"),
+        (json!({"resource_id": 7}), "resource_id"),
+    ] {
+        let mut body = json!({"actor": "root", "roles": ["admin"]});
+        body.as_object_mut()
+            .unwrap()
+            .extend(filters.as_object().unwrap().clone());
+        let bytes = body.to_string().into_bytes();
+        let q = QueryRequest::decode(&bytes).unwrap();
+        let e = query::admin(&conn, &q, &bytes).unwrap_err();
+        assert_eq!(
+            (e.code, e.field.as_deref()),
+            (invitebus_events::ErrorCode::InvalidField, Some(field)),
+            "{filters}: {e:?}"
+        );
+    }
+}
