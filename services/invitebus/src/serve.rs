@@ -45,9 +45,9 @@ pub struct ServeArgs {
     #[arg(long, env = "INVITEBUS_STALL_AFTER", default_value_t = 5.0)]
     pub stall_after: f64,
     /// A projection this many events or more behind, on a machine whose data folder holds the
-    /// event log, catches up from that file in bulk (a rebuild from 0 into a fresh file swapped
-    /// in when complete); 0 turns the bulk path off.
-    #[arg(long, env = "INVITEBUS_BULK_AFTER", default_value_t = 100_000)]
+    /// event log, catches up from that file in bulk (from 0: a rebuild into a fresh file swapped
+    /// in when complete; else in place); 0 turns the bulk path off.
+    #[arg(long, env = "INVITEBUS_BULK_AFTER", default_value_t = invitebus_feed::bulk::DEFAULT_MIN_LAG)]
     pub bulk_after: u64,
     /// Health answers `ok: false` once a projection has been stalled or missing, or the relay
     /// behind and still, for this many seconds.
