@@ -64,38 +64,59 @@ pub struct Notifier {
     rebuild: bool,
 }
 
-struct Remembered<'a>(&'a Connection);
+/// The notifier's memory, read from its file. A look-up that fails is kept, not turned into
+/// "no name" or "no push": the batch then fails with it and is taken again.
+struct Remembered<'a> {
+    tx: &'a Connection,
+    failed: std::cell::RefCell<Option<rusqlite::Error>>,
+}
+
+impl<'a> Remembered<'a> {
+    fn new(tx: &'a Connection) -> Self {
+        Remembered {
+            tx,
+            failed: std::cell::RefCell::new(None),
+        }
+    }
+
+    /// The one value `sql` selects for `key`, if there; a failure is kept for [`Self::check`].
+    fn one<T: rusqlite::types::FromSql>(&self, sql: &str, key: &str) -> Option<T> {
+        let found = self
+            .tx
+            .prepare_cached(sql)
+            .and_then(|mut s| s.query_row([key], |r| r.get(0)).optional());
+        match found {
+            Ok(v) => v,
+            Err(e) => {
+                self.failed.borrow_mut().get_or_insert(e);
+                None
+            }
+        }
+    }
+
+    /// The first look-up that failed, if one did.
+    fn check(self) -> rusqlite::Result<()> {
+        match self.failed.into_inner() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
 
 impl Memory for Remembered<'_> {
     fn offline_enabled(&self, invite: &Id) -> bool {
-        let live: Option<i64> = self
-            .0
-            .prepare_cached("SELECT 1 FROM live_only WHERE invite_id = ?1")
-            .and_then(|mut s| s.query_row([invite.as_str()], |r| r.get(0)))
-            .optional()
-            .ok()
-            .flatten();
-        live.is_none()
+        self.one::<i64>("SELECT 1 FROM live_only WHERE invite_id = ?1", invite.as_str())
+            .is_none()
     }
 
     fn name(&self, user: &Id) -> String {
-        self.0
-            .prepare_cached("SELECT name FROM names WHERE user_id = ?1")
-            .and_then(|mut s| s.query_row([user.as_str()], |r| r.get(0)))
-            .optional()
-            .ok()
-            .flatten()
+        self.one("SELECT name FROM names WHERE user_id = ?1", user.as_str())
             .unwrap_or_else(|| user.to_string())
     }
+
     fn push(&self, invite: &Id) -> Option<Value> {
-        let text: Option<String> = self
-            .0
-            .prepare_cached("SELECT push FROM pushes WHERE invite_id = ?1")
-            .and_then(|mut s| s.query_row([invite.as_str()], |r| r.get(0)))
-            .optional()
-            .ok()
-            .flatten();
-        text.and_then(|t| serde_json::from_str(&t).ok())
+        self.one::<String>("SELECT push FROM pushes WHERE invite_id = ?1", invite.as_str())
+            .and_then(|t| serde_json::from_str(&t).ok())
     }
 }
 
@@ -130,7 +151,10 @@ impl Notifier {
         let rebuild = self.rebuild;
         self.store.apply(events, |tx, event, env| {
             remember(tx, event)?;
-            for mut n in notifications(event, env.position, &Remembered(tx)) {
+            let memory = Remembered::new(tx);
+            let made = notifications(event, env.position, &memory);
+            memory.check()?;
+            for mut n in made {
                 n.traceparent = env.traceparent.clone();
                 insert(tx, &n, rebuild)?;
             }
