@@ -128,7 +128,7 @@ pub fn write_rows(
     path: &Path,
     mut progress: impl FnMut(i64, i64) -> Result<(), String>,
 ) -> Result<i64, String> {
-    use invitebus_views::query::{admin_model, admin_where, ADMIN_SELECT};
+    use invitebus_views::admin::{admin_model, admin_where, ADMIN_SELECT};
     let (clause, args) = admin_where(filters);
     let count: i64 = conn
         .query_row(

@@ -11,7 +11,7 @@ use invitebus_events::command::system_command_id;
 use invitebus_events::event::ExportRequested;
 use invitebus_events::subject::{Subjects, EXPORTS_BUCKET, EXPORTS_STREAM};
 use invitebus_events::{Event, Reply, SYSTEM_ACTOR};
-use invitebus_views::query::admin_where;
+use invitebus_views::admin::admin_where;
 use invitebus_views::Views;
 use rusqlite::params_from_iter;
 use serde_json::{json, Value};

@@ -6,6 +6,7 @@
 //! - [`apply`]: [`Views`], the projection: each event's effect on the rows, applied in batches
 //!   with the checkpoint in the same transaction.
 //! - [`counts`]: the record counts the admin page reads, gathered per batch.
+//! - [`admin`]: seed 004's admin page, from the kept counts where it can.
 //! - [`query`]: `received`, `sent`, `invite` and `admin`, as functions of a connection.
 //! - [`codes`]: `code` and `codes` in seed 003's shape.
 //! - [`service`]: the NATS role: follow the events, answer the queries, report the position.
@@ -13,6 +14,7 @@
 //! - [`part`]: one resource's views as of a position, from its own streams only.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod apply;
 pub mod codes;
 pub mod counts;

@@ -80,7 +80,7 @@ fn answer(conn: &Connection, name: &str, body: &[u8]) -> Result<serde_json::Valu
         "received" => query::received(conn, &q),
         "sent" => query::sent(conn, &q),
         "invite" => query::invite(conn, &q),
-        "admin" => query::admin(conn, &q, body),
+        "admin" => crate::admin::page(conn, &q, body),
         "code" => crate::codes::code(conn, body),
         "codes" => crate::codes::codes(conn, body),
         "export" => crate::codes::export(conn, body),

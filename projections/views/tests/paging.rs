@@ -4,7 +4,8 @@
 
 use invitebus_events::query::AdminFilters;
 use invitebus_testkit::history::{apply_live, mixed, write_log};
-use invitebus_views::query::{self, admin_where, QueryRequest};
+use invitebus_views::admin::{self, admin_where};
+use invitebus_views::query::QueryRequest;
 use invitebus_views::Views;
 use rusqlite::{params_from_iter, Connection};
 use serde_json::{json, Value};
@@ -40,7 +41,7 @@ fn served(conn: &Connection, filters: &Value, page: u64, per_page: u64) -> (i64,
         .extend(filters.as_object().unwrap().clone());
     let bytes = body.to_string().into_bytes();
     let q = QueryRequest::decode(&bytes).unwrap();
-    let answer = query::admin(conn, &q, &bytes).unwrap();
+    let answer = admin::page(conn, &q, &bytes).unwrap();
     let models = answer["models"].as_array().unwrap();
     let rows = models
         .iter()
@@ -123,7 +124,7 @@ fn a_bad_filter_is_named_in_its_error() {
             .extend(filters.as_object().unwrap().clone());
         let bytes = body.to_string().into_bytes();
         let q = QueryRequest::decode(&bytes).unwrap();
-        let e = query::admin(&conn, &q, &bytes).unwrap_err();
+        let e = admin::page(&conn, &q, &bytes).unwrap_err();
         assert_eq!(
             (e.code, e.field.as_deref()),
             (invitebus_events::ErrorCode::InvalidField, Some(field)),

@@ -87,8 +87,16 @@ async fn a_damaged_view_file_is_set_aside_and_rebuilt_on_start_and_while_running
     assert_eq!(r.error.unwrap().code, invitebus_events::ErrorCode::Unavailable);
     received_ok(&client, 20).await;
     assert_eq!(aside(data.path(), "views.db"), 1, "the bad file is kept aside");
-    let h = healthy(&client).await;
-    assert!(h["rebuilds"]["views"]["reason"].is_string(), "health says so: {h}");
+    // Health hears of it with the role's next status report (they come every 200 ms or so).
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let h = healthy(&client).await;
+        if h["rebuilds"]["views"]["reason"].is_string() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "health says so: {h}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // On start: a zeroed page.
     assert_eq!(views.terminate().code(), Some(0));
