@@ -7,13 +7,14 @@
 
 use crate::aggregate::Aggregate;
 use crate::code::CodeState;
+use crate::error::StoreError;
 use crate::export::{self, ExportState, UserExports};
 use crate::invite::InviteState;
 use crate::resource::ResourceState;
 use crate::user::UserState;
 use invitebus_eventlog::{EventLog, LogError, NewEvent};
 use invitebus_events::event::StreamType;
-use invitebus_events::{Envelope, Event, Id, ProtocolError};
+use invitebus_events::{Envelope, Event, Id};
 use std::collections::HashMap;
 
 /// Where state comes from on a cache miss: every event of one stream.
@@ -96,20 +97,17 @@ fn fold<S>(
     envelopes: Vec<Envelope>,
     mut state: S,
     mut evolve: impl FnMut(S, &Event) -> S,
-) -> Result<(S, u64), ProtocolError> {
+) -> Result<(S, u64), StoreError> {
     let mut version = 0;
     for env in envelopes {
-        let event = env
-            .event()
-            .map_err(|e| ProtocolError::internal(format!("position {}: {e}", env.position)))?;
+        let event = env.event().map_err(|source| StoreError::Undecodable {
+            position: env.position,
+            source,
+        })?;
         state = evolve(state, &event);
         version = env.version;
     }
     Ok((state, version))
-}
-
-fn unavailable(e: LogError) -> ProtocolError {
-    ProtocolError::unavailable(format!("reading the log: {e}"))
 }
 
 impl Cache {
@@ -134,7 +132,7 @@ impl Cache {
     }
 
     /// Makes sure the stream `A`/`id` is in memory.
-    pub fn ensure<A: Aggregate>(&mut self, id: &Id, source: &dyn StreamSource) -> Result<(), ProtocolError>
+    pub fn ensure<A: Aggregate>(&mut self, id: &Id, source: &dyn StreamSource) -> Result<(), StoreError>
     where
         Self: Holds<A>,
     {
@@ -144,7 +142,7 @@ impl Cache {
         let stream_id = A::STREAM.stream_id(id);
         tracing::trace!(stream_id = %stream_id, "cache miss: reading the stream");
         let (state, version) = fold(
-            source.read_stream(&stream_id).map_err(unavailable)?,
+            source.read_stream(&stream_id).map_err(StoreError::Unavailable)?,
             A::default(),
             A::evolve,
         )?;
@@ -161,11 +159,11 @@ impl Cache {
     }
 
     /// Makes sure `user`'s exports are in memory.
-    pub fn ensure_user_exports(&mut self, user: &Id, source: &dyn StreamSource) -> Result<(), ProtocolError> {
+    pub fn ensure_user_exports(&mut self, user: &Id, source: &dyn StreamSource) -> Result<(), StoreError> {
         if self.user_exports.contains_key(user) {
             return Ok(());
         }
-        let envelopes = source.read_exports_of(user.as_str()).map_err(unavailable)?;
+        let envelopes = source.read_exports_of(user.as_str()).map_err(StoreError::Unavailable)?;
         let (exports, _) = fold(envelopes, UserExports::default(), export::evolve_user)?;
         self.user_exports.insert(user.clone(), exports);
         Ok(())
@@ -194,7 +192,7 @@ impl Cache {
     }
 
     /// Folds `event` into its stream's state and returns it with the version it takes.
-    pub fn apply(&mut self, event: &Event, source: &dyn StreamSource) -> Result<NewEvent, ProtocolError> {
+    pub fn apply(&mut self, event: &Event, source: &dyn StreamSource) -> Result<NewEvent, StoreError> {
         let id = event.stream_key().clone();
         let version = match event.stream_type() {
             StreamType::User => self.step::<UserState>(&id, event, source)?,
@@ -219,7 +217,7 @@ impl Cache {
         })
     }
 
-    fn step<A: Aggregate>(&mut self, id: &Id, event: &Event, source: &dyn StreamSource) -> Result<u64, ProtocolError>
+    fn step<A: Aggregate>(&mut self, id: &Id, event: &Event, source: &dyn StreamSource) -> Result<u64, StoreError>
     where
         Self: Holds<A>,
     {

@@ -8,8 +8,9 @@
 use crate::aggregate::Aggregate;
 use crate::cache::{Cache, Holds, StreamSource};
 use crate::ctx::Ctx;
+use crate::error::StoreError;
 use crate::export::UserExports;
-use invitebus_events::{CommandMeta, ErrorCode, Event, Id, ProtocolError};
+use invitebus_events::{CommandMeta, Event, Id, ProtocolError};
 use serde_json::Value;
 
 /// Makes the ids the server hands out.
@@ -51,17 +52,20 @@ pub struct Outcome {
 pub trait Decision {
     /// What deciding reads, borrowed from the cache.
     type State<'s>;
+    /// Why its aggregate refuses it (e.g. [`crate::invite::InviteError`]); loading's own
+    /// failures ([`StoreError`]) are one of its variants.
+    type Error: From<StoreError> + Into<ProtocolError>;
     /// Loads the streams the decision reads (a stream may be named by state loaded before it),
     /// makes the ids the server hands out, and checks `expected_version` on its own stream.
-    fn load<'s>(&mut self, store: Store<'s>, ctx: &Ctx) -> Result<Self::State<'s>, ProtocolError>;
+    fn load<'s>(&mut self, store: Store<'s>, ctx: &Ctx) -> Result<Self::State<'s>, Self::Error>;
     /// The events the command appends, or why not. Pure.
-    fn decide(&self, state: &Self::State<'_>, ctx: &Ctx) -> Result<Vec<Event>, ProtocolError>;
+    fn decide(&self, state: &Self::State<'_>, ctx: &Ctx) -> Result<Vec<Event>, Self::Error>;
     /// The reply's `data`, once decided.
     fn reply(&self, state: &Self::State<'_>, events: &[Event]) -> Value;
 }
 
 /// Runs one decision: load, decide, reply.
-pub fn run<D: Decision>(mut decision: D, store: Store<'_>, ctx: &Ctx) -> Result<Outcome, ProtocolError> {
+pub fn run<D: Decision>(mut decision: D, store: Store<'_>, ctx: &Ctx) -> Result<Outcome, D::Error> {
     let state = decision.load(store, ctx)?;
     let events = decision.decide(&state, ctx)?;
     let reply = decision.reply(&state, &events);
@@ -92,7 +96,7 @@ impl<'s> Store<'s> {
     }
 
     /// Loads stream `A`/`id` and returns its state for a look before loading more.
-    pub fn read<A: Aggregate>(&mut self, id: &Id) -> Result<&A, ProtocolError>
+    pub fn read<A: Aggregate>(&mut self, id: &Id) -> Result<&A, StoreError>
     where
         Cache: Holds<A>,
     {
@@ -104,18 +108,18 @@ impl<'s> Store<'s> {
     }
 
     /// Loads the command's own stream `A`/`id` and checks `expected_version` against it.
-    pub fn own<A: Aggregate>(&mut self, id: &Id) -> Result<&A, ProtocolError>
+    pub fn own<A: Aggregate>(&mut self, id: &Id) -> Result<&A, StoreError>
     where
         Cache: Holds<A>,
     {
         self.cache.ensure::<A>(id, self.source)?;
         let version = self.cache.version::<A>(id);
         match self.meta.expected_version {
-            Some(expected) if expected != version => Err(ProtocolError::with_field(
-                ErrorCode::Conflict,
-                "expected_version",
-                format!("{} is at version {version}, not {expected}", A::STREAM.stream_id(id)),
-            )),
+            Some(expected) if expected != version => Err(StoreError::Conflict {
+                stream: A::STREAM.stream_id(id),
+                actual: version,
+                expected,
+            }),
             _ => self.read::<A>(id),
         }
     }
@@ -147,7 +151,7 @@ impl<'s> Store<'s> {
     }
 
     /// Loads `user`'s exports (the export limits).
-    pub fn user_exports(&mut self, user: &Id) -> Result<(), ProtocolError> {
+    pub fn user_exports(&mut self, user: &Id) -> Result<(), StoreError> {
         self.cache.ensure_user_exports(user, self.source)
     }
 
@@ -165,7 +169,7 @@ pub struct Loaded<'s> {
 
 impl<'s> Loaded<'s> {
     /// A stream the decision loaded (an `internal` error, not a panic, when it forgot to).
-    pub fn get<A: Aggregate>(&self, id: &Id) -> Result<&'s A, ProtocolError>
+    pub fn get<A: Aggregate>(&self, id: &Id) -> Result<&'s A, StoreError>
     where
         Cache: Holds<A>,
     {
@@ -176,13 +180,13 @@ impl<'s> Loaded<'s> {
     }
 
     /// `user`'s exports, loaded by [`Store::user_exports`].
-    pub fn user_exports(&self, user: &Id) -> Result<&'s UserExports, ProtocolError> {
+    pub fn user_exports(&self, user: &Id) -> Result<&'s UserExports, StoreError> {
         self.cache
             .user_exports(user)
             .ok_or_else(|| not_loaded(format!("the exports of {user}")))
     }
 }
 
-fn not_loaded(what: String) -> ProtocolError {
-    ProtocolError::internal(format!("{what} was not loaded before deciding"))
+fn not_loaded(what: String) -> StoreError {
+    StoreError::NotLoaded(what)
 }

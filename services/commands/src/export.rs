@@ -6,9 +6,10 @@
 use crate::aggregate::aggregate;
 use crate::ctx::Ctx;
 use crate::decision::Store;
+use crate::error::{into_protocol_error, Rejection, StoreError};
 use chrono::{DateTime, Utc};
 use invitebus_events::event::{ExportRequested, StreamType};
-use invitebus_events::{ErrorCode, Event, Id, ProtocolError};
+use invitebus_events::{ErrorCode, Event, Id};
 
 /// Most exports one user may request per UTC day.
 pub const DAILY_QUOTA: usize = 50;
@@ -20,6 +21,18 @@ pub enum Phase {
     Started,
     Completed,
     Failed,
+}
+
+impl Phase {
+    /// The phase as PROTOCOL.md's export statuses name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Requested => "queued",
+            Phase::Started => "running",
+            Phase::Completed => "success",
+            Phase::Failed => "failed",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -61,7 +74,7 @@ pub struct OnExport<'s> {
 }
 
 impl<'s> OnExport<'s> {
-    pub fn load(mut store: Store<'s>, export_id: &Id) -> Result<OnExport<'s>, ProtocolError> {
+    pub fn load(mut store: Store<'s>, export_id: &Id) -> Result<OnExport<'s>, ExportError> {
         let requester = store
             .own::<ExportState>(export_id)?
             .requested
@@ -83,20 +96,20 @@ pub fn system_on<'a>(
     ctx: &Ctx,
     export_id: &Id,
     phases: &[Phase],
-) -> Result<&'a ExportRequested, ProtocolError> {
+) -> Result<&'a ExportRequested, ExportError> {
     if !ctx.is_system() {
-        return Err(ProtocolError::forbidden("only system runs exports"));
+        return Err(ExportError::SystemOnly);
     }
     let requested = state
         .requested
         .as_ref()
-        .ok_or_else(|| ProtocolError::not_found("export_id", export_id))?;
+        .ok_or_else(|| ExportError::NotFound(export_id.clone()))?;
     match state.phase {
         Some(p) if phases.contains(&p) => Ok(requested),
-        p => Err(ProtocolError::new(
-            ErrorCode::InvalidState,
-            format!("export {export_id} is {p:?}"),
-        )),
+        phase => Err(ExportError::NotInPhase {
+            export_id: export_id.clone(),
+            phase,
+        }),
     }
 }
 
@@ -145,3 +158,57 @@ pub fn requester(event: &Event) -> Option<&Id> {
         _ => None,
     }
 }
+
+/// Why the export aggregate refuses a command. Each variant's doc names its wire code, its HTTP
+/// status and the field it points at.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// A request from someone not an admin: `forbidden`, 403.
+    #[error("exports are for admins")]
+    AdminsOnly,
+    /// The requester's last export is queued or running: `export_in_progress`, 409.
+    #[error("export {0} is still queued or running")]
+    InProgress(Id),
+    /// The requester's exports for the UTC day are used up: `export_quota_exceeded`, 429.
+    #[error("at most {DAILY_QUOTA} exports per user per day")]
+    QuotaExceeded,
+    /// The exporter's commands from anyone but `system`: `forbidden`, 403.
+    #[error("only system runs exports")]
+    SystemOnly,
+    /// No such export: `not_found`, 404, on `export_id`.
+    #[error("no such export_id: {0}")]
+    NotFound(Id),
+    /// Not in a phase the command follows (completing an unstarted export): `invalid_state`, 409.
+    #[error("export {export_id} is {}", phase.map_or("unknown", Phase::as_str))]
+    NotInPhase { export_id: Id, phase: Option<Phase> },
+    /// Loading failed: see [`StoreError`].
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Rejection for ExportError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            ExportError::AdminsOnly | ExportError::SystemOnly => ErrorCode::Forbidden,
+            ExportError::InProgress(_) => ErrorCode::ExportInProgress,
+            ExportError::QuotaExceeded => ErrorCode::ExportQuotaExceeded,
+            ExportError::NotFound(_) => ErrorCode::NotFound,
+            ExportError::NotInPhase { .. } => ErrorCode::InvalidState,
+            ExportError::Store(e) => e.code(),
+        }
+    }
+
+    fn field(&self) -> Option<&'static str> {
+        match self {
+            ExportError::NotFound(_) => Some("export_id"),
+            ExportError::AdminsOnly
+            | ExportError::SystemOnly
+            | ExportError::InProgress(_)
+            | ExportError::QuotaExceeded
+            | ExportError::NotInPhase { .. } => None,
+            ExportError::Store(e) => e.field(),
+        }
+    }
+}
+
+into_protocol_error!(ExportError);

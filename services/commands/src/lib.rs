@@ -21,6 +21,7 @@ pub mod code;
 pub mod command;
 pub mod ctx;
 pub mod decision;
+pub mod error;
 pub mod export;
 pub mod health;
 pub mod invite;

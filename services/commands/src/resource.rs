@@ -3,8 +3,9 @@
 
 use crate::aggregate::aggregate;
 use crate::ctx::Ctx;
+use crate::error::{into_protocol_error, Rejection, StoreError};
 use invitebus_events::event::{MemberJoined, ResourceRegistered, StreamType, Via};
-use invitebus_events::{ErrorCode, Event, Id, ProtocolError};
+use invitebus_events::{ErrorCode, Event, Id};
 use std::collections::BTreeSet;
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -43,36 +44,31 @@ impl ResourceState {
     }
 
     /// The resource's info, or `not_found`.
-    pub fn require(&self, resource_id: &Id) -> Result<&ResourceRegistered, ProtocolError> {
+    pub fn require(&self, resource_id: &Id) -> Result<&ResourceRegistered, ResourceError> {
         self.info
             .as_ref()
-            .ok_or_else(|| ProtocolError::not_found("resource_id", resource_id))
+            .ok_or_else(|| ResourceError::NotFound(resource_id.to_string()))
     }
 
     /// `not_member` (on `resource_id`) unless `user` is a member.
-    pub fn require_member(&self, user: &Id, resource_id: &Id) -> Result<(), ProtocolError> {
+    pub fn require_member(&self, user: &Id, resource_id: &Id) -> Result<(), ResourceError> {
         match self.is_member(user) {
             true => Ok(()),
-            false => Err(ProtocolError::with_field(
-                ErrorCode::NotMember,
-                "resource_id",
-                format!("{user} is not in {resource_id}"),
-            )),
+            false => Err(ResourceError::NotMember {
+                user: user.clone(),
+                resource_id: resource_id.clone(),
+            }),
         }
     }
 
     /// The event of `user` joining, checked against membership and capacity.
-    pub fn join(&self, user: &Id, via: Via, inviter: Option<Id>, ctx: &Ctx) -> Result<MemberJoined, ProtocolError> {
-        let info = self
-            .info
-            .as_ref()
-            .ok_or_else(|| ProtocolError::not_found("resource_id", "?"))?;
+    pub fn join(&self, user: &Id, via: Via, inviter: Option<Id>, ctx: &Ctx) -> Result<MemberJoined, ResourceError> {
+        let info = self.info.as_ref().ok_or_else(|| ResourceError::NotFound("?".into()))?;
         if self.is_member(user) {
-            return Err(ProtocolError::with_field(
-                ErrorCode::AlreadyMember,
-                "user_id",
-                format!("{user} is already in {}", info.resource_id),
-            ));
+            return Err(ResourceError::AlreadyMember {
+                user: user.clone(),
+                resource_id: info.resource_id.clone(),
+            });
         }
         if self.room() == Some(0) {
             return Err(full(&info.resource_id));
@@ -88,9 +84,59 @@ impl ResourceState {
     }
 }
 
-pub fn full(resource_id: &Id) -> ProtocolError {
-    ProtocolError::with_field(ErrorCode::ResourceFull, "resource_id", format!("{resource_id} is full"))
+pub fn full(resource_id: &Id) -> ResourceError {
+    ResourceError::Full(resource_id.clone())
 }
+
+/// Why the resource aggregate refuses a command. Each variant's doc names its wire code, its
+/// HTTP status and the field it points at.
+#[derive(Debug, thiserror::Error)]
+pub enum ResourceError {
+    /// No such resource: `not_found`, 404, on `resource_id`.
+    #[error("no such resource_id: {0}")]
+    NotFound(String),
+    /// The client's `resource_id` is taken: `resource_exists`, 409, on `resource_id`.
+    #[error("{0} is taken")]
+    Taken(Id),
+    /// The actor must be a member: `not_member`, 409, on `resource_id`.
+    #[error("{user} is not in {resource_id}")]
+    NotMember { user: Id, resource_id: Id },
+    /// The user is a member already: `already_member`, 409, on `user_id`.
+    #[error("{user} is already in {resource_id}")]
+    AlreadyMember { user: Id, resource_id: Id },
+    /// Its capacity is reached: `resource_full`, 409, on `resource_id`.
+    #[error("{0} is full")]
+    Full(Id),
+    /// Loading failed: see [`StoreError`].
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Rejection for ResourceError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            ResourceError::NotFound(_) => ErrorCode::NotFound,
+            ResourceError::Taken(_) => ErrorCode::ResourceExists,
+            ResourceError::NotMember { .. } => ErrorCode::NotMember,
+            ResourceError::AlreadyMember { .. } => ErrorCode::AlreadyMember,
+            ResourceError::Full(_) => ErrorCode::ResourceFull,
+            ResourceError::Store(e) => e.code(),
+        }
+    }
+
+    fn field(&self) -> Option<&'static str> {
+        match self {
+            ResourceError::NotFound(_)
+            | ResourceError::Taken(_)
+            | ResourceError::NotMember { .. }
+            | ResourceError::Full(_) => Some("resource_id"),
+            ResourceError::AlreadyMember { .. } => Some("user_id"),
+            ResourceError::Store(e) => e.field(),
+        }
+    }
+}
+
+into_protocol_error!(ResourceError);
 
 pub fn evolve(mut state: ResourceState, event: &Event) -> ResourceState {
     match event {

@@ -4,22 +4,24 @@
 use crate::ctx::Ctx;
 use crate::decision::{Decision, Store};
 use crate::invite::guards::{answered, own_record, still_valid, via};
+use crate::invite::InviteError;
 use crate::invite::OnInvite;
 use invitebus_events::command as cmd;
 use invitebus_events::event::InviteAccepted;
-use invitebus_events::{Event, ProtocolError, RecordStatus};
+use invitebus_events::{Event, RecordStatus};
 use serde_json::{json, Value};
 
 pub struct AcceptInvite(pub cmd::AcceptInvite);
 
 impl Decision for AcceptInvite {
     type State<'s> = OnInvite<'s>;
+    type Error = InviteError;
 
-    fn load<'s>(&mut self, store: Store<'s>, _: &Ctx) -> Result<OnInvite<'s>, ProtocolError> {
+    fn load<'s>(&mut self, store: Store<'s>, _: &Ctx) -> Result<OnInvite<'s>, InviteError> {
         OnInvite::load(store, &self.0.invite_id)
     }
 
-    fn decide(&self, on: &OnInvite<'_>, ctx: &Ctx) -> Result<Vec<Event>, ProtocolError> {
+    fn decide(&self, on: &OnInvite<'_>, ctx: &Ctx) -> Result<Vec<Event>, InviteError> {
         let (invite, resource) = (on.invite()?, on.resource);
         let record = own_record(invite, ctx)?;
         if !record.status.is_unanswered() {

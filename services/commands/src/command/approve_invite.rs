@@ -4,22 +4,24 @@
 use crate::ctx::Ctx;
 use crate::decision::{Decision, Store};
 use crate::invite::guards::via;
+use crate::invite::InviteError;
 use crate::invite::OnInvite;
 use invitebus_events::command as cmd;
 use invitebus_events::event::InviteDecided;
-use invitebus_events::{ErrorCode, Event, ProtocolError, RecordStatus};
+use invitebus_events::{Event, RecordStatus};
 use serde_json::{json, Value};
 
 pub struct ApproveInvite(pub cmd::ApproveInvite);
 
 impl Decision for ApproveInvite {
     type State<'s> = OnInvite<'s>;
+    type Error = InviteError;
 
-    fn load<'s>(&mut self, store: Store<'s>, _: &Ctx) -> Result<OnInvite<'s>, ProtocolError> {
+    fn load<'s>(&mut self, store: Store<'s>, _: &Ctx) -> Result<OnInvite<'s>, InviteError> {
         OnInvite::load(store, &self.0.invite_id)
     }
 
-    fn decide(&self, on: &OnInvite<'_>, ctx: &Ctx) -> Result<Vec<Event>, ProtocolError> {
+    fn decide(&self, on: &OnInvite<'_>, ctx: &Ctx) -> Result<Vec<Event>, InviteError> {
         settle(on, ctx, &self.0, true)
     }
 
@@ -29,30 +31,24 @@ impl Decision for ApproveInvite {
 }
 
 /// Approves (`approve`) or denies one `applying` record: the named invitee, or the only one.
-pub fn settle(
-    on: &OnInvite<'_>,
-    ctx: &Ctx,
-    c: &cmd::ApproveInvite,
-    approve: bool,
-) -> Result<Vec<Event>, ProtocolError> {
+pub fn settle(on: &OnInvite<'_>, ctx: &Ctx, c: &cmd::ApproveInvite, approve: bool) -> Result<Vec<Event>, InviteError> {
     let (invite, resource) = (on.invite()?, on.resource);
     if !ctx.is_admin() && !resource.is_owner(&ctx.actor) {
-        return Err(ProtocolError::forbidden(
-            "only an admin or the resource's owner may decide",
-        ));
+        return Err(InviteError::NotDecider);
     }
     let record = match (&c.invitee, invite.records.as_slice()) {
-        (Some(i), _) => invite
-            .record(i)
-            .ok_or_else(|| ProtocolError::invalid("invitee", format!("{i} is not invited")))?,
+        (Some(i), _) => invite.record(i).ok_or_else(|| InviteError::NotInvited {
+            field: "invitee",
+            user: i.clone(),
+        })?,
         (None, [only]) => only,
-        (None, _) => return Err(ProtocolError::missing("invitee")),
+        (None, _) => return Err(InviteError::WhichInvitee),
     };
     if record.status != RecordStatus::Applying {
-        return Err(ProtocolError::new(
-            ErrorCode::InvalidState,
-            format!("{} is {}, not applying", record.invitee, record.status.as_str()),
-        ));
+        return Err(InviteError::NotApplying {
+            invitee: record.invitee.clone(),
+            status: record.status,
+        });
     }
     let decided = InviteDecided {
         invite_id: invite.invite_id.clone(),

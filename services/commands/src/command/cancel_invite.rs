@@ -3,22 +3,24 @@
 use crate::ctx::Ctx;
 use crate::decision::{Decision, Store};
 use crate::invite::guards::{answered, only_inviter, still_valid};
+use crate::invite::InviteError;
 use crate::invite::OnInvite;
 use invitebus_events::command as cmd;
 use invitebus_events::event::InviteCancelled;
-use invitebus_events::{ErrorCode, Event, Id, ProtocolError, RecordStatus};
+use invitebus_events::{Event, Id, RecordStatus};
 use serde_json::{json, Value};
 
 pub struct CancelInvite(pub cmd::CancelInvite);
 
 impl Decision for CancelInvite {
     type State<'s> = OnInvite<'s>;
+    type Error = InviteError;
 
-    fn load<'s>(&mut self, store: Store<'s>, _: &Ctx) -> Result<OnInvite<'s>, ProtocolError> {
+    fn load<'s>(&mut self, store: Store<'s>, _: &Ctx) -> Result<OnInvite<'s>, InviteError> {
         OnInvite::load(store, &self.0.invite_id)
     }
 
-    fn decide(&self, on: &OnInvite<'_>, ctx: &Ctx) -> Result<Vec<Event>, ProtocolError> {
+    fn decide(&self, on: &OnInvite<'_>, ctx: &Ctx) -> Result<Vec<Event>, InviteError> {
         let invite = on.invite()?;
         only_inviter(invite, ctx)?;
         still_valid(invite, ctx)?;
@@ -38,7 +40,7 @@ impl Decision for CancelInvite {
             return Err(if invite.records.iter().all(|r| r.status == first) {
                 answered(first, invite)
             } else {
-                ProtocolError::new(ErrorCode::InvalidState, "every invitee has answered")
+                InviteError::AllAnswered
             });
         }
         Ok(vec![Event::InviteCancelled(InviteCancelled {

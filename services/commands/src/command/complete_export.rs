@@ -2,22 +2,24 @@
 
 use crate::ctx::Ctx;
 use crate::decision::{Decision, Store};
+use crate::export::ExportError;
 use crate::export::{system_on, OnExport, Phase};
 use invitebus_events::command as cmd;
 use invitebus_events::event::ExportCompleted;
-use invitebus_events::{Event, ProtocolError};
+use invitebus_events::Event;
 use serde_json::{json, Value};
 
 pub struct CompleteExport(pub cmd::CompleteExport);
 
 impl Decision for CompleteExport {
     type State<'s> = OnExport<'s>;
+    type Error = ExportError;
 
-    fn load<'s>(&mut self, store: Store<'s>, _: &Ctx) -> Result<OnExport<'s>, ProtocolError> {
+    fn load<'s>(&mut self, store: Store<'s>, _: &Ctx) -> Result<OnExport<'s>, ExportError> {
         OnExport::load(store, &self.0.export_id)
     }
 
-    fn decide(&self, on: &OnExport<'_>, ctx: &Ctx) -> Result<Vec<Event>, ProtocolError> {
+    fn decide(&self, on: &OnExport<'_>, ctx: &Ctx) -> Result<Vec<Event>, ExportError> {
         let c = &self.0;
         let requested = system_on(on.state, ctx, &on.export_id, &[Phase::Requested, Phase::Started])?;
         Ok(vec![Event::ExportCompleted(ExportCompleted {

@@ -2,12 +2,14 @@
 
 use crate::ctx::Ctx;
 use crate::decision::{Decision, IdGen, Store};
+use crate::error::StoreError;
 use crate::invite::guards::{check_invitees, expires_at};
+use crate::invite::InviteError;
 use crate::invite::InviteState;
 use crate::resource::{full, ResourceState};
 use invitebus_events::command as cmd;
 use invitebus_events::event::InviteCreated;
-use invitebus_events::{ErrorCode, Event, Id, ProtocolError};
+use invitebus_events::{Event, Id};
 use serde_json::{json, Value};
 
 pub struct CreateInvite(pub cmd::CreateInvite);
@@ -21,8 +23,9 @@ pub struct Target<'s> {
 
 impl Decision for CreateInvite {
     type State<'s> = Target<'s>;
+    type Error = InviteError;
 
-    fn load<'s>(&mut self, mut store: Store<'s>, _: &Ctx) -> Result<Target<'s>, ProtocolError> {
+    fn load<'s>(&mut self, mut store: Store<'s>, _: &Ctx) -> Result<Target<'s>, InviteError> {
         let invite_id = store.id_for::<InviteState>(&mut self.0.spec.invite_id, |g: &mut dyn IdGen| g.new_id());
         store.own::<InviteState>(&invite_id)?;
         store.read::<ResourceState>(&self.0.resource_id)?;
@@ -34,7 +37,7 @@ impl Decision for CreateInvite {
         })
     }
 
-    fn decide(&self, t: &Target<'_>, ctx: &Ctx) -> Result<Vec<Event>, ProtocolError> {
+    fn decide(&self, t: &Target<'_>, ctx: &Ctx) -> Result<Vec<Event>, InviteError> {
         create(t.invite, t.resource, ctx, &self.0)
     }
 
@@ -49,18 +52,14 @@ pub fn create(
     resource: &ResourceState,
     ctx: &Ctx,
     c: &cmd::CreateInvite,
-) -> Result<Vec<Event>, ProtocolError> {
+) -> Result<Vec<Event>, InviteError> {
     let invite_id = c
         .spec
         .invite_id
         .clone()
-        .ok_or_else(|| ProtocolError::internal("invite_id was not assigned"))?;
+        .ok_or_else(|| StoreError::NotLoaded("the new invite_id".into()))?;
     if state.invite.is_some() {
-        return Err(ProtocolError::with_field(
-            ErrorCode::ResourceExists,
-            "invite_id",
-            format!("{invite_id} is taken"),
-        ));
+        return Err(InviteError::Taken(invite_id));
     }
     let info = resource.require(&c.resource_id)?;
     resource.require_member(&ctx.actor, &c.resource_id)?;
@@ -72,7 +71,7 @@ pub fn create(
     };
     check_invitees(&invitees, resource, ctx, field)?;
     if resource.room().is_some_and(|room| invitees.len() > room) {
-        return Err(full(&c.resource_id));
+        return Err(full(&c.resource_id).into());
     }
     Ok(vec![Event::InviteCreated(InviteCreated {
         invite_id,

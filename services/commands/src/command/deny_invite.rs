@@ -4,21 +4,23 @@
 use super::approve_invite::settle;
 use crate::ctx::Ctx;
 use crate::decision::{Decision, Store};
+use crate::invite::InviteError;
 use crate::invite::OnInvite;
 use invitebus_events::command as cmd;
-use invitebus_events::{Event, ProtocolError};
+use invitebus_events::Event;
 use serde_json::{json, Value};
 
 pub struct DenyInvite(pub cmd::DenyInvite);
 
 impl Decision for DenyInvite {
     type State<'s> = OnInvite<'s>;
+    type Error = InviteError;
 
-    fn load<'s>(&mut self, store: Store<'s>, _: &Ctx) -> Result<OnInvite<'s>, ProtocolError> {
+    fn load<'s>(&mut self, store: Store<'s>, _: &Ctx) -> Result<OnInvite<'s>, InviteError> {
         OnInvite::load(store, &self.0.invite_id)
     }
 
-    fn decide(&self, on: &OnInvite<'_>, ctx: &Ctx) -> Result<Vec<Event>, ProtocolError> {
+    fn decide(&self, on: &OnInvite<'_>, ctx: &Ctx) -> Result<Vec<Event>, InviteError> {
         settle(on, ctx, &self.0, false)
     }
 

@@ -3,37 +3,33 @@
 
 use crate::ctx::Ctx;
 use crate::decision::{Decision, Store};
+use crate::invite::InviteError;
 use crate::invite::OnInvite;
 use invitebus_events::command as cmd;
 use invitebus_events::event::InviteExpired;
-use invitebus_events::{ErrorCode, Event, Id, ProtocolError};
+use invitebus_events::{Event, Id};
 use serde_json::{json, Value};
 
 pub struct ExpireInvite(pub cmd::ExpireInvite);
 
 impl Decision for ExpireInvite {
     type State<'s> = OnInvite<'s>;
+    type Error = InviteError;
 
-    fn load<'s>(&mut self, store: Store<'s>, _: &Ctx) -> Result<OnInvite<'s>, ProtocolError> {
+    fn load<'s>(&mut self, store: Store<'s>, _: &Ctx) -> Result<OnInvite<'s>, InviteError> {
         OnInvite::load(store, &self.0.invite_id)
     }
 
-    fn decide(&self, on: &OnInvite<'_>, ctx: &Ctx) -> Result<Vec<Event>, ProtocolError> {
+    fn decide(&self, on: &OnInvite<'_>, ctx: &Ctx) -> Result<Vec<Event>, InviteError> {
         let invite = on.invite()?;
         if !ctx.is_system() {
-            return Err(ProtocolError::forbidden("only system may expire an invite"));
+            return Err(InviteError::SystemOnly("expire an invite"));
         }
         if invite.cancelled {
-            return Err(ProtocolError::new(
-                ErrorCode::Cancelled,
-                format!("invite {} was cancelled", invite.invite_id),
-            ));
+            return Err(InviteError::Cancelled(invite.invite_id.clone()));
         }
         if invite.expired {
-            return Err(ProtocolError::new(
-                ErrorCode::Expired,
-                format!("invite {} has expired", invite.invite_id),
-            ));
+            return Err(InviteError::Expired(invite.invite_id.clone()));
         }
         let expired: Vec<Id> = invite
             .records
@@ -42,10 +38,7 @@ impl Decision for ExpireInvite {
             .map(|r| r.invitee.clone())
             .collect();
         if expired.is_empty() {
-            return Err(ProtocolError::new(
-                ErrorCode::InvalidState,
-                "every invitee has answered",
-            ));
+            return Err(InviteError::AllAnswered);
         }
         Ok(vec![Event::InviteExpired(InviteExpired {
             invite_id: invite.invite_id.clone(),

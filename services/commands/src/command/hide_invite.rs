@@ -2,27 +2,27 @@
 
 use crate::ctx::Ctx;
 use crate::decision::{Decision, Store};
+use crate::invite::InviteError;
 use crate::invite::OnInvite;
 use invitebus_events::command as cmd;
 use invitebus_events::event::InviteHidden;
-use invitebus_events::{Event, ProtocolError};
+use invitebus_events::Event;
 use serde_json::{json, Value};
 
 pub struct HideInvite(pub cmd::HideInvite);
 
 impl Decision for HideInvite {
     type State<'s> = OnInvite<'s>;
+    type Error = InviteError;
 
-    fn load<'s>(&mut self, store: Store<'s>, _: &Ctx) -> Result<OnInvite<'s>, ProtocolError> {
+    fn load<'s>(&mut self, store: Store<'s>, _: &Ctx) -> Result<OnInvite<'s>, InviteError> {
         OnInvite::load(store, &self.0.invite_id)
     }
 
-    fn decide(&self, on: &OnInvite<'_>, ctx: &Ctx) -> Result<Vec<Event>, ProtocolError> {
+    fn decide(&self, on: &OnInvite<'_>, ctx: &Ctx) -> Result<Vec<Event>, InviteError> {
         let invite = on.invite()?;
         if invite.inviter != ctx.actor && invite.record(&ctx.actor).is_none() {
-            return Err(ProtocolError::forbidden(
-                "only the inviter or an invitee may hide an invite",
-            ));
+            return Err(InviteError::NotInviterOrInvitee);
         }
         if invite.hidden_by.contains(&ctx.actor) {
             return Ok(vec![]);

@@ -2,23 +2,25 @@
 
 use crate::ctx::Ctx;
 use crate::decision::{Decision, Store};
+use crate::resource::ResourceError;
 use crate::resource::ResourceState;
 use invitebus_events::command as cmd;
 use invitebus_events::event::Via;
-use invitebus_events::{Event, ProtocolError};
+use invitebus_events::Event;
 use serde_json::{json, Value};
 
 pub struct JoinResource(pub cmd::JoinResource);
 
 impl Decision for JoinResource {
     type State<'s> = &'s ResourceState;
+    type Error = ResourceError;
 
-    fn load<'s>(&mut self, mut store: Store<'s>, _: &Ctx) -> Result<&'s ResourceState, ProtocolError> {
+    fn load<'s>(&mut self, mut store: Store<'s>, _: &Ctx) -> Result<&'s ResourceState, ResourceError> {
         store.own::<ResourceState>(&self.0.resource_id)?;
-        store.loaded().get::<ResourceState>(&self.0.resource_id)
+        Ok(store.loaded().get::<ResourceState>(&self.0.resource_id)?)
     }
 
-    fn decide(&self, state: &&ResourceState, ctx: &Ctx) -> Result<Vec<Event>, ProtocolError> {
+    fn decide(&self, state: &&ResourceState, ctx: &Ctx) -> Result<Vec<Event>, ResourceError> {
         state.require(&self.0.resource_id)?;
         Ok(vec![Event::MemberJoined(state.join(
             &ctx.actor,

@@ -3,22 +3,24 @@
 use crate::ctx::Ctx;
 use crate::decision::{Decision, Store};
 use crate::invite::guards::own_record;
+use crate::invite::InviteError;
 use crate::invite::OnInvite;
 use invitebus_events::command as cmd;
 use invitebus_events::event::InviteRead;
-use invitebus_events::{Event, ProtocolError, RecordStatus};
+use invitebus_events::{Event, RecordStatus};
 use serde_json::{json, Value};
 
 pub struct MarkInviteRead(pub cmd::MarkInviteRead);
 
 impl Decision for MarkInviteRead {
     type State<'s> = OnInvite<'s>;
+    type Error = InviteError;
 
-    fn load<'s>(&mut self, store: Store<'s>, _: &Ctx) -> Result<OnInvite<'s>, ProtocolError> {
+    fn load<'s>(&mut self, store: Store<'s>, _: &Ctx) -> Result<OnInvite<'s>, InviteError> {
         OnInvite::load(store, &self.0.invite_id)
     }
 
-    fn decide(&self, on: &OnInvite<'_>, ctx: &Ctx) -> Result<Vec<Event>, ProtocolError> {
+    fn decide(&self, on: &OnInvite<'_>, ctx: &Ctx) -> Result<Vec<Event>, InviteError> {
         let invite = on.invite()?;
         if own_record(invite, ctx)?.status != RecordStatus::Pending {
             return Ok(vec![]);

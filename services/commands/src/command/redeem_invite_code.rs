@@ -3,6 +3,7 @@
 //! ok with `already_member` and nothing appended; so does someone whose earlier application
 //! through this code is still waiting (the reply names that invite).
 
+use crate::code::CodeError;
 use crate::code::{live, OnCode};
 use crate::ctx::Ctx;
 use crate::decision::{Decision, IdGen, Store};
@@ -10,7 +11,7 @@ use crate::invite::InviteState;
 use crate::resource::full;
 use invitebus_events::command::{self as cmd, DEFAULT_ROLE};
 use invitebus_events::event::{InviteAccepted, InviteCodeRedeemed, InviteCreated, MemberJoined, Via};
-use invitebus_events::{ErrorCode, Event, Id, ProtocolError, RecordStatus};
+use invitebus_events::{Event, Id, RecordStatus};
 use serde_json::{json, Value};
 
 pub struct RedeemInviteCode(pub cmd::RedeemInviteCode);
@@ -27,8 +28,9 @@ pub struct Redeeming<'s> {
 
 impl Decision for RedeemInviteCode {
     type State<'s> = Redeeming<'s>;
+    type Error = CodeError;
 
-    fn load<'s>(&mut self, mut store: Store<'s>, ctx: &Ctx) -> Result<Redeeming<'s>, ProtocolError> {
+    fn load<'s>(&mut self, mut store: Store<'s>, ctx: &Ctx) -> Result<Redeeming<'s>, CodeError> {
         let code = &self.0.code;
         let resource_id = OnCode::read(&mut store, code)?;
         let earlier = store
@@ -56,23 +58,20 @@ impl Decision for RedeemInviteCode {
         })
     }
 
-    fn decide(&self, r: &Redeeming<'_>, ctx: &Ctx) -> Result<Vec<Event>, ProtocolError> {
+    fn decide(&self, r: &Redeeming<'_>, ctx: &Ctx) -> Result<Vec<Event>, CodeError> {
         let (code, state, resource) = (&self.0.code, r.on.state, r.on.resource);
         let info = live(state, code)?;
         if r.already_member || r.still_applying.is_some() {
             return Ok(vec![]);
         }
         if info.expires_at.is_some_and(|t| t <= ctx.now) {
-            return Err(ProtocolError::new(
-                ErrorCode::Expired,
-                format!("code {code} has expired"),
-            ));
+            return Err(CodeError::Expired(code.clone()));
         }
         if info.max_uses > 0 && state.uses >= info.max_uses {
-            return Err(ProtocolError::new(
-                ErrorCode::Exhausted,
-                format!("code {code} was used {} times", state.uses),
-            ));
+            return Err(CodeError::Exhausted {
+                code: code.clone(),
+                uses: state.uses,
+            });
         }
         let resource_info = resource.require(&info.resource_id)?;
         let redeemed = InviteCodeRedeemed {
@@ -89,7 +88,7 @@ impl Decision for RedeemInviteCode {
             return Ok(vec![Event::InviteCodeRedeemed(redeemed), Event::MemberJoined(joined)]);
         }
         if resource.room() == Some(0) {
-            return Err(full(&info.resource_id));
+            return Err(full(&info.resource_id).into());
         }
         let created = InviteCreated {
             invite_id: r.invite_id.clone(),

@@ -2,23 +2,25 @@
 
 use crate::ctx::Ctx;
 use crate::decision::{Decision, Store};
+use crate::resource::ResourceError;
 use crate::resource::ResourceState;
 use invitebus_events::command as cmd;
 use invitebus_events::event::{MemberJoined, ResourceRegistered, Via};
-use invitebus_events::{ErrorCode, Event, ProtocolError};
+use invitebus_events::Event;
 use serde_json::{json, Value};
 
 pub struct RegisterResource(pub cmd::RegisterResource);
 
 impl Decision for RegisterResource {
     type State<'s> = &'s ResourceState;
+    type Error = ResourceError;
 
-    fn load<'s>(&mut self, mut store: Store<'s>, _: &Ctx) -> Result<&'s ResourceState, ProtocolError> {
+    fn load<'s>(&mut self, mut store: Store<'s>, _: &Ctx) -> Result<&'s ResourceState, ResourceError> {
         store.own::<ResourceState>(&self.0.resource_id)?;
-        store.loaded().get::<ResourceState>(&self.0.resource_id)
+        Ok(store.loaded().get::<ResourceState>(&self.0.resource_id)?)
     }
 
-    fn decide(&self, state: &&ResourceState, ctx: &Ctx) -> Result<Vec<Event>, ProtocolError> {
+    fn decide(&self, state: &&ResourceState, ctx: &Ctx) -> Result<Vec<Event>, ResourceError> {
         register(state, ctx, &self.0)
     }
 
@@ -28,13 +30,9 @@ impl Decision for RegisterResource {
 }
 
 /// The rule, shared with `StartCall`: a taken id is `resource_exists`.
-pub fn register(state: &ResourceState, ctx: &Ctx, c: &cmd::RegisterResource) -> Result<Vec<Event>, ProtocolError> {
+pub fn register(state: &ResourceState, ctx: &Ctx, c: &cmd::RegisterResource) -> Result<Vec<Event>, ResourceError> {
     if state.exists() {
-        return Err(ProtocolError::with_field(
-            ErrorCode::ResourceExists,
-            "resource_id",
-            format!("{} is taken", c.resource_id),
-        ));
+        return Err(ResourceError::Taken(c.resource_id.clone()));
     }
     let registered = ResourceRegistered {
         resource_id: c.resource_id.clone(),

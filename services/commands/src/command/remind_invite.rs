@@ -4,25 +4,27 @@
 use crate::ctx::Ctx;
 use crate::decision::{Decision, Store};
 use crate::invite::guards::still_valid;
+use crate::invite::InviteError;
 use crate::invite::OnInvite;
 use invitebus_events::command as cmd;
 use invitebus_events::event::InviteReminded;
-use invitebus_events::{Event, ProtocolError, RecordStatus};
+use invitebus_events::{Event, RecordStatus};
 use serde_json::{json, Value};
 
 pub struct RemindInvite(pub cmd::RemindInvite);
 
 impl Decision for RemindInvite {
     type State<'s> = OnInvite<'s>;
+    type Error = InviteError;
 
-    fn load<'s>(&mut self, store: Store<'s>, _: &Ctx) -> Result<OnInvite<'s>, ProtocolError> {
+    fn load<'s>(&mut self, store: Store<'s>, _: &Ctx) -> Result<OnInvite<'s>, InviteError> {
         OnInvite::load(store, &self.0.invite_id)
     }
 
-    fn decide(&self, on: &OnInvite<'_>, ctx: &Ctx) -> Result<Vec<Event>, ProtocolError> {
+    fn decide(&self, on: &OnInvite<'_>, ctx: &Ctx) -> Result<Vec<Event>, InviteError> {
         let invite = on.invite()?;
         if !ctx.is_system() {
-            return Err(ProtocolError::forbidden("only system may send reminders"));
+            return Err(InviteError::SystemOnly("send reminders"));
         }
         still_valid(invite, ctx)?;
         let mut recipients = vec![invite.inviter.clone()];

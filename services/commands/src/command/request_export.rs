@@ -3,10 +3,11 @@
 
 use crate::ctx::Ctx;
 use crate::decision::{Decision, IdGen, Store};
+use crate::export::ExportError;
 use crate::export::{ExportState, UserExports, DAILY_QUOTA};
 use invitebus_events::command as cmd;
 use invitebus_events::event::ExportRequested;
-use invitebus_events::{ErrorCode, Event, Id, ProtocolError};
+use invitebus_events::{Event, Id};
 use serde_json::{json, Value};
 
 pub struct RequestExport(pub cmd::RequestExport);
@@ -19,8 +20,9 @@ pub struct Requesting<'s> {
 
 impl Decision for RequestExport {
     type State<'s> = Requesting<'s>;
+    type Error = ExportError;
 
-    fn load<'s>(&mut self, mut store: Store<'s>, ctx: &Ctx) -> Result<Requesting<'s>, ProtocolError> {
+    fn load<'s>(&mut self, mut store: Store<'s>, ctx: &Ctx) -> Result<Requesting<'s>, ExportError> {
         let export_id = store.fresh::<ExportState>(|g: &mut dyn IdGen| g.new_id());
         store.user_exports(&ctx.actor)?;
         Ok(Requesting {
@@ -29,21 +31,15 @@ impl Decision for RequestExport {
         })
     }
 
-    fn decide(&self, r: &Requesting<'_>, ctx: &Ctx) -> Result<Vec<Event>, ProtocolError> {
+    fn decide(&self, r: &Requesting<'_>, ctx: &Ctx) -> Result<Vec<Event>, ExportError> {
         if !ctx.is_admin() {
-            return Err(ProtocolError::forbidden("exports are for admins"));
+            return Err(ExportError::AdminsOnly);
         }
         if let Some(running) = r.mine.in_progress() {
-            return Err(ProtocolError::new(
-                ErrorCode::ExportInProgress,
-                format!("export {running} is still queued or running"),
-            ));
+            return Err(ExportError::InProgress(running.clone()));
         }
         if r.mine.today(ctx.now) >= DAILY_QUOTA {
-            return Err(ProtocolError::new(
-                ErrorCode::ExportQuotaExceeded,
-                format!("at most {DAILY_QUOTA} exports per user per day"),
-            ));
+            return Err(ExportError::QuotaExceeded);
         }
         Ok(vec![Event::ExportRequested(ExportRequested {
             at: ctx.now,

@@ -3,23 +3,25 @@
 use crate::ctx::Ctx;
 use crate::decision::{Decision, Store};
 use crate::invite::guards::{answered, only_inviter, still_valid};
+use crate::invite::InviteError;
 use crate::invite::{OnInvite, Record, RESEND_INTERVAL_SECS};
 use chrono::Duration;
 use invitebus_events::command as cmd;
 use invitebus_events::event::InviteResent;
-use invitebus_events::{ErrorCode, Event, ProtocolError};
+use invitebus_events::Event;
 use serde_json::{json, Value};
 
 pub struct ResendInvite(pub cmd::ResendInvite);
 
 impl Decision for ResendInvite {
     type State<'s> = OnInvite<'s>;
+    type Error = InviteError;
 
-    fn load<'s>(&mut self, store: Store<'s>, _: &Ctx) -> Result<OnInvite<'s>, ProtocolError> {
+    fn load<'s>(&mut self, store: Store<'s>, _: &Ctx) -> Result<OnInvite<'s>, InviteError> {
         OnInvite::load(store, &self.0.invite_id)
     }
 
-    fn decide(&self, on: &OnInvite<'_>, ctx: &Ctx) -> Result<Vec<Event>, ProtocolError> {
+    fn decide(&self, on: &OnInvite<'_>, ctx: &Ctx) -> Result<Vec<Event>, InviteError> {
         let invite = on.invite()?;
         only_inviter(invite, ctx)?;
         still_valid(invite, ctx)?;
@@ -29,17 +31,11 @@ impl Decision for ResendInvite {
             None => {
                 let waiting: Vec<&Record> = invite.records.iter().filter(|r| r.status.is_unanswered()).collect();
                 if waiting.is_empty() {
-                    return Err(ProtocolError::new(
-                        ErrorCode::InvalidState,
-                        "no invitee is waiting for an answer",
-                    ));
+                    return Err(InviteError::NothingToResend);
                 }
                 let due: Vec<&Record> = waiting.into_iter().filter(due).collect();
                 if due.is_empty() {
-                    return Err(ProtocolError::new(
-                        ErrorCode::RateLimited,
-                        "every waiting invitee was sent this invite less than a minute ago",
-                    ));
+                    return Err(InviteError::AllSentRecently);
                 }
                 due
             }
@@ -48,14 +44,14 @@ impl Decision for ResendInvite {
                 let mut out = Vec::new();
                 for i in list {
                     match invite.record(i) {
-                        None => return Err(ProtocolError::invalid("invitees", format!("{i} is not invited"))),
-                        Some(r) if !r.status.is_unanswered() => return Err(answered(r.status, invite)),
-                        Some(r) if !due(&r) => {
-                            return Err(ProtocolError::new(
-                                ErrorCode::RateLimited,
-                                format!("{i} was sent this invite less than a minute ago"),
-                            ))
+                        None => {
+                            return Err(InviteError::NotInvited {
+                                field: "invitees",
+                                user: i.clone(),
+                            })
                         }
+                        Some(r) if !r.status.is_unanswered() => return Err(answered(r.status, invite)),
+                        Some(r) if !due(&r) => return Err(InviteError::SentRecently(i.clone())),
                         Some(r) => out.push(r),
                     }
                 }

@@ -5,10 +5,11 @@ use super::{create, register};
 use crate::aggregate::Aggregate;
 use crate::ctx::Ctx;
 use crate::decision::{Decision, IdGen, Store};
+use crate::invite::InviteError;
 use crate::invite::InviteState;
 use crate::resource::ResourceState;
 use invitebus_events::command as cmd;
-use invitebus_events::{Event, Id, ProtocolError};
+use invitebus_events::{Event, Id};
 use serde_json::{json, Value};
 
 pub struct StartCall(pub cmd::StartCall);
@@ -23,8 +24,9 @@ pub struct Streams<'s> {
 
 impl Decision for StartCall {
     type State<'s> = Streams<'s>;
+    type Error = InviteError;
 
-    fn load<'s>(&mut self, mut store: Store<'s>, _: &Ctx) -> Result<Streams<'s>, ProtocolError> {
+    fn load<'s>(&mut self, mut store: Store<'s>, _: &Ctx) -> Result<Streams<'s>, InviteError> {
         let new_id = |g: &mut dyn IdGen| g.new_id();
         let resource_id = store.id_for::<ResourceState>(&mut self.0.call.resource_id, new_id);
         let invite_id = store.id_for::<InviteState>(&mut self.0.spec.invite_id, new_id);
@@ -39,7 +41,7 @@ impl Decision for StartCall {
         })
     }
 
-    fn decide(&self, s: &Streams<'_>, ctx: &Ctx) -> Result<Vec<Event>, ProtocolError> {
+    fn decide(&self, s: &Streams<'_>, ctx: &Ctx) -> Result<Vec<Event>, InviteError> {
         let call = &self.0.call;
         let channel = cmd::RegisterResource {
             resource_id: s.resource_id.clone(),

@@ -3,55 +3,46 @@
 use crate::ctx::Ctx;
 use crate::decision::{Decision, Store};
 use crate::invite::guards::{check_invitees, expires_at, only_inviter, still_valid};
+use crate::invite::InviteError;
 use crate::invite::OnInvite;
 use crate::resource::full;
 use invitebus_events::command as cmd;
 use invitebus_events::event::InviteUpdated;
-use invitebus_events::{ErrorCode, Event, Id, InviteStatus, ProtocolError};
+use invitebus_events::{Event, Id, InviteStatus};
 use serde_json::{json, Value};
 
 pub struct UpdateInvite(pub cmd::UpdateInvite);
 
 impl Decision for UpdateInvite {
     type State<'s> = OnInvite<'s>;
+    type Error = InviteError;
 
-    fn load<'s>(&mut self, store: Store<'s>, _: &Ctx) -> Result<OnInvite<'s>, ProtocolError> {
+    fn load<'s>(&mut self, store: Store<'s>, _: &Ctx) -> Result<OnInvite<'s>, InviteError> {
         OnInvite::load(store, &self.0.invite_id)
     }
 
-    fn decide(&self, on: &OnInvite<'_>, ctx: &Ctx) -> Result<Vec<Event>, ProtocolError> {
+    fn decide(&self, on: &OnInvite<'_>, ctx: &Ctx) -> Result<Vec<Event>, InviteError> {
         let (c, invite, resource) = (&self.0, on.invite()?, on.resource);
         only_inviter(invite, ctx)?;
         still_valid(invite, ctx)?;
         if invite.status() != InviteStatus::Open {
-            return Err(ProtocolError::new(
-                ErrorCode::InvalidState,
-                "every invitee has answered",
-            ));
+            return Err(InviteError::AllAnswered);
         }
         check_invitees(&c.add_invitees, resource, ctx, "add_invitees")?;
         for added in &c.add_invitees {
             if invite.record(added).is_some() {
-                return Err(ProtocolError::invalid(
-                    "add_invitees",
-                    format!("{added} is already invited"),
-                ));
+                return Err(InviteError::AlreadyInvited(added.clone()));
             }
         }
         for removed in &c.remove_invitees {
             match invite.record(removed) {
                 None => {
-                    return Err(ProtocolError::invalid(
-                        "remove_invitees",
-                        format!("{removed} is not invited"),
-                    ))
+                    return Err(InviteError::NotInvited {
+                        field: "remove_invitees",
+                        user: removed.clone(),
+                    })
                 }
-                Some(r) if !r.status.is_unanswered() => {
-                    return Err(ProtocolError::invalid(
-                        "remove_invitees",
-                        format!("{removed} has already answered"),
-                    ))
-                }
+                Some(r) if !r.status.is_unanswered() => return Err(InviteError::RemovesAnswered(removed.clone())),
                 Some(_) => {}
             }
         }
@@ -63,16 +54,13 @@ impl Decision for UpdateInvite {
             .collect();
         invitees.extend(c.add_invitees.iter().cloned());
         if invitees.is_empty() {
-            return Err(ProtocolError::invalid(
-                "remove_invitees",
-                "an invite needs at least one invitee",
-            ));
+            return Err(InviteError::NoInviteeLeft);
         }
         if invitees.len() > cmd::MAX_INVITEES {
-            return Err(ProtocolError::invalid("add_invitees", "too many invitees"));
+            return Err(InviteError::TooManyInvitees);
         }
         if resource.room().is_some_and(|room| c.add_invitees.len() > room) {
-            return Err(full(&invite.resource_id));
+            return Err(full(&invite.resource_id).into());
         }
         Ok(vec![Event::InviteUpdated(InviteUpdated {
             invite_id: invite.invite_id.clone(),

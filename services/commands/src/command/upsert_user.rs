@@ -3,28 +3,28 @@
 
 use crate::ctx::Ctx;
 use crate::decision::{Decision, Store};
+use crate::user::UserError;
 use crate::user::UserState;
 use invitebus_events::command as cmd;
 use invitebus_events::event::UserUpserted;
-use invitebus_events::{Event, ProtocolError};
+use invitebus_events::Event;
 use serde_json::{json, Value};
 
 pub struct UpsertUser(pub cmd::UpsertUser);
 
 impl Decision for UpsertUser {
     type State<'s> = &'s UserState;
+    type Error = UserError;
 
-    fn load<'s>(&mut self, mut store: Store<'s>, _: &Ctx) -> Result<&'s UserState, ProtocolError> {
+    fn load<'s>(&mut self, mut store: Store<'s>, _: &Ctx) -> Result<&'s UserState, UserError> {
         store.own::<UserState>(&self.0.user_id)?;
-        store.loaded().get::<UserState>(&self.0.user_id)
+        Ok(store.loaded().get::<UserState>(&self.0.user_id)?)
     }
 
-    fn decide(&self, state: &&UserState, ctx: &Ctx) -> Result<Vec<Event>, ProtocolError> {
+    fn decide(&self, state: &&UserState, ctx: &Ctx) -> Result<Vec<Event>, UserError> {
         let c = &self.0;
         if ctx.actor != c.user_id && !ctx.is_admin() && !ctx.is_system() {
-            return Err(ProtocolError::forbidden(
-                "only the user or an admin may change a profile",
-            ));
+            return Err(UserError::NotSelfOrAdmin);
         }
         let next = UserUpserted {
             user_id: c.user_id.clone(),

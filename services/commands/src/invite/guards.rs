@@ -5,88 +5,82 @@ use super::{Invite, InviteState, Record};
 use crate::ctx::Ctx;
 use crate::resource::ResourceState;
 use invitebus_events::event::Via;
-use invitebus_events::{ErrorCode, Id, ProtocolError, RecordStatus};
+use invitebus_events::{Id, RecordStatus};
 
-pub fn existing<'a>(state: &'a InviteState, invite_id: &Id) -> Result<&'a Invite, ProtocolError> {
+pub use super::error::InviteError;
+
+pub fn existing<'a>(state: &'a InviteState, invite_id: &Id) -> Result<&'a Invite, InviteError> {
     state
         .invite
         .as_ref()
-        .ok_or_else(|| ProtocolError::not_found("invite_id", invite_id))
+        .ok_or_else(|| InviteError::NotFound(invite_id.clone()))
 }
 
 /// Refuses a cancelled or expired invite with its own code.
-pub fn still_valid(invite: &Invite, ctx: &Ctx) -> Result<(), ProtocolError> {
+pub fn still_valid(invite: &Invite, ctx: &Ctx) -> Result<(), InviteError> {
     if invite.cancelled {
-        return Err(ProtocolError::new(
-            ErrorCode::Cancelled,
-            format!("invite {} was cancelled", invite.invite_id),
-        ));
+        return Err(InviteError::Cancelled(invite.invite_id.clone()));
     }
     if invite.is_past_expiry(ctx.now) {
-        return Err(ProtocolError::new(
-            ErrorCode::Expired,
-            format!("invite {} has expired", invite.invite_id),
-        ));
+        return Err(InviteError::Expired(invite.invite_id.clone()));
     }
     Ok(())
 }
 
-pub fn only_inviter(invite: &Invite, ctx: &Ctx) -> Result<(), ProtocolError> {
+pub fn only_inviter(invite: &Invite, ctx: &Ctx) -> Result<(), InviteError> {
     if invite.inviter != ctx.actor {
-        return Err(ProtocolError::forbidden("only the inviter may do this"));
+        return Err(InviteError::NotInviter);
     }
     Ok(())
 }
 
 /// The actor's own record: they must be an invitee.
-pub fn own_record<'a>(invite: &'a Invite, ctx: &Ctx) -> Result<&'a Record, ProtocolError> {
-    invite
-        .record(&ctx.actor)
-        .ok_or_else(|| ProtocolError::forbidden("only an invitee may do this"))
+pub fn own_record<'a>(invite: &'a Invite, ctx: &Ctx) -> Result<&'a Record, InviteError> {
+    invite.record(&ctx.actor).ok_or(InviteError::NotInvitee)
 }
 
 /// The code for a record that was already answered.
-pub fn answered(status: RecordStatus, invite: &Invite) -> ProtocolError {
-    let id = &invite.invite_id;
+pub fn answered(status: RecordStatus, invite: &Invite) -> InviteError {
+    let id = invite.invite_id.clone();
     match status {
-        RecordStatus::Accepted | RecordStatus::Applying | RecordStatus::Approved => {
-            ProtocolError::new(ErrorCode::AlreadyAccepted, format!("invite {id} was already accepted"))
-        }
-        RecordStatus::Rejected => {
-            ProtocolError::new(ErrorCode::AlreadyRejected, format!("invite {id} was already rejected"))
-        }
-        RecordStatus::Cancelled => ProtocolError::new(ErrorCode::Cancelled, format!("invite {id} was cancelled")),
-        RecordStatus::Expired => ProtocolError::new(ErrorCode::Expired, format!("invite {id} has expired")),
+        RecordStatus::Accepted | RecordStatus::Applying | RecordStatus::Approved => InviteError::AlreadyAccepted(id),
+        RecordStatus::Rejected => InviteError::AlreadyRejected(id),
+        RecordStatus::Cancelled => InviteError::Cancelled(id),
+        RecordStatus::Expired => InviteError::Expired(id),
         RecordStatus::Denied | RecordStatus::Pending | RecordStatus::Read => {
-            ProtocolError::new(ErrorCode::InvalidState, format!("invite {id} is {}", status.as_str()))
+            InviteError::Unanswerable { invite_id: id, status }
         }
     }
 }
 
 /// Each invitee must be new to the resource and to the invite, and not the inviter.
-pub fn check_invitees(invitees: &[Id], resource: &ResourceState, ctx: &Ctx, field: &str) -> Result<(), ProtocolError> {
+pub fn check_invitees(
+    invitees: &[Id],
+    resource: &ResourceState,
+    ctx: &Ctx,
+    field: &'static str,
+) -> Result<(), InviteError> {
     for invitee in invitees {
         if invitee == &ctx.actor {
-            return Err(ProtocolError::invalid(field, "you cannot invite yourself"));
+            return Err(InviteError::InvitesSelf { field });
         }
         if resource.is_member(invitee) {
-            return Err(ProtocolError::with_field(
-                ErrorCode::AlreadyMember,
+            return Err(InviteError::AlreadyMember {
                 field,
-                format!("{invitee} is already a member"),
-            ));
+                user: invitee.clone(),
+            });
         }
     }
     Ok(())
 }
 
 /// `now + expires_in`; absent or 0 = never; a time past the calendar is `invalid_field`.
-pub fn expires_at(expires_in: Option<u64>, ctx: &Ctx) -> Result<Option<chrono::DateTime<chrono::Utc>>, ProtocolError> {
+pub fn expires_at(expires_in: Option<u64>, ctx: &Ctx) -> Result<Option<chrono::DateTime<chrono::Utc>>, InviteError> {
     match expires_in {
         None | Some(0) => Ok(None),
         Some(s) => invitebus_events::envelope::after_seconds(ctx.now, s)
             .map(Some)
-            .ok_or_else(|| ProtocolError::invalid("expires_in", "ends after 9999-12-31")),
+            .ok_or(InviteError::EndsTooLate),
     }
 }
 

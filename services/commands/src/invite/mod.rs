@@ -4,7 +4,10 @@
 //! the invite decisions share in [`guards`]; each command's rules in its file under
 //! `crate::command`.
 
+pub mod error;
 pub mod guards;
+
+pub use error::InviteError;
 
 use crate::aggregate::aggregate;
 use crate::decision::Store;
@@ -13,7 +16,7 @@ use chrono::{DateTime, Utc};
 use invitebus_events::command::InviteDetail;
 use invitebus_events::event::InviteCreated;
 use invitebus_events::event::StreamType;
-use invitebus_events::{Event, Id, InviteStatus, ProtocolError, RecordStatus};
+use invitebus_events::{Event, Id, InviteStatus, RecordStatus};
 use std::collections::BTreeSet;
 
 /// The shortest time between two sends of one record.
@@ -90,7 +93,7 @@ pub struct OnInvite<'s> {
 }
 
 impl<'s> OnInvite<'s> {
-    pub fn load(mut store: Store<'s>, invite_id: &Id) -> Result<OnInvite<'s>, ProtocolError> {
+    pub fn load(mut store: Store<'s>, invite_id: &Id) -> Result<OnInvite<'s>, InviteError> {
         let resource_id = store
             .own::<InviteState>(invite_id)?
             .invite
@@ -111,7 +114,7 @@ impl<'s> OnInvite<'s> {
     }
 
     /// The invite, or `not_found` on `invite_id`.
-    pub fn invite(&self) -> Result<&'s Invite, ProtocolError> {
+    pub fn invite(&self) -> Result<&'s Invite, InviteError> {
         guards::existing(self.state, &self.invite_id)
     }
 }
