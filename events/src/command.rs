@@ -26,6 +26,7 @@ pub const MAX_COMMAND_ID: usize = 128;
 pub const MAX_INJECTED: usize = 2 * 1024;
 
 /// The fields every command carries beside its own.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CommandMeta {
     /// The user on whose behalf; `system` for invitebus's own workers.
@@ -33,12 +34,9 @@ pub struct CommandMeta {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<String>,
     /// Idempotency key: the same id again gets the first reply and appends nothing.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correlation_id: Option<String>,
     /// Optimistic concurrency on the command's own stream.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_version: Option<u64>,
     /// The W3C trace context, from the request's `traceparent` header (never from the body).
     #[serde(skip)]

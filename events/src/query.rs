@@ -15,18 +15,13 @@ pub const MAX_PER_PAGE: u32 = 100;
 pub const MIN_POSITION_WAIT_MS: u64 = 5_000;
 
 /// Seed 004's filters on the admin view; every one optional.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AdminFilters {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_from: Option<chrono::DateTime<chrono::Utc>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_to: Option<chrono::DateTime<chrono::Utc>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invitee_phone: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inviter_phone: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_id: Option<crate::Id>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<crate::RecordStatus>,
 }

@@ -5,12 +5,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// `{"ok":true,"data":…,"position":N}` or `{"ok":false,"error":{…}}`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reply {
     pub ok: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ProtocolError>,
     /// The log position of the command's last event; null when it appended none.
     #[serde(default, skip_serializing_if = "is_query")]

@@ -26,10 +26,10 @@ impl ExportFormat {
 }
 
 /// An admin asks for an export of the admin view.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RequestExport {
     /// Only `admin` for now.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub view: Option<String>,
     #[serde(default)]
     pub filters: AdminFilters,

@@ -23,25 +23,21 @@ macro_rules! plain_fields {
 }
 
 /// Creates or replaces a user's profile.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UpsertUser {
     pub user_id: Id,
     pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub company_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub department: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub position: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub area: Option<String>,
 }
 
 /// Registers a resource (conference, meeting, channel, guild, …); the actor becomes its owner.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RegisterResource {
     pub resource_id: Id,
@@ -50,9 +46,7 @@ pub struct RegisterResource {
     /// Most members; 0 = unlimited.
     #[serde(default)]
     pub capacity: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_id: Option<Id>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub info: Option<Value>,
 }
 
@@ -77,64 +71,47 @@ pub enum RemindType {
 }
 
 /// Seed 001's meeting details.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct InviteDetail {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub begin_time: Option<DateTime<Utc>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_time: Option<DateTime<Utc>>,
     /// Minutes before `begin_time` to remind.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remind_min: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remind_type: Option<RemindType>,
 }
 
 /// Push information for offline delivery (seed 002's pushInfo).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PushInfo {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub badge: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
 }
 
 /// What an invite says and to whom: shared by CreateInvite and StartCall.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct InviteSpec {
     /// Client-given id (seed 002's requestId); a UUIDv7 is made when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invite_id: Option<Id>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invitees: Option<Vec<Id>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invitee: Option<Id>,
     /// Default `member`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<InviteDetail>,
     /// Seconds until the invite expires; 0 or absent = never.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_in: Option<u64>,
     #[serde(default)]
     pub requires_approval: bool,
     /// Default true: notifications are kept for offline invitees.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offline_enabled: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub push: Option<PushInfo>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ext: Option<Value>,
 }
 
@@ -216,19 +193,15 @@ pub struct StartCall {
 }
 
 /// The channel a call creates.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CallSpec {
     /// A UUIDv7 is made when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_id: Option<Id>,
     /// Default `channel`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<Id>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub info: Option<Value>,
 }
 
@@ -249,14 +222,12 @@ impl Fields for StartCall {
 }
 
 /// Changes an open invite: text, details, expiry, who is invited.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UpdateInvite {
     pub invite_id: Id,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<InviteDetail>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_in: Option<u64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub add_invitees: Vec<Id>,
@@ -300,19 +271,19 @@ pub type ExpireInvite = InviteRef;
 pub type RemindInvite = InviteRef;
 
 /// An invitee accepts.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AcceptInvite {
     pub invite_id: Id,
     /// Join the resource at once (default true) when no approval is required.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_join: Option<bool>,
 }
 
 /// An invitee refuses.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RejectInvite {
     pub invite_id: Id,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 
@@ -326,21 +297,20 @@ impl Fields for RejectInvite {
 }
 
 /// The inviter sends an invite again to some or all unanswered invitees.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResendInvite {
     pub invite_id: Id,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invitees: Option<Vec<Id>>,
 }
 
 /// An admin or the resource's owner decides an `applying` record.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Decision {
     pub invite_id: Id,
     /// Required when the invite has several invitees.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invitee: Option<Id>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
 }
 
@@ -357,14 +327,13 @@ pub type ApproveInvite = Decision;
 pub type DenyInvite = Decision;
 
 /// Creates a shareable code for a resource (seed 003).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CreateInviteCode {
     pub resource_id: Id,
     /// 8 random base62 characters are made when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<Id>,
     /// Seconds the code lives; 0 = forever; default 86400.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_age: Option<u64>,
     /// 0 = unlimited.
     #[serde(default)]

@@ -50,15 +50,12 @@ pub struct ResourceRegistered {
 }
 
 /// How a member came in; exactly one of the fields tells, `invite_id` and `code` may come together.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Via {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<Id>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub direct: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invite_id: Option<Id>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<bool>,
 }
 

@@ -71,6 +71,7 @@ pub(super) fn decide(
             ctx,
         ),
     }
+    .map_err(ProtocolError::from)
 }
 
 /// A decision to take, with who asks and when.

@@ -11,6 +11,7 @@ pub const RESERVED_ACTORS: &[&str] = &[invitebus_events::SYSTEM_ACTOR];
 pub const MAX_ROLES: usize = 16;
 
 /// What a token says.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Claims {
     /// The user id: the actor of every command sent with this token.
@@ -20,7 +21,6 @@ pub struct Claims {
     /// Expiry, seconds since the epoch.
     pub exp: u64,
     /// Not before, seconds since the epoch; checked when present.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<u64>,
 }
 
