@@ -3,108 +3,173 @@
 mod support;
 
 use chrono::Duration;
+use invitebus_events::command::{InviteDetail, InviteSpec, PushInfo, RemindType, UpdateInvite};
+use invitebus_events::event::{InviteCancelled, InviteCreated, InviteUpdated};
 use invitebus_events::ErrorCode::*;
-use invitebus_events::{Event, RecordStatus};
+use invitebus_events::{Command, Event, RecordStatus};
 use serde_json::json;
-use support::invite::*;
-use support::{with, Scenario};
+use support::invite::{group, room};
+use support::typed::*;
+use support::{id, Scenario};
+
+/// `spec` with the client's invite id `invite`.
+fn with_id(invite: &str, spec: InviteSpec) -> InviteSpec {
+    InviteSpec {
+        invite_id: Some(id(invite)),
+        ..spec
+    }
+}
 
 // ---- CreateInvite ----
 
 #[test]
 fn create_invite_on_an_unknown_resource_is_not_found() {
     let mut s = Scenario::conference();
-    let body = json!({"actor":"xuan","resource_id":"nope","invitee":"fang"});
-    s.when("CreateInvite", body).then_field_error(NotFound, "resource_id");
+    s.when_typed("xuan", &[], create_invite("nope", invitee("fang")))
+        .then_field_error(NotFound, "resource_id");
 }
 
 #[test]
 fn create_invite_by_a_non_member_is_not_member() {
     let mut s = Scenario::conference();
-    let body = json!({"actor":"fang","resource_id":"conf","invitee":"li"});
-    s.when("CreateInvite", body).then_error(NotMember);
+    s.when_typed("fang", &[], create_invite("conf", invitee("li")))
+        .then_error(NotMember);
 }
 
 #[test]
 fn create_invite_to_a_member_is_already_member() {
     let mut s = Scenario::conference();
-    s.given("JoinResource", json!({"actor":"fang","resource_id":"conf"}));
-    s.when("CreateInvite", create(json!({"invitee":"fang"})))
+    s.given_typed("fang", &[], join("conf"));
+    s.when_typed("xuan", &[], create_invite("conf", invitee("fang")))
         .then_field_error(AlreadyMember, "invitee");
-    s.when("CreateInvite", create(json!({"invitees":["li","fang"]})))
+    s.when_typed("xuan", &[], create_invite("conf", invitees(&["li", "fang"])))
         .then_field_error(AlreadyMember, "invitees");
 }
 
 #[test]
 fn create_invite_to_yourself_is_invalid_field() {
     let mut s = Scenario::conference();
-    s.when("CreateInvite", create(json!({"invitee":"xuan"})))
+    s.when_typed("xuan", &[], create_invite("conf", invitee("xuan")))
         .then_field_error(InvalidField, "invitee");
-    s.when("CreateInvite", create(json!({"invitees":["fang","xuan"]})))
+    s.when_typed("xuan", &[], create_invite("conf", invitees(&["fang", "xuan"])))
         .then_field_error(InvalidField, "invitees");
 }
 
 #[test]
 fn create_invite_with_more_invitees_than_room_is_resource_full() {
     let mut s = room(3);
-    let body = |list: &[&str]| json!({"actor":"xuan","resource_id":"room","invitees":list});
-    s.when("CreateInvite", body(&["a", "b", "c"])).then_error(ResourceFull);
-    s.when("CreateInvite", body(&["a", "b"])).then_types(&["InviteCreated"]);
+    s.when_typed("xuan", &[], create_invite("room", invitees(&["a", "b", "c"])))
+        .then_error(ResourceFull);
+    let then = s.when_typed("xuan", &[], create_invite("room", invitees(&["a", "b"])));
+    let [Event::InviteCreated(c)] = then.then_events() else {
+        panic!("expected one InviteCreated, got {:?}", then.then_events())
+    };
+    assert_eq!(c.invitees, ids(&["a", "b"]));
 }
 
 #[test]
 fn create_invite_with_a_taken_invite_id_is_resource_exists() {
     let mut s = Scenario::invited();
-    s.when("CreateInvite", create(json!({"invitee":"li","invite_id":"inv"})))
+    s.when_typed("xuan", &[], create_invite("conf", with_id("inv", invitee("li"))))
         .then_field_error(ResourceExists, "invite_id");
 }
 
 #[test]
 fn create_invite_defaults() {
     let mut s = Scenario::conference();
-    let d = s.when("CreateInvite", create(json!({"invitee":"fang"}))).data(0);
-    assert_eq!(d["role"], "member");
-    assert_eq!(d["inviter"], "xuan");
-    assert_eq!(d["resource_kind"], "conference");
-    assert_eq!(d["requires_approval"], false);
-    assert_eq!(d["offline_enabled"], true);
-    assert_eq!(d["expires_at"], json!(null));
+    let then = s.when_typed("xuan", &[], create_invite("conf", invitee("fang")));
+    then.then(&[Event::InviteCreated(InviteCreated {
+        code: None,
+        created_at: s.at(),
+        detail: None,
+        expires_at: None,
+        ext: None,
+        invite_id: id("id-1"),
+        invitees: ids(&["fang"]),
+        inviter: id("xuan"),
+        message: None,
+        offline_enabled: true,
+        push: None,
+        requires_approval: false,
+        resource_id: id("conf"),
+        resource_kind: id("conference"),
+        role: "member".into(),
+    })]);
 }
 
 #[test]
 fn create_invite_expires_in_sets_expires_at() {
     let mut s = Scenario::conference();
-    let now = s.now;
-    let then = s.when("CreateInvite", create(json!({"invitee":"fang","expires_in":3600})));
-    let Event::InviteCreated(c) = &then.then_events()[0] else {
+    let now = s.at();
+    let expiring = |secs| {
+        let spec = InviteSpec {
+            expires_in: Some(secs),
+            ..invitee("fang")
+        };
+        create_invite("conf", spec)
+    };
+    let then = s.when_typed("xuan", &[], expiring(3600));
+    let [Event::InviteCreated(c)] = then.then_events() else {
         panic!("not InviteCreated")
     };
     assert_eq!(c.expires_at, Some(now + Duration::hours(1)));
-    let then = s.when("CreateInvite", create(json!({"invitee":"fang","expires_in":0})));
-    assert_eq!(then.data(0)["expires_at"], json!(null));
+    let then = s.when_typed("xuan", &[], expiring(0));
+    let [Event::InviteCreated(c)] = then.then_events() else {
+        panic!("not InviteCreated")
+    };
+    assert_eq!(c.expires_at, None);
 }
 
 #[test]
 fn create_invite_with_a_huge_expires_in_is_refused_without_panicking() {
     let mut s = Scenario::conference();
-    let then = s.when("CreateInvite", create(json!({"invitee":"fang","expires_in":u64::MAX})));
-    if then.result.is_err() {
-        then.then_field_error(InvalidField, "expires_in");
-    }
+    let spec = InviteSpec {
+        expires_in: Some(u64::MAX),
+        ..invitee("fang")
+    };
+    let then = s.when_typed("xuan", &[], create_invite("conf", spec));
+    // Past the calendar (9999-12-31): refused, where adding the seconds could overflow.
+    then.then_field_error(InvalidField, "expires_in");
 }
 
 #[test]
 fn create_invite_keeps_message_detail_push_and_ext() {
     let mut s = Scenario::conference();
-    let body = json!({"invitee":"fang","message":"join us","offline_enabled":false,
-        "detail":{"content":"Keynote","remind_type":"sms"},"push":{"title":"Hi"},"ext":{"k":1}});
-    let d = s.when("CreateInvite", create(body)).data(0);
-    assert_eq!(d["message"], "join us");
-    assert_eq!(d["detail"]["content"], "Keynote");
-    assert_eq!(d["detail"]["remind_type"], "sms");
-    assert_eq!(d["push"]["title"], "Hi");
-    assert_eq!(d["ext"], json!({"k":1}));
-    assert_eq!(d["offline_enabled"], false);
+    let detail = InviteDetail {
+        content: Some("Keynote".into()),
+        remind_type: Some(RemindType::Sms),
+        ..InviteDetail::default()
+    };
+    let push = PushInfo {
+        title: Some("Hi".into()),
+        ..PushInfo::default()
+    };
+    let spec = InviteSpec {
+        message: Some("join us".into()),
+        offline_enabled: Some(false),
+        detail: Some(detail.clone()),
+        push: Some(push.clone()),
+        ext: Some(json!({"k": 1})),
+        ..invitee("fang")
+    };
+    let then = s.when_typed("xuan", &[], create_invite("conf", spec));
+    then.then(&[Event::InviteCreated(InviteCreated {
+        code: None,
+        created_at: s.at(),
+        detail: Some(detail),
+        expires_at: None,
+        ext: Some(json!({"k": 1})),
+        invite_id: id("id-1"),
+        invitees: ids(&["fang"]),
+        inviter: id("xuan"),
+        message: Some("join us".into()),
+        offline_enabled: false,
+        push: Some(push),
+        requires_approval: false,
+        resource_id: id("conf"),
+        resource_kind: id("conference"),
+        role: "member".into(),
+    })]);
 }
 
 #[test]
@@ -113,8 +178,11 @@ fn create_invite_with_an_invitees_list_makes_a_pending_record_each() {
     for who in ["fang", "li", "mei"] {
         assert_eq!(s.record_status("grp", who), Some(RecordStatus::Pending));
     }
-    let then = s.when("CreateInvite", create(json!({"invitees":["mei","li"]})));
-    assert_eq!(then.data(0)["invitees"], json!(["mei", "li"]));
+    let then = s.when_typed("xuan", &[], create_invite("conf", invitees(&["mei", "li"])));
+    let [Event::InviteCreated(c)] = then.then_events() else {
+        panic!("not InviteCreated")
+    };
+    assert_eq!(c.invitees, ids(&["mei", "li"]), "in the order given");
 }
 
 // ---- UpdateInvite ----
@@ -122,116 +190,155 @@ fn create_invite_with_an_invitees_list_makes_a_pending_record_each() {
 #[test]
 fn update_invite_by_anyone_but_the_inviter_is_forbidden() {
     let mut s = Scenario::invited();
-    s.when("UpdateInvite", on("fang", json!({"message":"x"})))
+    s.when_typed("fang", &[], update_message("inv", "x"))
         .then_error(Forbidden);
 }
 
 #[test]
 fn update_invite_adds_invitees() {
     let mut s = Scenario::invited();
-    let then = s.when("UpdateInvite", on("xuan", json!({"add_invitees":["li"]})));
-    then.then_types(&["InviteUpdated"]);
-    assert_eq!(then.data(0)["added"], json!(["li"]));
-    assert_eq!(then.data(0)["invitees"], json!(["fang", "li"]));
+    let then = s.when_typed("xuan", &[], add_invitees("inv", &["li"]));
+    then.then(&[Event::InviteUpdated(InviteUpdated {
+        added: ids(&["li"]),
+        at: s.at(),
+        detail: None,
+        expires_at: None,
+        invite_id: id("inv"),
+        invitees: ids(&["fang", "li"]),
+        inviter: id("xuan"),
+        message: None,
+        removed: vec![],
+        resource_id: id("conf"),
+        role: "pcmember".into(),
+    })]);
     assert_eq!(s.record_status("inv", "li"), Some(RecordStatus::Pending));
 }
 
 #[test]
 fn update_invite_removes_unanswered_invitees() {
     let mut s = group();
-    let then = s.when("UpdateInvite", with(grp("xuan"), json!({"remove_invitees":["li"]})));
-    assert_eq!(then.data(0)["removed"], json!(["li"]));
-    assert_eq!(then.data(0)["invitees"], json!(["fang", "mei"]));
+    let then = s.when_typed("xuan", &[], remove_invitees("grp", &["li"]));
+    then.then(&[Event::InviteUpdated(InviteUpdated {
+        added: vec![],
+        at: s.at(),
+        detail: None,
+        expires_at: None,
+        invite_id: id("grp"),
+        invitees: ids(&["fang", "mei"]),
+        inviter: id("xuan"),
+        message: None,
+        removed: ids(&["li"]),
+        resource_id: id("conf"),
+        role: "member".into(),
+    })]);
     assert_eq!(s.record_status("grp", "li"), None);
 }
 
 #[test]
 fn update_invite_removing_someone_who_answered_is_invalid_field() {
     let mut s = group();
-    s.given("AcceptInvite", grp("fang"));
-    let body = with(grp("xuan"), json!({"remove_invitees":["fang"]}));
-    s.when("UpdateInvite", body)
+    s.given_typed("fang", &[], accept("grp"));
+    s.when_typed("xuan", &[], remove_invitees("grp", &["fang"]))
         .then_field_error(InvalidField, "remove_invitees");
 }
 
 #[test]
 fn update_invite_removing_someone_not_invited_is_invalid_field() {
     let mut s = Scenario::invited();
-    s.when("UpdateInvite", on("xuan", json!({"remove_invitees":["li"]})))
+    s.when_typed("xuan", &[], remove_invitees("inv", &["li"]))
         .then_field_error(InvalidField, "remove_invitees");
 }
 
 #[test]
 fn update_invite_removing_every_invitee_is_invalid_field() {
     let mut s = Scenario::invited();
-    s.when("UpdateInvite", on("xuan", json!({"remove_invitees":["fang"]})))
+    s.when_typed("xuan", &[], remove_invitees("inv", &["fang"]))
         .then_error(InvalidField);
 }
 
 #[test]
 fn update_invite_adding_someone_already_invited_is_invalid_field() {
     let mut s = Scenario::invited();
-    s.when("UpdateInvite", on("xuan", json!({"add_invitees":["fang"]})))
+    s.when_typed("xuan", &[], add_invitees("inv", &["fang"]))
         .then_field_error(InvalidField, "add_invitees");
 }
 
 #[test]
 fn update_invite_adding_a_member_is_already_member() {
     let mut s = Scenario::invited();
-    s.given("JoinResource", json!({"actor":"li","resource_id":"conf"}));
-    s.when("UpdateInvite", on("xuan", json!({"add_invitees":["li"]})))
+    s.given_typed("li", &[], join("conf"));
+    s.when_typed("xuan", &[], add_invitees("inv", &["li"]))
         .then_error(AlreadyMember);
 }
 
 #[test]
 fn update_invite_changes_message_and_expiry_and_keeps_the_rest() {
     let mut s = Scenario::conference();
-    let body = json!({"invitee":"fang","invite_id":"inv","message":"old","detail":{"content":"c"}});
-    s.given("CreateInvite", create(body));
-    let now = s.now;
-    let then = s.when("UpdateInvite", on("xuan", json!({"message":"new","expires_in":60})));
-    let Event::InviteUpdated(u) = &then.then_events()[0] else {
-        panic!("not InviteUpdated")
+    let detail = InviteDetail {
+        content: Some("c".into()),
+        ..InviteDetail::default()
     };
-    assert_eq!(u.message.as_deref(), Some("new"));
-    assert_eq!(u.detail.as_ref().and_then(|d| d.content.as_deref()), Some("c"));
-    assert_eq!(u.expires_at, Some(now + Duration::seconds(60)));
+    let spec = InviteSpec {
+        message: Some("old".into()),
+        detail: Some(detail.clone()),
+        ..with_id("inv", invitee("fang"))
+    };
+    s.given_typed("xuan", &[], create_invite("conf", spec));
+    let update = Command::UpdateInvite(UpdateInvite {
+        message: Some("new".into()),
+        expires_in: Some(60),
+        ..changes("inv")
+    });
+    let then = s.when_typed("xuan", &[], update);
+    then.then(&[Event::InviteUpdated(InviteUpdated {
+        added: vec![],
+        at: s.at(),
+        detail: Some(detail),
+        expires_at: Some(s.at() + Duration::seconds(60)),
+        invite_id: id("inv"),
+        invitees: ids(&["fang"]),
+        inviter: id("xuan"),
+        message: Some("new".into()),
+        removed: vec![],
+        resource_id: id("conf"),
+        role: "member".into(),
+    })]);
 }
 
 #[test]
 fn update_invite_with_a_huge_expires_in_is_refused_without_panicking() {
     let mut s = Scenario::invited();
-    let then = s.when("UpdateInvite", on("xuan", json!({"expires_in":u64::MAX})));
-    if then.result.is_err() {
-        then.then_field_error(InvalidField, "expires_in");
-    }
+    let then = s.when_typed("xuan", &[], update_expiry("inv", u64::MAX));
+    // Past the calendar (9999-12-31): refused, where adding the seconds could overflow.
+    then.then_field_error(InvalidField, "expires_in");
 }
 
 #[test]
 fn update_invite_after_cancel_is_cancelled() {
     let mut s = Scenario::invited();
-    s.given("CancelInvite", by("xuan"));
-    s.when("UpdateInvite", on("xuan", json!({"message":"x"})))
+    s.given_typed("xuan", &[], cancel("inv"));
+    s.when_typed("xuan", &[], update_message("inv", "x"))
         .then_error(Cancelled);
 }
 
 #[test]
 fn update_invite_past_expiry_is_expired() {
     let mut s = Scenario::conference();
-    s.given(
-        "CreateInvite",
-        create(json!({"invitee":"fang","invite_id":"inv","expires_in":10})),
-    );
+    let spec = InviteSpec {
+        expires_in: Some(10),
+        ..with_id("inv", invitee("fang"))
+    };
+    s.given_typed("xuan", &[], create_invite("conf", spec));
     s.advance(11);
-    s.when("UpdateInvite", on("xuan", json!({"message":"x"})))
+    s.when_typed("xuan", &[], update_message("inv", "x"))
         .then_error(Expired);
 }
 
 #[test]
 fn update_invite_when_everyone_answered_is_invalid_state() {
     let mut s = Scenario::invited();
-    s.given("RejectInvite", by("fang"));
-    s.when("UpdateInvite", on("xuan", json!({"message":"x"})))
+    s.given_typed("fang", &[], reject("inv"));
+    s.when_typed("xuan", &[], update_message("inv", "x"))
         .then_error(InvalidState);
 }
 
@@ -240,16 +347,23 @@ fn update_invite_when_everyone_answered_is_invalid_state() {
 #[test]
 fn cancel_invite_by_anyone_but_the_inviter_is_forbidden() {
     let mut s = Scenario::invited();
-    s.when("CancelInvite", by("fang")).then_error(Forbidden);
+    s.when_typed("fang", &[], cancel("inv")).then_error(Forbidden);
 }
 
 #[test]
 fn cancel_invite_cancels_only_unanswered_records() {
     let mut s = group();
-    s.given("AcceptInvite", grp("fang")).given("MarkInviteRead", grp("li"));
-    let then = s.when("CancelInvite", grp("xuan"));
-    then.then_types(&["InviteCancelled"]);
-    assert_eq!(then.data(0)["cancelled"], json!(["li", "mei"]));
+    s.given_typed("fang", &[], accept("grp"))
+        .given_typed("li", &[], mark_read("grp"));
+    let then = s.when_typed("xuan", &[], cancel("grp"));
+    then.then(&[Event::InviteCancelled(InviteCancelled {
+        at: s.at(),
+        cancelled: ids(&["li", "mei"]),
+        invite_id: id("grp"),
+        inviter: id("xuan"),
+        resource_id: id("conf"),
+        role: "member".into(),
+    })]);
     assert_eq!(s.record_status("grp", "fang"), Some(RecordStatus::Accepted));
     assert_eq!(s.record_status("grp", "li"), Some(RecordStatus::Cancelled));
     assert_eq!(s.record_status("grp", "mei"), Some(RecordStatus::Cancelled));
@@ -258,39 +372,37 @@ fn cancel_invite_cancels_only_unanswered_records() {
 #[test]
 fn cancel_invite_after_the_one_invitee_accepted_is_already_accepted() {
     let mut s = Scenario::invited();
-    s.given("AcceptInvite", by("fang"));
-    s.when("CancelInvite", by("xuan")).then_error(AlreadyAccepted);
+    s.given_typed("fang", &[], accept("inv"));
+    s.when_typed("xuan", &[], cancel("inv")).then_error(AlreadyAccepted);
 }
 
 #[test]
 fn cancel_invite_after_the_one_invitee_rejected_is_already_rejected() {
     let mut s = Scenario::invited();
-    s.given("RejectInvite", by("fang"));
-    s.when("CancelInvite", by("xuan")).then_error(AlreadyRejected);
+    s.given_typed("fang", &[], reject("inv"));
+    s.when_typed("xuan", &[], cancel("inv")).then_error(AlreadyRejected);
 }
 
 #[test]
 fn cancel_invite_when_answers_differ_is_invalid_state() {
     let mut s = Scenario::conference();
-    s.given(
-        "CreateInvite",
-        create(json!({"invitees":["fang","li"],"invite_id":"inv"})),
-    )
-    .given("AcceptInvite", by("fang"))
-    .given("RejectInvite", by("li"));
-    s.when("CancelInvite", by("xuan")).then_error(InvalidState);
+    let spec = with_id("inv", invitees(&["fang", "li"]));
+    s.given_typed("xuan", &[], create_invite("conf", spec))
+        .given_typed("fang", &[], accept("inv"))
+        .given_typed("li", &[], reject("inv"));
+    s.when_typed("xuan", &[], cancel("inv")).then_error(InvalidState);
 }
 
 #[test]
 fn cancel_invite_twice_is_cancelled() {
     let mut s = Scenario::invited();
-    s.given("CancelInvite", by("xuan"));
-    s.when("CancelInvite", by("xuan")).then_error(Cancelled);
+    s.given_typed("xuan", &[], cancel("inv"));
+    s.when_typed("xuan", &[], cancel("inv")).then_error(Cancelled);
 }
 
 #[test]
 fn cancel_invite_unknown_is_not_found() {
     let mut s = Scenario::conference();
-    s.when("CancelInvite", by("xuan"))
+    s.when_typed("xuan", &[], cancel("inv"))
         .then_field_error(NotFound, "invite_id");
 }

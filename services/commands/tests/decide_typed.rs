@@ -4,9 +4,7 @@
 
 mod support;
 
-use invitebus_events::command::{
-    AcceptInvite, CallSpec, CodeRef, Decision, InviteRef, InviteSpec, RequestExport, StartCall,
-};
+use invitebus_events::command::{CreateInviteCode, Decision, InviteSpec};
 use invitebus_events::event::{
     InviteAccepted, InviteCancelled, InviteCreated, InviteDecided, MemberJoined, ResourceRegistered, Via,
 };
@@ -14,14 +12,8 @@ use invitebus_events::ErrorCode::*;
 use invitebus_events::{Command, Event, RecordStatus};
 use serde_json::json;
 use support::invite::{app, applying};
+use support::typed::*;
 use support::{id, Scenario};
-
-fn accept(invite: &str) -> Command {
-    Command::AcceptInvite(AcceptInvite {
-        invite_id: id(invite),
-        auto_join: None,
-    })
-}
 
 #[test]
 fn accepting_appends_the_acceptance_and_the_join_and_replies_the_status() {
@@ -53,8 +45,12 @@ fn accepting_appends_the_acceptance_and_the_join_and_replies_the_status() {
 #[test]
 fn accepting_what_needs_approval_applies_and_says_so() {
     let mut s = Scenario::conference();
-    let body = json!({"actor":"xuan","resource_id":"conf","invitee":"fang","invite_id":"app","requires_approval":true});
-    s.given("CreateInvite", body);
+    let spec = InviteSpec {
+        invite_id: Some(id("app")),
+        requires_approval: true,
+        ..invitee("fang")
+    };
+    s.given_typed("xuan", &[], create_invite("conf", spec));
     let then = s.when_typed("fang", &[], accept("app"));
     assert_eq!(then.then_events().len(), 1, "no join before approval");
     assert_eq!(then.reply()["status"], "applying");
@@ -71,9 +67,8 @@ fn accepting_someone_elses_invite_changes_nothing() {
 fn the_owner_approves_an_application_and_the_invitee_joins_in_the_same_append() {
     let mut s = applying();
     let approve = Command::ApproveInvite(Decision {
-        invite_id: id("app"),
-        invitee: None,
         description: Some("welcome".into()),
+        ..decision("app")
     });
     let then = s.when_typed("xuan", &[], approve);
     let at = s.at();
@@ -103,13 +98,7 @@ fn the_owner_approves_an_application_and_the_invitee_joins_in_the_same_append() 
 #[test]
 fn denying_is_for_the_owner_or_an_admin_and_appends_only_the_denial() {
     let mut s = applying();
-    let deny = || {
-        Command::DenyInvite(Decision {
-            invite_id: id("app"),
-            invitee: Some(id("fang")),
-            description: None,
-        })
-    };
+    let deny = || Command::DenyInvite(decision_on("app", "fang"));
     s.when_typed("fang", &[], deny()).then_error(Forbidden);
     let then = s.when_typed("root", &["admin"], deny());
     assert_eq!(then.then_events().len(), 1);
@@ -119,11 +108,13 @@ fn denying_is_for_the_owner_or_an_admin_and_appends_only_the_denial() {
 #[test]
 fn cancelling_names_the_invitees_who_had_not_answered() {
     let mut s = Scenario::conference();
-    let body = json!({"actor":"xuan","resource_id":"conf","invitees":["fang","li"],"invite_id":"grp"});
-    s.given("CreateInvite", body)
-        .given("RejectInvite", json!({"actor":"li","invite_id":"grp"}));
-    let cancel = Command::CancelInvite(InviteRef { invite_id: id("grp") });
-    let then = s.when_typed("xuan", &[], cancel);
+    let spec = InviteSpec {
+        invite_id: Some(id("grp")),
+        ..invitees(&["fang", "li"])
+    };
+    s.given_typed("xuan", &[], create_invite("conf", spec))
+        .given_typed("li", &[], reject("grp"));
+    let then = s.when_typed("xuan", &[], cancel("grp"));
     let at = s.at();
     then.then(&[Event::InviteCancelled(InviteCancelled {
         at,
@@ -138,15 +129,18 @@ fn cancelling_names_the_invitees_who_had_not_answered() {
 #[test]
 fn a_second_redemption_while_the_first_application_waits_appends_nothing_and_names_it() {
     let mut s = Scenario::conference();
-    let code = json!({"actor":"xuan","resource_id":"conf","code":"APPLY01","requires_approval":true});
-    s.given("CreateInviteCode", code);
-    let redeem = || Command::RedeemInviteCode(CodeRef { code: id("APPLY01") });
-    let first = s.when_typed("fang", &[], redeem());
+    let code = CreateInviteCode {
+        code: Some(id("APPLY01")),
+        requires_approval: true,
+        ..code_for("conf")
+    };
+    s.given_typed("xuan", &[], Command::CreateInviteCode(code));
+    let first = s.when_typed("fang", &[], redeem("APPLY01"));
     let invite_id = first.reply()["invite_id"].clone();
     assert_eq!(first.then_events().len(), 3, "redeemed, created, accepted (applying)");
     let events = first.then_events().to_vec();
     s.given_events(&events);
-    let again = s.when_typed("fang", &[], redeem());
+    let again = s.when_typed("fang", &[], redeem("APPLY01"));
     again.then_nothing();
     assert_eq!(again.reply()["invite_id"], invite_id);
     assert_eq!(again.reply()["already_member"], false);
@@ -155,14 +149,7 @@ fn a_second_redemption_while_the_first_application_waits_appends_nothing_and_nam
 #[test]
 fn a_call_is_a_channel_with_its_defaults_the_callers_membership_and_the_invite() {
     let mut s = Scenario::new();
-    let call = Command::StartCall(StartCall {
-        call: CallSpec::default(),
-        spec: InviteSpec {
-            invitee: Some(id("fang")),
-            ..InviteSpec::default()
-        },
-    });
-    let then = s.when_typed("xuan", &[], call);
+    let then = s.when_typed("xuan", &[], start_call(invitee("fang")));
     let at = s.at();
     let events = then.then_events();
     assert_eq!(events.len(), 3);
@@ -190,20 +177,14 @@ fn a_call_is_a_channel_with_its_defaults_the_callers_membership_and_the_invite()
 #[test]
 fn exports_are_for_admins_one_at_a_time() {
     let mut s = Scenario::new();
-    let request = || {
-        Command::RequestExport(RequestExport {
-            view: None,
-            filters: Default::default(),
-            format: Default::default(),
-        })
-    };
-    s.when_typed("fang", &[], request()).then_error(Forbidden);
-    let first = s.when_typed("root", &["admin"], request());
+    s.when_typed("fang", &[], request_export()).then_error(Forbidden);
+    let first = s.when_typed("root", &["admin"], request_export());
     // Ids are made while loading, before deciding: the refused request used id-1.
     assert_eq!(first.reply()["export_id"], "id-2");
     let events = first.then_events().to_vec();
     s.given_events(&events);
-    s.when_typed("root", &["admin"], request()).then_error(ExportInProgress);
+    s.when_typed("root", &["admin"], request_export())
+        .then_error(ExportInProgress);
 }
 
 #[test]

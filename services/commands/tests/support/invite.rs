@@ -1,60 +1,88 @@
-//! Bodies and scenarios shared by the invite decision tests.
+//! Scenarios, bodies and expected events shared by the invite decision tests.
 
-use super::{with, Scenario};
+use super::typed::{accept, create_invite, invitee, invitees, register};
+use super::{id, Scenario};
+use chrono::{DateTime, Utc};
+use invitebus_events::command::InviteSpec;
+use invitebus_events::event::{InviteAccepted, InviteDecided, MemberJoined, Via};
+use invitebus_events::{Event, RecordStatus};
 use serde_json::{json, Value};
 
-/// A CreateInvite body from xuan for `conf`, with `extra` fields.
-pub fn create(extra: Value) -> Value {
-    with(json!({"actor":"xuan","resource_id":"conf"}), extra)
-}
-
-/// A body for invite `inv` acted on by `actor`, with `extra` fields.
-pub fn on(actor: &str, extra: Value) -> Value {
-    with(json!({"actor": actor, "invite_id": "inv"}), extra)
-}
-
-/// A body for invite `inv` acted on by `actor`.
-pub fn by(actor: &str) -> Value {
-    on(actor, json!({}))
-}
-
-/// A body for invite `app` acted on by `actor`.
+/// A JSON body for invite `app` acted on by `actor` (for comparing the JSON and typed harness).
 pub fn app(actor: &str) -> Value {
-    to("app", actor)
-}
-
-/// A body for invite `grp` acted on by `actor`.
-pub fn grp(actor: &str) -> Value {
-    to("grp", actor)
-}
-
-/// A body for invite `invite` acted on by `actor`.
-pub fn to(invite: &str, actor: &str) -> Value {
-    json!({"actor": actor, "invite_id": invite})
+    json!({"actor": actor, "invite_id": "app"})
 }
 
 /// `conference()` plus invite `grp` from xuan to fang, li and mei.
 pub fn group() -> Scenario {
     let mut s = Scenario::conference();
-    s.given(
-        "CreateInvite",
-        create(json!({"invitees":["fang","li","mei"],"invite_id":"grp"})),
-    );
+    let spec = InviteSpec {
+        invite_id: Some(id("grp")),
+        ..invitees(&["fang", "li", "mei"])
+    };
+    s.given_typed("xuan", &[], create_invite("conf", spec));
     s
 }
 
 /// `conference()` plus invite `app` needing approval, which fang has accepted (so `applying`).
 pub fn applying() -> Scenario {
     let mut s = Scenario::conference();
-    let body = json!({"invitee":"fang","invite_id":"app","requires_approval":true});
-    s.given("CreateInvite", create(body)).given("AcceptInvite", app("fang"));
+    let spec = InviteSpec {
+        invite_id: Some(id("app")),
+        requires_approval: true,
+        ..invitee("fang")
+    };
+    s.given_typed("xuan", &[], create_invite("conf", spec))
+        .given_typed("fang", &[], accept("app"));
     s
 }
 
 /// A resource `room` of `capacity` owned by xuan, and nothing else.
 pub fn room(capacity: u32) -> Scenario {
     let mut s = Scenario::new();
-    let body = json!({"actor":"xuan","resource_id":"room","kind":"meeting","name":"Room","capacity":capacity});
-    s.given("RegisterResource", body);
+    s.given_typed("xuan", &[], register("room", "meeting", "Room", capacity));
     s
+}
+
+/// What fang accepting `inv` of [`Scenario::invited`] appends at `at`: the acceptance, and
+/// the join as the second member, brought in by xuan.
+pub fn fang_accepts_inv(at: DateTime<Utc>) -> Vec<Event> {
+    vec![
+        Event::InviteAccepted(InviteAccepted {
+            at,
+            invite_id: id("inv"),
+            invitee: id("fang"),
+            inviter: id("xuan"),
+            resource_id: id("conf"),
+            role: "pcmember".into(),
+            status: RecordStatus::Accepted,
+        }),
+        joined_conf_via(at, "inv", "fang"),
+    ]
+}
+
+/// `user` joining `conf` at `at` through xuan's invite `invite`, as its second member.
+pub fn joined_conf_via(at: DateTime<Utc>, invite: &str, user: &str) -> Event {
+    Event::MemberJoined(MemberJoined {
+        at,
+        inviter: Some(id("xuan")),
+        member_count: 2,
+        resource_id: id("conf"),
+        user_id: id(user),
+        via: Via::invite(&id(invite)),
+    })
+}
+
+/// The decision `by` on fang's application of [`applying`], at `at`.
+pub fn decided_app(at: DateTime<Utc>, by: &str, description: Option<&str>) -> InviteDecided {
+    InviteDecided {
+        at,
+        by: id(by),
+        description: description.map(String::from),
+        invite_id: id("app"),
+        invitee: id("fang"),
+        inviter: id("xuan"),
+        resource_id: id("conf"),
+        role: "member".into(),
+    }
 }

@@ -1,9 +1,11 @@
 //! Given / when / then for decisions: state is built by running commands (or raw events)
 //! through the same dispatch and evolve the writer uses, with a fixed clock and fixed ids,
-//! and no NATS or SQLite.
+//! and no NATS or SQLite. Commands are typed (`typed` builds them) and events are compared
+//! typed; `given`/`when` by name and JSON body remain for tests of the wire form.
 #![allow(dead_code)]
 
 pub mod invite;
+pub mod typed;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use invitebus_commands::cache::{Cache, EmptySource};
@@ -13,8 +15,9 @@ use invitebus_commands::decision::{IdGen, Outcome};
 use invitebus_commands::invite::InviteState;
 use invitebus_commands::resource::ResourceState;
 use invitebus_commands::Ctx;
+use invitebus_events::command::InviteSpec;
 use invitebus_events::{Command, CommandMeta, CommandRequest, ErrorCode, Event, Id, ProtocolError};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// Ids `id-1`, `id-2`, … and codes `CODE0001`, … in order.
 #[derive(Default)]
@@ -94,6 +97,15 @@ impl Scenario {
         self
     }
 
+    /// Runs a typed command as `actor` (with `roles`) that must succeed; its events become state.
+    pub fn given_typed(&mut self, actor: &str, roles: &[&str], command: Command) -> &mut Self {
+        let name = command.name();
+        if let Err(e) = self.when_typed(actor, roles, command).result {
+            panic!("given {name} by {actor} failed: {e}");
+        }
+        self
+    }
+
     /// Applies raw events as state.
     pub fn given_events(&mut self, events: &[Event]) -> &mut Self {
         for e in events {
@@ -110,12 +122,18 @@ impl Scenario {
         Then { result: self.run(&req) }
     }
 
+    /// Runs a typed command with hand-made common fields (`expected_version`, …).
+    pub fn when_meta(&mut self, meta: CommandMeta, command: Command) -> Then {
+        let req = CommandRequest { meta, command };
+        Then { result: self.run(&req) }
+    }
+
     /// The clock the scenario decides at.
     pub fn at(&self) -> DateTime<Utc> {
         self.now
     }
 
-    /// Runs the command under test.
+    /// Runs the command under test from its name and JSON body, as decoded off the wire.
     pub fn when(&mut self, name: &str, body: Value) -> Then {
         let req = cmd(name, body);
         Then { result: self.run(&req) }
@@ -124,22 +142,21 @@ impl Scenario {
     /// The usual start: users xuan (Xuan) and fang (Fang), xuan owns conference `conf`.
     pub fn conference() -> Scenario {
         let mut s = Scenario::new();
-        s.given("UpsertUser", json!({"actor":"xuan","user_id":"xuan","name":"Xuan"}))
-            .given("UpsertUser", json!({"actor":"fang","user_id":"fang","name":"Fang"}))
-            .given(
-                "RegisterResource",
-                json!({"actor":"xuan","resource_id":"conf","kind":"conference","name":"RustConf"}),
-            );
+        s.given_typed("xuan", &[], typed::upsert_user("xuan", "Xuan"))
+            .given_typed("fang", &[], typed::upsert_user("fang", "Fang"))
+            .given_typed("xuan", &[], typed::register("conf", "conference", "RustConf", 0));
         s
     }
 
     /// `conference()` plus invite `inv` from xuan to fang as pcmember.
     pub fn invited() -> Scenario {
         let mut s = Scenario::conference();
-        s.given(
-            "CreateInvite",
-            json!({"actor":"xuan","resource_id":"conf","invitee":"fang","role":"pcmember","invite_id":"inv"}),
-        );
+        let spec = InviteSpec {
+            invite_id: Some(id("inv")),
+            role: Some("pcmember".into()),
+            ..typed::invitee("fang")
+        };
+        s.given_typed("xuan", &[], typed::create_invite("conf", spec));
         s
     }
 
@@ -191,6 +208,13 @@ impl Then {
         self
     }
 
+    /// Events for which `check` holds (a slice pattern, usually), shown when it does not.
+    pub fn then_match(&self, check: impl FnOnce(&[Event]) -> bool) -> &Self {
+        let events = self.then_events();
+        assert!(check(events), "unexpected events: {events:#?}");
+        self
+    }
+
     pub fn then_nothing(&self) -> &Self {
         self.then_types(&[])
     }
@@ -215,22 +239,9 @@ impl Then {
         e
     }
 
-    /// The wire `data` of the `i`th event.
-    pub fn data(&self, i: usize) -> Value {
-        self.then_events()[i].data()
-    }
-
     pub fn reply(&self) -> &Value {
         &self.result.as_ref().expect("ok").reply
     }
-}
-
-/// `body` with the fields of `extra` added (or replaced).
-pub fn with(mut body: Value, extra: Value) -> Value {
-    if let (Value::Object(b), Value::Object(e)) = (&mut body, extra) {
-        b.extend(e);
-    }
-    body
 }
 
 /// Meta for hand-built requests.
