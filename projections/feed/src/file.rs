@@ -123,6 +123,13 @@ impl ProjectionFile {
         Ok(())
     }
 
+    /// A bulk load that folds its rows in memory has taken the events up to `at`: the position
+    /// moves now, the checkpoint is written with the rows (an [`ProjectionFile::apply_then`]
+    /// of no events).
+    pub fn folded(&mut self, at: u64) {
+        self.position = self.position.max(at);
+    }
+
     /// Sets the damaged file aside and starts again, at position 0, in a fresh one.
     pub fn rebuild(&mut self, reason: &str) -> rusqlite::Result<Rebuilt> {
         let r = store::reopen_fresh(&mut self.conn, &self.path, &self.layout, reason)?;

@@ -1,111 +1,24 @@
-//! The views projection: how each event changes the view rows. Applied in batches, each batch
-//! with its checkpoint in one transaction; events at or below the checkpoint are skipped, so
-//! applying an event twice changes nothing.
+//! The views' rules, event by event: how each event changes the view rows, in SQL. A fresh
+//! bulk load folds the same rules in memory instead ([`crate::fold`]).
 
 use crate::counts::Counts;
-use crate::schema;
 use invitebus_events::envelope::format_time;
-use invitebus_events::{Envelope, Event, RecordStatus};
-use invitebus_feed::store::FileState;
-use invitebus_feed::{Decoded, ProjectionFile};
+use invitebus_events::event::UserUpserted;
+use invitebus_events::{Event, RecordStatus};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
-use std::path::Path;
-use std::sync::Arc;
 
-/// The name of this projection's checkpoint.
-pub const NAME: &str = "views";
-
-/// Why the views could not be read or updated.
-#[derive(Debug, thiserror::Error)]
-pub enum ViewError {
-    #[error("sqlite: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    #[error("event at position {position}: {reason}")]
-    Event { position: u64, reason: String },
-    #[error("io: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("{0}")]
-    Lock(#[from] invitebus_filelock::LockError),
-    /// The local event log could not be read (an as-of load of one resource reads it).
-    #[error("event log: {0}")]
-    Log(#[from] invitebus_eventlog::LogError),
-    /// NATS or JetStream refused or did not answer; the cause is kept.
-    #[error("nats: {0}")]
-    Nats(#[source] Box<dyn std::error::Error + Send + Sync>),
-}
-
-/// The writer of the view file.
-pub struct Views {
-    store: ProjectionFile,
-}
-
-impl Views {
-    /// Opens (checking it: a damaged or outdated file is set aside, see
-    /// [`invitebus_feed::store::open_checked`]) or creates the view file.
-    pub fn open(path: impl AsRef<Path>) -> Result<Views, ViewError> {
-        Ok(Views {
-            store: ProjectionFile::open(path.as_ref(), NAME, schema::LAYOUT)?,
-        })
-    }
-
-    /// What the views' readers share with this writer.
-    pub fn file(&self) -> &Arc<FileState> {
-        self.store.state()
-    }
-
-    pub fn path(&self) -> &Path {
-        self.store.path()
-    }
-
-    /// Applies `events` (skipping those at or below the checkpoint) and moves the checkpoint,
-    /// in one transaction.
-    pub fn apply_batch(&mut self, events: &[Envelope]) -> Result<(), ViewError> {
-        invitebus_feed::Projection::apply(self, events)
-    }
-}
-
-impl invitebus_feed::Projection for Views {
-    type Error = ViewError;
-    fn name(&self) -> &str {
-        NAME
-    }
-    fn store(&self) -> &ProjectionFile {
-        &self.store
-    }
-    fn store_mut(&mut self) -> &mut ProjectionFile {
-        &mut self.store
-    }
-    fn apply_decoded(&mut self, events: &[Decoded]) -> Result<(), ViewError> {
-        // A bulk load counts nothing: the counts are filled once at its end.
-        let rows = std::cell::RefCell::new(Rows {
-            counts: (!self.store.loading()).then(Counts::default),
-        });
-        self.store.apply_then(
-            events,
-            |tx, event, _| Ok::<_, ViewError>(rows.borrow_mut().apply(tx, event)?),
-            |tx| Ok(rows.borrow_mut().counts.as_mut().map_or(Ok(()), |c| c.write(tx))?),
-        )
-    }
-    fn unreadable(position: u64, reason: String) -> ViewError {
-        ViewError::Event { position, reason }
-    }
-    fn is_damage(e: &ViewError) -> bool {
-        matches!(e, ViewError::Sqlite(e) if invitebus_feed::store::is_damage(e))
-    }
-}
-
-fn json<T: Serialize>(v: &Option<T>) -> Option<String> {
+pub(crate) fn json<T: Serialize>(v: &Option<T>) -> Option<String> {
     v.as_ref().map(|v| serde_json::to_string(v).expect("json serializes"))
 }
 
-fn time(t: &chrono::DateTime<chrono::Utc>) -> String {
+pub(crate) fn time(t: &chrono::DateTime<chrono::Utc>) -> String {
     format_time(t)
 }
 
 /// The record changes of one batch, with the counts they move (`None` while bulk loading).
-struct Rows {
-    counts: Option<Counts>,
+pub(crate) struct Rows {
+    pub(crate) counts: Option<Counts>,
 }
 
 impl Rows {
@@ -198,24 +111,9 @@ fn invite_status(tx: &Connection, invite: &str, at: &str) -> rusqlite::Result<()
 }
 
 impl Rows {
-    fn apply(&mut self, tx: &Connection, event: &Event) -> rusqlite::Result<()> {
+    pub(crate) fn apply(&mut self, tx: &Connection, event: &Event) -> rusqlite::Result<()> {
         match event {
-            Event::UserUpserted(e) => {
-                tx.prepare_cached(
-                "INSERT OR REPLACE INTO users (user_id, name, phone, email, company_name, department, position, area) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?
-            .execute(params![
-                e.user_id.as_str(),
-                e.name,
-                e.phone,
-                e.email,
-                e.company_name,
-                e.department,
-                e.position,
-                e.area
-            ])?;
-            }
+            Event::UserUpserted(e) => upsert_user(tx, e)?,
             Event::ResourceRegistered(e) => {
                 tx.prepare_cached(
                 "INSERT OR REPLACE INTO resources (resource_id, kind, name, owner, capacity, parent_id, info, member_count) \
@@ -439,4 +337,23 @@ impl Rows {
         }
         Ok(())
     }
+}
+
+/// A profile's row, replacing the one before (also the fold's writer: a fresh table has none).
+pub(crate) fn upsert_user(tx: &Connection, e: &UserUpserted) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO users (user_id, name, phone, email, company_name, department, position, area) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        e.user_id.as_str(),
+        e.name,
+        e.phone,
+        e.email,
+        e.company_name,
+        e.department,
+        e.position,
+        e.area
+    ])?;
+    Ok(())
 }

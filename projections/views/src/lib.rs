@@ -3,8 +3,10 @@
 //!
 //! Layout:
 //! - [`schema`]: the tables.
-//! - [`apply`]: [`Views`], the projection: each event's effect on the rows, applied in batches
-//!   with the checkpoint in the same transaction.
+//! - [`projection`]: [`Views`], the projection's writer: batches, rebuilds and bulk loads, each
+//!   with its checkpoint in the same transaction.
+//! - [`apply`]: each event's effect on the rows, in SQL.
+//! - [`fold`]: a fresh bulk load folded in memory and written once, in key order.
 //! - [`counts`]: the record counts the admin page reads, gathered per batch.
 //! - [`admin`]: seed 004's admin page, from the kept counts where it can.
 //! - [`query`]: `received`, `sent`, `invite` and `admin`, as functions of a connection.
@@ -18,11 +20,13 @@ pub mod admin;
 pub mod apply;
 pub mod codes;
 pub mod counts;
+pub mod fold;
 pub mod part;
+pub mod projection;
 pub mod query;
 mod schema;
 pub mod service;
 pub mod snapshot;
 
-pub use apply::{ViewError, Views};
+pub use projection::{ViewError, Views};
 pub use service::{ViewService, ViewsConfig};

@@ -4,7 +4,7 @@
 //! that resource hold depends on no other stream, so the result equals the whole views as of
 //! that position, restricted to the resource (see [`crate::snapshot::of_resource`]).
 
-use crate::apply::{ViewError, Views};
+use crate::projection::{ViewError, Views};
 use invitebus_eventlog::LogReader;
 use invitebus_events::event::StreamType;
 use invitebus_events::{Envelope, Event, Id};
@@ -92,7 +92,7 @@ pub fn people(event: &Event) -> Vec<&Id> {
 /// one transaction (the same moment).
 fn catalogued(views: &Connection, resource: &Id) -> rusqlite::Result<(u64, Vec<String>)> {
     let tx = views.unchecked_transaction()?;
-    let at = invitebus_feed::store::checkpoint(&tx, crate::apply::NAME)?;
+    let at = invitebus_feed::store::checkpoint(&tx, crate::projection::NAME)?;
     let mut streams = Vec::new();
     for (table, column, ty) in [
         ("invites", "invite_id", StreamType::Invite),

@@ -2,7 +2,7 @@
 //! `sent`, `invite` and `admin` (waiting for `min_position` when asked), and reports its position
 //! on `invites.status.views` for `invites.health`.
 
-use crate::apply::{ViewError, Views, NAME};
+use crate::projection::{ViewError, Views, NAME};
 use crate::query::{self, QueryRequest};
 use async_nats::Client;
 use invitebus_events::subject::Subjects;

@@ -1,7 +1,7 @@
 //! Every row of a view file as JSON, table by table in key order: what an audit snapshot holds,
 //! and how a replay is compared with the live views.
 
-use crate::apply::ViewError;
+use crate::projection::ViewError;
 use rusqlite::types::{ToSql, ValueRef};
 use rusqlite::Connection;
 use serde_json::{json, Map, Value};

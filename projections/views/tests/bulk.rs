@@ -29,6 +29,16 @@ fn a_bulk_rebuild_equals_the_live_file_row_for_row() {
 }
 
 #[test]
+fn a_fold_past_its_memory_budget_writes_what_it_has_and_goes_on_event_by_event() {
+    let dir = tempfile::tempdir().unwrap();
+    // 2 MB of rows is a few thousand records: the load spills early, then goes on in SQL.
+    let rows = assert_bulk_equals_live(dir.path(), 60_000, |p| {
+        Views::open(p).unwrap().with_fold_budget(2 << 20)
+    });
+    assert!(rows["records"].len() > 15_000, "{} records", rows["records"].len());
+}
+
+#[test]
 fn a_rebuild_stopped_half_way_leaves_the_live_file_serving() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("events.db");

@@ -58,7 +58,7 @@ pub fn write_log(path: &Path, events: impl IntoIterator<Item = Event>, relayed: 
 
 /// A mixed history of about `n` events touching every view, timer and notification table:
 /// users, resources and members, invites to one or two people (some expiring, some meetings with
-/// a reminder), then accepted, rejected, read, applying and approved or denied, cancelled,
+/// a reminder), then accepted, rejected, read, applying (some left waiting) and approved or denied, cancelled,
 /// expired, hidden, updated, reminded; invite codes created, redeemed and deleted. Deterministic.
 pub fn mixed(n: u64) -> Vec<Event> {
     let base: DateTime<Utc> = Utc.with_ymd_and_hms(2026, 3, 1, 8, 0, 0).unwrap();
@@ -184,7 +184,21 @@ fn invite_story(i: u64, base: DateTime<Utc>, users: u64, resources: u64) -> Vec<
                 status,
             }));
             if status == RecordStatus::Applying {
-                out.push(decided(i.is_multiple_of(12)));
+                // Some applications are left waiting: the invite stays open on them alone.
+                match i.is_multiple_of(7) {
+                    false => out.push(decided(i.is_multiple_of(12))),
+                    true => out.extend(invitees.get(1).map(|b| {
+                        Event::InviteRejected(InviteRejected {
+                            at: later,
+                            invite_id: invite_id.clone(),
+                            invitee: b.clone(),
+                            inviter: inviter.clone(),
+                            reason: None,
+                            resource_id: resource_id.clone(),
+                            role: role.clone(),
+                        })
+                    })),
+                }
             } else {
                 out.push(Event::MemberJoined(MemberJoined {
                     at: later,
