@@ -5,13 +5,11 @@
 mod support;
 
 use invitebus_events::command::{CreateInviteCode, Decision, InviteSpec};
-use invitebus_events::event::{
-    InviteAccepted, InviteCancelled, InviteCreated, InviteDecided, MemberJoined, ResourceRegistered, Via,
-};
+use invitebus_events::event::{InviteCancelled, InviteCreated, InviteDecided, MemberJoined, ResourceRegistered, Via};
 use invitebus_events::ErrorCode::*;
 use invitebus_events::{Command, Event, RecordStatus};
 use serde_json::json;
-use support::invite::{app, applying};
+use support::invite::{app, applying, fang_accepts_inv};
 use support::typed::*;
 use support::{id, Scenario};
 
@@ -20,25 +18,7 @@ fn accepting_appends_the_acceptance_and_the_join_and_replies_the_status() {
     let mut s = Scenario::invited();
     let then = s.when_typed("fang", &[], accept("inv"));
     let at = s.at();
-    then.then(&[
-        Event::InviteAccepted(InviteAccepted {
-            at,
-            invite_id: id("inv"),
-            invitee: id("fang"),
-            inviter: id("xuan"),
-            resource_id: id("conf"),
-            role: "pcmember".into(),
-            status: RecordStatus::Accepted,
-        }),
-        Event::MemberJoined(MemberJoined {
-            at,
-            inviter: Some(id("xuan")),
-            member_count: 2,
-            resource_id: id("conf"),
-            user_id: id("fang"),
-            via: Via::invite(&id("inv")),
-        }),
-    ]);
+    then.then(&fang_accepts_inv(at));
     assert_eq!(then.reply(), &json!({"invite_id": "inv", "status": "accepted"}));
 }
 
