@@ -183,12 +183,17 @@ pub fn read<E: std::fmt::Display>(
                         .read_stored(lo, (hi - lo) as usize)
                         .map_err(BulkError::from)
                         .and_then(|rows| {
-                            rows.into_iter()
-                                .filter(|r| r.envelope.position <= hi)
-                                .map(|r| {
-                                    decode(r).map_err(|(position, reason)| BulkError::Unreadable { position, reason })
-                                })
-                                .collect()
+                            // Sized up front: a collected `Result` grows from empty, and each
+                            // growth of a chunk's vector faulted in fresh pages (perf: 5% of a
+                            // views load zeroing them).
+                            let mut out = Vec::with_capacity(rows.len());
+                            for r in rows.into_iter().filter(|r| r.envelope.position <= hi) {
+                                out.push(
+                                    decode(r)
+                                        .map_err(|(position, reason)| BulkError::Unreadable { position, reason })?,
+                                );
+                            }
+                            Ok(out)
                         });
                     if tx.send((k, decoded)).is_err() {
                         return;

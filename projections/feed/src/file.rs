@@ -42,6 +42,8 @@ pub struct ProjectionFile {
     state: Arc<FileState>,
     /// During a bulk load: the live connection and its position, kept until the swap.
     live: Option<(Connection, u64)>,
+    /// The bulk load wrote what the layout's `fill` computes: the swap builds the indexes only.
+    filled: bool,
 }
 
 impl ProjectionFile {
@@ -58,6 +60,7 @@ impl ProjectionFile {
             layout,
             state: FileState::new(path, layout, rebuilt),
             live: None,
+            filled: false,
         })
     }
 
@@ -127,7 +130,14 @@ impl ProjectionFile {
     /// moves now, the checkpoint is written with the rows (an [`ProjectionFile::apply_then`]
     /// of no events).
     pub fn folded(&mut self, at: u64) {
+        debug_assert!(self.loading(), "only a bulk load folds");
         self.position = self.position.max(at);
+    }
+
+    /// A bulk load has written the rows the layout's `fill` would compute from its tables
+    /// (counted while folding): the swap skips it.
+    pub fn filled(&mut self) {
+        self.filled = self.loading();
     }
 
     /// Sets the damaged file aside and starts again, at position 0, in a fresh one.
@@ -152,6 +162,7 @@ impl ProjectionFile {
         let loading = self.loading_path();
         remove_db(&loading)?;
         let conn = open_for_load(&loading, &self.layout)?;
+        self.filled = false;
         let live = std::mem::replace(&mut self.conn, conn);
         self.live = Some((live, self.position));
         self.position = 0;
@@ -190,7 +201,11 @@ impl ProjectionFile {
 
     fn swap_loaded(&mut self) -> rusqlite::Result<()> {
         let started = std::time::Instant::now();
-        self.conn.execute_batch(&self.layout.after_load())?;
+        let sql = match self.filled {
+            true => self.layout.indexes(),
+            false => self.layout.after_load(),
+        };
+        self.conn.execute_batch(&sql)?;
         let indexes_s = started.elapsed().as_secs_f64();
         self.conn.pragma_update(None, "user_version", self.layout.version)?;
         let Some((live, _)) = self.live.take() else {

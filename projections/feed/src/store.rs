@@ -35,7 +35,12 @@ impl Layout {
     /// row (`IF NOT EXISTS`: those of [`Layout::load_indexes`] are there already), then
     /// [`Layout::fill`].
     pub fn after_load(&self) -> String {
-        format!("{}{}", self.statements(|s| s.starts_with("CREATE INDEX")), self.fill)
+        format!("{}{}", self.indexes(), self.fill)
+    }
+
+    /// The schema's `CREATE INDEX` statements.
+    pub fn indexes(&self) -> String {
+        self.statements(|s| s.starts_with("CREATE INDEX"))
     }
 
     /// The indexes a bulk load needs while it runs.

@@ -3,9 +3,11 @@
 //! later), with the push hand-off on `invites.push.<user_id>`.
 //!
 //! Layout: [`texts`] (pure: event → notifications with their fixed texts), [`store`] (the
-//! projection and its file), [`service`] (the NATS role: follow, send, answer `inbox`).
+//! projection and its file; `load`: what a fresh bulk load keeps in memory), [`service`] (the
+//! NATS role: follow, send, answer `inbox`).
 #![forbid(unsafe_code)]
 
+mod load;
 pub mod service;
 pub mod store;
 pub mod texts;

@@ -1,6 +1,7 @@
 //! The notifier projection: what it remembers (names, push info), the notifications it made
 //! (the inbox), and which of them were sent. Rows and checkpoint change in one transaction.
 
+use crate::load::{self, InMemory};
 use crate::texts::{notifications, Memory, Notification};
 use invitebus_events::{Envelope, Event, Id};
 use invitebus_feed::store::{FileState, Layout};
@@ -47,9 +48,10 @@ pub enum NotifierError {
 pub const LAYOUT: Layout = Layout {
     schema: CREATE,
     version: 2,
-    // `InviteRead` marks a user's notifications of an invite read.
-    load_indexes: &["notifications_user"],
-    fill: "",
+    // A load defers its reads (`InviteRead` marks a user's notifications of an invite read)
+    // until this index is built once, at its end.
+    load_indexes: &[],
+    fill: load::READS_APPLIED,
 };
 
 /// Opens a connection to the notifier file.
@@ -62,6 +64,9 @@ pub struct Notifier {
     store: ProjectionFile,
     /// A rebuild records notifications as already sent, so that replaying sends nothing.
     rebuild: bool,
+    /// What a fresh bulk load remembers, in memory until it ends or passes `budget`.
+    load: Option<InMemory>,
+    budget: usize,
 }
 
 /// The notifier's memory, read from its file. A look-up that fails is kept, not turned into
@@ -135,7 +140,32 @@ impl Notifier {
         Ok(Notifier {
             store: ProjectionFile::open(path, NAME, LAYOUT)?,
             rebuild,
+            load: None,
+            budget: load::DEFAULT_BUDGET,
         })
+    }
+
+    /// At most `bytes` remembered in memory in a fresh bulk load (default
+    /// [`load::DEFAULT_BUDGET`]); past it they are written and looked up in SQL.
+    pub fn with_load_budget(mut self, bytes: usize) -> Notifier {
+        self.budget = bytes;
+        self
+    }
+
+    /// Writes what a load remembers in memory into the loading file.
+    fn spill(&mut self) -> Result<(), NotifierError> {
+        let Some(memory) = self.load.take() else {
+            return Ok(());
+        };
+        let bytes = memory.bytes();
+        self.store
+            .apply_then(&[], |_, _, _| Ok::<_, NotifierError>(()), |tx| Ok(memory.write(tx)?))?;
+        tracing::debug!(
+            position = self.store.position(),
+            bytes,
+            "notifier: remembered rows written"
+        );
+        Ok(())
     }
 
     /// What the notifier's readers (the sender, the inbox) share with this writer.
@@ -148,22 +178,43 @@ impl Notifier {
     }
 
     fn apply_events(&mut self, events: &[Decoded]) -> Result<(), NotifierError> {
-        let rebuild = self.rebuild;
-        self.store.apply(events, |tx, event, env| {
-            remember(tx, event)?;
-            let memory = Remembered::new(tx);
-            let made = notifications(event, env.position, &memory);
-            memory.check()?;
+        let (rebuild, loading) = (self.rebuild, self.store.loading());
+        let (store, held) = (&mut self.store, &mut self.load);
+        store.apply(events, |tx, event, env| {
+            let made = match held.as_mut() {
+                Some(memory) => {
+                    memory.remember(event);
+                    notifications(event, env.position, memory)
+                }
+                None => {
+                    remember(tx, event)?;
+                    let memory = Remembered::new(tx);
+                    let made = notifications(event, env.position, &memory);
+                    memory.check()?;
+                    made
+                }
+            };
             for mut n in made {
                 n.traceparent = env.traceparent.clone();
                 insert(tx, &n, rebuild)?;
             }
             if let Event::InviteRead(e) = event {
-                tx.prepare_cached("UPDATE notifications SET read = 1 WHERE user_id = ?1 AND invite_id = ?2")?
-                    .execute(params![e.invitee.as_str(), e.invite_id.as_str()])?;
+                match loading {
+                    true => tx
+                        .prepare_cached("INSERT INTO load_reads (user_id, invite_id, position) VALUES (?1, ?2, ?3)")?
+                        .execute(params![e.invitee.as_str(), e.invite_id.as_str(), env.position as i64])?,
+                    false => tx
+                        .prepare_cached("UPDATE notifications SET read = 1 WHERE user_id = ?1 AND invite_id = ?2")?
+                        .execute(params![e.invitee.as_str(), e.invite_id.as_str()])?,
+                };
             }
             Ok::<_, NotifierError>(())
-        })
+        })?;
+        if self.load.as_ref().is_some_and(|m| m.bytes() > self.budget) {
+            tracing::info!(budget = self.budget, "notifier: load memory budget reached, writing");
+            self.spill()?;
+        }
+        Ok(())
     }
 }
 
@@ -230,6 +281,33 @@ impl invitebus_feed::Projection for Notifier {
     /// does not hold yet, so a rebuild sends nothing twice.
     fn apply_decoded(&mut self, events: &[Decoded]) -> Result<(), NotifierError> {
         self.apply_events(events)
+    }
+    fn begin_load(&mut self) -> Result<(), NotifierError> {
+        self.store.begin_load()?;
+        self.store.apply_then(
+            &[],
+            |_, _, _| Ok::<_, NotifierError>(()),
+            |tx| Ok(tx.execute_batch(load::READS)?),
+        )?;
+        if self.store.position() == 0 && self.load.is_none() {
+            self.load = Some(InMemory::default());
+        }
+        Ok(())
+    }
+    fn finish_load(&mut self) -> Result<(), NotifierError> {
+        if let Err(e) = self.spill() {
+            self.store.abandon_load()?;
+            return Err(e);
+        }
+        Ok(self.store.finish_load()?)
+    }
+    fn abandon_load(&mut self) -> Result<(), NotifierError> {
+        self.load = None;
+        Ok(self.store.abandon_load()?)
+    }
+    fn rebuild(&mut self, reason: &str) -> Result<invitebus_feed::store::Rebuilt, NotifierError> {
+        self.load = None;
+        Ok(self.store.rebuild(reason)?)
     }
     fn unreadable(position: u64, reason: String) -> NotifierError {
         NotifierError::Event { position, reason }

@@ -64,15 +64,19 @@ impl Views {
         self
     }
 
-    /// Writes the folded rows, with the checkpoint, into the loading file.
-    fn spill(&mut self) -> Result<(), ViewError> {
+    /// Writes the folded rows, with the checkpoint, into the loading file; `whole` at the end of
+    /// a load folded from its start, whose counts are then written too (the swap skips them).
+    fn spill(&mut self, whole: bool) -> Result<(), ViewError> {
         let Some(fold) = self.fold.take() else {
             return Ok(());
         };
         let (bytes, started) = (fold.bytes(), std::time::Instant::now());
         let fold_secs = self.folding_since.elapsed().as_secs_f64();
         self.store
-            .apply_then(&[], |_, _, _| Ok::<_, ViewError>(()), |tx| Ok(fold.write(tx)?))?;
+            .apply_then(&[], |_, _, _| Ok::<_, ViewError>(()), |tx| Ok(fold.write(tx, whole)?))?;
+        if whole {
+            self.store.filled();
+        }
         tracing::info!(
             position = self.store.position(),
             bytes,
@@ -123,7 +127,7 @@ impl invitebus_feed::Projection for Views {
                     budget = self.budget,
                     "views: fold budget reached, writing"
                 );
-                self.spill()?;
+                self.spill(false)?;
             }
             return Ok(());
         }
@@ -146,7 +150,7 @@ impl invitebus_feed::Projection for Views {
         Ok(())
     }
     fn finish_load(&mut self) -> Result<(), ViewError> {
-        if let Err(e) = self.spill() {
+        if let Err(e) = self.spill(true) {
             self.store.abandon_load()?;
             return Err(e);
         }
