@@ -148,7 +148,7 @@ pub fn read<E: std::fmt::Display>(
     after: u64,
     until: u64,
     settings: &ReadSettings,
-    mut apply: impl FnMut(&[Decoded]) -> Result<(), E>,
+    mut apply: impl FnMut(Vec<Decoded>) -> Result<(), E>,
 ) -> Result<u64, BulkError<E>> {
     LogReader::open(log)?;
     if until <= after {
@@ -214,8 +214,8 @@ pub fn read<E: std::fmt::Display>(
                         BulkError::Unreadable { position, reason } => BulkError::Unreadable { position, reason },
                         BulkError::Apply(_) | BulkError::Thread => BulkError::Thread,
                     })?;
-                    apply(&events).map_err(BulkError::Apply)?;
                     last = events.last().map_or(last, |d| d.env.position);
+                    apply(events).map_err(BulkError::Apply)?;
                     want += 1;
                     progress.advance(false);
                 }
@@ -259,7 +259,7 @@ pub fn load<P: Projection>(
         projection.begin_load().map_err(|e| e.to_string())?;
     }
     let result = read(log, from, until, settings, |events| {
-        projection.apply_decoded(events).map_err(|e| e.to_string())?;
+        projection.apply_owned(events).map_err(|e| e.to_string())?;
         progress(projection.position())
     })
     .map_err(|e| e.to_string())

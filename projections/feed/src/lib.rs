@@ -50,6 +50,11 @@ pub trait Projection: Send + 'static {
     fn store_mut(&mut self) -> &mut ProjectionFile;
     /// Applies events already decoded, after the position, and moves the checkpoint.
     fn apply_decoded(&mut self, events: &[Decoded]) -> Result<(), Self::Error>;
+    /// [`Projection::apply_decoded`] of events handed over (a bulk load's chunk): one that
+    /// keeps parts of them may take them instead of copying. The same rows either way.
+    fn apply_owned(&mut self, events: Vec<Decoded>) -> Result<(), Self::Error> {
+        self.apply_decoded(&events)
+    }
     /// The error for an event that does not decode.
     fn unreadable(position: u64, reason: String) -> Self::Error;
     /// True when `e` says the file itself is damaged (not a passing failure).

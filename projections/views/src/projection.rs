@@ -114,22 +114,29 @@ impl invitebus_feed::Projection for Views {
     fn store_mut(&mut self) -> &mut ProjectionFile {
         &mut self.store
     }
+    fn apply_owned(&mut self, events: Vec<Decoded>) -> Result<(), ViewError> {
+        let Some(fold) = self.fold.as_mut() else {
+            return self.apply_decoded(&events);
+        };
+        let from = self.store.position();
+        for d in events.into_iter().filter(|d| d.env.position > from) {
+            let at = d.env.position;
+            fold.apply(d.event);
+            self.store.folded(at);
+        }
+        if fold.bytes() > self.budget {
+            tracing::info!(
+                bytes = fold.bytes(),
+                budget = self.budget,
+                "views: fold budget reached, writing"
+            );
+            self.spill(false)?;
+        }
+        Ok(())
+    }
     fn apply_decoded(&mut self, events: &[Decoded]) -> Result<(), ViewError> {
-        if let Some(fold) = self.fold.as_mut() {
-            let from = self.store.position();
-            for d in events.iter().filter(|d| d.env.position > from) {
-                fold.apply(&d.event);
-                self.store.folded(d.env.position);
-            }
-            if fold.bytes() > self.budget {
-                tracing::info!(
-                    bytes = fold.bytes(),
-                    budget = self.budget,
-                    "views: fold budget reached, writing"
-                );
-                self.spill(false)?;
-            }
-            return Ok(());
+        if self.fold.is_some() {
+            return self.apply_owned(events.to_vec());
         }
         // A bulk load counts nothing: the counts are filled once at its end.
         let rows = std::cell::RefCell::new(Rows {
