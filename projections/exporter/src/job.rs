@@ -47,6 +47,7 @@ pub struct Exporter {
     pub(crate) js: jetstream::Context,
     pub(crate) subjects: Subjects,
     pub(crate) service_key: Vec<u8>,
+    pub(crate) bus_auth: invitebus_auth::BusAuth,
     /// The `traceparent` of the request being run: its progress messages carry it.
     pub(crate) trace: Option<String>,
 }
@@ -76,13 +77,23 @@ pub async fn ensure_streams(js: &jetstream::Context, subjects: &Subjects) -> Res
 }
 
 impl Exporter {
-    fn command(&self, name: &str, body: Value) -> Result<Reply, ExporterError> {
-        let subject = self.subjects.command(name);
-        let client = self.client.clone();
+    /// The headers of a request the exporter makes as `system` with `roles`: the trace, and
+    /// the service token when bus auth is on.
+    fn headers(&self, roles: &[String]) -> async_nats::HeaderMap {
         let mut headers = async_nats::HeaderMap::new();
         if let Some(t) = &self.trace {
             headers.insert(invitebus_events::trace::TRACEPARENT, t.as_str());
         }
+        if let Some(token) = self.bus_auth.service_header(roles) {
+            headers.insert(invitebus_auth::bus::AUTHORIZATION, token.as_str());
+        }
+        headers
+    }
+
+    fn command(&self, name: &str, body: Value) -> Result<Reply, ExporterError> {
+        let subject = self.subjects.command(name);
+        let client = self.client.clone();
+        let headers = self.headers(&[]);
         self.handle.block_on(async move {
             let msg = tokio::time::timeout(
                 Duration::from_secs(10),
@@ -122,11 +133,14 @@ impl Exporter {
         let subject = self.subjects.query("history");
         let body = json!({"actor": SYSTEM_ACTOR, "roles": [invitebus_events::ADMIN_ROLE],
             "stream_id": format!("export-{}", r.export_id)});
-        let client = self.client.clone();
+        let (client, headers) = (
+            self.client.clone(),
+            self.headers(&[invitebus_events::ADMIN_ROLE.to_string()]),
+        );
         let reply: Reply = self.handle.block_on(async move {
             let msg = tokio::time::timeout(
                 Duration::from_secs(10),
-                client.request(subject, body.to_string().into()),
+                client.request_with_headers(subject, headers, body.to_string().into()),
             )
             .await
             .map_err(|_| ExporterError::Nats("no reply in time".into()))?

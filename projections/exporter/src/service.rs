@@ -15,6 +15,8 @@ pub struct ExporterConfig {
     pub subjects: Subjects,
     /// The key of the export steps' command ids ([`invitebus_events::command::system_command_id`]).
     pub service_key: Vec<u8>,
+    /// With bus auth on, export steps are sent with invitebus's service token (`--bus-auth`).
+    pub bus_auth: invitebus_auth::BusAuth,
     /// The feed's watchdog and consumer settings.
     pub feed: invitebus_feed::FeedSettings,
 }
@@ -25,6 +27,7 @@ impl ExporterConfig {
             path: path.into(),
             subjects: Subjects::default(),
             service_key: invitebus_events::command::DEV_SERVICE_KEY.to_vec(),
+            bus_auth: Default::default(),
             feed: invitebus_feed::FeedSettings::default(),
         }
     }
@@ -46,6 +49,7 @@ impl ExporterService {
             js,
             subjects: config.subjects.clone(),
             service_key: config.service_key.clone(),
+            bus_auth: config.bus_auth.clone(),
             trace: None,
         };
         let mut run =

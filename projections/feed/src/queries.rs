@@ -4,6 +4,8 @@
 use crate::store;
 use async_nats::Client;
 use futures::StreamExt;
+use invitebus_auth::bus::authorization;
+use invitebus_auth::BusAuth;
 use invitebus_events::query::MIN_POSITION_WAIT_MS;
 use invitebus_events::ProtocolError;
 use std::time::Duration;
@@ -36,11 +38,13 @@ struct MinPosition {
 /// Answers the requests of `sub` until shutdown, each on its own task: waits for the body's
 /// `min_position` (read-your-writes), then runs `handle` on a blocking thread with the read
 /// connection, and replies. A query waiting for its position holds up no other.
-/// A query that finds the file damaged ([`store::read_error`]) has the role rebuild it.
+/// A query that finds the file damaged ([`store::read_error`]) has the role rebuild it. With
+/// bus auth on, `handle` sees the body as its token binds it ([`BusAuth::bind`]).
 pub async fn answer_queries<F>(
     client: Client,
     mut sub: async_nats::Subscriber,
     reader: std::sync::Arc<std::sync::Mutex<store::Reader>>,
+    auth: BusAuth,
     applied: watch::Receiver<u64>,
     mut shutdown: watch::Receiver<bool>,
     handle: F,
@@ -52,10 +56,20 @@ pub async fn answer_queries<F>(
             m = sub.next() => match m { Some(m) => m, None => break },
             _ = shutdown.changed() => break,
         };
-        let Some(to) = msg.reply else { continue };
+        let Some(to) = msg.reply.clone() else { continue };
         let (reader, mut applied, client) = (reader.clone(), applied.clone(), client.clone());
+        let bound = auth.bind(authorization(&msg), &msg.payload).map(|b| b.into_owned());
         tokio::spawn(async move {
-            let min = serde_json::from_slice::<MinPosition>(&msg.payload)
+            let body = match bound {
+                Ok(body) => body,
+                Err(e) => {
+                    let _ = client
+                        .publish(to, invitebus_events::Reply::err(e).to_bytes().into())
+                        .await;
+                    return;
+                }
+            };
+            let min = serde_json::from_slice::<MinPosition>(&body)
                 .ok()
                 .and_then(|m| m.min_position);
             let result = match wait_for(&mut applied, min).await {
@@ -65,7 +79,7 @@ pub async fn answer_queries<F>(
                     let result = reader
                         .conn()
                         .map_err(store::read_error)
-                        .and_then(|conn| handle(conn, &msg.payload));
+                        .and_then(|conn| handle(conn, &body));
                     if let Err(e) = &result {
                         if e.message.starts_with(store::DAMAGED) {
                             reader.report_damage(&e.message);

@@ -29,6 +29,8 @@ use tracing::{info, warn};
 pub struct NotifierConfig {
     pub path: PathBuf,
     pub subjects: Subjects,
+    /// Whether `inbox` queries must carry a token (`--bus-auth`).
+    pub bus_auth: invitebus_auth::BusAuth,
     pub queue_group: String,
     /// The feed's watchdog and consumer settings.
     pub feed: invitebus_feed::FeedSettings,
@@ -39,6 +41,7 @@ impl NotifierConfig {
         NotifierConfig {
             path: path.into(),
             subjects: Subjects::default(),
+            bus_auth: Default::default(),
             queue_group: "invitebus-notifier".into(),
             feed: invitebus_feed::FeedSettings::default(),
         }
@@ -94,8 +97,9 @@ impl NotifierService {
             check_body(body)?;
             inbox(conn, &decode_fields::<InboxRequest>(body)?)
         };
+        let auth = config.bus_auth.clone();
         run.spawn(move |applied, shutdown| {
-            invitebus_feed::answer_queries(client, sub, reader, applied, shutdown, handler)
+            invitebus_feed::answer_queries(client, sub, reader, auth, applied, shutdown, handler)
         });
         info!(path = %config.path.display(), "notifier ready");
         Ok(NotifierService { run })

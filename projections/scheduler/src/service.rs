@@ -26,6 +26,8 @@ pub struct SchedulerConfig {
     pub tick: Duration,
     /// The key of the timers' command ids ([`invitebus_events::command::system_command_id`]).
     pub service_key: Vec<u8>,
+    /// With bus auth on, timers fire with invitebus's service token (`--bus-auth`).
+    pub bus_auth: invitebus_auth::BusAuth,
     /// The feed's watchdog and consumer settings.
     pub feed: invitebus_feed::FeedSettings,
 }
@@ -37,6 +39,7 @@ impl SchedulerConfig {
             subjects: Subjects::default(),
             tick: Duration::from_millis(250),
             service_key: invitebus_events::command::DEV_SERVICE_KEY.to_vec(),
+            bus_auth: Default::default(),
             feed: invitebus_feed::FeedSettings::default(),
         }
     }
@@ -58,6 +61,7 @@ impl SchedulerService {
             client,
             subjects: config.subjects.clone(),
             key: config.service_key.clone(),
+            auth: config.bus_auth.clone(),
         };
         let tick = config.tick;
         run.spawn(move |applied, shutdown| firing.run(tick, applied, shutdown));
@@ -79,6 +83,7 @@ struct Firing {
     client: Client,
     subjects: Subjects,
     key: Vec<u8>,
+    auth: invitebus_auth::BusAuth,
 }
 
 /// A timer that is due.
@@ -146,6 +151,9 @@ impl Firing {
             let mut headers = async_nats::HeaderMap::new();
             if let Some(t) = &timer.traceparent {
                 headers.insert(invitebus_events::trace::TRACEPARENT, t.as_str());
+            }
+            if let Some(token) = self.auth.service_header(&[]) {
+                headers.insert(invitebus_auth::bus::AUTHORIZATION, token.as_str());
             }
             let request =
                 self.client

@@ -21,6 +21,8 @@ pub const QUERIES: [&str; 7] = ["received", "sent", "invite", "admin", "code", "
 pub struct ViewsConfig {
     pub path: PathBuf,
     pub subjects: Subjects,
+    /// Whether queries must carry a token (`--bus-auth`).
+    pub bus_auth: invitebus_auth::BusAuth,
     pub queue_group: String,
     /// The feed's watchdog and consumer settings.
     pub feed: invitebus_feed::FeedSettings,
@@ -31,6 +33,7 @@ impl ViewsConfig {
         ViewsConfig {
             path: path.into(),
             subjects: Subjects::default(),
+            bus_auth: Default::default(),
             queue_group: "invitebus-views".into(),
             feed: invitebus_feed::FeedSettings::default(),
         }
@@ -55,9 +58,9 @@ impl ViewService {
                 .await
                 .map_err(|e| ViewError::Nats(e.into()))?;
             let handler = move |c: &Connection, b: &[u8]| answer(c, name, b);
-            let (client, reader) = (client.clone(), reader.clone());
+            let (client, reader, auth) = (client.clone(), reader.clone(), config.bus_auth.clone());
             run.spawn(move |applied, shutdown| {
-                invitebus_feed::answer_queries(client, sub, reader, applied, shutdown, handler)
+                invitebus_feed::answer_queries(client, sub, reader, auth, applied, shutdown, handler)
             });
         }
         info!(path = %config.path.display(), "views ready");

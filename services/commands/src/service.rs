@@ -5,6 +5,8 @@ use crate::queries;
 use crate::writer::{RelayLink, Writer, WriterConfig, WriterHandle};
 use async_nats::{Client, Subject};
 use futures::StreamExt;
+use invitebus_auth::bus::authorization;
+use invitebus_auth::BusAuth;
 use invitebus_eventlog::relay::{self, Relay};
 use invitebus_eventlog::{LogError, LogReader};
 use invitebus_events::subject::Subjects;
@@ -32,6 +34,8 @@ pub struct ServiceConfig {
     pub exports_enabled: bool,
     /// When `invites.health` says unhealthy.
     pub health: crate::health::HealthSettings,
+    /// Whether commands and the log's queries must carry a token (`--bus-auth`); health never.
+    pub bus_auth: BusAuth,
 }
 
 impl ServiceConfig {
@@ -43,6 +47,7 @@ impl ServiceConfig {
             relay_client: None,
             exports_enabled: false,
             health: crate::health::HealthSettings::default(),
+            bus_auth: BusAuth::Off,
         }
     }
 }
@@ -128,6 +133,7 @@ impl CommandService {
                 handle.clone(),
                 reply_tx,
                 config.exports_enabled,
+                config.bus_auth.clone(),
                 shutdown_rx.clone(),
             )),
             tokio::spawn(reply_loop(client.clone(), reply_rx)),
@@ -144,7 +150,7 @@ impl CommandService {
                 client.clone(),
                 history,
                 reader.clone(),
-                queries::history,
+                (queries::history, config.bus_auth.clone()),
                 shutdown_rx.clone(),
             )),
             tokio::spawn(unknown_queries(
@@ -154,7 +160,13 @@ impl CommandService {
                 shutdown_rx.clone(),
             )),
             tokio::spawn(relay_gauges(handle.head(), relayed.clone(), shutdown_rx.clone())),
-            tokio::spawn(query_loop(client.clone(), state, reader, queries::state, shutdown_rx)),
+            tokio::spawn(query_loop(
+                client.clone(),
+                state,
+                reader,
+                (queries::state, config.bus_auth.clone()),
+                shutdown_rx,
+            )),
         ];
         info!(prefix = subjects.prefix(), "command service ready");
         Ok(CommandService {
@@ -204,6 +216,7 @@ async fn command_loop(
     writer: WriterHandle,
     replies: mpsc::UnboundedSender<(Subject, Reply)>,
     exports_enabled: bool,
+    auth: BusAuth,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -218,7 +231,10 @@ async fn command_loop(
             .as_ref()
             .and_then(|h| h.get(invitebus_events::trace::TRACEPARENT))
             .and_then(|v| invitebus_events::trace::Traceparent::parse(v.as_str()));
-        let decoded = CommandRequest::decode(name, &msg.payload).map(|mut r| {
+        let decoded = auth
+            .bind(authorization(&msg), &msg.payload)
+            .and_then(|body| CommandRequest::decode(name, &body));
+        let decoded = decoded.map(|mut r| {
             // The trace names the action when the client gave no correlation id.
             if r.meta.correlation_id.is_none() {
                 r.meta.correlation_id = traceparent.as_ref().map(|t| t.trace_id().to_string());
@@ -320,7 +336,7 @@ async fn query_loop(
     client: Client,
     mut sub: async_nats::Subscriber,
     reader: Arc<Mutex<LogReader>>,
-    query: QueryFn,
+    (query, auth): (QueryFn, BusAuth),
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -328,14 +344,17 @@ async fn query_loop(
             m = sub.next() => match m { Some(m) => m, None => break },
             _ = shutdown.changed() => break,
         };
-        let Some(to) = msg.reply else { continue };
+        let Some(to) = msg.reply.clone() else { continue };
         let reader = reader.clone();
-        let result = tokio::task::spawn_blocking(move || {
-            let reader = reader.lock().unwrap_or_else(|p| p.into_inner());
-            query(&reader, &msg.payload)
-        })
-        .await
-        .unwrap_or_else(|e| Err(ProtocolError::internal(format!("query task failed: {e}"))));
+        let result = match auth.bind(authorization(&msg), &msg.payload).map(|b| b.into_owned()) {
+            Err(e) => Err(e),
+            Ok(body) => tokio::task::spawn_blocking(move || {
+                let reader = reader.lock().unwrap_or_else(|p| p.into_inner());
+                query(&reader, &body)
+            })
+            .await
+            .unwrap_or_else(|e| Err(ProtocolError::internal(format!("query task failed: {e}")))),
+        };
         let _ = client.publish(to, Reply::from(result).to_bytes().into()).await;
     }
 }

@@ -26,6 +26,8 @@ pub struct GatewayConfig {
 pub struct Caller {
     pub user: String,
     pub roles: Vec<String>,
+    /// The verified token, forwarded on the bus (`Authorization`) for `--bus-auth token`.
+    pub token: String,
 }
 
 impl Caller {
@@ -75,23 +77,38 @@ impl axum::extract::FromRequestParts<std::sync::Arc<GatewayConfig>> for Authed {
 impl GatewayConfig {
     /// The caller named by the request's token.
     pub fn caller(&self, headers: &HeaderMap, query: Option<&str>) -> Result<Caller, ProtocolError> {
-        let claims: Claims = token_of(headers, query)
-            .and_then(|t| verify(&self.jwt_secret, &t))
+        let token = token_of(headers, query)
+            .map_err(|e| ProtocolError::with_field(ErrorCode::Unauthenticated, "token", e.to_string()))?;
+        let claims: Claims = verify(&self.jwt_secret, &token)
             .map_err(|e| ProtocolError::with_field(ErrorCode::Unauthenticated, "token", e.to_string()))?;
         Ok(Caller {
             user: claims.sub,
             roles: claims.roles,
+            token,
         })
     }
 
-    /// Sends a request body as it is and returns invitebus's reply as it came.
-    pub async fn request_raw(&self, subject: String, body: Vec<u8>) -> Result<axum::body::Bytes, ProtocolError> {
+    /// Sends a request body as it is, with the caller's token when there is one, and returns
+    /// invitebus's reply as it came.
+    pub async fn request_raw(
+        &self,
+        subject: String,
+        body: Vec<u8>,
+        caller: Option<&Caller>,
+    ) -> Result<axum::body::Bytes, ProtocolError> {
         if body.len() > MAX_BODY + MAX_INJECTED {
             return Err(ProtocolError::invalid_command(format!(
                 "the body is over {MAX_BODY} bytes"
             )));
         }
-        let request = self.client.request_with_headers(subject, trace_headers(), body.into());
+        let mut headers = trace_headers();
+        if let Some(c) = caller {
+            headers.insert(
+                invitebus_auth::bus::AUTHORIZATION,
+                format!("Bearer {}", c.token).as_str(),
+            );
+        }
+        let request = self.client.request_with_headers(subject, headers, body.into());
         match tokio::time::timeout(ANSWER_WITHIN, request).await {
             Ok(Ok(msg)) => Ok(msg.payload),
             _ => Err(ProtocolError::unavailable(
@@ -102,7 +119,12 @@ impl GatewayConfig {
 
     /// Sends a request body as it is and returns invitebus's reply.
     pub async fn request(&self, subject: String, body: Vec<u8>) -> Reply {
-        match self.request_raw(subject, body).await {
+        self.request_as(subject, body, None).await
+    }
+
+    /// [`GatewayConfig::request`] on behalf of `caller` (their token goes with it).
+    pub async fn request_as(&self, subject: String, body: Vec<u8>, caller: Option<&Caller>) -> Reply {
+        match self.request_raw(subject, body, caller).await {
             Ok(payload) => serde_json::from_slice::<Reply>(&payload)
                 .unwrap_or_else(|e| Reply::err(ProtocolError::internal(format!("a reply that is not a reply: {e}")))),
             Err(e) => Reply::err(e),
@@ -112,7 +134,7 @@ impl GatewayConfig {
     /// Sends command `name` with `fields` on behalf of `caller`.
     pub async fn command(&self, caller: &Caller, name: &str, fields: Value) -> Result<Done, ProtocolError> {
         let body = with_actor(caller, fields);
-        let reply = self.request(self.subjects.command(name), body).await;
+        let reply = self.request_as(self.subjects.command(name), body, Some(caller)).await;
         let position = reply.position();
         reply.into_result().map(|data| Done { data, position })
     }
@@ -120,7 +142,9 @@ impl GatewayConfig {
     /// Reads query `name` with `fields` on behalf of `caller`.
     pub async fn query(&self, caller: &Caller, name: &str, fields: Value) -> Result<Value, ProtocolError> {
         let body = with_actor(caller, fields);
-        self.request(self.subjects.query(name), body).await.into_result()
+        self.request_as(self.subjects.query(name), body, Some(caller))
+            .await
+            .into_result()
     }
 
     /// Reads query `name` once the views hold every command acknowledged before this call: the
@@ -194,12 +218,7 @@ pub const MAX_MESSAGE: usize = 300;
 pub const MAX_FIELD: usize = 100;
 
 /// `s` cut to `max` characters, with `…` where it was cut.
-pub fn clip(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((at, _)) => format!("{}…", &s[..at]),
-        None => s.to_string(),
-    }
-}
+pub use invitebus_auth::clip;
 
 /// `e` with its message and field clipped (see [`MAX_MESSAGE`]).
 pub fn trimmed(mut e: ProtocolError) -> ProtocolError {

@@ -106,7 +106,7 @@ async fn forward(
         let caller = caller?;
         known(kind, names, name)?;
         let body = authorised(&caller, body)?;
-        cfg.request_raw(subject, body).await
+        cfg.request_raw(subject, body, Some(&caller)).await
     };
     match sent.await {
         Ok(payload) => passed_on(payload),

@@ -21,6 +21,10 @@ pub struct SendArgs {
     /// Seconds to wait for the reply.
     #[arg(long, default_value_t = 10)]
     pub timeout: u64,
+    /// The token the request acts with (`Authorization: Bearer …` on the message), for a bus
+    /// whose `serve` runs with `--bus-auth token`; `invitebus token` mints one.
+    #[arg(long, env = "INVITEBUS_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 /// Sends one command; exit code 0 for an ok reply, 1 for an error reply.
@@ -50,7 +54,14 @@ pub async fn send(args: SendArgs, kind: Kind) -> anyhow::Result<i32> {
         Kind::Command => subjects.command(&args.command),
         Kind::Query => subjects.query(&args.command),
     };
-    let reply = request(&client, subject, body.into_bytes(), args.timeout).await?;
+    let mut headers = async_nats::HeaderMap::new();
+    if let Some(t) = &args.token {
+        headers.insert(
+            invitebus_auth::bus::AUTHORIZATION,
+            format!("Bearer {}", t.trim()).as_str(),
+        );
+    }
+    let reply = request(&client, subject, headers, body.into_bytes(), args.timeout).await?;
     println!("{}", String::from_utf8_lossy(&reply));
     let parsed: Reply = serde_json::from_slice(&reply).context("the reply is not a protocol reply")?;
     Ok(if parsed.ok { 0 } else { 1 })
@@ -59,12 +70,13 @@ pub async fn send(args: SendArgs, kind: Kind) -> anyhow::Result<i32> {
 async fn request(
     client: &async_nats::Client,
     subject: String,
+    headers: async_nats::HeaderMap,
     body: Vec<u8>,
     timeout: u64,
 ) -> anyhow::Result<bytes::Bytes> {
     let msg = tokio::time::timeout(
         Duration::from_secs(timeout),
-        client.request(subject.clone(), body.into()),
+        client.request_with_headers(subject.clone(), headers, body.into()),
     )
     .await
     .with_context(|| format!("no reply on {subject} within {timeout} s"))?
@@ -74,7 +86,14 @@ async fn request(
 
 pub async fn health(common: Common) -> anyhow::Result<i32> {
     let client = crate::nats::connect(&common.nats_url).await?;
-    let reply = request(&client, common.subjects().health(), b"{}".to_vec(), 5).await?;
+    let reply = request(
+        &client,
+        common.subjects().health(),
+        Default::default(),
+        b"{}".to_vec(),
+        5,
+    )
+    .await?;
     println!("{}", String::from_utf8_lossy(&reply));
     Ok(0)
 }

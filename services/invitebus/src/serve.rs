@@ -64,6 +64,34 @@ pub struct ServeArgs {
     /// Most commands per transaction (1 turns group commit off).
     #[arg(long, env = "INVITEBUS_MAX_BATCH", default_value_t = 1024)]
     pub max_batch: usize,
+    /// `token`: every command and query on NATS carries `Authorization: Bearer <jwt>`, and acts
+    /// as that token's subject with its roles (users' tokens signed with INVITEBUS_JWT_SECRET,
+    /// invitebus's own workers' with INVITEBUS_SERVICE_SECRET); `off`: bodies are believed.
+    #[arg(long, env = "INVITEBUS_BUS_AUTH", value_enum, default_value_t = BusAuthArg::Off)]
+    pub bus_auth: BusAuthArg,
+}
+
+/// `--bus-auth`: whether requests on the bus must carry a token.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BusAuthArg {
+    Off,
+    Token,
+}
+
+impl ServeArgs {
+    /// The bus auth of these settings; refused when users' tokens would verify as the service's.
+    pub fn bus_auth(&self) -> anyhow::Result<invitebus_auth::BusAuth> {
+        match self.bus_auth {
+            BusAuthArg::Off => Ok(invitebus_auth::BusAuth::Off),
+            BusAuthArg::Token if self.jwt_secret == self.service_secret => anyhow::bail!(
+                "--bus-auth token with INVITEBUS_SERVICE_SECRET equal to INVITEBUS_JWT_SECRET: any user's token could then act as `system`; give the service a secret of its own"
+            ),
+            BusAuthArg::Token => Ok(invitebus_auth::BusAuth::Token {
+                users: self.jwt_secret.clone(),
+                service: self.service_secret.clone(),
+            }),
+        }
+    }
 }
 
 /// Which part of invitebus a `serve` runs.
@@ -90,6 +118,7 @@ pub enum SyncArg {
 pub const MIN_SECRET: usize = 32;
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let bus_auth = args.bus_auth()?;
     let mut signals = Signals::take();
     let metrics = crate::metrics::install()?;
     if let Some(addr) = &args.metrics {
@@ -131,6 +160,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             config.relay_client = Some(crate::nats::connect(&url).await?);
             config.exports_enabled = args.exports || runs(Role::Exporter);
             config.health.unhealthy_after = std::time::Duration::from_secs_f64(args.unhealthy_after.max(0.1));
+            config.bus_auth = bus_auth.clone();
             Some(CommandService::start(client.clone(), config).await?)
         }
         false => None,
@@ -141,6 +171,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 let mut config = ViewsConfig::new(args.common.data.join("views.db"));
                 config.subjects = subjects.clone();
                 config.feed = feed("views");
+                config.bus_auth = bus_auth.clone();
                 ViewService::start(client.clone(), config)
             })
             .await?,
@@ -153,6 +184,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 let mut config = NotifierConfig::new(args.common.data.join("notifier.db"));
                 config.subjects = subjects.clone();
                 config.feed = feed("notifier");
+                config.bus_auth = bus_auth.clone();
                 NotifierService::start(client.clone(), config)
             })
             .await?,
@@ -166,6 +198,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 config.subjects = subjects.clone();
                 config.service_key = args.service_secret.as_bytes().to_vec();
                 config.feed = feed("scheduler");
+                config.bus_auth = bus_auth.clone();
                 SchedulerService::start(client.clone(), config)
             })
             .await?,
@@ -179,6 +212,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 config.subjects = subjects.clone();
                 config.service_key = args.service_secret.as_bytes().to_vec();
                 config.feed = feed("exporter");
+                config.bus_auth = bus_auth.clone();
                 ExporterService::start(client.clone(), config)
             })
             .await?,

@@ -1,5 +1,6 @@
 //! A running `invitebus serve` with its HTTP gateway, its own nats-server and data directory,
-//! and the tokens a seed's client would hold.
+//! and the tokens a seed's client would hold. The bus runs with `--bus-auth token`, so every
+//! route of every seed is tested forwarding its caller's token.
 
 use super::http::{self, Answer};
 use super::Serve;
@@ -8,6 +9,8 @@ use serde_json::Value;
 use std::net::SocketAddr;
 
 pub const SECRET: &str = "gateway-test-secret";
+/// The service's own secret in these tests: its tokens are the only way to act as `system`.
+pub const SERVICE_SECRET: &str = "gateway-test-service-secret";
 
 pub struct Gateway {
     pub addr: SocketAddr,
@@ -21,7 +24,11 @@ impl Gateway {
     pub async fn start() -> Gateway {
         let nats = NatsServer::start_temp().unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let (serve, addr) = Serve::start_with_gateway(&nats.url(), dir.path(), SECRET).await;
+        let env = [
+            ("INVITEBUS_BUS_AUTH", "token"),
+            ("INVITEBUS_SERVICE_SECRET", SERVICE_SECRET),
+        ];
+        let (serve, addr) = Serve::start_with_gateway_env(&nats.url(), dir.path(), SECRET, &env).await;
         let client = super::connect(&nats.url()).await;
         Gateway {
             addr,

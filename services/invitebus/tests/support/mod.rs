@@ -53,6 +53,16 @@ impl Serve {
     /// `serve` (all roles) with its gateway on `127.0.0.1:<free port>`, once the gateway answers
     /// its heartbeat; returns the gateway's address.
     pub async fn start_with_gateway(nats_url: &str, data: &Path, secret: &str) -> (Serve, std::net::SocketAddr) {
+        Serve::start_with_gateway_env(nats_url, data, secret, &[]).await
+    }
+
+    /// [`Serve::start_with_gateway`] with extra environment.
+    pub async fn start_with_gateway_env(
+        nats_url: &str,
+        data: &Path,
+        secret: &str,
+        env: &[(&str, &str)],
+    ) -> (Serve, std::net::SocketAddr) {
         let addr = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -61,6 +71,7 @@ impl Serve {
             .args(["serve", "--http", &addr.to_string(), "--nats", nats_url, "--data"])
             .arg(data)
             .env("INVITEBUS_JWT_SECRET", secret)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .spawn()
