@@ -73,20 +73,35 @@ pub trait Projection: Send + 'static {
         let decoded = file::decode(events, self.position(), Self::unreadable)?;
         self.apply_decoded(&decoded)
     }
+    /// What a fresh bulk load keeps in memory instead of the file (the views' fold, the
+    /// notifier's memory), written into the loading file before the swap.
+    fn write_held(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+    /// Forgets what a bulk load kept in memory (the load is dropped, or the file rebuilt).
+    fn drop_held(&mut self) {}
     /// Sets the damaged file aside and starts again, at position 0, in a fresh one.
     fn rebuild(&mut self, reason: &str) -> Result<store::Rebuilt, Self::Error> {
+        self.drop_held();
         Ok(self.store_mut().rebuild(reason)?)
     }
     /// Starts a bulk load into a fresh file (see [`ProjectionFile::begin_load`]).
     fn begin_load(&mut self) -> Result<(), Self::Error> {
         Ok(self.store_mut().begin_load()?)
     }
-    /// Swaps the loaded file in (see [`ProjectionFile::finish_load`]).
+    /// Writes what the load held in memory, then swaps the loaded file in (see
+    /// [`ProjectionFile::finish_load`]); the load is dropped if the writing fails.
     fn finish_load(&mut self) -> Result<(), Self::Error> {
+        if let Err(e) = self.write_held() {
+            self.drop_held();
+            self.store_mut().abandon_load()?;
+            return Err(e);
+        }
         Ok(self.store_mut().finish_load()?)
     }
     /// Drops a bulk load; the live file stays.
     fn abandon_load(&mut self) -> Result<(), Self::Error> {
+        self.drop_held();
         Ok(self.store_mut().abandon_load()?)
     }
 }

@@ -294,20 +294,11 @@ impl invitebus_feed::Projection for Notifier {
         }
         Ok(())
     }
-    fn finish_load(&mut self) -> Result<(), NotifierError> {
-        if let Err(e) = self.spill() {
-            self.store.abandon_load()?;
-            return Err(e);
-        }
-        Ok(self.store.finish_load()?)
+    fn write_held(&mut self) -> Result<(), NotifierError> {
+        self.spill()
     }
-    fn abandon_load(&mut self) -> Result<(), NotifierError> {
+    fn drop_held(&mut self) {
         self.load = None;
-        Ok(self.store.abandon_load()?)
-    }
-    fn rebuild(&mut self, reason: &str) -> Result<invitebus_feed::store::Rebuilt, NotifierError> {
-        self.load = None;
-        Ok(self.store.rebuild(reason)?)
     }
     fn unreadable(position: u64, reason: String) -> NotifierError {
         NotifierError::Event { position, reason }

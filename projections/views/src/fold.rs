@@ -13,7 +13,7 @@
 //! of 400-byte entries spent 42% of the fold zeroing fresh pages (perf), hence [`Slot`]'s box.
 
 use crate::apply::{json, time};
-use invitebus_events::event::{InviteCreated, UserUpserted};
+use invitebus_events::event::{InviteCreated, InviteDecided, UserUpserted};
 use invitebus_events::{Event, Id, RecordStatus};
 use std::collections::BTreeMap;
 
@@ -216,26 +216,8 @@ impl Fold {
             Event::InviteRead(e) => {
                 self.set(&e.invite_id, &e.invitee, RecordStatus::Read, None, e.at);
             }
-            Event::InviteApproved(e) => {
-                self.set(
-                    &e.invite_id,
-                    &e.invitee,
-                    RecordStatus::Approved,
-                    Some(e.description),
-                    e.at,
-                );
-                self.invite_status(&e.invite_id, e.at);
-            }
-            Event::InviteDenied(e) => {
-                self.set(
-                    &e.invite_id,
-                    &e.invitee,
-                    RecordStatus::Denied,
-                    Some(e.description),
-                    e.at,
-                );
-                self.invite_status(&e.invite_id, e.at);
-            }
+            Event::InviteApproved(e) => self.decided(e, RecordStatus::Approved),
+            Event::InviteDenied(e) => self.decided(e, RecordStatus::Denied),
             Event::InviteResent(e) => {
                 if let Some(i) = self.invite_mut(&e.invite_id) {
                     i.updated_at = e.at;
@@ -347,6 +329,12 @@ impl Fold {
         for invitee in &e.invitees {
             self.insert(&invite, invitee, e.resource_id.as_str(), e.inviter.as_str(), at);
         }
+    }
+
+    /// An approval or a denial: the record's status and description, then its invite's.
+    fn decided(&mut self, e: InviteDecided, status: RecordStatus) {
+        self.set(&e.invite_id, &e.invitee, status, Some(e.description), e.at);
+        self.invite_status(&e.invite_id, e.at);
     }
 
     fn invite_mut(&mut self, invite: &Id) -> Option<&mut Invite> {

@@ -156,20 +156,11 @@ impl invitebus_feed::Projection for Views {
         }
         Ok(())
     }
-    fn finish_load(&mut self) -> Result<(), ViewError> {
-        if let Err(e) = self.spill(true) {
-            self.store.abandon_load()?;
-            return Err(e);
-        }
-        Ok(self.store.finish_load()?)
+    fn write_held(&mut self) -> Result<(), ViewError> {
+        self.spill(true)
     }
-    fn abandon_load(&mut self) -> Result<(), ViewError> {
+    fn drop_held(&mut self) {
         self.fold = None;
-        Ok(self.store.abandon_load()?)
-    }
-    fn rebuild(&mut self, reason: &str) -> Result<invitebus_feed::store::Rebuilt, ViewError> {
-        self.fold = None;
-        Ok(self.store.rebuild(reason)?)
     }
     fn unreadable(position: u64, reason: String) -> ViewError {
         ViewError::Event { position, reason }
