@@ -4,7 +4,6 @@
 use crate::store;
 use async_nats::Client;
 use futures::StreamExt;
-use invitebus_auth::bus::authorization;
 use invitebus_auth::BusAuth;
 use invitebus_events::query::MIN_POSITION_WAIT_MS;
 use invitebus_events::ProtocolError;
@@ -58,7 +57,7 @@ pub async fn answer_queries<F>(
         };
         let Some(to) = msg.reply.clone() else { continue };
         let (reader, mut applied, client) = (reader.clone(), applied.clone(), client.clone());
-        let bound = auth.bind(authorization(&msg), &msg.payload).map(|b| b.into_owned());
+        let bound = auth.bind_message(&msg);
         tokio::spawn(async move {
             let body = match bound {
                 Ok(body) => body,

@@ -19,21 +19,29 @@ pub const DEFAULT_BUDGET: usize = 256 << 20;
 /// Rough bytes an entry costs beside its strings.
 const ENTRY: usize = 96;
 
+macro_rules! reads_table {
+    () => {
+        "CREATE TABLE IF NOT EXISTS load_reads (user_id TEXT NOT NULL, invite_id TEXT NOT NULL, position INTEGER NOT NULL);"
+    };
+}
+
 /// The table of reads a load defers: `(user, invite)` read at `position` marks the
 /// notifications of that pair made before it ([`READS_APPLIED`] at the end of the load).
-pub const READS: &str = "CREATE TABLE IF NOT EXISTS load_reads (user_id TEXT NOT NULL, invite_id TEXT NOT NULL, \
-     position INTEGER NOT NULL)";
+pub const READS: &str = reads_table!();
 
 /// The deferred reads, applied once the indexes are built: what `UPDATE … SET read = 1` did
-/// at each read event to the notifications there then (those of an earlier position).
-pub const READS_APPLIED: &str = "
-CREATE TABLE IF NOT EXISTS load_reads (user_id TEXT NOT NULL, invite_id TEXT NOT NULL, position INTEGER NOT NULL);
+/// at each read event to the notifications there then (those of an earlier position). The
+/// table is created here too, so a load begun without it still swaps in.
+pub const READS_APPLIED: &str = concat!(
+    reads_table!(),
+    "
 UPDATE notifications SET read = 1 FROM (
     SELECT user_id, invite_id, MAX(position) AS position FROM load_reads GROUP BY user_id, invite_id
 ) AS r WHERE notifications.user_id = r.user_id AND notifications.invite_id = r.invite_id
     AND notifications.position < r.position;
 DROP TABLE IF EXISTS load_reads;
-";
+"
+);
 
 /// What a fresh load remembers, as [`crate::store`]'s `remember` writes it to the tables.
 #[derive(Default)]

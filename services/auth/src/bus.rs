@@ -86,6 +86,15 @@ impl BusAuth {
         ))
     }
 
+    /// [`BusAuth::bind`] of a bus message, by its own `Authorization` header: off, the
+    /// message's payload itself (no copy); on, the bound body.
+    pub fn bind_message(&self, msg: &async_nats::Message) -> Result<bytes::Bytes, ProtocolError> {
+        Ok(match self.bind(authorization(msg), &msg.payload)? {
+            Cow::Borrowed(_) => msg.payload.clone(),
+            Cow::Owned(body) => bytes::Bytes::from(body),
+        })
+    }
+
     /// The header value invitebus's own workers send their commands with (`Bearer` and a
     /// service token acting as `system` with `roles`); none when off.
     pub fn service_header(&self, roles: &[String]) -> Option<String> {

@@ -5,7 +5,6 @@ use crate::queries;
 use crate::writer::{RelayLink, Writer, WriterConfig, WriterHandle};
 use async_nats::{Client, Subject};
 use futures::StreamExt;
-use invitebus_auth::bus::authorization;
 use invitebus_auth::BusAuth;
 use invitebus_eventlog::relay::{self, Relay};
 use invitebus_eventlog::{LogError, LogReader};
@@ -232,7 +231,7 @@ async fn command_loop(
             .and_then(|h| h.get(invitebus_events::trace::TRACEPARENT))
             .and_then(|v| invitebus_events::trace::Traceparent::parse(v.as_str()));
         let decoded = auth
-            .bind(authorization(&msg), &msg.payload)
+            .bind_message(&msg)
             .and_then(|body| CommandRequest::decode(name, &body));
         let decoded = decoded.map(|mut r| {
             // The trace names the action when the client gave no correlation id.
@@ -346,7 +345,7 @@ async fn query_loop(
         };
         let Some(to) = msg.reply.clone() else { continue };
         let reader = reader.clone();
-        let result = match auth.bind(authorization(&msg), &msg.payload).map(|b| b.into_owned()) {
+        let result = match auth.bind_message(&msg) {
             Err(e) => Err(e),
             Ok(body) => tokio::task::spawn_blocking(move || {
                 let reader = reader.lock().unwrap_or_else(|p| p.into_inner());

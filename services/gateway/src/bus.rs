@@ -77,10 +77,10 @@ impl axum::extract::FromRequestParts<std::sync::Arc<GatewayConfig>> for Authed {
 impl GatewayConfig {
     /// The caller named by the request's token.
     pub fn caller(&self, headers: &HeaderMap, query: Option<&str>) -> Result<Caller, ProtocolError> {
-        let token = token_of(headers, query)
-            .map_err(|e| ProtocolError::with_field(ErrorCode::Unauthenticated, "token", e.to_string()))?;
-        let claims: Claims = verify(&self.jwt_secret, &token)
-            .map_err(|e| ProtocolError::with_field(ErrorCode::Unauthenticated, "token", e.to_string()))?;
+        let refused =
+            |e: crate::auth::AuthError| ProtocolError::with_field(ErrorCode::Unauthenticated, "token", e.to_string());
+        let token = token_of(headers, query).map_err(refused)?;
+        let claims: Claims = verify(&self.jwt_secret, &token).map_err(refused)?;
         Ok(Caller {
             user: claims.sub,
             roles: claims.roles,
