@@ -3,7 +3,7 @@
 //! decides who acts: the body's `actor` must be the token's subject (or absent) and its `roles`
 //! are the token's, whatever the body said. `system` only with invitebus's service token.
 
-use crate::{mint, verify, verify_service, AuthError, Claims};
+use crate::{mint, verify_service, AuthError, Claims, Verifier};
 use invitebus_events::{ErrorCode, ProtocolError, SYSTEM_ACTOR};
 use serde_json::Value;
 use std::borrow::Cow;
@@ -28,9 +28,12 @@ pub enum BusAuth {
     /// The body's `actor` and `roles` are believed: a laptop, a trusted network.
     #[default]
     Off,
-    /// Every command and query carries a token: users' signed with `users`, invitebus's own
-    /// workers' with `service` (a secret no user-facing edge accepts).
-    Token { users: String, service: String },
+    /// Every command and query carries a token: users' checked by `users`, invitebus's own
+    /// workers' signed with `service` (a secret no user-facing edge accepts).
+    Token {
+        users: std::sync::Arc<Verifier>,
+        service: String,
+    },
 }
 
 impl std::fmt::Debug for BusAuth {
@@ -109,14 +112,14 @@ impl BusAuth {
 }
 
 /// The verified claims of a `Bearer` header: a user's token, or else the service's.
-fn claims(users: &str, service: &str, authorization: Option<&str>) -> Result<Claims, AuthError> {
+fn claims(users: &Verifier, service: &str, authorization: Option<&str>) -> Result<Claims, AuthError> {
     let header = authorization.map(str::trim).ok_or(AuthError::Missing)?;
     let token = header
         .get(..7)
         .filter(|s| s.eq_ignore_ascii_case("bearer "))
         .map(|_| header[7..].trim())
         .ok_or_else(|| AuthError::Invalid("Authorization is not `Bearer <token>`".into()))?;
-    match verify(users, token) {
+    match users.verify(token) {
         Ok(c) => Ok(c),
         // A token naming `system` is only ever the service's: checked against its secret alone.
         Err(user_error) => verify_service(service, token).map_err(|_| user_error),
@@ -129,7 +132,7 @@ mod tests {
 
     fn on() -> BusAuth {
         BusAuth::Token {
-            users: "users-secret".into(),
+            users: std::sync::Arc::new(Verifier::hs256("users-secret")),
             service: "service-secret".into(),
         }
     }

@@ -1,11 +1,15 @@
-//! Who is acting: HS256 tokens here — users' (the gateway's callers, bus clients) and invitebus's
-//! own service token, the only way to act as `system` —; [`bus`]: with `--bus-auth token`, a
-//! request on NATS acts as its `Authorization` header's token says, whatever its body says.
+//! Who is acting: users' tokens (the gateway's callers, bus clients; HS256 here, or an identity
+//! provider's RS256, ES256 and EdDSA in [`verifier`]) and invitebus's own HS256 service token, the
+//! only way to act as `system`; [`bus`]: with `--bus-auth token`, a request on NATS acts as its
+//! `Authorization` header's token says, whatever its body says.
 #![forbid(unsafe_code)]
 
 pub mod bus;
+pub mod verifier;
 
 pub use bus::BusAuth;
+pub use jsonwebtoken;
+pub use verifier::{Keys, KeysError, Verifier, VerifierSettings};
 
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -53,7 +57,7 @@ pub fn mint(secret: &str, user: &str, roles: &[String], ttl_secs: u64) -> String
     mint_until(secret, user, roles, now() + ttl_secs)
 }
 
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -84,17 +88,25 @@ fn decode_checked(secret: &str, token: &str) -> Result<jsonwebtoken::TokenData<C
     validation.validate_nbf = true;
     let data = decode::<Claims>(token, &DecodingKey::from_secret(secret.as_bytes()), &validation)
         .map_err(|e| AuthError::Invalid(e.to_string()))?;
-    if let Some(crit) = &data.header.crit {
-        let names: Vec<String> = crit.iter().take(4).map(|c| clip(c, 40)).collect();
-        return Err(AuthError::Invalid(format!(
-            "unknown critical header extension {names:?}"
-        )));
-    }
+    refuse_critical(&data.header)?;
     Ok(data)
 }
 
-/// Checks a user's token: [`decode_checked`], then that the subject is a valid, unreserved id,
-/// and the roles.
+/// A token asking for a critical header extension is refused: we know none.
+pub(crate) fn refuse_critical(header: &Header) -> Result<(), AuthError> {
+    match &header.crit {
+        Some(crit) => {
+            let names: Vec<String> = crit.iter().take(4).map(|c| clip(c, 40)).collect();
+            Err(AuthError::Invalid(format!(
+                "unknown critical header extension {names:?}"
+            )))
+        }
+        None => Ok(()),
+    }
+}
+
+/// Checks a user's HS256 token: [`decode_checked`], then that the subject is a valid, unreserved
+/// id, and the roles. [`Verifier`] does the same for every kind of key, and remembers.
 pub fn verify(secret: &str, token: &str) -> Result<Claims, AuthError> {
     checked(decode_checked(secret, token)?.claims, false)
 }
@@ -106,7 +118,7 @@ pub fn verify_service(secret: &str, token: &str) -> Result<Claims, AuthError> {
 }
 
 /// The subject (`system` only for the service) and the roles of verified claims.
-fn checked(claims: Claims, service: bool) -> Result<Claims, AuthError> {
+pub(crate) fn checked(claims: Claims, service: bool) -> Result<Claims, AuthError> {
     let system = service && claims.sub == invitebus_events::SYSTEM_ACTOR;
     if !system && is_reserved(&claims.sub) {
         return Err(AuthError::Reserved(claims.sub));

@@ -3,7 +3,7 @@
 //! `ACCESS-TOKEN` header are accepted beside `Authorization: Bearer`.
 
 pub use invitebus_auth::{
-    is_reserved, mint, mint_claims, mint_until, verify, AuthError, Claims, MAX_ROLES, RESERVED_ACTORS,
+    is_reserved, mint, mint_claims, mint_until, verify, AuthError, Claims, Verifier, MAX_ROLES, RESERVED_ACTORS,
 };
 
 /// The token of a request: `Authorization: Bearer …`, `ACCESS-TOKEN: …`, or `?accessToken=…`.

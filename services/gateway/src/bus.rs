@@ -1,7 +1,7 @@
 //! The gateway's one way onto the bus: who is calling, and their commands and queries over NATS.
 //! Every route of every seed goes through here, so the actor always comes from the token.
 
-use crate::auth::{token_of, verify, Claims};
+use crate::auth::{token_of, Claims};
 use axum::http::{HeaderMap, StatusCode};
 use invitebus_events::subject::Subjects;
 use invitebus_events::{ErrorCode, ProtocolError, Reply};
@@ -11,12 +11,13 @@ use std::time::Duration;
 /// How long a route waits for invitebus to answer before `unavailable`.
 const ANSWER_WITHIN: Duration = Duration::from_secs(10);
 
-/// What the gateway needs: a NATS connection, the subjects and the tokens' secret.
+/// What the gateway needs: a NATS connection, the subjects and what checks users' tokens.
 #[derive(Clone)]
 pub struct GatewayConfig {
     pub client: async_nats::Client,
     pub subjects: Subjects,
-    pub jwt_secret: String,
+    /// Users' tokens (HS256, or an identity provider's keys); the bus's own check shares it.
+    pub verifier: std::sync::Arc<invitebus_auth::Verifier>,
     /// Renders `GET /metrics`; None when the process records no metrics.
     pub metrics: Option<crate::observe::Render>,
 }
@@ -80,7 +81,7 @@ impl GatewayConfig {
         let refused =
             |e: crate::auth::AuthError| ProtocolError::with_field(ErrorCode::Unauthenticated, "token", e.to_string());
         let token = token_of(headers, query).map_err(refused)?;
-        let claims: Claims = verify(&self.jwt_secret, &token).map_err(refused)?;
+        let claims: Claims = self.verifier.verify(&token).map_err(refused)?;
         Ok(Caller {
             user: claims.sub,
             roles: claims.roles,

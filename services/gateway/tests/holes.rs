@@ -53,7 +53,7 @@ impl World {
         let app = router(GatewayConfig {
             client: client.clone(),
             subjects: Subjects::default(),
-            jwt_secret: SECRET.into(),
+            verifier: std::sync::Arc::new(invitebus_gateway::auth::Verifier::hs256(SECRET)),
             metrics: None,
         });
         tokio::spawn(invitebus_gateway::serve(listener, app, std::future::pending()));

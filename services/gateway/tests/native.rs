@@ -37,7 +37,7 @@ async fn tokens_decide_the_actor_and_bad_ones_change_nothing() {
     let app = router(GatewayConfig {
         client: client.clone(),
         subjects: Subjects::default(),
-        jwt_secret: SECRET.into(),
+        verifier: std::sync::Arc::new(invitebus_gateway::auth::Verifier::hs256(SECRET)),
         metrics: None,
     });
     tokio::spawn(invitebus_gateway::serve(listener, app, std::future::pending()));

@@ -21,6 +21,7 @@ mod nats;
 mod out;
 mod replay;
 mod serve;
+mod tokens;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

@@ -21,9 +21,8 @@ pub struct ServeArgs {
     /// Where the HTTP gateway listens.
     #[arg(long = "http", env = "INVITEBUS_HTTP", default_value = "127.0.0.1:5004")]
     pub http: String,
-    /// The HS256 secret of the gateway's tokens (`invitebus token` signs with the same).
-    #[arg(long, env = "INVITEBUS_JWT_SECRET", default_value = crate::DEV_JWT_SECRET)]
-    pub jwt_secret: String,
+    #[command(flatten)]
+    pub tokens: crate::tokens::TokenArgs,
     /// The key of invitebus's own command ids (timers, export steps): every scheduler and exporter
     /// of one deployment needs the same, so a restarted or moved one repeats its ids.
     #[arg(
@@ -79,15 +78,19 @@ pub enum BusAuthArg {
 }
 
 impl ServeArgs {
-    /// The bus auth of these settings; refused when users' tokens would verify as the service's.
-    pub fn bus_auth(&self) -> anyhow::Result<invitebus_auth::BusAuth> {
+    /// The bus auth of these settings, users' tokens checked by `users`; refused when users'
+    /// tokens would verify as the service's.
+    pub fn bus_auth(
+        &self,
+        users: &std::sync::Arc<invitebus_auth::Verifier>,
+    ) -> anyhow::Result<invitebus_auth::BusAuth> {
         match self.bus_auth {
             BusAuthArg::Off => Ok(invitebus_auth::BusAuth::Off),
-            BusAuthArg::Token if self.jwt_secret == self.service_secret => anyhow::bail!(
+            BusAuthArg::Token if self.tokens.jwt_secret == self.service_secret => anyhow::bail!(
                 "--bus-auth token with INVITEBUS_SERVICE_SECRET equal to INVITEBUS_JWT_SECRET: any user's token could then act as `system`; give the service a secret of its own"
             ),
             BusAuthArg::Token => Ok(invitebus_auth::BusAuth::Token {
-                users: self.jwt_secret.clone(),
+                users: users.clone(),
                 service: self.service_secret.clone(),
             }),
         }
@@ -118,7 +121,8 @@ pub enum SyncArg {
 pub const MIN_SECRET: usize = 32;
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let bus_auth = args.bus_auth()?;
+    let verifier = args.tokens.verifier().await?;
+    let bus_auth = args.bus_auth(&verifier)?;
     let mut signals = Signals::take();
     let metrics = crate::metrics::install()?;
     if let Some(addr) = &args.metrics {
@@ -228,15 +232,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             let app = invitebus_gateway::router(invitebus_gateway::GatewayConfig {
                 client: client.clone(),
                 subjects: subjects.clone(),
-                jwt_secret: args.jwt_secret.clone(),
+                verifier: verifier.clone(),
                 metrics: Some({
                     let m = metrics.clone();
                     std::sync::Arc::new(move || m.render())
                 }),
             });
             let addr = listener.local_addr()?;
+            let secret = &args.tokens.jwt_secret;
+            if secret.is_empty() && args.tokens.jwks.is_none() {
+                anyhow::bail!("the gateway would take no token at all: set INVITEBUS_JWT_SECRET or INVITEBUS_JWKS");
+            }
             if !addr.ip().is_loopback()
-                && (args.jwt_secret == crate::DEV_JWT_SECRET || args.jwt_secret.len() < MIN_SECRET)
+                && !secret.is_empty()
+                && (secret == crate::DEV_JWT_SECRET || secret.len() < MIN_SECRET)
             {
                 anyhow::bail!("the gateway listens on {addr}, beyond this machine, with the development JWT secret or one shorter than {MIN_SECRET} bytes: set INVITEBUS_JWT_SECRET to a secret of your own");
             }

@@ -1,9 +1,11 @@
 //! What the integration tests of every crate share: a private nats-server (its own port and
 //! JetStream folder), the command service on a fresh SQLite log in a temporary folder, and a
 //! client that sends commands and queries as users do. Roles under test start beside it, on
-//! files in [`Bus::path`]. [`history`] writes many events straight into a log.
+//! files in [`Bus::path`]. [`history`] writes many events straight into a log; [`idp`] signs
+//! tokens as an identity provider would.
 
 pub mod history;
+pub mod idp;
 
 use invitebus_commands::{CommandService, ServiceConfig, WriterConfig};
 use invitebus_events::subject::Subjects;

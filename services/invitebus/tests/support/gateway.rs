@@ -22,12 +22,17 @@ pub struct Gateway {
 
 impl Gateway {
     pub async fn start() -> Gateway {
+        Gateway::start_with(tempfile::tempdir().unwrap(), &[]).await
+    }
+
+    /// [`Gateway::start`] in `dir` with extra environment.
+    pub async fn start_with(dir: tempfile::TempDir, extra: &[(&str, &str)]) -> Gateway {
         let nats = NatsServer::start_temp().unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let env = [
+        let mut env = vec![
             ("INVITEBUS_BUS_AUTH", "token"),
             ("INVITEBUS_SERVICE_SECRET", SERVICE_SECRET),
         ];
+        env.extend_from_slice(extra);
         let (serve, addr) = Serve::start_with_gateway_env(&nats.url(), dir.path(), SECRET, &env).await;
         let client = super::connect(&nats.url()).await;
         Gateway {
