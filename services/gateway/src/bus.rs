@@ -20,6 +20,8 @@ pub struct GatewayConfig {
     pub verifier: std::sync::Arc<invitebus_auth::Verifier>,
     /// Renders `GET /metrics`; None when the process records no metrics.
     pub metrics: Option<crate::observe::Render>,
+    /// The buckets every route's [`Authed`] draws from ([`crate::limits::LimitSettings`]).
+    pub limits: std::sync::Arc<crate::limits::Limits>,
 }
 
 /// The signed-in user of a request.
@@ -29,6 +31,8 @@ pub struct Caller {
     pub roles: Vec<String>,
     /// The verified token, forwarded on the bus (`Authorization`) for `--bus-auth token`.
     pub token: String,
+    /// The client's address, when the server knows it: its misses count there too.
+    pub address: Option<std::net::IpAddr>,
 }
 
 impl Caller {
@@ -61,7 +65,8 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
 
 /// The request's caller as its token names them, or why not: every route's first extractor.
 /// It never rejects: the handler answers the error in its own seed's shape (`caller?` inside
-/// its `run`), which a rejection could not.
+/// its `run`), which a rejection could not. The rate limits are checked here, the address's
+/// before the token is read and the user's after, so a refusal is an error like any other.
 pub struct Authed(pub Result<Caller, ProtocolError>);
 
 impl axum::extract::FromRequestParts<std::sync::Arc<GatewayConfig>> for Authed {
@@ -71,12 +76,42 @@ impl axum::extract::FromRequestParts<std::sync::Arc<GatewayConfig>> for Authed {
         parts: &mut axum::http::request::Parts,
         cfg: &std::sync::Arc<GatewayConfig>,
     ) -> Result<Authed, Self::Rejection> {
-        Ok(Authed(cfg.caller(&parts.headers, parts.uri.query())))
+        let address = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        let caller = (|| -> Result<Caller, Refused> {
+            cfg.limits.check_address(address)?;
+            let caller = cfg.caller(&parts.headers, parts.uri.query()).map_err(Refused::Not)?;
+            cfg.limits.check_user(&caller.user)?;
+            Ok(Caller { address, ..caller })
+        })();
+        Ok(Authed(caller.map_err(|refused| match refused {
+            Refused::Limited(r) => {
+                if let Some(slot) = parts.extensions.get::<crate::limits::RetrySlot>() {
+                    slot.set(r.retry_after);
+                }
+                r.error
+            }
+            Refused::Not(e) => e,
+        })))
+    }
+}
+
+/// Why [`Authed`] has no caller.
+enum Refused {
+    Limited(crate::limits::Refusal),
+    Not(ProtocolError),
+}
+
+impl From<crate::limits::Refusal> for Refused {
+    fn from(r: crate::limits::Refusal) -> Refused {
+        Refused::Limited(r)
     }
 }
 
 impl GatewayConfig {
-    /// The caller named by the request's token.
+    /// The caller named by the request's token (its address unknown here).
     pub fn caller(&self, headers: &HeaderMap, query: Option<&str>) -> Result<Caller, ProtocolError> {
         let refused =
             |e: crate::auth::AuthError| ProtocolError::with_field(ErrorCode::Unauthenticated, "token", e.to_string());
@@ -86,11 +121,13 @@ impl GatewayConfig {
             user: claims.sub,
             roles: claims.roles,
             token,
+            address: None,
         })
     }
 
     /// Sends a request body as it is, with the caller's token when there is one, and returns
-    /// invitebus's reply as it came.
+    /// invitebus's reply as it came. A `not_found` answer spends one of the caller's misses
+    /// ([`crate::limits`]): that is how code and id guessers are stopped.
     pub async fn request_raw(
         &self,
         subject: String,
@@ -111,7 +148,12 @@ impl GatewayConfig {
         }
         let request = self.client.request_with_headers(subject, headers, body.into());
         match tokio::time::timeout(ANSWER_WITHIN, request).await {
-            Ok(Ok(msg)) => Ok(msg.payload),
+            Ok(Ok(msg)) => {
+                if let Some(c) = caller.filter(|_| not_found(&msg.payload)) {
+                    self.limits.miss(&c.user, c.address);
+                }
+                Ok(msg.payload)
+            }
             _ => Err(ProtocolError::unavailable(
                 "no answer from invitebus; retry with the same command_id",
             )),
@@ -125,11 +167,12 @@ impl GatewayConfig {
 
     /// [`GatewayConfig::request`] on behalf of `caller` (their token goes with it).
     pub async fn request_as(&self, subject: String, body: Vec<u8>, caller: Option<&Caller>) -> Reply {
-        match self.request_raw(subject, body, caller).await {
+        let reply = match self.request_raw(subject, body, caller).await {
             Ok(payload) => serde_json::from_slice::<Reply>(&payload)
                 .unwrap_or_else(|e| Reply::err(ProtocolError::internal(format!("a reply that is not a reply: {e}")))),
             Err(e) => Reply::err(e),
-        }
+        };
+        reply
     }
 
     /// Sends command `name` with `fields` on behalf of `caller`.
@@ -194,6 +237,19 @@ impl GatewayConfig {
             Ok(Ok(_))
         )
     }
+}
+
+/// Whether a reply is a `not_found` error, read without building its data.
+fn not_found(payload: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Code {
+        code: ErrorCode,
+    }
+    #[derive(serde::Deserialize)]
+    struct Head {
+        error: Option<Code>,
+    }
+    serde_json::from_slice::<Head>(payload).is_ok_and(|h| h.error.is_some_and(|e| e.code == ErrorCode::NotFound))
 }
 
 /// `fields` with `actor` and `roles` of the caller, whatever the fields said.

@@ -4,7 +4,7 @@
 //! NATS: every route goes through it), one module per API: [`native`] (`/v1/commands`,
 //! `/v1/queries`), [`conference`] (seed 000), [`meeting`] (seed 001), [`signaling`] (seed 002's
 //! WebSocket), [`codes`] (seed 003), [`admin`] and [`exports`] (seed 004), [`openapi`] (the
-//! document of all of them), [`observe`] (`/metrics`, request metrics, trace context); [`serve`]
+//! document of all of them), [`observe`] (`/metrics`, request metrics, trace context), [`limits`] (rate limits); [`serve`]
 //! runs it until shutdown.
 #![forbid(unsafe_code)]
 
@@ -14,6 +14,7 @@ pub mod bus;
 pub mod codes;
 pub mod conference;
 pub mod exports;
+pub mod limits;
 pub mod meeting;
 pub mod native;
 pub mod observe;
@@ -34,6 +35,7 @@ pub fn router(config: GatewayConfig) -> axum::Router {
         .merge(exports::routes())
         .merge(openapi::routes())
         .route("/metrics", axum::routing::get(observe::metrics))
+        .layer(axum::middleware::from_fn(limits::retry_after))
         .layer(axum::middleware::from_fn(observe::track))
         .layer(axum::extract::DefaultBodyLimit::max(bus::MAX_HTTP_BODY))
         .with_state(std::sync::Arc::new(config))
@@ -45,5 +47,6 @@ pub async fn serve(
     app: axum::Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }

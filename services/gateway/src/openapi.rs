@@ -41,6 +41,14 @@ fn json_body(description: &str, schema: Value) -> Value {
     json!({"description": description, "content": {"application/json": {"schema": schema}}})
 }
 
+/// `response` with the `Retry-After` header a rate-limited request gets.
+fn limited(mut response: Value) -> Value {
+    response["headers"] = json!({"Retry-After": {
+        "description": "seconds until the limit lets this caller through again (only when refused)",
+        "schema": {"type": "integer", "minimum": 1}}});
+    response
+}
+
 /// Every status `r` can answer, with its body.
 fn responses(route: &Route) -> Value {
     let mut out = Map::new();
@@ -51,6 +59,10 @@ fn responses(route: &Route) -> Value {
                 json_body("an error (PROTOCOL.md, HTTP gateway)", schema.clone()),
             );
         }
+        out.insert(
+            "429".into(),
+            limited(json_body("over a rate limit (PROTOCOL.md, Rate limits)", schema)),
+        );
     };
     let (tag, path) = (route.tag, route.path);
     match (route.method, path) {
@@ -73,6 +85,10 @@ fn responses(route: &Route) -> Value {
                 json_body("a bad `after` or query string", r("SocketRefused")),
             );
             out.insert("401".into(), json_body("no valid token: no socket", r("SocketRefused")));
+            out.insert(
+                "429".into(),
+                limited(json_body("over a rate limit: no socket", r("SocketRefused"))),
+            );
             out.insert("426".into(), json_body("not a WebSocket request", r("SocketRefused")));
         }
         _ if tag.starts_with("native") => {
@@ -82,13 +98,19 @@ fn responses(route: &Route) -> Value {
         _ if tag.starts_with("seed 000") => {
             out.insert(
                 "200".into(),
-                json_body("seed 000's envelope; `code` 0 or the error", r("Seed000")),
+                limited(json_body(
+                    "seed 000's envelope; `code` 0 or the error (over a rate limit: code 1, `error` rate_limited, and Retry-After)",
+                    r("Seed000"),
+                )),
             );
         }
         _ if tag.starts_with("seed 001") => {
             out.insert(
                 "200".into(),
-                json_body("seed 001's envelope; `status` 0 or the error", r("Seed001")),
+                limited(json_body(
+                    "seed 001's envelope; `status` 0 or the error (over a rate limit: status 4029, and Retry-After)",
+                    r("Seed001"),
+                )),
             );
         }
         _ if tag.starts_with("seed 003") => {

@@ -140,6 +140,7 @@ async fn session(
         None => json!({"unread_only": true, "per_page": 500}),
     };
     let mut seen = HashSet::new();
+    let frames = cfg.limits.socket();
     match cfg.query(&caller, "inbox", stored).await {
         Ok(inbox) => {
             for n in inbox["items"].as_array().into_iter().flatten() {
@@ -156,7 +157,8 @@ async fn session(
         tokio::select! {
             frame = socket.recv() => match frame {
                 Some(Ok(Message::Text(text))) => {
-                    let reply = handle(cfg, &caller, text.as_str()).await;
+                    let allowed = frames.check().and_then(|()| cfg.limits.check_user(&caller.user));
+                    let reply = handle(cfg, &caller, text.as_str(), allowed.map_err(|r| r.error)).await;
                     send(&mut socket, reply).await?;
                 }
                 Some(Ok(Message::Binary(_))) => {
@@ -214,8 +216,9 @@ fn push(frame: &Map<String, Value>) -> Option<Value> {
     })
 }
 
-/// One client frame, decided and answered: `{type, requestId, code, data | error}`.
-async fn handle(cfg: &GatewayConfig, caller: &Caller, text: &str) -> Value {
+/// One client frame, decided and answered: `{type, requestId, code, data | error}`; a frame
+/// over the socket's or the user's rate (`allowed`) is answered 416 and not run.
+async fn handle(cfg: &GatewayConfig, caller: &Caller, text: &str, allowed: Result<(), ProtocolError>) -> Value {
     let frame = match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(frame)) => frame,
         _ => {
@@ -225,7 +228,11 @@ async fn handle(cfg: &GatewayConfig, caller: &Caller, text: &str) -> Value {
     let op = frame.get("op").and_then(Value::as_str).unwrap_or_default().to_string();
     let request_id = frame.get("requestId").cloned().unwrap_or(Value::Null);
     let mut reply = json!({"op": op, "requestId": request_id});
-    match run(cfg, caller, &op, &frame).await {
+    let result = match allowed {
+        Ok(()) => run(cfg, caller, &op, &frame).await,
+        Err(e) => Err(e),
+    };
+    match result {
         Ok((code, data)) => {
             reply["code"] = json!(code);
             reply["data"] = data;

@@ -55,6 +55,7 @@ impl World {
             subjects: Subjects::default(),
             verifier: std::sync::Arc::new(invitebus_gateway::auth::Verifier::hs256(SECRET)),
             metrics: None,
+            limits: std::sync::Arc::new(invitebus_gateway::limits::Limits::new(&Default::default())),
         });
         tokio::spawn(invitebus_gateway::serve(listener, app, std::future::pending()));
         World {

@@ -39,6 +39,7 @@ async fn tokens_decide_the_actor_and_bad_ones_change_nothing() {
         subjects: Subjects::default(),
         verifier: std::sync::Arc::new(invitebus_gateway::auth::Verifier::hs256(SECRET)),
         metrics: None,
+        limits: std::sync::Arc::new(invitebus_gateway::limits::Limits::new(&Default::default())),
     });
     tokio::spawn(invitebus_gateway::serve(listener, app, std::future::pending()));
 

@@ -14,6 +14,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod audit;
 mod client;
+mod edge;
 mod export;
 mod logging;
 mod metrics;
@@ -76,7 +77,7 @@ fn prefix(s: &str) -> Result<String, String> {
 #[derive(Subcommand)]
 enum Cmd {
     /// Run invitebus (all roles by default) until SIGINT or SIGTERM.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Send one command and print its reply: `send CreateInvite '{"actor":"xuan",…}'`, `@file` or `-` for stdin.
     Send(client::SendArgs),
     /// Ask one query and print its answer: `query received '{"actor":"fang"}'`.
@@ -126,7 +127,7 @@ fn main() {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Cmd::Serve(args) => serve::run(args).await.map(|_| 0),
+            Cmd::Serve(args) => serve::run(*args).await.map(|_| 0),
             Cmd::Send(args) => client::send(args, client::Kind::Command).await,
             Cmd::Query(args) => client::send(args, client::Kind::Query).await,
             Cmd::Tail(args) => client::tail(args).await.map(|_| 0),

@@ -23,6 +23,8 @@ pub struct ServeArgs {
     pub http: String,
     #[command(flatten)]
     pub tokens: crate::tokens::TokenArgs,
+    #[command(flatten)]
+    pub edge: crate::edge::EdgeArgs,
     /// The key of invitebus's own command ids (timers, export steps): every scheduler and exporter
     /// of one deployment needs the same, so a restarted or moved one repeats its ids.
     #[arg(
@@ -237,6 +239,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                     let m = metrics.clone();
                     std::sync::Arc::new(move || m.render())
                 }),
+                limits: std::sync::Arc::new(invitebus_gateway::limits::Limits::new(&args.edge.limits())),
             });
             let addr = listener.local_addr()?;
             let secret = &args.tokens.jwt_secret;

@@ -249,6 +249,19 @@ async fn openapi_documents_every_status_its_body_and_id_patterns() {
                     responses.contains_key("401"),
                     "{method} {path}: 401 documented: {responses:?}"
                 );
+                let limited = &responses
+                    .get("429")
+                    .unwrap_or_else(|| panic!("{method} {path}: 429 documented"));
+                assert!(
+                    limited["headers"].get("Retry-After").is_some(),
+                    "{method} {path}: {limited}"
+                );
+            }
+            if op.get("security").is_some() && enveloped {
+                assert!(
+                    responses["200"]["headers"].get("Retry-After").is_some(),
+                    "{method} {path}"
+                );
             }
             for (status, response) in responses {
                 if status == "204" || status == "101" {
