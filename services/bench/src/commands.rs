@@ -17,19 +17,19 @@ use std::time::{Duration, Instant};
 use super::CommandsArgs;
 
 /// One run's figures.
-struct Figures {
-    commands: u64,
-    errors: u64,
-    seconds: f64,
-    latencies_us: Vec<u32>,
+pub(super) struct Figures {
+    pub commands: u64,
+    pub errors: u64,
+    pub seconds: f64,
+    pub latencies_us: Vec<u32>,
 }
 
 impl Figures {
-    fn rate(&self) -> f64 {
+    pub fn rate(&self) -> f64 {
         self.commands as f64 / self.seconds
     }
 
-    fn pct(&self, p: f64) -> f64 {
+    pub fn pct(&self, p: f64) -> f64 {
         if self.latencies_us.is_empty() {
             return 0.0;
         }
@@ -37,7 +37,7 @@ impl Figures {
         self.latencies_us[i] as f64 / 1000.0
     }
 
-    fn print(&self, label: &str) {
+    pub fn print(&self, label: &str) {
         println!(
             "{label:<44} {:>9.0} commands/s   p50 {:>7.2} ms   p99 {:>7.2} ms   p999 {:>7.2} ms   ({} commands, {} errors)",
             self.rate(),
@@ -151,12 +151,12 @@ pub async fn nats_floor(args: CommandsArgs) -> anyhow::Result<()> {
 }
 
 /// The run with the median throughput.
-fn median(mut runs: Vec<Figures>) -> Figures {
+pub(super) fn median(mut runs: Vec<Figures>) -> Figures {
     runs.sort_by(|a, b| a.rate().total_cmp(&b.rate()));
     runs.swap_remove(runs.len() / 2)
 }
 
-fn cpu_model() -> String {
+pub(super) fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -265,6 +265,18 @@ pub(super) async fn start_service(
     prefilled: Option<u64>,
     connections: usize,
 ) -> anyhow::Result<Service> {
+    start_service_with(nats, store, prefilled, connections, invitebus_auth::BusAuth::Off).await
+}
+
+/// [`start_service`] with bus auth `auth` (on, the bench resources are left to the caller).
+pub(super) async fn start_service_with(
+    nats: &NatsServer,
+    store: Store,
+    prefilled: Option<u64>,
+    connections: usize,
+    auth: invitebus_auth::BusAuth,
+) -> anyhow::Result<Service> {
+    let setup = !auth.is_on();
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("events.db");
     if let Some(n) = prefilled {
@@ -280,6 +292,7 @@ pub(super) async fn start_service(
             writer.max_batch = max_batch;
             let mut config = ServiceConfig::new(writer);
             config.subjects = subjects.clone();
+            config.bus_auth = auth;
             config.relay_client = Some(async_nats::connect(nats.url()).await?);
             let js = async_nats::jetstream::new(service_client.clone());
             let _ = js.delete_stream(invitebus_events::subject::EVENTS_STREAM).await;
@@ -301,7 +314,7 @@ pub(super) async fn start_service(
     for _ in 0..connections.max(1) {
         conns.push(async_nats::connect(nats.url()).await?);
     }
-    for r in 0..16 {
+    for r in (0..16).filter(|_| setup) {
         let body = json!({"actor":"owner","resource_id":format!("bench-{r}"),"kind":"channel","name":"bench"});
         let reply = request(&conns[0], &subjects.command("RegisterResource"), &body).await?;
         anyhow::ensure!(reply.ok, "setup failed: {reply:?}");

@@ -18,6 +18,7 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod busauth;
 mod commands;
 mod cqrs_pg;
 mod export;
@@ -79,10 +80,15 @@ pub struct CommandsArgs {
     /// Rounds of (group commit, baseline), alternating; the median round of each is reported.
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
+    /// Measure `--bus-auth token` instead: off, on, and on without the verified-token cache,
+    /// each client with its own RS256 token.
+    #[arg(long)]
+    pub bus_auth: bool,
 }
 
 async fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.what {
+        BenchWhat::Commands(a) if a.bus_auth => busauth::run(a).await,
         BenchWhat::Commands(a) => commands::commands(a).await,
         BenchWhat::Nats(a) => commands::nats_floor(a).await,
         BenchWhat::Queries(a) => queries::run(a).await,
