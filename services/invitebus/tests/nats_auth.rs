@@ -76,13 +76,16 @@ async fn a_client_credential_requests_and_reads_events_and_nothing_more() {
         json!({"resource_id":"conf","kind":"conference","name":"C"}),
     )
     .await;
-    g.command(
-        &xuan,
-        "CreateInvite",
-        json!({"resource_id":"conf","invitee":"fang","invite_id":"i1"}),
-    )
-    .await;
-    let sent = g.query(&xuan, "sent", json!({})).await;
+    let created = g
+        .command(
+            &xuan,
+            "CreateInvite",
+            json!({"resource_id":"conf","invitee":"fang","invite_id":"i1"}),
+        )
+        .await;
+    let sent = g
+        .query(&xuan, "sent", json!({"min_position": created["position"]}))
+        .await;
     assert_eq!(sent["items"][0]["invite_id"], "i1", "{sent}");
 
     let creds = g.creds("client");
