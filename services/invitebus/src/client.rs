@@ -48,7 +48,7 @@ pub async fn send(args: SendArgs, kind: Kind) -> anyhow::Result<i32> {
     if !invitebus_events::ids::is_valid_id(&args.command) {
         bail!("`{}` is not a command or query name", args.command);
     }
-    let client = crate::nats::connect(&args.common.nats_url).await?;
+    let client = crate::nats::connect(&args.common.nats_url, args.common.login()?.as_ref()).await?;
     let subjects = args.common.subjects();
     let subject = match kind {
         Kind::Command => subjects.command(&args.command),
@@ -85,7 +85,7 @@ async fn request(
 }
 
 pub async fn health(common: Common) -> anyhow::Result<i32> {
-    let client = crate::nats::connect(&common.nats_url).await?;
+    let client = crate::nats::connect(&common.nats_url, common.login()?.as_ref()).await?;
     let reply = request(
         &client,
         common.subjects().health(),
@@ -140,7 +140,7 @@ pub async fn tail(args: TailArgs) -> anyhow::Result<()> {
         args.event_type.as_deref().unwrap_or("*"),
         stream_filter.as_deref().unwrap_or("*")
     );
-    let client = crate::nats::connect(&args.common.nats_url).await?;
+    let client = crate::nats::connect(&args.common.nats_url, args.common.login()?.as_ref()).await?;
     let js = jetstream::new(client);
     let mut stream = js
         .get_stream(EVENTS_STREAM)

@@ -37,7 +37,7 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<i32> {
             .with_context(|| format!("--filter {f}: want KEY=VALUE"))?;
         filters.insert(k.to_string(), Value::String(v.to_string()));
     }
-    let client = crate::nats::connect(&args.common.nats_url).await?;
+    let client = crate::nats::connect(&args.common.nats_url, args.common.login()?.as_ref()).await?;
     let subjects = args.common.subjects();
     let mut progress = client
         .subscribe(format!("{}.export.*.progress", subjects.prefix()))

@@ -19,6 +19,7 @@ mod export;
 mod logging;
 mod metrics;
 mod nats;
+mod natsauth;
 mod out;
 mod replay;
 mod serve;
@@ -57,12 +58,37 @@ pub struct Common {
     /// Copies JetStream keeps of the streams and bucket invitebus creates (3 on a three-node cluster).
     #[arg(long = "replicas", env = "INVITEBUS_REPLICAS", default_value_t = 1, global = true, value_parser = clap::value_parser!(u8).range(1..=5))]
     pub replicas: u8,
+    /// Connect to NATS as the user of this file, written by `invitebus creds`.
+    #[arg(long = "nats-creds", env = "INVITEBUS_NATS_CREDS", global = true)]
+    pub nats_creds: Option<PathBuf>,
+    /// Connect to NATS as this user (with --nats-password); a creds file wins over it.
+    #[arg(long = "nats-user", env = "INVITEBUS_NATS_USER", global = true)]
+    pub nats_user: Option<String>,
+    #[arg(
+        long = "nats-password",
+        env = "INVITEBUS_NATS_PASSWORD",
+        global = true,
+        hide_env_values = true
+    )]
+    pub nats_password: Option<String>,
 }
 
 impl Common {
     /// Where this process's messages go on the bus.
     pub fn subjects(&self) -> invitebus_events::subject::Subjects {
         invitebus_events::subject::Subjects::new(self.prefix.clone()).with_replicas(self.replicas.into())
+    }
+
+    /// The NATS login these settings give, if any.
+    pub fn login(&self) -> anyhow::Result<Option<natsauth::files::Login>> {
+        if let Some(path) = &self.nats_creds {
+            return Ok(Some(natsauth::files::Creds::read(path)?.login));
+        }
+        match (&self.nats_user, &self.nats_password) {
+            (Some(user), Some(password)) => Ok(Some(natsauth::files::Login::new(user, password))),
+            (None, None) => Ok(None),
+            _ => anyhow::bail!("--nats-user and --nats-password go together"),
+        }
     }
 }
 
@@ -107,6 +133,9 @@ enum Cmd {
     Export(export::ExportArgs),
     /// Rebuild projections from position 0, or write an as-of snapshot of the views.
     Replay(replay::ReplayArgs),
+    /// Write what a NATS user needs to connect to a `serve --nats-auth` bus (mode 0600):
+    /// `creds --role client --out client.creds`.
+    Creds(natsauth::CredsArgs),
 }
 
 /// Exit codes: 0 ok, 1 an error reply or a failed check (send, query, audit verify), 2 the
@@ -159,6 +188,7 @@ fn main() {
             Cmd::Audit(args) => audit::run(args),
             Cmd::Export(args) => export::run(args).await,
             Cmd::Replay(args) => replay::run(args).await.map(|_| 0),
+            Cmd::Creds(args) => natsauth::write_creds(args).map(|_| 0),
         }
     });
     match result {

@@ -1,24 +1,32 @@
 //! Connecting to NATS, and starting a local nats-server when none answers.
 
+use crate::natsauth::files::Login;
 use anyhow::{bail, Context};
 use invitebus_natsrun::{NatsRunError, NatsServer};
 use std::path::Path;
 use std::time::Duration;
 
 /// Connects once, failing fast when nothing answers. `url` may list several servers of a
-/// cluster, comma-separated; the client moves to another one when its server goes away.
-pub async fn connect(url: &str) -> anyhow::Result<async_nats::Client> {
+/// cluster, comma-separated; the client moves to another one when its server goes away. With a
+/// login, as that NATS user, its replies on the user's own inbox prefix.
+pub async fn connect(url: &str, login: Option<&Login>) -> anyhow::Result<async_nats::Client> {
     let servers: Vec<&str> = url.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
-    async_nats::ConnectOptions::new()
-        .connection_timeout(Duration::from_secs(2))
-        .name("invitebus")
+    let mut options = async_nats::ConnectOptions::new().connection_timeout(Duration::from_secs(2));
+    options = match login {
+        Some(l) => options
+            .name(format!("invitebus-{}", l.user))
+            .user_and_password(l.user.clone(), l.password.clone())
+            .custom_inbox_prefix(&l.inbox_prefix),
+        None => options.name("invitebus"),
+    };
+    options
         .connect(servers)
         .await
         .with_context(|| format!("cannot reach NATS at {url}"))
 }
 
 /// The port of a loopback URL such as `nats://127.0.0.1:4222`; None for any other host.
-fn loopback_port(url: &str) -> Option<u16> {
+pub fn loopback_port(url: &str) -> Option<u16> {
     let rest = url.split("://").nth(1).unwrap_or(url);
     let hostport = rest.rsplit('@').next()?.split('/').next()?;
     let (host, port) = hostport.rsplit_once(':').unwrap_or((hostport, "4222"));
@@ -28,16 +36,32 @@ fn loopback_port(url: &str) -> Option<u16> {
 }
 
 /// Connects to `url`; when nothing answers there and it is a loopback address, starts
-/// nats-server with JetStream under `<data>/nats` on that port and connects to it.
-pub async fn connect_or_start(url: &str, data: &Path) -> anyhow::Result<(async_nats::Client, Option<NatsServer>)> {
-    if let Ok(client) = connect(url).await {
+/// nats-server with JetStream under `<data>/nats` on that port and connects to it. With a
+/// login it only connects: the login belongs to a server that runs elsewhere.
+pub async fn connect_or_start(
+    url: &str,
+    data: &Path,
+    login: Option<&Login>,
+) -> anyhow::Result<(async_nats::Client, Option<NatsServer>)> {
+    if login.is_some() {
+        return Ok((connect(url, login).await?, None));
+    }
+    if let Ok(client) = connect(url, None).await {
         return Ok((client, None));
     }
+    tracing::info!(url, "no NATS answers; starting a local nats-server");
+    let server = start_local(url, data, Vec::new())?;
+    let client = connect(&server.url(), None).await?;
+    Ok((client, Some(server)))
+}
+
+/// Starts nats-server with JetStream under `<data>/nats` on the port of the loopback `url`,
+/// with extra arguments (`-c <config>`); it dies with this process.
+pub fn start_local(url: &str, data: &Path, args: Vec<String>) -> anyhow::Result<NatsServer> {
     let Some(port) = loopback_port(url) else {
         bail!("cannot reach NATS at {url}; start it, or point NATS_URL / --nats at a running server");
     };
-    tracing::info!(url, "no NATS answers; starting a local nats-server");
-    let server = match NatsServer::start_tied(&data.join("nats"), Some(port)) {
+    let server = match NatsServer::start_tied_with(&data.join("nats"), Some(port), args) {
         Ok(s) => s,
         Err(NatsRunError::NotInstalled) => bail!(
             "no NATS answers at {url} and nats-server is not installed.\n\
@@ -46,8 +70,7 @@ pub async fn connect_or_start(url: &str, data: &Path) -> anyhow::Result<(async_n
         ),
         Err(e) => return Err(e).context("starting nats-server"),
     };
-    let client = connect(&server.url()).await?;
-    Ok((client, Some(server)))
+    Ok(server)
 }
 
 /// Waits (up to a minute) until JetStream answers: a cluster that just started has no meta leader

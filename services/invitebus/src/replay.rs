@@ -55,7 +55,8 @@ struct Sources {
 pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
     // Like serve, start the local nats-server (and its JetStream store under the data folder)
     // when none answers: projections are usually rebuilt while serve is stopped.
-    let (client, _nats) = crate::nats::connect_or_start(&args.common.nats_url, &args.common.data).await?;
+    let (client, _nats) =
+        crate::nats::connect_or_start(&args.common.nats_url, &args.common.data, args.common.login()?.as_ref()).await?;
     let js = jetstream::new(client);
     let mut stream = js
         .get_stream(EVENTS_STREAM)

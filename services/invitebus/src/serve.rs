@@ -1,5 +1,6 @@
 //! `invitebus serve`: the roles in one process, stopped cleanly by SIGINT or SIGTERM.
 
+use crate::natsauth::User;
 use crate::Common;
 use anyhow::Context;
 use invitebus_commands::{CommandService, ServiceConfig, WriterConfig};
@@ -70,6 +71,11 @@ pub struct ServeArgs {
     /// invitebus's own workers' with INVITEBUS_SERVICE_SECRET); `off`: bodies are believed.
     #[arg(long, env = "INVITEBUS_BUS_AUTH", value_enum, default_value_t = BusAuthArg::Off)]
     pub bus_auth: BusAuthArg,
+    /// Each role connects to NATS as its own user, allowed only its own subjects: with no
+    /// credential given, the users of the data folder (nats-users.json), and when nothing
+    /// answers at a loopback URL, nats-server started with their config (nats-auth.conf).
+    #[arg(long, env = "INVITEBUS_NATS_AUTH")]
+    pub nats_auth: bool,
 }
 
 /// `--bus-auth`: whether requests on the bus must carry a token.
@@ -131,8 +137,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         crate::metrics::serve(addr, metrics.clone()).await?;
     }
     std::fs::create_dir_all(&args.common.data).with_context(|| format!("creating {}", args.common.data.display()))?;
-    let (client, nats_server) = crate::nats::connect_or_start(&args.common.nats_url, &args.common.data).await?;
-    crate::nats::wait_for_jetstream(&client).await?;
+    let bus = crate::natsauth::bus::Bus::open(&args.common, args.nats_auth).await?;
+    crate::nats::wait_for_jetstream(bus.first()).await?;
     let subjects = args.common.subjects();
     let mut writer = WriterConfig::new(args.common.data.join("events.db"));
     writer.sync = match args.sync {
@@ -159,20 +165,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         true => {
             let mut config = ServiceConfig::new(writer);
             config.subjects = subjects.clone();
-            let url = nats_server
-                .as_ref()
-                .map(|s| s.url())
-                .unwrap_or_else(|| args.common.nats_url.clone());
-            config.relay_client = Some(crate::nats::connect(&url).await?);
+            config.relay_client = Some(bus.connect(User::Commands).await?);
             config.exports_enabled = args.exports || runs(Role::Exporter);
             config.health.unhealthy_after = std::time::Duration::from_secs_f64(args.unhealthy_after.max(0.1));
             config.bus_auth = bus_auth.clone();
-            Some(CommandService::start(client.clone(), config).await?)
+            Some(CommandService::start(bus.client(User::Commands).await?, config).await?)
         }
         false => None,
     };
     let views = match runs(Role::Views) {
-        true => Some(
+        true => Some({
+            let client = bus.client(User::Views).await?;
             retrying("views", || {
                 let mut config = ViewsConfig::new(args.common.data.join("views.db"));
                 config.subjects = subjects.clone();
@@ -180,12 +183,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 config.bus_auth = bus_auth.clone();
                 ViewService::start(client.clone(), config)
             })
-            .await?,
-        ),
+            .await?
+        }),
         false => None,
     };
     let notifier = match runs(Role::Notifier) {
-        true => Some(
+        true => Some({
+            let client = bus.client(User::Notifier).await?;
             retrying("notifier", || {
                 let mut config = NotifierConfig::new(args.common.data.join("notifier.db"));
                 config.subjects = subjects.clone();
@@ -193,12 +197,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 config.bus_auth = bus_auth.clone();
                 NotifierService::start(client.clone(), config)
             })
-            .await?,
-        ),
+            .await?
+        }),
         false => None,
     };
     let scheduler = match runs(Role::Scheduler) {
-        true => Some(
+        true => Some({
+            let client = bus.client(User::Scheduler).await?;
             retrying("scheduler", || {
                 let mut config = SchedulerConfig::new(args.common.data.join("scheduler.db"));
                 config.subjects = subjects.clone();
@@ -207,12 +212,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 config.bus_auth = bus_auth.clone();
                 SchedulerService::start(client.clone(), config)
             })
-            .await?,
-        ),
+            .await?
+        }),
         false => None,
     };
     let exporter = match runs(Role::Exporter) {
-        true => Some(
+        true => Some({
+            let client = bus.client(User::Exporter).await?;
             retrying("exporter", || {
                 let mut config = ExporterConfig::new(args.common.data.join("exporter.db"));
                 config.subjects = subjects.clone();
@@ -221,8 +227,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 config.bus_auth = bus_auth.clone();
                 ExporterService::start(client.clone(), config)
             })
-            .await?,
-        ),
+            .await?
+        }),
         false => None,
     };
     let (gateway_stop, gateway_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -232,7 +238,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("the gateway cannot listen on {}", args.http))?;
             let app = invitebus_gateway::router(invitebus_gateway::GatewayConfig {
-                client: client.clone(),
+                client: bus.client(User::Gateway).await?,
                 subjects: subjects.clone(),
                 verifier: verifier.clone(),
                 metrics: Some({
@@ -282,8 +288,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(c) = commands {
         c.shutdown().await;
     }
-    let _ = client.flush().await;
-    drop(nats_server);
+    bus.close().await;
     Ok(())
 }
 

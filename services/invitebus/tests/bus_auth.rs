@@ -119,7 +119,8 @@ async fn with_bus_auth_on_a_request_acts_as_its_token_says() {
     let r = ask(c, Subjects::default().health(), None, json!({})).await;
     assert!(r.data.is_some(), "{r:?}");
 
-    // The CLI sends its token with --token (or INVITEBUS_TOKEN).
+    // The CLI sends its token with --token (or INVITEBUS_TOKEN), as a client of the bus.
+    let client_creds = g.creds("client");
     let send = |token: Option<&str>| {
         let mut cli = std::process::Command::new(support::BIN);
         cli.args([
@@ -127,7 +128,9 @@ async fn with_bus_auth_on_a_request_acts_as_its_token_says() {
             "CreateInvite",
             r#"{"resource_id":"conf","invitee":"fang","invite_id":"i3"}"#,
         ])
-        .args(["--nats", &g.nats.url()])
+        .args(["--nats", &g.nats_url])
+        .arg("--nats-creds")
+        .arg(&client_creds)
         .env_remove("INVITEBUS_TOKEN");
         if let Some(t) = token {
             cli.args(["--token", t]);

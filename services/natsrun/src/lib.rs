@@ -80,12 +80,17 @@ impl NatsServer {
     /// when the spawning *thread* ends, so call this from a thread that lives as long as the
     /// process (the main thread, or a runtime worker, never a blocking-pool thread).
     pub fn start_tied(store_dir: &Path, port: Option<u16>) -> Result<NatsServer, NatsRunError> {
-        let (child, port) = spawn(store_dir, port, &[], true)?;
+        NatsServer::start_tied_with(store_dir, port, Vec::new())
+    }
+
+    /// [`NatsServer::start_tied`] with extra nats-server arguments (e.g. `-c <config>`).
+    pub fn start_tied_with(store_dir: &Path, port: Option<u16>, args: Vec<String>) -> Result<NatsServer, NatsRunError> {
+        let (child, port) = spawn(store_dir, port, &args, true)?;
         Ok(NatsServer {
             child: Some(child),
             port,
             store_dir: store_dir.to_path_buf(),
-            args: Vec::new(),
+            args,
             tied: true,
             _temp: None,
         })
@@ -173,10 +178,14 @@ fn spawn(store_dir: &Path, port: Option<u16>, args: &[String], tied: bool) -> Re
         .spawn()?;
     let stderr = child.stderr.take().expect("stderr is piped");
     let (tx, rx) = mpsc::channel();
-    // Reads the log until the server says where it listens, then keeps draining it.
+    // Reads the log until the server says where it listens, then keeps draining it; refused
+    // permissions are passed on, as nothing else would show who was refused what.
     std::thread::spawn(move || {
         let mut tx = Some(tx);
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("Violation") {
+                tracing::warn!(line = line.as_str(), "nats-server refused a client");
+            }
             if let Some(tx) = &tx {
                 if let Some(port) = listening_port(&line) {
                     let _ = tx.send(Ok(port));

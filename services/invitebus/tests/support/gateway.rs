@@ -1,12 +1,13 @@
 //! A running `invitebus serve` with its HTTP gateway, its own nats-server and data directory,
 //! and the tokens a seed's client would hold. The bus runs with `--bus-auth token`, so every
-//! route of every seed is tested forwarding its caller's token.
+//! route of every seed is tested forwarding its caller's token, and with `--nats-auth`: serve
+//! starts nats-server itself with a user per role, so every route runs within their permissions.
 
 use super::http::{self, Answer};
 use super::Serve;
-use invitebus_natsrun::NatsServer;
 use serde_json::Value;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 pub const SECRET: &str = "gateway-test-secret";
 /// The service's own secret in these tests: its tokens are the only way to act as `system`.
@@ -16,7 +17,8 @@ pub struct Gateway {
     pub addr: SocketAddr,
     pub client: async_nats::Client,
     pub serve: Serve,
-    pub nats: NatsServer,
+    /// The nats-server serve started (it dies with serve).
+    pub nats_url: String,
     pub dir: tempfile::TempDir,
 }
 
@@ -27,21 +29,33 @@ impl Gateway {
 
     /// [`Gateway::start`] in `dir` with extra environment.
     pub async fn start_with(dir: tempfile::TempDir, extra: &[(&str, &str)]) -> Gateway {
-        let nats = NatsServer::start_temp().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let nats_url = format!("nats://127.0.0.1:{port}");
         let mut env = vec![
+            ("INVITEBUS_NATS_AUTH", "true"),
             ("INVITEBUS_BUS_AUTH", "token"),
             ("INVITEBUS_SERVICE_SECRET", SERVICE_SECRET),
         ];
         env.extend_from_slice(extra);
-        let (serve, addr) = Serve::start_with_gateway_env(&nats.url(), dir.path(), SECRET, &env).await;
-        let client = super::connect(&nats.url()).await;
+        let (serve, addr) = Serve::start_with_gateway_env(&nats_url, dir.path(), SECRET, &env).await;
+        let creds = super::creds(dir.path(), "service", &nats_url);
+        let client = super::connect_with(&nats_url, &creds).await;
         Gateway {
             addr,
             client,
             serve,
-            nats,
+            nats_url,
             dir,
         }
+    }
+
+    /// A creds file of `role`'s NATS user (`client`, `service`, …).
+    pub fn creds(&self, role: &str) -> PathBuf {
+        super::creds(self.dir.path(), role, &self.nats_url)
     }
 
     /// A token of `user`, valid for an hour.

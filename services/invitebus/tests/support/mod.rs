@@ -139,6 +139,47 @@ pub async fn connect(url: &str) -> async_nats::Client {
     }
 }
 
+/// `invitebus creds --role <role>` for the bus of `data`: the file it wrote.
+pub fn creds(data: &Path, role: &str, nats_url: &str) -> PathBuf {
+    let out = data.join(format!("{role}.creds"));
+    let run = Command::new(BIN)
+        .args(["creds", "--role", role, "--nats", nats_url, "--out"])
+        .arg(&out)
+        .arg("--data")
+        .arg(data)
+        .output()
+        .expect("invitebus creds runs");
+    assert!(run.status.success(), "creds: {}", String::from_utf8_lossy(&run.stderr));
+    out
+}
+
+/// The login of a creds file of `invitebus creds`: (user, password, inbox prefix).
+pub fn login(creds: &Path) -> (String, String, String) {
+    let v: Value = serde_json::from_slice(&std::fs::read(creds).unwrap()).unwrap();
+    let field = |k: &str| v[k].as_str().unwrap().to_string();
+    (field("user"), field("password"), field("inbox_prefix"))
+}
+
+/// Options that log in as the user of `creds`.
+pub fn options(creds: &Path) -> async_nats::ConnectOptions {
+    let (user, password, inbox) = login(creds);
+    async_nats::ConnectOptions::new()
+        .user_and_password(user, password)
+        .custom_inbox_prefix(inbox)
+}
+
+/// [`connect`] as the user of a creds file.
+pub async fn connect_with(url: &str, creds: &Path) -> async_nats::Client {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match options(creds).connect(url).await {
+            Ok(c) => return c,
+            Err(e) => assert!(Instant::now() < deadline, "cannot connect to {url}: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Health's data once the service answers (healthy or not).
 pub async fn healthy(client: &async_nats::Client) -> Value {
     let deadline = Instant::now() + Duration::from_secs(30);
