@@ -207,7 +207,11 @@ mod tests {
             r#"{"roles":[]}"#,
         ] {
             let v = bound(&on(), Some(&fang), body).unwrap();
-            assert_eq!((v["actor"].clone(), v["roles"].clone()), (json!("fang"), json!([])), "{body}");
+            assert_eq!(
+                (v["actor"].clone(), v["roles"].clone()),
+                (json!("fang"), json!([])),
+                "{body}"
+            );
         }
         let v = bound(&on(), Some(&admin), r#"{"actor":"fang"}"#).unwrap();
         assert_eq!(v["roles"], json!(["admin"]));
