@@ -4,7 +4,7 @@
 //! with the token sent anyway (what the bigger messages cost), on, and on with a verifier that
 //! remembers one token (every request pays the RSA check).
 
-use super::commands::{cpu_model, median, start_service_with, Figures, Store};
+use super::commands::{cpu_model, median, start_service_with, Figures, Store, Tally};
 use super::CommandsArgs;
 use anyhow::Context;
 use invitebus_auth::{BusAuth, Keys, Verifier, VerifierSettings};
@@ -126,19 +126,11 @@ async fn one_run(nats: &NatsServer, args: &CommandsArgs, mode: Mode, tokens: &[S
             client_loop(c, client, subjects, token, warmup, end).await
         }));
     }
-    let mut figures = Figures {
-        commands: 0,
-        errors: 0,
-        seconds: args.duration as f64,
-        latencies_us: Vec::new(),
-    };
+    let mut tallies = Vec::new();
     for t in tasks {
-        let (ok, errors, lat) = t.await??;
-        figures.commands += ok;
-        figures.errors += errors;
-        figures.latencies_us.extend(lat);
+        tallies.push(t.await??);
     }
-    figures.latencies_us.sort_unstable();
+    let figures = Figures::gather(args.duration as f64, tallies);
     service.stop().await;
     Ok(figures)
 }
@@ -152,7 +144,7 @@ async fn client_loop(
     token: Option<String>,
     warmup: Instant,
     end: Instant,
-) -> anyhow::Result<(u64, u64, Vec<u32>)> {
+) -> anyhow::Result<Tally> {
     let mut headers = async_nats::HeaderMap::new();
     if let Some(t) = &token {
         headers.insert(invitebus_auth::bus::AUTHORIZATION, format!("Bearer {t}").as_str());
@@ -167,17 +159,7 @@ async fn client_loop(
         "setup: {}",
         String::from_utf8_lossy(&reply.payload)
     );
-    let (mut ok, mut errors, mut lat) = (0u64, 0u64, Vec::new());
-    let mut count = |started: Instant, success: bool| {
-        if started >= warmup && Instant::now() <= end {
-            if success {
-                ok += 1;
-                lat.push(started.elapsed().as_micros().min(u32::MAX as u128) as u32);
-            } else {
-                errors += 1;
-            }
-        }
-    };
+    let mut tally = Tally::new(warmup, end);
     let mut n = 0u64;
     while Instant::now() < end {
         n += 1;
@@ -192,7 +174,7 @@ async fn client_loop(
                 .and_then(|r| r["data"]["invite_id"].as_str().map(str::to_string)),
             Err(_) => None,
         };
-        count(started, invite_id.is_some());
+        tally.count(started, invite_id.is_some());
         let Some(invite_id) = invite_id else { continue };
         let body = format!(
             r#"{{"actor":"{me}","invite_id":"{invite_id}","command_id":"{}"}}"#,
@@ -203,7 +185,7 @@ async fn client_loop(
             Ok(msg) => msg.payload.starts_with(br#"{"ok":true"#),
             Err(_) => false,
         };
-        count(started, cancelled);
+        tally.count(started, cancelled);
     }
-    Ok((ok, errors, lat))
+    Ok(tally)
 }

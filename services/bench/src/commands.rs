@@ -16,6 +16,40 @@ use std::time::{Duration, Instant};
 
 use super::CommandsArgs;
 
+/// One client's counts: what it sent between the warm-up and the end.
+pub(super) struct Tally {
+    warmup: Instant,
+    end: Instant,
+    ok: u64,
+    errors: u64,
+    latencies_us: Vec<u32>,
+}
+
+impl Tally {
+    pub fn new(warmup: Instant, end: Instant) -> Tally {
+        Tally {
+            warmup,
+            end,
+            ok: 0,
+            errors: 0,
+            latencies_us: Vec::new(),
+        }
+    }
+
+    /// A request sent at `started` came back, well or not.
+    pub fn count(&mut self, started: Instant, success: bool) {
+        if started >= self.warmup && Instant::now() <= self.end {
+            if success {
+                self.ok += 1;
+                self.latencies_us
+                    .push(started.elapsed().as_micros().min(u32::MAX as u128) as u32);
+            } else {
+                self.errors += 1;
+            }
+        }
+    }
+}
+
 /// One run's figures.
 pub(super) struct Figures {
     pub commands: u64,
@@ -25,6 +59,23 @@ pub(super) struct Figures {
 }
 
 impl Figures {
+    /// Every client's counts of a run that measured `seconds`.
+    pub fn gather(seconds: f64, tallies: impl IntoIterator<Item = Tally>) -> Figures {
+        let mut figures = Figures {
+            commands: 0,
+            errors: 0,
+            seconds,
+            latencies_us: Vec::new(),
+        };
+        for t in tallies {
+            figures.commands += t.ok;
+            figures.errors += t.errors;
+            figures.latencies_us.extend(t.latencies_us);
+        }
+        figures.latencies_us.sort_unstable();
+        figures
+    }
+
     pub fn rate(&self) -> f64 {
         self.commands as f64 / self.seconds
     }
@@ -133,19 +184,11 @@ pub async fn nats_floor(args: CommandsArgs) -> anyhow::Result<()> {
             client_loop(c, client, Subjects::new("floor"), warmup, end).await
         }));
     }
-    let mut figures = Figures {
-        commands: 0,
-        errors: 0,
-        seconds: args.duration as f64,
-        latencies_us: Vec::new(),
-    };
+    let mut tallies = Vec::new();
     for t in tasks {
-        let (ok, errors, lat) = t.await?;
-        figures.commands += ok;
-        figures.errors += errors;
-        figures.latencies_us.extend(lat);
+        tallies.push(t.await?);
     }
-    figures.latencies_us.sort_unstable();
+    let figures = Figures::gather(args.duration as f64, tallies);
     figures.print("NATS request/reply to an echo responder");
     Ok(())
 }
@@ -344,19 +387,11 @@ async fn one_run(
             client_loop(c, client, subjects, warmup, end).await
         }));
     }
-    let mut figures = Figures {
-        commands: 0,
-        errors: 0,
-        seconds: args.duration as f64,
-        latencies_us: Vec::new(),
-    };
+    let mut tallies = Vec::new();
     for t in tasks {
-        let (ok, errors, lat) = t.await?;
-        figures.commands += ok;
-        figures.errors += errors;
-        figures.latencies_us.extend(lat);
+        tallies.push(t.await?);
     }
-    figures.latencies_us.sort_unstable();
+    let figures = Figures::gather(args.duration as f64, tallies);
     service.stop().await;
     Ok(figures)
 }
@@ -367,27 +402,11 @@ async fn request(client: &async_nats::Client, subject: &str, body: &serde_json::
 }
 
 /// Sends CreateInvite then AcceptInvite, again and again, until `end`; counts what falls after `warmup`.
-async fn client_loop(
-    c: usize,
-    client: async_nats::Client,
-    subjects: Subjects,
-    warmup: Instant,
-    end: Instant,
-) -> (u64, u64, Vec<u32>) {
+async fn client_loop(c: usize, client: async_nats::Client, subjects: Subjects, warmup: Instant, end: Instant) -> Tally {
     let create = subjects.command("CreateInvite");
     let accept = subjects.command("AcceptInvite");
     let resource = format!("bench-{}", c % 16);
-    let (mut ok, mut errors, mut lat) = (0u64, 0u64, Vec::new());
-    let mut count = |started: Instant, success: bool| {
-        if started >= warmup && Instant::now() <= end {
-            if success {
-                ok += 1;
-                lat.push(started.elapsed().as_micros().min(u32::MAX as u128) as u32);
-            } else {
-                errors += 1;
-            }
-        }
-    };
+    let mut tally = Tally::new(warmup, end);
     let mut n = 0u64;
     while Instant::now() < end {
         n += 1;
@@ -406,7 +425,7 @@ async fn client_loop(
                 .and_then(|d| d.invite_id),
             Err(_) => None,
         };
-        count(started, invite_id.is_some());
+        tally.count(started, invite_id.is_some());
         let Some(invite_id) = invite_id else { continue };
         let body = format!(
             r#"{{"actor":"{invitee}","invite_id":"{invite_id}","command_id":"{}"}}"#,
@@ -417,9 +436,9 @@ async fn client_loop(
             Ok(msg) => msg.payload.starts_with(br#"{"ok":true"#),
             Err(_) => false,
         };
-        count(started, accepted);
+        tally.count(started, accepted);
     }
-    (ok, errors, lat)
+    tally
 }
 
 /// Just what a bench client reads of a reply.
