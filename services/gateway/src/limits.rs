@@ -117,7 +117,10 @@ impl<K: Hash + Eq + Clone> Scope<K> {
     /// One request of `key`: refused while blocked, or when its bucket is empty.
     fn check(&self, key: &K) -> Result<(), Duration> {
         let now = Instant::now();
-        if let Some(until) = self.blocks().get(key).copied() {
+        // Its own statement: a guard in an `if let` scrutinee would live through the body, and
+        // the `remove` below would wait on it for ever.
+        let blocked = self.blocks().get(key).copied();
+        if let Some(until) = blocked {
             if until > now {
                 return Err(until - now);
             }
@@ -336,6 +339,23 @@ mod tests {
         let e = limits.check_user("fang").unwrap_err();
         assert!((1..=10).contains(&e.retry_after), "{e:?}");
         limits.check_user("xuan").unwrap();
+    }
+
+    #[test]
+    fn a_block_that_ended_lets_the_user_in_again() {
+        let limits = std::sync::Arc::new(Limits::new(&LimitSettings {
+            misses_per_user: Some(Rate::new(20.0, 1)),
+            ..LimitSettings::off()
+        }));
+        limits.miss("fang", None);
+        limits.miss("fang", None);
+        assert!(limits.check_user("fang").is_err());
+        std::thread::sleep(Duration::from_millis(120));
+        // On a thread of its own: a lock taken twice would hang, and the test must fail instead.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let l = limits.clone();
+        std::thread::spawn(move || tx.send(l.check_user("fang").is_ok()));
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Ok(true));
     }
 
     #[test]
