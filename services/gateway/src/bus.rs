@@ -239,8 +239,12 @@ impl GatewayConfig {
     }
 }
 
-/// Whether a reply is a `not_found` error, read without building its data.
+/// Whether a reply is a `not_found` error, read without building its data (a success, which
+/// always opens with `{"ok":true`, is not parsed at all).
 fn not_found(payload: &[u8]) -> bool {
+    if !payload.starts_with(br#"{"ok":false"#) {
+        return false;
+    }
     #[derive(serde::Deserialize)]
     struct Code {
         code: ErrorCode,

@@ -202,14 +202,10 @@ pub fn permissions(user: User, s: &Subjects) -> Permissions {
             p.allow_responses = true;
         }
         User::Service => {
-            for role in [
-                User::Commands,
-                User::Views,
-                User::Notifier,
-                User::Scheduler,
-                User::Exporter,
-                User::Gateway,
-            ] {
+            for role in User::ALL
+                .into_iter()
+                .filter(|u| !matches!(u, User::Service | User::Client))
+            {
                 let r = permissions(role, s);
                 p.publish(r.publish_allow);
                 p.subscribe(r.subscribe_allow);
