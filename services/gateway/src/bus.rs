@@ -22,6 +22,8 @@ pub struct GatewayConfig {
     pub metrics: Option<crate::observe::Render>,
     /// The buckets every route's [`Authed`] draws from ([`crate::limits::LimitSettings`]).
     pub limits: std::sync::Arc<crate::limits::Limits>,
+    /// Connection, body and session bounds ([`crate::listen`] serves with the same).
+    pub bounds: crate::listen::Bounds,
 }
 
 /// The signed-in user of a request.

@@ -25,8 +25,13 @@ fn answer(result: Result<(StatusCode, Value), ProtocolError>) -> Response {
     match result {
         Ok((StatusCode::NO_CONTENT, _)) => StatusCode::NO_CONTENT.into_response(),
         Ok((status, body)) => (status, Json(body)).into_response(),
-        Err(e) => (status_of(e.code), Json(json!(trimmed(e)))).into_response(),
+        Err(e) => failure(e),
     }
+}
+
+/// Seed 003's errors: the error itself, with its HTTP status.
+pub fn failure(e: ProtocolError) -> Response {
+    (status_of(e.code), Json(json!(trimmed(e)))).into_response()
 }
 
 /// Our `code` view in seed 003's shape: the guild is the channel's parent (or the channel itself

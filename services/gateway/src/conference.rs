@@ -29,19 +29,22 @@ pub fn routes() -> Router<Arc<GatewayConfig>> {
 fn answer(result: Result<Value, ProtocolError>) -> Response {
     match result {
         Ok(data) => Json(json!({"code": 0, "data": data})).into_response(),
-        Err(e) => {
-            let e = trimmed(e);
-            let code = e.code.seed_000_code();
-            let reason = match code {
-                8 => "没有登录",
-                9 => "发送信息不完整",
-                10 => "无权操作",
-                _ => "操作失败",
-            };
-            let body = json!({"code": code, "data": reason, "error": e.code, "message": e.message, "field": e.field});
-            Json(body).into_response()
-        }
+        Err(e) => failure(e),
     }
+}
+
+/// Seed 000's error envelope: `data` is the reason, plus our code and message.
+pub fn failure(e: ProtocolError) -> Response {
+    let e = trimmed(e);
+    let code = e.code.seed_000_code();
+    let reason = match code {
+        8 => "没有登录",
+        9 => "发送信息不完整",
+        10 => "无权操作",
+        _ => "操作失败",
+    };
+    let body = json!({"code": code, "data": reason, "error": e.code, "message": e.message, "field": e.field});
+    Json(body).into_response()
 }
 
 /// A string field that seed 000's clients may also send as a number (`confId: 1`).

@@ -78,14 +78,21 @@ async fn progress(cfg: &GatewayConfig, id: &str) -> Result<impl Stream<Item = Va
     let frames = messages
         .filter_map(|m| async move { m.ok().and_then(|m| serde_json::from_slice::<Value>(&m.payload).ok()) })
         .map(|p| seed_progress(&p));
-    // Ends right after the final message, without waiting for another.
+    // Ends right after the final message, without waiting for another; and after a session's
+    // idle bound without one (an EventSource reconnects by itself, and gets the last again).
+    let idle = cfg.bounds.session_idle;
     Ok(futures::stream::unfold(
         (Box::pin(frames), false),
-        |(mut frames, done)| async move {
+        move |(mut frames, done)| async move {
             if done {
                 return None;
             }
-            let p = frames.next().await?;
+            let Ok(next) = tokio::time::timeout(idle, frames.next()).await else {
+                metrics::counter!("invitebus_gateway_sessions_idle_closed_total", "kind" => "export_progress")
+                    .increment(1);
+                return None;
+            };
+            let p = next?;
             let done = finished(&p);
             Some((p, (frames, done)))
         },

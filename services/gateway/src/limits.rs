@@ -236,7 +236,7 @@ impl Frames {
 }
 
 /// An IPv6 client is its /64 (one host gets a whole /64 and picks any address in it).
-fn one_client(address: IpAddr) -> IpAddr {
+pub(crate) fn one_client(address: IpAddr) -> IpAddr {
     match address {
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => IpAddr::V4(v4),

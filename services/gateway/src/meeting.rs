@@ -19,18 +19,21 @@ pub fn routes() -> Router<Arc<GatewayConfig>> {
 
 fn answer(result: Result<Option<Value>, ProtocolError>) -> Response {
     match result {
-        Ok(Some(data)) => Json(json!({"status": 0, "data": data})),
-        Ok(None) => Json(json!({"status": 0})),
-        Err(e) => {
-            let e = trimmed(e);
-            let message = match e.code {
-                ErrorCode::Unauthenticated => "accessToken超时，请重新获取".to_string(),
-                _ => e.message.clone(),
-            };
-            Json(json!({"status": e.code.seed_001_status(), "message": message, "error": e.code, "field": e.field}))
-        }
+        Ok(Some(data)) => Json(json!({"status": 0, "data": data})).into_response(),
+        Ok(None) => Json(json!({"status": 0})).into_response(),
+        Err(e) => failure(e),
     }
-    .into_response()
+}
+
+/// Seed 001's error envelope: its `status` number and a message.
+pub fn failure(e: ProtocolError) -> Response {
+    let e = trimmed(e);
+    let message = match e.code {
+        ErrorCode::Unauthenticated => "accessToken超时，请重新获取".to_string(),
+        _ => e.message.clone(),
+    };
+    Json(json!({"status": e.code.seed_001_status(), "message": message, "error": e.code, "field": e.field}))
+        .into_response()
 }
 
 async fn action(

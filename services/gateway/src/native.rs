@@ -23,7 +23,8 @@ pub fn routes() -> Router<Arc<GatewayConfig>> {
         .route("/v1/queries/{query}", post(query))
 }
 
-fn refused(e: ProtocolError) -> Response {
+/// The native API's error: invitebus's own reply, with the HTTP status of its code.
+pub fn failure(e: ProtocolError) -> Response {
     let status = status_of(e.code);
     (status, axum::Json(Reply::err(trimmed(e)))).into_response()
 }
@@ -31,7 +32,7 @@ fn refused(e: ProtocolError) -> Response {
 /// invitebus's reply, byte for byte, unless its error quotes too much input to pass on.
 fn passed_on(payload: Bytes) -> Response {
     let Ok(reply) = serde_json::from_slice::<Value>(&payload) else {
-        return refused(ProtocolError::internal("a reply that is not JSON"));
+        return failure(ProtocolError::internal("a reply that is not JSON"));
     };
     let error = reply
         .get("error")
@@ -39,7 +40,7 @@ fn passed_on(payload: Bytes) -> Response {
         .and_then(|e| serde_json::from_value::<ProtocolError>(e).ok());
     let (status, body) = match error {
         None if reply["ok"] == true => (StatusCode::OK, payload),
-        None => return refused(ProtocolError::internal("an error reply without an error")),
+        None => return failure(ProtocolError::internal("an error reply without an error")),
         Some(e) => {
             let long = e.message.chars().count() > MAX_MESSAGE
                 || e.field.as_ref().is_some_and(|f| f.chars().count() > MAX_FIELD);
@@ -110,7 +111,7 @@ async fn forward(
     };
     match sent.await {
         Ok(payload) => passed_on(payload),
-        Err(e) => refused(e),
+        Err(e) => failure(e),
     }
 }
 

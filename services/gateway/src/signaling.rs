@@ -51,12 +51,17 @@ async fn connect(
                 tracing::debug!(error = %e, "signaling session ended");
             }
         }),
-        Err(e) => (
-            refusal_status(&e),
-            axum::Json(json!({"code": e.code.seed_002_reply_code(), "error": trimmed(e)})),
-        )
-            .into_response(),
+        Err(e) => failure(e),
     }
+}
+
+/// Seed 002's refusal of a connection: its numeric code and the error.
+pub fn failure(e: ProtocolError) -> Response {
+    (
+        refusal_status(&e),
+        axum::Json(json!({"code": e.code.seed_002_reply_code(), "error": trimmed(e)})),
+    )
+        .into_response()
 }
 
 /// What an HTTP request that does not ask for a WebSocket gets: `invalid_command`, as 426.
@@ -77,9 +82,32 @@ pub fn refusal_status(e: &ProtocolError) -> axum::http::StatusCode {
 /// A client frame is a request body: at most 64 KiB, like one over HTTP or NATS.
 pub const MAX_FRAME: usize = MAX_BODY;
 
-/// `upgrade` with frames and messages limited to [`MAX_FRAME`] (tungstenite's default is 16 MiB).
+/// `upgrade` with frames and messages limited to [`MAX_FRAME`] (tungstenite's default is 16 MiB)
+/// and small buffers: tungstenite allocates 128 KiB of read buffer per socket up front, which
+/// made 5,000 idle sockets hold about 1 GB; frames here are small JSON.
 pub fn limited(upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
-    upgrade.max_message_size(MAX_FRAME).max_frame_size(MAX_FRAME)
+    upgrade
+        .max_message_size(MAX_FRAME)
+        .max_frame_size(MAX_FRAME)
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
+        .max_write_buffer_size(MAX_WRITE_BUFFER)
+}
+
+/// A socket's read buffer; it grows for a larger frame (up to [`MAX_FRAME`]).
+const READ_BUFFER: usize = 4 * 1024;
+
+/// What may wait to be written to a client that does not read: past it the session ends.
+const MAX_WRITE_BUFFER: usize = 1024 * 1024;
+
+/// Ends a session whose client sent nothing (not even a ping) for `idle`: close code 1001.
+pub async fn close_idle(socket: &mut WebSocket, idle: std::time::Duration) {
+    metrics::counter!("invitebus_gateway_sessions_idle_closed_total", "kind" => "websocket").increment(1);
+    let frame = CloseFrame {
+        code: close_code::AWAY,
+        reason: format!("nothing from the client for {} s", idle.as_secs()).into(),
+    };
+    let _ = socket.send(Message::Close(Some(frame))).await;
 }
 
 /// Whether a read failed because the client's frame or message was over the limit.
@@ -153,15 +181,24 @@ async fn session(
         }
         Err(e) => send(&mut socket, error_frame(e)).await?,
     }
+    let idle = cfg.bounds.session_idle;
+    let quiet = tokio::time::sleep(idle);
+    tokio::pin!(quiet);
     loop {
         tokio::select! {
+            () = &mut quiet => {
+                close_idle(&mut socket, idle).await;
+                return Ok(());
+            }
             frame = socket.recv() => match frame {
                 Some(Ok(Message::Text(text))) => {
+                    quiet.as_mut().reset(tokio::time::Instant::now() + idle);
                     let allowed = frames.check().and_then(|()| cfg.limits.check_user(&caller.user));
                     let reply = handle(cfg, &caller, text.as_str(), allowed.map_err(|r| r.error)).await;
                     send(&mut socket, reply).await?;
                 }
                 Some(Ok(Message::Binary(_))) => {
+                    quiet.as_mut().reset(tokio::time::Instant::now() + idle);
                     let e = ProtocolError::invalid_command("frames are JSON text; a binary frame is not read");
                     send(&mut socket, error_frame(e)).await?;
                 }
@@ -170,7 +207,7 @@ async fn session(
                     return Ok(());
                 }
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Ok(()),
-                Some(Ok(_)) => {}
+                Some(Ok(_)) => quiet.as_mut().reset(tokio::time::Instant::now() + idle),
             },
             Some(msg) = kept.next() => forward(&mut socket, &msg.payload, &mut seen).await?,
             Some(msg) = live.next() => forward(&mut socket, &msg.payload, &mut seen).await?,

@@ -56,8 +56,9 @@ impl World {
             verifier: std::sync::Arc::new(invitebus_gateway::auth::Verifier::hs256(SECRET)),
             metrics: None,
             limits: std::sync::Arc::new(invitebus_gateway::limits::Limits::new(&Default::default())),
+            bounds: Default::default(),
         });
-        tokio::spawn(invitebus_gateway::serve(listener, app, std::future::pending()));
+        tokio::spawn(invitebus_gateway::serve(listener, app, Default::default(), std::future::pending()));
         World {
             addr,
             client,

@@ -40,8 +40,9 @@ async fn tokens_decide_the_actor_and_bad_ones_change_nothing() {
         verifier: std::sync::Arc::new(invitebus_gateway::auth::Verifier::hs256(SECRET)),
         metrics: None,
         limits: std::sync::Arc::new(invitebus_gateway::limits::Limits::new(&Default::default())),
+        bounds: Default::default(),
     });
-    tokio::spawn(invitebus_gateway::serve(listener, app, std::future::pending()));
+    tokio::spawn(invitebus_gateway::serve(listener, app, Default::default(), std::future::pending()));
 
     let xuan = format!("Bearer {}", mint(SECRET, "xuan", &[], 3600));
     let body = r#"{"resource_id":"conf","kind":"conference","name":"RustConf"}"#;

@@ -237,6 +237,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             let listener = tokio::net::TcpListener::bind(&args.http)
                 .await
                 .with_context(|| format!("the gateway cannot listen on {}", args.http))?;
+            let bounds = args.edge.bounds();
             let app = invitebus_gateway::router(invitebus_gateway::GatewayConfig {
                 client: bus.client(User::Gateway).await?,
                 subjects: subjects.clone(),
@@ -246,6 +247,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                     std::sync::Arc::new(move || m.render())
                 }),
                 limits: std::sync::Arc::new(invitebus_gateway::limits::Limits::new(&args.edge.limits())),
+                bounds: bounds.clone(),
             });
             let addr = listener.local_addr()?;
             let secret = &args.tokens.jwt_secret;
@@ -259,7 +261,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 anyhow::bail!("the gateway listens on {addr}, beyond this machine, with the development JWT secret or one shorter than {MIN_SECRET} bytes: set INVITEBUS_JWT_SECRET to a secret of your own");
             }
             tracing::info!(http = %addr, "gateway listening");
-            Some(tokio::spawn(invitebus_gateway::serve(listener, app, async move {
+            Some(tokio::spawn(invitebus_gateway::serve(listener, app, bounds, async move {
                 let _ = gateway_stopped.await;
             })))
         }

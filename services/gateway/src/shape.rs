@@ -1,0 +1,130 @@
+//! Requests the routes never see, answered in their API's own shape: a body that is too large
+//! or does not arrive in time, an unknown path or method, a path or query the router cannot
+//! read. axum answers those in plain text; a seed's client reads its own envelope, so every
+//! refusal of the framework is turned into the API's error, chosen by the path's prefix.
+
+use crate::bus::{GatewayConfig, MAX_BODY, MAX_HTTP_BODY};
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+use invitebus_events::{ErrorCode, ProtocolError};
+use std::sync::Arc;
+
+/// How one API answers an error.
+type Failure = fn(ProtocolError) -> Response;
+
+/// The API a path belongs to, by the prefixes of its routes (the native API's shape otherwise).
+pub fn failure_for(path: &str) -> Failure {
+    let under = |prefixes: &[&str]| prefixes.iter().any(|p| path.starts_with(p));
+    if under(&["/api/admin/", "/api/exports/"]) {
+        crate::admin::failure
+    } else if under(&["/api/invitation/", "/approve/", "/reject/"]) {
+        crate::conference::failure
+    } else if under(&["/openapi/workbench/"]) {
+        crate::meeting::failure
+    } else if under(&["/channels/", "/invites/"]) {
+        crate::codes::failure
+    } else if path == "/ws" || path.starts_with("/ws/") {
+        crate::signaling::failure
+    } else {
+        crate::native::failure
+    }
+}
+
+/// Reads the body within the body deadline and the size bound, then runs the route; a refusal
+/// by the framework itself comes back in the API's shape.
+pub async fn bounded(State(cfg): State<Arc<GatewayConfig>>, request: Request, next: Next) -> Response {
+    let failure = failure_for(request.uri().path());
+    let (parts, body) = request.into_parts();
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_HTTP_BODY as u64) {
+        return too_large(failure);
+    }
+    let read = tokio::time::timeout(cfg.bounds.body_timeout, axum::body::to_bytes(body, MAX_HTTP_BODY));
+    let body = match read.await {
+        Ok(Ok(body)) => body,
+        Ok(Err(e)) if is_length_limit(&e) => return too_large(failure),
+        Ok(Err(e)) => {
+            let e = ProtocolError::invalid_command(format!("the body could not be read: {e}"));
+            return closing(failure(e), StatusCode::BAD_REQUEST);
+        }
+        Err(_) => {
+            metrics::counter!("invitebus_gateway_body_timeouts_total").increment(1);
+            let e = ProtocolError::invalid_command(format!(
+                "the body did not arrive within {} s",
+                cfg.bounds.body_timeout.as_secs_f64()
+            ));
+            return closing(failure(e), StatusCode::REQUEST_TIMEOUT);
+        }
+    };
+    let response = next.run(Request::from_parts(parts, Body::from(body))).await;
+    reshaped(response, failure).await
+}
+
+fn too_large(failure: Failure) -> Response {
+    let e = ProtocolError::invalid_command(format!("the body is over {MAX_BODY} bytes"));
+    closing(failure(e), StatusCode::PAYLOAD_TOO_LARGE)
+}
+
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if s.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// `response` with the HTTP status of the framework's refusal when the API answers errors with
+/// one (seeds 000 and 001 answer 200 and say it in the body: theirs is kept), and closing the
+/// connection, whose unread bytes nobody will read.
+fn closing(mut response: Response, status: StatusCode) -> Response {
+    if response.status().is_client_error() || response.status().is_server_error() {
+        *response.status_mut() = status;
+    }
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+/// A refusal the framework wrote (an error status whose body is not JSON) in the API's shape;
+/// anything a route answered passes unchanged.
+async fn reshaped(response: Response, failure: Failure) -> Response {
+    let status = response.status();
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let allow = response.headers().get(header::ALLOW).cloned();
+    let text = axum::body::to_bytes(response.into_body(), 4096).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let e = match status {
+        StatusCode::NOT_FOUND => ProtocolError::new(ErrorCode::NotFound, "no such route"),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ProtocolError::invalid_command("this route does not take this method")
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => ProtocolError::invalid_command(format!("the body is over {MAX_BODY} bytes")),
+        _ if text.trim().is_empty() => ProtocolError::invalid_command(status.canonical_reason().unwrap_or("refused")),
+        _ => ProtocolError::invalid_command(crate::bus::clip(text.trim(), 300)),
+    };
+    let mut answer = failure(e);
+    if answer.status().is_client_error() || answer.status().is_server_error() {
+        *answer.status_mut() = status;
+    }
+    if let Some(allow) = allow {
+        answer.headers_mut().insert(header::ALLOW, allow);
+    }
+    answer
+}
