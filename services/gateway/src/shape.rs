@@ -108,13 +108,13 @@ async fn reshaped(response: Response, failure: Failure) -> Response {
         return response;
     }
     let allow = response.headers().get(header::ALLOW).cloned();
-    let text = axum::body::to_bytes(response.into_body(), 4096).await.unwrap_or_default();
+    let text = axum::body::to_bytes(response.into_body(), 4096)
+        .await
+        .unwrap_or_default();
     let text = String::from_utf8_lossy(&text);
     let e = match status {
         StatusCode::NOT_FOUND => ProtocolError::new(ErrorCode::NotFound, "no such route"),
-        StatusCode::METHOD_NOT_ALLOWED => {
-            ProtocolError::invalid_command("this route does not take this method")
-        }
+        StatusCode::METHOD_NOT_ALLOWED => ProtocolError::invalid_command("this route does not take this method"),
         StatusCode::PAYLOAD_TOO_LARGE => ProtocolError::invalid_command(format!("the body is over {MAX_BODY} bytes")),
         _ if text.trim().is_empty() => ProtocolError::invalid_command(status.canonical_reason().unwrap_or("refused")),
         _ => ProtocolError::invalid_command(crate::bus::clip(text.trim(), 300)),

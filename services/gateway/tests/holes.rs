@@ -58,7 +58,12 @@ impl World {
             limits: std::sync::Arc::new(invitebus_gateway::limits::Limits::new(&Default::default())),
             bounds: Default::default(),
         });
-        tokio::spawn(invitebus_gateway::serve(listener, app, Default::default(), std::future::pending()));
+        tokio::spawn(invitebus_gateway::serve(
+            listener,
+            app,
+            Default::default(),
+            std::future::pending(),
+        ));
         World {
             addr,
             client,

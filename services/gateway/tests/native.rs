@@ -42,7 +42,12 @@ async fn tokens_decide_the_actor_and_bad_ones_change_nothing() {
         limits: std::sync::Arc::new(invitebus_gateway::limits::Limits::new(&Default::default())),
         bounds: Default::default(),
     });
-    tokio::spawn(invitebus_gateway::serve(listener, app, Default::default(), std::future::pending()));
+    tokio::spawn(invitebus_gateway::serve(
+        listener,
+        app,
+        Default::default(),
+        std::future::pending(),
+    ));
 
     let xuan = format!("Bearer {}", mint(SECRET, "xuan", &[], 3600));
     let body = r#"{"resource_id":"conf","kind":"conference","name":"RustConf"}"#;

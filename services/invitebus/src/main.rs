@@ -17,6 +17,7 @@ mod client;
 mod edge;
 mod export;
 mod logging;
+mod memory;
 mod metrics;
 mod nats;
 mod natsauth;
@@ -147,7 +148,11 @@ fn main() {
     } else {
         "warn"
     });
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .on_thread_park(memory::on_park)
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");

@@ -261,9 +261,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 anyhow::bail!("the gateway listens on {addr}, beyond this machine, with the development JWT secret or one shorter than {MIN_SECRET} bytes: set INVITEBUS_JWT_SECRET to a secret of your own");
             }
             tracing::info!(http = %addr, "gateway listening");
-            Some(tokio::spawn(invitebus_gateway::serve(listener, app, bounds, async move {
-                let _ = gateway_stopped.await;
-            })))
+            Some(tokio::spawn(invitebus_gateway::serve(
+                listener,
+                app,
+                bounds,
+                async move {
+                    let _ = gateway_stopped.await;
+                },
+            )))
         }
         false => None,
     };

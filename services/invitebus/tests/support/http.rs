@@ -65,6 +65,11 @@ pub async fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&st
     stream.write_all(req.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await.unwrap();
+    parse(&raw)
+}
+
+/// An answer from the bytes of one (the head, then a plain or chunked body).
+pub fn parse(raw: &[u8]) -> Answer {
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")

@@ -1,0 +1,326 @@
+//! Connections at the edge, from outside: slow and idle clients are cut off, one address cannot
+//! hold every connection, and thousands of idle and slow sockets neither starve real requests
+//! nor keep their memory once they close.
+
+mod support;
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+use support::gateway::Gateway;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio_tungstenite::tungstenite::Message;
+
+/// A connection to `to` from `127.0.0.<host>` (loopback holds all of 127/8): many client
+/// addresses on one machine.
+async fn from(host: u8, to: SocketAddr) -> TcpStream {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket
+        .bind(SocketAddr::from((Ipv4Addr::new(127, 0, 0, host), 0)))
+        .unwrap();
+    socket.connect(to).await.expect("the gateway accepts the connection")
+}
+
+/// Reads until the server closes or `within` passes: the bytes, and whether it closed.
+async fn until_closed(stream: &mut TcpStream, within: Duration) -> (Vec<u8>, bool) {
+    let mut raw = Vec::new();
+    let deadline = tokio::time::Instant::now() + within;
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Err(_) => return (raw, false),
+            Ok(Ok(0)) | Ok(Err(_)) => return (raw, true),
+            Ok(Ok(n)) => raw.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_headers_slow_bodies_and_idle_keep_alives_are_cut_off() {
+    let env = [("INVITEBUS_HEADER_TIMEOUT", "1"), ("INVITEBUS_BODY_TIMEOUT", "1")];
+    let gw = Gateway::start_with(tempfile::tempdir().unwrap(), &env).await;
+
+    // Headers a byte at a time, five a second: 60 s of them would keep the socket forever.
+    let mut slow = TcpStream::connect(gw.addr).await.unwrap();
+    slow.write_all(b"GET /api/invitation/check HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut closed = false;
+    for _ in 0..300 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if slow.write_all(b"X").await.is_err() {
+            closed = true;
+            break;
+        }
+        let mut probe = [0u8; 64];
+        if let Ok(Ok(0)) = tokio::time::timeout(Duration::from_millis(1), slow.read(&mut probe)).await {
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "a dribbling client was still connected after 60 s");
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+
+    // An answered request, then nothing: the keep-alive connection ends too.
+    let mut idle = TcpStream::connect(gw.addr).await.unwrap();
+    idle.write_all(b"GET /api/invitation/check HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let (raw, closed) = until_closed(&mut idle, Duration::from_secs(10)).await;
+    assert!(raw.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&raw));
+    assert!(closed, "an idle keep-alive connection stayed open");
+
+    // A body that stops coming: 408 in the API's own shape, and the connection closes.
+    let token = Gateway::token("xuan");
+    for (path, shape) in [
+        ("/v1/commands/RegisterResource", "ok"),
+        ("/api/invitation/createInvitation", "code"),
+    ] {
+        let mut body = TcpStream::connect(gw.addr).await.unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{{\"resource_id\":"
+        );
+        body.write_all(head.as_bytes()).await.unwrap();
+        let (raw, closed) = until_closed(&mut body, Duration::from_secs(10)).await;
+        let answer = support::http::parse(&raw);
+        let json = answer.json();
+        assert!(json.get(shape).is_some(), "{path}: {json}");
+        assert!(json.to_string().contains("did not arrive"), "{path}: {json}");
+        if path.starts_with("/v1/") {
+            assert_eq!(answer.status, 408, "{json}");
+            assert_eq!(json["error"]["code"], "invalid_command");
+        }
+        assert!(closed, "{path}: the connection stayed open after the body deadline");
+    }
+    let metrics = String::from_utf8(gw.get("/metrics", &[]).await.body).unwrap();
+    assert!(
+        metrics.contains("invitebus_gateway_connections_timed_out_total"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("invitebus_gateway_body_timeouts_total"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_hold_every_connection() {
+    let env = [
+        ("INVITEBUS_MAX_CONNECTIONS_PER_ADDRESS", "20"),
+        ("INVITEBUS_MAX_CONNECTIONS", "50"),
+        ("INVITEBUS_HEADER_TIMEOUT", "60"),
+    ];
+    let gw = Gateway::start_with(tempfile::tempdir().unwrap(), &env).await;
+    // The gateway's own start-up checks may still hold a connection: let them end.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut held = Vec::new();
+    for _ in 0..20 {
+        held.push(from(2, gw.addr).await);
+    }
+    // The 21st from 127.0.0.2 is refused at the door, with a bare 503 and Retry-After.
+    let mut extra = from(2, gw.addr).await;
+    let (raw, closed) = until_closed(&mut extra, Duration::from_secs(5)).await;
+    let refused = String::from_utf8_lossy(&raw).to_lowercase();
+    assert!(closed && refused.starts_with("http/1.1 503"), "{refused}");
+    assert!(refused.contains("retry-after: 1"), "{refused}");
+    // Another address is served meanwhile.
+    let mut other = from(3, gw.addr).await;
+    other
+        .write_all(b"GET /api/invitation/check HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let (raw, _) = until_closed(&mut other, Duration::from_secs(5)).await;
+    assert!(raw.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&raw));
+
+    // Fill the total cap from other addresses: then everyone is refused, until some close.
+    for host in [4, 5] {
+        for _ in 0..15 {
+            held.push(from(host, gw.addr).await);
+        }
+    }
+    let mut past = from(6, gw.addr).await;
+    let (raw, _) = until_closed(&mut past, Duration::from_secs(5)).await;
+    assert!(raw.starts_with(b"HTTP/1.1 503"), "{}", String::from_utf8_lossy(&raw));
+    held.truncate(40);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let metrics = String::from_utf8(gw.get("/metrics", &[]).await.body).unwrap();
+    assert!(
+        metrics.contains("invitebus_gateway_connections_refused_total{scope=\"address\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("invitebus_gateway_connections_refused_total{scope=\"all\"} 1"));
+    assert!(metrics.contains("invitebus_gateway_connections "), "{metrics}");
+}
+
+/// A signed-in seed 002 socket.
+async fn socket(
+    gw: &Gateway,
+    user: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>> {
+    let url = format!("ws://{}/ws?accessToken={}", gw.addr, Gateway::token(user));
+    let (socket, _) = tokio_tungstenite::connect_async(url).await.expect("the socket opens");
+    socket
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_websocket_is_closed_and_pings_keep_a_live_one() {
+    let env = [("INVITEBUS_SESSION_IDLE", "1")];
+    let gw = Gateway::start_with(tempfile::tempdir().unwrap(), &env).await;
+    let mut quiet = socket(&gw, "xuan").await;
+    let mut live = socket(&gw, "fang").await;
+    let started = Instant::now();
+    // fang pings four times a second for three seconds; xuan says nothing.
+    while started.elapsed() < Duration::from_secs(3) {
+        live.send(Message::Ping(b"hi".to_vec().into())).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    live.send(Message::Text(
+        json!({"op": "ping", "requestId": "r1"}).to_string().into(),
+    ))
+    .await
+    .unwrap();
+    let mut answered = None;
+    while let Some(Ok(m)) = live.next().await {
+        if let Message::Text(t) = m {
+            let frame: Value = serde_json::from_str(&t).unwrap();
+            if frame["op"] == "ping" {
+                answered = Some(frame);
+                break;
+            }
+        }
+    }
+    assert_eq!(answered.expect("the pinging socket is still served")["code"], 200);
+    let mut close = None;
+    while let Some(m) = quiet.next().await {
+        match m {
+            Ok(Message::Close(frame)) => {
+                close = frame;
+                break;
+            }
+            Ok(_) => {}
+            Err(e) => panic!("the idle socket ended without a close frame: {e}"),
+        }
+    }
+    let close = close.expect("a close frame with a reason");
+    assert_eq!(u16::from(close.code), 1001, "{close:?}");
+    assert!(close.reason.contains("nothing from the client"), "{close:?}");
+}
+
+/// The resident memory of a process, in MiB.
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap();
+    kib / 1024.0
+}
+
+/// The gateway's open connections, as its metrics say (the asking one included).
+async fn open_connections(gw: &Gateway) -> f64 {
+    let metrics = String::from_utf8(gw.get("/metrics", &[]).await.body).unwrap();
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("invitebus_gateway_connections "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// How long `/api/invitation/check` and a command over HTTP take, from an address of their own.
+async fn served_within(gw: &Gateway, n: u32) -> (Duration, Duration) {
+    let started = Instant::now();
+    let check = gw.get("/api/invitation/check", &[]).await;
+    assert_eq!(check.status, 200, "{}", check.json());
+    let checked = started.elapsed();
+    let started = Instant::now();
+    let bearer = format!("Bearer {}", Gateway::token("xuan"));
+    let body = json!({"resource_id": format!("room{n}"), "kind": "channel", "name": "R"}).to_string();
+    let done = gw
+        .post("/v1/commands/RegisterResource", &[("Authorization", &bearer)], &body)
+        .await;
+    assert_eq!(done.status, 200, "{}", done.json());
+    (checked, started.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_idle_and_slow_connections_neither_starve_requests_nor_keep_memory() {
+    // Both ends hold every socket: this process needs a descriptor for each too.
+    let fds = rlimit::increase_nofile_limit(u64::MAX).unwrap();
+    let (idle_n, slow_n) = if fds >= 9_000 {
+        (5_000, 3_000)
+    } else {
+        (fds as usize / 3, fds as usize / 5)
+    };
+    if idle_n < 5_000 {
+        eprintln!("file-descriptor limit {fds}: {idle_n} idle and {slow_n} slow sockets instead of 5,000 and 3,000");
+    }
+    let env = [("INVITEBUS_HEADER_TIMEOUT", "120")];
+    let gw = Gateway::start_with(tempfile::tempdir().unwrap(), &env).await;
+    let pid = gw.serve.child.id();
+    // Warm: the first requests allocate what every later one reuses.
+    for n in 0..20 {
+        served_within(&gw, n).await;
+    }
+    let before = rss_mib(pid);
+
+    // 500 per client address (the per-address cap is 512): idle ones send nothing at all; slow
+    // ones send half a request head, then a byte every two seconds.
+    let mut idle = Vec::with_capacity(idle_n);
+    for i in 0..idle_n {
+        idle.push(from(10 + (i / 500) as u8, gw.addr).await);
+    }
+    let mut slow = Vec::with_capacity(slow_n);
+    for i in 0..slow_n {
+        let mut s = from(40 + (i / 500) as u8, gw.addr).await;
+        s.write_all(b"POST /v1/commands/CreateInvite HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            .await
+            .unwrap();
+        slow.push(s);
+    }
+    let dribble = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            for s in slow.iter_mut() {
+                let _ = s.write_all(b"a").await;
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let open = open_connections(&gw).await;
+    assert!(open >= (idle_n + slow_n) as f64, "open connections {open}");
+    let during = rss_mib(pid);
+
+    let mut worst = (Duration::ZERO, Duration::ZERO);
+    for n in 100..110 {
+        let (check, command) = served_within(&gw, n).await;
+        worst = (worst.0.max(check), worst.1.max(command));
+    }
+    assert!(worst.0 < Duration::from_secs(1), "the check took {:?}", worst.0);
+    assert!(worst.1 < Duration::from_secs(1), "a command took {:?}", worst.1);
+
+    dribble.abort();
+    drop(idle);
+    // Connections end as the server sees their FIN; then the memory should be back.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut after = rss_mib(pid);
+    while (after > before + 16.0 || open_connections(&gw).await > 1.0) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        after = rss_mib(pid);
+    }
+    eprintln!(
+        "RSS of serve: {before:.1} MiB before, {during:.1} MiB with {idle_n} idle and {slow_n} slow connections, \
+         {after:.1} MiB after they closed; slowest check {:?}, slowest command {:?}",
+        worst.0, worst.1
+    );
+    // An idle socket holds about a kilobyte, a slow one hyper's buffers (some 26 KiB).
+    assert!(
+        during - before < 160.0,
+        "{during:.1} MiB with them open, {before:.1} MiB before"
+    );
+    assert!(
+        after - before < 16.0,
+        "{after:.1} MiB after they closed, {before:.1} MiB before"
+    );
+    assert_eq!(open_connections(&gw).await, 1.0, "only the metrics request's own");
+}
