@@ -41,7 +41,7 @@ async fn export(
 }
 
 /// Where the finished file is served: the gateway's own route, not the object store's name.
-fn file_path(id: &str) -> String {
+pub fn file_path(id: &str) -> String {
     format!("/api/exports/{id}/file")
 }
 

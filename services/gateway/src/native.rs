@@ -110,8 +110,25 @@ async fn forward(
         cfg.request_raw(subject, body, Some(&caller)).await
     };
     match sent.await {
+        Ok(payload) if name == "export" => passed_on(own_file_url(payload)),
         Ok(payload) => passed_on(payload),
         Err(e) => failure(e),
+    }
+}
+
+/// An `export` reply with the file at the gateway's own route: the URL the exporter recorded is
+/// the object store's name, and whatever a `CompleteExport` said is never handed to a browser.
+fn own_file_url(payload: Bytes) -> Bytes {
+    let Ok(mut reply) = serde_json::from_slice::<Value>(&payload) else {
+        return payload;
+    };
+    let id = reply["data"]["export_id"].as_str().map(crate::exports::file_path);
+    match (id, reply["data"].get("file_url")) {
+        (Some(path), Some(url)) if !url.is_null() => {
+            reply["data"]["file_url"] = json!(path);
+            Bytes::from(reply.to_string())
+        }
+        _ => payload,
     }
 }
 

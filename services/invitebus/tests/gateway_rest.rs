@@ -662,6 +662,16 @@ async fn seed_004_admin_list_approve_and_export() {
     );
     assert!(file.body.starts_with(b"PK"), "an xlsx is a zip");
     assert_eq!(Some(file.body.len() as u64), last["file_size"].as_u64());
+    // The native API hands out the same route, never the exporter's own name for the file.
+    let native = gw
+        .post(
+            "/v1/queries/export",
+            &[("Authorization", &format!("Bearer {boss}"))],
+            &json!({"export_id": uuid}).to_string(),
+        )
+        .await;
+    assert_eq!(native.status, 200, "{}", native.json());
+    assert_eq!(native.json()["data"]["file_url"], json!(file_url), "{}", native.json());
 
     // The same progress over a WebSocket: a late subscriber gets the last message.
     let url = format!("ws://{}/api/exports/{uuid}/ws?accessToken={boss}", gw.addr);
