@@ -55,6 +55,9 @@ pub async fn answer_queries<F>(
             m = sub.next() => match m { Some(m) => m, None => break },
             _ = shutdown.changed() => break,
         };
+        if invitebus_auth::bus::is_delivery(&msg) {
+            continue;
+        }
         let Some(to) = msg.reply.clone() else { continue };
         let (reader, mut applied, client) = (reader.clone(), applied.clone(), client.clone());
         let bound = auth.bind_message(&msg);

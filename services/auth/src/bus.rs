@@ -114,6 +114,19 @@ impl BusAuth {
     }
 }
 
+/// Whether `msg` is a JetStream delivery rather than a request: on nats-server 2.9 a client may
+/// create a push consumer whose deliver subject is a command or query subject, and what it
+/// delivers has the ack subject (`$JS.ACK.…`) as its reply. Responders drop these unanswered (an
+/// answer would ack it), logged and counted (`invitebus_bus_deliveries_dropped_total`).
+pub fn is_delivery(msg: &async_nats::Message) -> bool {
+    let delivered = msg.reply.as_ref().is_some_and(|r| r.as_str().starts_with("$JS.ACK."));
+    if delivered {
+        metrics::counter!("invitebus_bus_deliveries_dropped_total").increment(1);
+        tracing::warn!(subject = %msg.subject, "a JetStream delivery on a request subject, dropped");
+    }
+    delivered
+}
+
 /// The verified claims of a `Bearer` header: a user's token, or else the service's.
 fn claims(users: &Verifier, service: &str, authorization: Option<&str>) -> Result<Claims, AuthError> {
     let header = authorization.map(str::trim).ok_or(AuthError::Missing)?;

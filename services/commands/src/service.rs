@@ -223,6 +223,9 @@ async fn command_loop(
             m = sub.next() => match m { Some(m) => m, None => break },
             _ = shutdown.changed() => break,
         };
+        if invitebus_auth::bus::is_delivery(&msg) {
+            continue;
+        }
         let name = msg.subject.as_str().rsplit('.').next().unwrap_or("");
         let reply_to = msg.reply.clone();
         let traceparent = msg
@@ -316,7 +319,7 @@ async fn unknown_queries(
             _ = shutdown.changed() => break,
         };
         let name = msg.subject.as_str().strip_prefix(prefix.as_str()).unwrap_or_default();
-        if invitebus_events::query::QUERIES.contains(&name) {
+        if invitebus_events::query::QUERIES.contains(&name) || invitebus_auth::bus::is_delivery(&msg) {
             continue;
         }
         let Some(to) = msg.reply else { continue };
@@ -343,6 +346,9 @@ async fn query_loop(
             m = sub.next() => match m { Some(m) => m, None => break },
             _ = shutdown.changed() => break,
         };
+        if invitebus_auth::bus::is_delivery(&msg) {
+            continue;
+        }
         let Some(to) = msg.reply.clone() else { continue };
         let reader = reader.clone();
         let result = match auth.bind_message(&msg) {

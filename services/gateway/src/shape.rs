@@ -82,13 +82,9 @@ fn is_length_limit(e: &axum::Error) -> bool {
     false
 }
 
-/// `response` with the HTTP status of the framework's refusal when the API answers errors with
-/// one (seeds 000 and 001 answer 200 and say it in the body: theirs is kept), and closing the
-/// connection, whose unread bytes nobody will read.
+/// `response` with `status`, closing the connection, whose unread bytes nobody will read.
 fn closing(mut response: Response, status: StatusCode) -> Response {
-    if response.status().is_client_error() || response.status().is_server_error() {
-        *response.status_mut() = status;
-    }
+    *response.status_mut() = status;
     response
         .headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -119,10 +115,10 @@ async fn reshaped(response: Response, failure: Failure) -> Response {
         _ if text.trim().is_empty() => ProtocolError::invalid_command(status.canonical_reason().unwrap_or("refused")),
         _ => ProtocolError::invalid_command(crate::bus::clip(text.trim(), 300)),
     };
+    // The framework's status, even for seeds 000 and 001 (whose routes answer errors with 200):
+    // a method a route does not take is 405 to any HTTP client.
     let mut answer = failure(e);
-    if answer.status().is_client_error() || answer.status().is_server_error() {
-        *answer.status_mut() = status;
-    }
+    *answer.status_mut() = status;
     if let Some(allow) = allow {
         answer.headers_mut().insert(header::ALLOW, allow);
     }

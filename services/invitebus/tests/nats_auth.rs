@@ -257,3 +257,61 @@ async fn the_generated_files_are_private_and_restarts_keep_the_passwords() {
     let health = client.request(Subjects::default().health(), "{}".into());
     assert!(tokio::time::timeout(Duration::from_secs(10), health).await.is_ok());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_consumer_onto_request_subjects_gets_no_answer_and_runs_nothing() {
+    let g = Gateway::start().await;
+    let s = Subjects::default();
+    let xuan = Gateway::token("xuan");
+    g.command(
+        &xuan,
+        "RegisterResource",
+        json!({"resource_id":"conf","kind":"conference","name":"C"}),
+    )
+    .await;
+    let (client, _errors) = connect_as(&g.nats_url, &g.creds("client")).await;
+    let stream = js(&client).get_stream(EVENTS_STREAM).await.unwrap();
+    let before = stream.cached_info().state.messages;
+    // nats-server 2.9 lets a client aim a push consumer at any subject: here the command
+    // service's and the views' request subjects, in their queue groups (a push consumer
+    // without one sees no interest where only queue subscribers listen), every event there is.
+    let aims = [
+        ("cmd", s.command("RegisterResource"), "invitebus-commands"),
+        ("q", s.query("sent"), "invitebus-views"),
+    ];
+    for (name, deliver, group) in aims {
+        stream
+            .create_consumer(consumer::push::Config {
+                name: Some(format!("rogue-{name}")),
+                deliver_subject: deliver,
+                deliver_group: Some(group.into()),
+                deliver_policy: consumer::DeliverPolicy::All,
+                ack_policy: consumer::AckPolicy::Explicit,
+                ..Default::default()
+            })
+            .await
+            .expect("the server lets a client make it");
+    }
+    // The responders drop what it delivers, and say so.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let dropped = loop {
+        let metrics = String::from_utf8(g.get("/metrics", &[]).await.body).unwrap();
+        let n = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("invitebus_bus_deliveries_dropped_total "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if n >= 2.0 || std::time::Instant::now() > deadline {
+            break n;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(dropped >= 2.0, "deliveries dropped: {dropped}");
+    // Nothing was decided from them, and none was answered (an answer would ack it).
+    let mut stream = stream;
+    assert_eq!(stream.info().await.unwrap().state.messages, before);
+    for name in ["rogue-cmd", "rogue-q"] {
+        let info = stream.consumer_info(name).await.unwrap();
+        assert_eq!(info.ack_floor.stream_sequence, 0, "{name}: nothing acked: {info:?}");
+    }
+}
