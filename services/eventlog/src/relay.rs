@@ -8,7 +8,9 @@
 //! no second writer on the file, the relay only reports its position on [`Relay::published`].
 //! On start the relay also reads the position of the stream's last message, so nothing is
 //! published twice even when the checkpoint lags, and a crash between commit and publish only
-//! delays an event.
+//! delays an event. After a failed round it goes on from the last position JetStream
+//! acknowledged, never from the stream's last message (a later one may be stored while an
+//! earlier one was lost).
 
 use crate::error::LogError;
 use crate::query::Published;
@@ -16,7 +18,7 @@ use crate::read::LogReader;
 use crate::RELAY_CHECKPOINT;
 use async_nats::jetstream::{self, stream};
 use invitebus_events::subject::{Subjects, EVENTS_STREAM};
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -166,7 +168,11 @@ impl Relay {
             // The relay's watchdog: a round that makes no progress for the bound (a publish that
             // blocks on a dead connection, acks that never come) is abandoned, counted, and the
             // relay goes on from the last position JetStream acknowledged.
-            let round = tokio::time::timeout(RELAY_STALL, self.publish_all(rows, &mut acks, &inbox)).await;
+            let mut waiting: BTreeSet<u64> = rows.iter().map(|r| r.position).collect();
+            let round =
+                tokio::time::timeout(RELAY_STALL, self.publish_all(rows, &mut acks, &inbox, &mut waiting)).await;
+            // Rows are consecutive positions: all below the first unacknowledged one are stored.
+            let acked_through = waiting.first().map_or(last, |first| first - 1);
             let round = round.unwrap_or_else(|_| {
                 metrics::counter!("invitebus_relay_stalls_total").increment(1);
                 Err(RelayError::Nats(
@@ -185,6 +191,10 @@ impl Relay {
                     backoff = Duration::from_millis(100);
                 }
                 Err(e) => {
+                    if acked_through > published {
+                        published = acked_through;
+                        let _ = self.published.send(published);
+                    }
                     warn!(error = %e, position = published, "relay publish failed; retrying from the last acknowledged position");
                     buffer.clear();
                     tokio::select! {
@@ -192,8 +202,12 @@ impl Relay {
                         _ = shutdown.changed() => return Ok(()),
                     }
                     backoff = (backoff * 2).min(Duration::from_secs(5));
-                    if let Ok(p) = self.in_stream().await {
-                        published = published.max(p.min(reader.head()?));
+                    // Never on from the stream's last message: across a leader change a later
+                    // position can be stored while an earlier one was lost. Publishing again
+                    // what is stored is harmless (`Nats-Msg-Id` within the duplicate window).
+                    // The stream is made again if it went missing.
+                    if let Err(e) = ensure_events_stream(&self.jetstream, &self.subjects).await {
+                        warn!(error = %e, "relay cannot reach JetStream");
                     }
                 }
             }
@@ -207,15 +221,16 @@ impl Relay {
     }
 
     /// Publishes `rows` with every ack in flight at once (each ack comes back on
-    /// `<inbox>.<position>` of one subscription), then waits until every position is acknowledged.
+    /// `<inbox>.<position>` of one subscription), then waits until every position is acknowledged;
+    /// each acknowledged one leaves `waiting`, also when the round fails.
     async fn publish_all(
         &self,
         rows: Vec<Published>,
         acks: &mut async_nats::Subscriber,
         inbox: &str,
+        waiting: &mut BTreeSet<u64>,
     ) -> Result<(), RelayError> {
         let client = self.jetstream.client();
-        let mut waiting: std::collections::BTreeSet<u64> = rows.iter().map(|r| r.position).collect();
         for env in rows {
             let subject = self.subjects.event(&env.event_type, &env.stream_id);
             let mut headers = async_nats::HeaderMap::new();
