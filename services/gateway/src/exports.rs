@@ -20,6 +20,7 @@ use invitebus_events::{ErrorCode, Id, ProtocolError};
 use serde_json::{json, Value};
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub fn routes() -> Router<Arc<GatewayConfig>> {
     Router::new()
@@ -78,25 +79,24 @@ async fn progress(cfg: &GatewayConfig, id: &str) -> Result<impl Stream<Item = Va
     let frames = messages
         .filter_map(|m| async move { m.ok().and_then(|m| serde_json::from_slice::<Value>(&m.payload).ok()) })
         .map(|p| seed_progress(&p));
-    // Ends right after the final message, without waiting for another; and after a session's
-    // idle bound without one (an EventSource reconnects by itself, and gets the last again).
-    let idle = cfg.bounds.session_idle;
-    Ok(futures::stream::unfold(
-        (Box::pin(frames), false),
-        move |(mut frames, done)| async move {
-            if done {
-                return None;
-            }
-            let Ok(next) = tokio::time::timeout(idle, frames.next()).await else {
-                metrics::counter!("invitebus_gateway_sessions_idle_closed_total", "kind" => "export_progress")
-                    .increment(1);
-                return None;
-            };
-            let p = next?;
-            let done = finished(&p);
-            Some((p, (frames, done)))
-        },
-    ))
+    Ok(until_final(frames, cfg.bounds.session_idle))
+}
+
+/// `frames` up to the final one (without waiting for another), and none once `idle` has passed
+/// without one: an EventSource reconnects by itself, and gets the last message again.
+fn until_final(frames: impl Stream<Item = Value> + Send, idle: Duration) -> impl Stream<Item = Value> + Send {
+    futures::stream::unfold((Box::pin(frames), false), move |(mut frames, done)| async move {
+        if done {
+            return None;
+        }
+        let Ok(next) = tokio::time::timeout(idle, frames.next()).await else {
+            metrics::counter!("invitebus_gateway_sessions_idle_closed_total", "kind" => "export_progress").increment(1);
+            return None;
+        };
+        let p = next?;
+        let done = finished(&p);
+        Some((p, (frames, done)))
+    })
 }
 
 async fn status(State(cfg): State<Arc<GatewayConfig>>, Path(id): Path<String>, Authed(caller): Authed) -> Response {
@@ -195,4 +195,28 @@ async fn file(State(cfg): State<Arc<GatewayConfig>>, Path(id): Path<String>, Aut
             .into_response())
     };
     run.await.unwrap_or_else(failure)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(status: &str) -> Value {
+        json!({"export_id": "e1", "status": status})
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn progress_ends_after_the_final_message_or_a_quiet_bound() {
+        let idle = Duration::from_secs(120);
+        // The final message ends it, whatever follows.
+        let frames = futures::stream::iter([frame("start"), frame("success"), frame("start")]);
+        let seen: Vec<Value> = until_final(frames, idle).collect().await;
+        assert_eq!(seen, [frame("start"), frame("success")]);
+        // A stream that goes quiet ends once the bound has passed, not before.
+        let frames = futures::stream::iter([frame("start")]).chain(futures::stream::pending());
+        let started = tokio::time::Instant::now();
+        let seen: Vec<Value> = until_final(frames, idle).collect().await;
+        assert_eq!(seen, [frame("start")]);
+        assert_eq!(started.elapsed(), idle);
+    }
 }
