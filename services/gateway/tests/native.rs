@@ -1,53 +1,25 @@
 //! The native API over real HTTP: tokens decide the actor; no token, an expired token, a token
 //! of another key and a body naming another actor are refused with nothing appended.
 
-use invitebus_events::subject::Subjects;
+mod support;
+
 use invitebus_gateway::auth::mint;
-use invitebus_gateway::{router, GatewayConfig};
 use invitebus_testkit::Bus;
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const SECRET: &str = "test-secret";
 
 /// One HTTP/1.1 POST; returns (status, JSON body).
 async fn post(addr: std::net::SocketAddr, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, Value) {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut req = format!("POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n", body.len());
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    stream.write_all(req.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.unwrap();
-    let text = String::from_utf8_lossy(&raw);
-    let status: u16 = text.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    let (status, body) = support::post(addr, path, headers, body).await;
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_decide_the_actor_and_bad_ones_change_nothing() {
     let bus = Bus::start().await;
     let client = bus.client.clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = router(GatewayConfig {
-        client: client.clone(),
-        subjects: Subjects::default(),
-        verifier: std::sync::Arc::new(invitebus_gateway::auth::Verifier::hs256(SECRET)),
-        metrics: None,
-        limits: std::sync::Arc::new(invitebus_gateway::limits::Limits::new(&Default::default())),
-        bounds: Default::default(),
-    });
-    tokio::spawn(invitebus_gateway::serve(
-        listener,
-        app,
-        Default::default(),
-        std::future::pending(),
-    ));
+    let addr = support::gateway(client.clone(), SECRET).await;
 
     let xuan = format!("Bearer {}", mint(SECRET, "xuan", &[], 3600));
     let body = r#"{"resource_id":"conf","kind":"conference","name":"RustConf"}"#;

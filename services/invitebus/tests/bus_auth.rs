@@ -10,20 +10,8 @@ use invitebus_events::{ErrorCode, Reply};
 use invitebus_testkit::idp::{self, Key};
 use serde_json::{json, Value};
 use std::time::Duration;
+use support::ask;
 use support::gateway::{Gateway, SECRET, SERVICE_SECRET};
-
-async fn ask(client: &async_nats::Client, subject: String, token: Option<&str>, body: Value) -> Reply {
-    let mut headers = async_nats::HeaderMap::new();
-    if let Some(t) = token {
-        headers.insert("Authorization", format!("Bearer {t}").as_str());
-    }
-    let request = client.request_with_headers(subject, headers, body.to_string().into());
-    let msg = tokio::time::timeout(Duration::from_secs(10), request)
-        .await
-        .expect("an answer")
-        .expect("a reply");
-    serde_json::from_slice(&msg.payload).expect("a protocol reply")
-}
 
 fn code(r: &Reply) -> Option<ErrorCode> {
     r.error.as_ref().map(|e| e.code)

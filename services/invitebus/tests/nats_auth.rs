@@ -47,14 +47,7 @@ async fn refused(errors: &mut mpsc::UnboundedReceiver<String>, subject: &str) {
 }
 
 async fn ask(client: &async_nats::Client, subject: String, token: &str, body: serde_json::Value) -> Reply {
-    let mut headers = async_nats::HeaderMap::new();
-    headers.insert("Authorization", format!("Bearer {token}").as_str());
-    let request = client.request_with_headers(subject, headers, body.to_string().into());
-    let msg = tokio::time::timeout(Duration::from_secs(10), request)
-        .await
-        .expect("an answer")
-        .expect("a reply");
-    serde_json::from_slice(&msg.payload).expect("a protocol reply")
+    support::ask(client, subject, Some(token), body).await
 }
 
 /// A JetStream context that gives up on an unanswered request after a second.

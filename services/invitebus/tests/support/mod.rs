@@ -236,3 +236,18 @@ pub async fn projection_at(client: &async_nats::Client, name: &str, position: u6
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A request on the bus with `Authorization: Bearer <token>` when given (as `--bus-auth token`
+/// wants); the protocol reply, within 10 s.
+pub async fn ask(client: &async_nats::Client, subject: String, token: Option<&str>, body: Value) -> Reply {
+    let mut headers = async_nats::HeaderMap::new();
+    if let Some(t) = token {
+        headers.insert("Authorization", format!("Bearer {t}").as_str());
+    }
+    let request = client.request_with_headers(subject, headers, body.to_string().into());
+    let msg = tokio::time::timeout(Duration::from_secs(10), request)
+        .await
+        .expect("an answer")
+        .expect("a reply");
+    serde_json::from_slice(&msg.payload).expect("a protocol reply")
+}
