@@ -11,6 +11,7 @@
 //! - [`cache`]: aggregate state kept in memory between commands, loaded from the log on a miss.
 //! - [`writer`]: the single writer: group commit over an in-memory cache of aggregate state.
 //! - [`health`]: `invites.health`, from every role's status reports.
+//! - [`durability`]: when a reply goes out: at once, or once JetStream holds its events.
 //! - [`service`]: the NATS loop around it: `invites.cmd.*`, `invites.health`, and the log
 //!   queries of [`queries`] (`history`, `state`).
 #![forbid(unsafe_code)]
@@ -21,6 +22,7 @@ pub mod code;
 pub mod command;
 pub mod ctx;
 pub mod decision;
+pub mod durability;
 pub mod error;
 pub mod export;
 pub mod health;

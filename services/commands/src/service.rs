@@ -1,6 +1,7 @@
 //! The command service on NATS: `invites.cmd.*` (queue group) → decode → writer → reply;
 //! `invites.health`; the `history` and `state` queries; and the relay to JetStream.
 
+use crate::durability::Durability;
 use crate::queries;
 use crate::writer::{RelayLink, Writer, WriterConfig, WriterHandle};
 use async_nats::{Client, Subject};
@@ -35,6 +36,8 @@ pub struct ServiceConfig {
     pub health: crate::health::HealthSettings,
     /// Whether commands and the log's queries must carry a token (`--bus-auth`); health never.
     pub bus_auth: BusAuth,
+    /// When a command is answered: its events in the local log, or acknowledged by JetStream too.
+    pub durability: Durability,
 }
 
 impl ServiceConfig {
@@ -47,6 +50,7 @@ impl ServiceConfig {
             exports_enabled: false,
             health: crate::health::HealthSettings::default(),
             bus_auth: BusAuth::Off,
+            durability: Durability::Local,
         }
     }
 }
@@ -135,7 +139,11 @@ impl CommandService {
                 config.bus_auth.clone(),
                 shutdown_rx.clone(),
             )),
-            tokio::spawn(reply_loop(client.clone(), reply_rx)),
+            tokio::spawn(crate::durability::reply_loop(
+                client.clone(),
+                reply_rx,
+                (config.durability == Durability::Replicated).then(|| relayed.clone()),
+            )),
             tokio::spawn(crate::health::health_loop(
                 client.clone(),
                 health,
@@ -268,18 +276,6 @@ async fn command_loop(
         }
     }
     let _ = sub.unsubscribe().await;
-}
-
-async fn reply_loop(client: Client, mut rx: mpsc::UnboundedReceiver<(Subject, Reply)>) {
-    let mut buf = Vec::with_capacity(256);
-    while rx.recv_many(&mut buf, 256).await > 0 {
-        for (to, reply) in buf.drain(..) {
-            if let Err(e) = client.publish(to, reply.to_bytes().into()).await {
-                warn!(error = %e, "could not send a reply");
-            }
-        }
-    }
-    let _ = client.flush().await;
 }
 
 /// Keeps `invitebus_relay_position` and `invitebus_relay_lag_events` (log head minus relayed)

@@ -42,6 +42,10 @@ pub struct ServeArgs {
     /// `full`: every commit survives a power cut; `normal`: survives a crash of the process.
     #[arg(long, env = "INVITEBUS_SYNC", value_enum, default_value_t = SyncArg::Full)]
     pub sync: SyncArg,
+    /// `local`: a command is answered once its events are in the log on this machine;
+    /// `replicated`: once JetStream has acknowledged them too (on an R3 stream, a majority).
+    #[arg(long, env = "INVITEBUS_DURABILITY", value_enum, default_value_t = DurabilityArg::Local)]
+    pub durability: DurabilityArg,
     /// A projection behind the stream's head that has not moved for this many seconds is
     /// stalled: the watchdog logs it, counts it and gives it a fresh consumer.
     #[arg(long, env = "INVITEBUS_STALL_AFTER", default_value_t = 5.0)]
@@ -124,6 +128,13 @@ pub enum SyncArg {
     Normal,
 }
 
+/// When a command is answered (`--durability`).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DurabilityArg {
+    Local,
+    Replicated,
+}
+
 /// The shortest token secret a gateway beyond loopback takes: HS256's own key size, as a
 /// shorter one can be guessed offline from any token.
 pub const MIN_SECRET: usize = 32;
@@ -169,6 +180,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             config.exports_enabled = args.exports || runs(Role::Exporter);
             config.health.unhealthy_after = std::time::Duration::from_secs_f64(args.unhealthy_after.max(0.1));
             config.bus_auth = bus_auth.clone();
+            config.durability = match args.durability {
+                DurabilityArg::Local => invitebus_commands::durability::Durability::Local,
+                DurabilityArg::Replicated => invitebus_commands::durability::Durability::Replicated,
+            };
             Some(CommandService::start(bus.client(User::Commands).await?, config).await?)
         }
         false => None,
