@@ -122,7 +122,12 @@ pub fn is_delivery(msg: &async_nats::Message) -> bool {
     let delivered = msg.reply.as_ref().is_some_and(|r| r.as_str().starts_with("$JS.ACK."));
     if delivered {
         metrics::counter!("invitebus_bus_deliveries_dropped_total").increment(1);
-        tracing::warn!(subject = %msg.subject, "a JetStream delivery on a request subject, dropped");
+        // Unanswered, the delivery comes back every ack wait: one line per 1,000 is enough.
+        static DROPPED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = DROPPED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if n.is_multiple_of(1000) {
+            tracing::warn!(subject = %msg.subject, dropped = n + 1, "JetStream deliveries on a request subject, dropped");
+        }
     }
     delivered
 }

@@ -107,12 +107,16 @@ fn bus_auth(mode: Mode) -> anyhow::Result<BusAuth> {
 }
 
 async fn one_run(nats: &NatsServer, args: &CommandsArgs, mode: Mode, tokens: &[String]) -> anyhow::Result<Figures> {
+    let tuning = super::commands::Tuning {
+        auth: bus_auth(mode)?,
+        ..Default::default()
+    };
     let service = start_service_with(
-        nats,
+        &nats.url(),
         Store::Invitebus { max_batch: 1024 },
         None,
         args.connections,
-        bus_auth(mode)?,
+        tuning,
     )
     .await?;
     let warmup = Instant::now() + Duration::from_secs(2);

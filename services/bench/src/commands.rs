@@ -308,35 +308,48 @@ pub(super) async fn start_service(
     prefilled: Option<u64>,
     connections: usize,
 ) -> anyhow::Result<Service> {
-    start_service_with(nats, store, prefilled, connections, invitebus_auth::BusAuth::Off).await
+    start_service_with(&nats.url(), store, prefilled, connections, Tuning::default()).await
 }
 
-/// [`start_service`] with bus auth `auth` (on, the bench resources are left to the caller).
+/// How invitebus's command service runs in a bench, besides its store.
+#[derive(Clone, Default)]
+pub(super) struct Tuning {
+    /// Bus auth (on, the bench resources are left to the caller).
+    pub auth: invitebus_auth::BusAuth,
+    pub durability: invitebus_commands::durability::Durability,
+    /// Replicas of the events stream (3 on a cluster); 0 or 1 for one.
+    pub replicas: usize,
+}
+
+/// [`start_service`] on the NATS servers at `url` (comma-separated), tuned.
 pub(super) async fn start_service_with(
-    nats: &NatsServer,
+    url: &str,
     store: Store,
     prefilled: Option<u64>,
     connections: usize,
-    auth: invitebus_auth::BusAuth,
+    tuning: Tuning,
 ) -> anyhow::Result<Service> {
-    let setup = !auth.is_on();
+    let nats_url: Vec<&str> = url.split(',').collect();
+    let setup = !tuning.auth.is_on();
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("events.db");
     if let Some(n) = prefilled {
         let p = path.clone();
         tokio::task::spawn_blocking(move || prefill(&p, n)).await??;
     }
-    let service_client = async_nats::connect(nats.url()).await?;
+    let service_client = async_nats::connect(nats_url.clone()).await?;
     let (subjects, backend) = match store {
         Store::Invitebus { max_batch } => {
             // A fresh subject prefix per run; the events stream has one name, so any earlier one goes.
-            let subjects = Subjects::new(format!("bench{}", uuid::Uuid::now_v7().simple()));
+            let subjects =
+                Subjects::new(format!("bench{}", uuid::Uuid::now_v7().simple())).with_replicas(tuning.replicas.max(1));
             let mut writer = WriterConfig::new(&path);
             writer.max_batch = max_batch;
             let mut config = ServiceConfig::new(writer);
             config.subjects = subjects.clone();
-            config.bus_auth = auth;
-            config.relay_client = Some(async_nats::connect(nats.url()).await?);
+            config.bus_auth = tuning.auth;
+            config.durability = tuning.durability;
+            config.relay_client = Some(async_nats::connect(nats_url.clone()).await?);
             let js = async_nats::jetstream::new(service_client.clone());
             let _ = js.delete_stream(invitebus_events::subject::EVENTS_STREAM).await;
             let service = CommandService::start(service_client, config).await?;
@@ -355,7 +368,7 @@ pub(super) async fn start_service_with(
     };
     let mut conns = Vec::new();
     for _ in 0..connections.max(1) {
-        conns.push(async_nats::connect(nats.url()).await?);
+        conns.push(async_nats::connect(nats_url.clone()).await?);
     }
     for r in (0..16).filter(|_| setup) {
         let body = json!({"actor":"owner","resource_id":format!("bench-{r}"),"kind":"channel","name":"bench"});
@@ -377,6 +390,14 @@ async fn one_run(
     prefilled: Option<u64>,
 ) -> anyhow::Result<Figures> {
     let service = start_service(nats, store, prefilled, args.connections).await?;
+    let figures = drive(&service, args).await?;
+    service.stop().await;
+    Ok(figures)
+}
+
+/// `args.clients` closed-loop clients against `service` for a second of warm-up and
+/// `args.duration` seconds measured.
+pub(super) async fn drive(service: &Service, args: &CommandsArgs) -> anyhow::Result<Figures> {
     let warmup = Instant::now() + Duration::from_secs(1);
     let end = warmup + Duration::from_secs(args.duration);
     let mut tasks = Vec::new();
@@ -391,9 +412,7 @@ async fn one_run(
     for t in tasks {
         tallies.push(t.await?);
     }
-    let figures = Figures::gather(args.duration as f64, tallies);
-    service.stop().await;
-    Ok(figures)
+    Ok(Figures::gather(args.duration as f64, tallies))
 }
 
 async fn request(client: &async_nats::Client, subject: &str, body: &serde_json::Value) -> anyhow::Result<Reply> {

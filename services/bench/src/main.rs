@@ -21,6 +21,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod busauth;
 mod commands;
 mod cqrs_pg;
+mod durability;
 mod export;
 mod jsstore;
 mod latency;
@@ -84,11 +85,16 @@ pub struct CommandsArgs {
     /// each client with its own RS256 token.
     #[arg(long)]
     pub bus_auth: bool,
+    /// Measure `--durability local` against `replicated` instead, on a 3-node loopback cluster
+    /// with an R3 events stream.
+    #[arg(long)]
+    pub durability: bool,
 }
 
 async fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.what {
         BenchWhat::Commands(a) if a.bus_auth => busauth::run(a).await,
+        BenchWhat::Commands(a) if a.durability => durability::run(a).await,
         BenchWhat::Commands(a) => commands::commands(a).await,
         BenchWhat::Nats(a) => commands::nats_floor(a).await,
         BenchWhat::Queries(a) => queries::run(a).await,

@@ -48,7 +48,7 @@ fn pct(sorted: &[u32], p: f64) -> f64 {
 }
 
 /// Offers `rate` commands/s (rate/2 pairs) for `secs` seconds against a running service.
-async fn offer(service: &Service, rate: u64, secs: u64) -> Point {
+pub(super) async fn offer(service: &Service, rate: u64, secs: u64) -> Point {
     let pairs = rate / 2 * secs;
     let period = Duration::from_secs_f64(2.0 / rate as f64);
     let (tx, mut rx) = mpsc::unbounded_channel::<(Option<u32>, Option<u32>)>();

@@ -182,6 +182,9 @@ pub async fn health_loop(
             }
             _ = shutdown.changed() => break,
         };
+        if invitebus_auth::bus::is_delivery(&msg) {
+            continue;
+        }
         if let Some(to) = msg.reply {
             let reply = health.answer(*head.borrow(), *relayed.borrow(), &settings);
             let _ = client.publish(to, reply.to_bytes().into()).await;

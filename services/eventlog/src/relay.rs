@@ -203,15 +203,48 @@ impl Relay {
                     }
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                     // Never on from the stream's last message: across a leader change a later
-                    // position can be stored while an earlier one was lost. Publishing again
-                    // what is stored is harmless (`Nats-Msg-Id` within the duplicate window).
-                    // The stream is made again if it went missing.
-                    if let Err(e) = ensure_events_stream(&self.jetstream, &self.subjects).await {
-                        warn!(error = %e, "relay cannot reach JetStream");
+                    // position can be stored while an earlier one was lost. On from the run
+                    // stored right after `published` (acks can be lost while the messages are
+                    // not), so what is published again stays within the duplicate window.
+                    let limit = reader.head()?.min(published + RELAY_BATCH as u64);
+                    let stored = self.stored_after(published, limit).await;
+                    if stored > published {
+                        published = stored;
+                        let _ = self.published.send(published);
                     }
                 }
             }
         }
+    }
+
+    /// The last position of the unbroken run the stream holds right after `from` (up to
+    /// `limit`), each message checked by its `Nats-Msg-Id`: on invitebus's stream sequence =
+    /// position, so message `p` is position `p`; where that fails the run ends, and the relay
+    /// publishes from there (the stream is made again if it went missing).
+    async fn stored_after(&self, from: u64, limit: u64) -> u64 {
+        let stream = match ensure_events_stream(&self.jetstream, &self.subjects).await {
+            Ok(stream) => stream,
+            Err(e) => {
+                warn!(error = %e, "relay cannot reach JetStream");
+                return from;
+            }
+        };
+        let mut at = from;
+        while at < limit {
+            let next = at + 1;
+            match stream.get_raw_message(next).await {
+                Ok(m)
+                    if m.headers
+                        .get("Nats-Msg-Id")
+                        .and_then(|v| v.as_str().parse::<u64>().ok())
+                        == Some(next) =>
+                {
+                    at = next;
+                }
+                _ => break,
+            }
+        }
+        at
     }
 
     /// The position of the stream's last message (creating the stream when missing).

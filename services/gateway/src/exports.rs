@@ -4,11 +4,12 @@
 
 use crate::admin::{failure, ok};
 use crate::bus::{Authed, Caller, GatewayConfig};
+use crate::listen::Stopping;
 use async_nats::jetstream::{self, consumer};
 use axum::body::Body;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::header;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -134,15 +135,19 @@ async fn progress_ws(
     State(cfg): State<Arc<GatewayConfig>>,
     Path(id): Path<String>,
     Authed(caller): Authed,
+    stopping: Option<Extension<Stopping>>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    let stopping = stopping.map(|Extension(s)| s);
     let run = async {
         export(&cfg, caller, &id).await?;
         let upgrade = upgrade.map_err(crate::signaling::not_a_socket)?;
         Ok((upgrade, progress(&cfg, &id).await?))
     };
     match run.await {
-        Ok((upgrade, frames)) => crate::signaling::limited(upgrade).on_upgrade(move |socket| send_all(socket, frames)),
+        Ok((upgrade, frames)) => {
+            crate::signaling::limited(upgrade).on_upgrade(move |socket| send_all(socket, frames, stopping))
+        }
         Err(e) => {
             let status = crate::signaling::refusal_status(&e);
             let mut answer = failure(e);
@@ -152,10 +157,16 @@ async fn progress_ws(
     }
 }
 
-async fn send_all(mut socket: WebSocket, frames: impl Stream<Item = Value>) {
+async fn send_all(mut socket: WebSocket, frames: impl Stream<Item = Value>, stopping: Option<Stopping>) {
     let _open = crate::observe::Session::open();
     let mut frames = std::pin::pin!(frames);
-    while let Some(p) = frames.next().await {
+    let mut stop = std::pin::pin!(Stopping::wait(stopping));
+    loop {
+        let next = tokio::select! {
+            next = frames.next() => next,
+            () = &mut stop => return crate::signaling::close_stopping(&mut socket).await,
+        };
+        let Some(p) = next else { break };
         if socket.send(Message::Text(p.to_string().into())).await.is_err() {
             return;
         }

@@ -36,7 +36,8 @@ pub struct Bounds {
     pub header_timeout: Duration,
     /// From the end of a request's headers to the end of its body.
     pub body_timeout: Duration,
-    /// A WebSocket or event stream with no traffic this long is closed (a client's ping counts).
+    /// A WebSocket that receives nothing this long (a pong to the gateway's pings counts), or an
+    /// export's progress stream that sends nothing this long, is closed.
     pub session_idle: Duration,
     /// A write the client does not take (its window stays shut) this long ends the connection.
     pub write_stall: Duration,
@@ -97,16 +98,14 @@ pub async fn serve(
         let app = app.clone();
         let bounds = bounds.clone();
         let stopping = stopping.clone();
-        let task = async move {
-            let _ticket = ticket;
-            serve_one(stream, peer, app, &bounds, stopping).await;
-        };
-
-        tokio::spawn(task);
+        tokio::spawn(async move {
+            serve_one(stream, ticket, peer, app, &bounds, stopping).await;
+        });
     }
     drop(listener);
     let _ = stop.send(true);
-    // Every ticket back: every connection has ended (the caller bounds how long it waits).
+    // Every ticket back: every connection has ended, WebSockets included (they close on
+    // `Stopping`); the caller bounds how long it waits.
     let _ = doors
         .all
         .acquire_many(bounds.max_connections.try_into().unwrap_or(u32::MAX))
@@ -119,13 +118,15 @@ pub async fn serve(
 /// idle sockets took 86 MiB handed to hyper at once, 6 MiB this way (`gateway_connections`).
 async fn serve_one(
     stream: TcpStream,
+    ticket: Ticket,
     peer: std::net::SocketAddr,
     app: axum::Router,
     bounds: &Bounds,
-    mut stopping: tokio::sync::watch::Receiver<bool>,
+    stopping: tokio::sync::watch::Receiver<bool>,
 ) {
+    let mut waiting = stopping.clone();
     let mut stop = std::pin::pin!(async move {
-        let _ = stopping.wait_for(|stop| *stop).await;
+        let _ = waiting.wait_for(|stop| *stop).await;
     });
     let mut first = [0u8; 1];
     tokio::select! {
@@ -139,17 +140,21 @@ async fn serve_one(
         },
         () = &mut stop => return,
     }
+    let stopped = Stopping(stopping.clone());
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
+        request.extensions_mut().insert(stopped.clone());
         app.clone().oneshot(request.map(axum::body::Body::new))
     });
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(bounds.header_timeout)
-        .serve_connection(TokioIo::new(Stalling::new(stream, bounds.write_stall)), service)
+        .serve_connection(TokioIo::new(Stalling::new(stream, ticket, bounds.write_stall)), service)
         .with_upgrades();
     let mut connection = std::pin::pin!(connection);
     let ended = tokio::select! {
+        // A request already waiting is served before a stop closes the connection.
+        biased;
         ended = connection.as_mut() => ended,
         () = &mut stop => {
             connection.as_mut().graceful_shutdown();
@@ -161,6 +166,24 @@ async fn serve_one(
             metrics::counter!("invitebus_gateway_connections_timed_out_total").increment(1);
         }
         tracing::debug!(error = %e, %peer, "connection ended");
+    }
+}
+
+/// A request extension that resolves once the gateway stops, for sessions that outlive their
+/// request (WebSockets) to close themselves.
+#[derive(Clone)]
+pub struct Stopping(tokio::sync::watch::Receiver<bool>);
+
+impl Stopping {
+    /// Resolves when the gateway stops; never when the request did not come through [`serve`].
+    pub async fn wait(stopping: Option<Stopping>) {
+        let stopped = match stopping {
+            Some(mut s) => s.0.wait_for(|stop| *stop).await.is_ok(),
+            None => false,
+        };
+        if !stopped {
+            std::future::pending::<()>().await;
+        }
     }
 }
 
@@ -198,11 +221,11 @@ impl Doors {
         let permit = self.all.clone().try_acquire_owned().map_err(|_| Full::All)?;
         let key = one_client(ip);
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        let count = open.entry(key).or_insert(0);
-        if *count >= self.per_address {
+        let count = open.get(&key).copied().unwrap_or(0);
+        if count >= self.per_address {
             return Err(Full::Address);
         }
-        *count += 1;
+        open.insert(key, count + 1);
         metrics::gauge!("invitebus_gateway_connections").increment(1.0);
         Ok(Ticket {
             doors: self.clone(),
@@ -254,16 +277,20 @@ impl Refusals {
 
 /// A socket whose writes fail once they have waited `bound` for the client to read: a client
 /// that stops reading would otherwise hold its connection, and what waits for it, forever.
+/// It also holds the connection's [`Ticket`]: an upgraded connection (a WebSocket) moves the
+/// socket out of hyper into a session of its own, and counts in the caps until that ends.
 struct Stalling {
     inner: TcpStream,
+    _ticket: Ticket,
     bound: Duration,
     stalled: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl Stalling {
-    fn new(inner: TcpStream, bound: Duration) -> Stalling {
+    fn new(inner: TcpStream, ticket: Ticket, bound: Duration) -> Stalling {
         Stalling {
             inner,
+            _ticket: ticket,
             bound,
             stalled: None,
         }

@@ -3,12 +3,13 @@
 //! read. axum answers those in plain text; a seed's client reads its own envelope, so every
 //! refusal of the framework is turned into the API's error, chosen by the path's prefix.
 
-use crate::bus::{GatewayConfig, MAX_BODY, MAX_HTTP_BODY};
-use axum::body::Body;
+use crate::bus::{GatewayConfig, MAX_BODY, MAX_HTTP_BODY, MAX_INJECTED};
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
+use http_body_util::BodyExt;
 use invitebus_events::{ErrorCode, ProtocolError};
 use std::sync::Arc;
 
@@ -45,11 +46,11 @@ pub async fn bounded(State(cfg): State<Arc<GatewayConfig>>, request: Request, ne
     if declared.is_some_and(|n| n > MAX_HTTP_BODY as u64) {
         return too_large(failure);
     }
-    let read = tokio::time::timeout(cfg.bounds.body_timeout, axum::body::to_bytes(body, MAX_HTTP_BODY));
+    let read = tokio::time::timeout(cfg.bounds.body_timeout, read_bounded(body));
     let body = match read.await {
         Ok(Ok(body)) => body,
-        Ok(Err(e)) if is_length_limit(&e) => return too_large(failure),
-        Ok(Err(e)) => {
+        Ok(Err(Unread::TooLarge)) => return too_large(failure),
+        Ok(Err(Unread::Broken(e))) => {
             let e = ProtocolError::invalid_command(format!("the body could not be read: {e}"));
             return closing(failure(e), StatusCode::BAD_REQUEST);
         }
@@ -71,15 +72,33 @@ fn too_large(failure: Failure) -> Response {
     closing(failure(e), StatusCode::PAYLOAD_TOO_LARGE)
 }
 
-fn is_length_limit(e: &axum::Error) -> bool {
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        if s.is::<http_body_util::LengthLimitError>() {
-            return true;
+/// Why a body was not read.
+enum Unread {
+    TooLarge,
+    Broken(axum::Error),
+}
+
+/// What the routes are given of a body: no route takes more than [`MAX_BODY`] plus what the
+/// gateway adds, so of a larger one only that much and a byte are kept (the route refuses it as
+/// too large) while the rest is read and dropped, up to [`MAX_HTTP_BODY`]: a request holds at
+/// most some 66 KiB here, whatever it sends.
+const KEPT: usize = MAX_BODY + MAX_INJECTED + 1;
+
+async fn read_bounded(mut body: Body) -> Result<Bytes, Unread> {
+    let mut kept = Vec::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(Unread::Broken)?.into_data() else {
+            continue;
+        };
+        total += data.len();
+        if total > MAX_HTTP_BODY {
+            return Err(Unread::TooLarge);
         }
-        source = s.source();
+        let room = KEPT.saturating_sub(kept.len());
+        kept.extend_from_slice(data.get(..data.len().min(room)).unwrap_or_default());
     }
-    false
+    Ok(Bytes::from(kept))
 }
 
 /// `response` with `status`, closing the connection, whose unread bytes nobody will read.

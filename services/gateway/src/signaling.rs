@@ -7,10 +7,11 @@
 //! presence requests, so an invite that is live-only learns whether its invitee is online (10201).
 
 use crate::bus::{trimmed, Authed, Caller, GatewayConfig, MAX_BODY};
+use crate::listen::Stopping;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
+use axum::extract::{Extension, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -31,8 +32,10 @@ async fn connect(
     State(cfg): State<Arc<GatewayConfig>>,
     params: Result<Query<HashMap<String, String>>, QueryRejection>,
     Authed(caller): Authed,
+    stopping: Option<Extension<Stopping>>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    let stopping = stopping.map(|Extension(s)| s);
     let upgrade = caller.and_then(|caller| {
         let Query(params) = params.map_err(|e| ProtocolError::invalid_command(format!("the query string: {e}")))?;
         let after = match params.get("after").filter(|a| !a.is_empty()) {
@@ -47,7 +50,7 @@ async fn connect(
     match upgrade {
         Ok((caller, after, upgrade)) => limited(upgrade).on_upgrade(move |socket| async move {
             let _open = crate::observe::Session::open();
-            if let Err(e) = session(&cfg, caller, after, socket).await {
+            if let Err(e) = session(&cfg, caller, after, socket, stopping).await {
                 tracing::debug!(error = %e, "signaling session ended");
             }
         }),
@@ -100,7 +103,16 @@ const READ_BUFFER: usize = 4 * 1024;
 /// What may wait to be written to a client that does not read: past it the session ends.
 const MAX_WRITE_BUFFER: usize = 1024 * 1024;
 
-/// Ends a session whose client sent nothing (not even a ping) for `idle`: close code 1001.
+/// Ends a session because the gateway stops: close code 1001.
+pub async fn close_stopping(socket: &mut WebSocket) {
+    let frame = CloseFrame {
+        code: close_code::AWAY,
+        reason: "the gateway is stopping".into(),
+    };
+    let _ = socket.send(Message::Close(Some(frame))).await;
+}
+
+/// Ends a session whose client sent nothing (not even a pong) for `idle`: close code 1001.
 pub async fn close_idle(socket: &mut WebSocket, idle: std::time::Duration) {
     metrics::counter!("invitebus_gateway_sessions_idle_closed_total", "kind" => "websocket").increment(1);
     let frame = CloseFrame {
@@ -154,6 +166,7 @@ async fn session(
     caller: Caller,
     after: Option<u64>,
     mut socket: WebSocket,
+    stopping: Option<Stopping>,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let user = Id::parse(caller.user.clone())?;
     // Subscribe before reading the inbox, so nothing falls between the two.
@@ -181,15 +194,24 @@ async fn session(
         }
         Err(e) => send(&mut socket, error_frame(e)).await?,
     }
+    // The gateway pings twice per idle bound: a client that only listens (a browser cannot send
+    // pings itself) answers with pongs, which count as its traffic.
     let idle = cfg.bounds.session_idle;
     let quiet = tokio::time::sleep(idle);
-    tokio::pin!(quiet);
+    let mut pings = tokio::time::interval_at(tokio::time::Instant::now() + idle / 2, idle / 2);
+    let stop = Stopping::wait(stopping);
+    tokio::pin!(quiet, stop);
     loop {
         tokio::select! {
             () = &mut quiet => {
                 close_idle(&mut socket, idle).await;
                 return Ok(());
             }
+            () = &mut stop => {
+                close_stopping(&mut socket).await;
+                return Ok(());
+            }
+            _ = pings.tick() => socket.send(Message::Ping(Default::default())).await?,
             frame = socket.recv() => match frame {
                 Some(Ok(Message::Text(text))) => {
                     quiet.as_mut().reset(tokio::time::Instant::now() + idle);
@@ -212,6 +234,9 @@ async fn session(
             Some(msg) = kept.next() => forward(&mut socket, &msg.payload, &mut seen).await?,
             Some(msg) = live.next() => forward(&mut socket, &msg.payload, &mut seen).await?,
             Some(msg) = presence.next() => {
+                if invitebus_auth::bus::is_delivery(&msg) {
+                    continue;
+                }
                 if let Some(reply) = msg.reply {
                     cfg.client.publish(reply, r#"{"online":true}"#.into()).await?;
                 }

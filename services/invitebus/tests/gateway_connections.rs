@@ -112,7 +112,7 @@ async fn one_address_cannot_hold_every_connection() {
     ];
     let gw = Gateway::start_with(tempfile::tempdir().unwrap(), &env).await;
     // The gateway's own start-up checks may still hold a connection: let them end.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_open(&gw, 0).await;
     let mut held = Vec::new();
     for _ in 0..20 {
         held.push(from(2, gw.addr).await);
@@ -131,6 +131,7 @@ async fn one_address_cannot_hold_every_connection() {
         .unwrap();
     let (raw, _) = until_closed(&mut other, Duration::from_secs(5)).await;
     assert!(raw.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&raw));
+    wait_open(&gw, 20).await;
 
     // Fill the total cap from other addresses: then everyone is refused, until some close.
     for host in [4, 5] {
@@ -142,14 +143,59 @@ async fn one_address_cannot_hold_every_connection() {
     let (raw, _) = until_closed(&mut past, Duration::from_secs(5)).await;
     assert!(raw.starts_with(b"HTTP/1.1 503"), "{}", String::from_utf8_lossy(&raw));
     held.truncate(40);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_open(&gw, 40).await;
     let metrics = String::from_utf8(gw.get("/metrics", &[]).await.body).unwrap();
     assert!(
         metrics.contains("invitebus_gateway_connections_refused_total{scope=\"address\"} 1"),
         "{metrics}"
     );
     assert!(metrics.contains("invitebus_gateway_connections_refused_total{scope=\"all\"} 1"));
-    assert!(metrics.contains("invitebus_gateway_connections "), "{metrics}");
+}
+
+/// Waits (bounded) until the gateway holds `n` connections besides the asking one.
+async fn wait_open(gw: &Gateway, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let open = open_connections(gw).await;
+        if open == (n + 1) as f64 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{open} connections open, not {}", n + 1);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websockets_count_in_the_caps_until_they_end() {
+    let env = [("INVITEBUS_MAX_CONNECTIONS_PER_ADDRESS", "2")];
+    let gw = Gateway::start_with(tempfile::tempdir().unwrap(), &env).await;
+    let url = |user: &str| format!("ws://{}/ws?accessToken={}", gw.addr, Gateway::token(user));
+    let (first, _) = tokio_tungstenite::client_async(url("xuan"), from(7, gw.addr).await)
+        .await
+        .expect("a socket");
+    let (_second, _) = tokio_tungstenite::client_async(url("fang"), from(7, gw.addr).await)
+        .await
+        .expect("a socket");
+    // Two open sockets fill 127.0.0.7's share: a third connection is refused.
+    let mut third = from(7, gw.addr).await;
+    let (raw, _) = until_closed(&mut third, Duration::from_secs(5)).await;
+    assert!(raw.starts_with(b"HTTP/1.1 503"), "{}", String::from_utf8_lossy(&raw));
+    // One ends: its place is free again.
+    drop(first);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut again = from(7, gw.addr).await;
+        again
+            .write_all(b"GET /api/invitation/check HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let (raw, _) = until_closed(&mut again, Duration::from_secs(5)).await;
+        if raw.starts_with(b"HTTP/1.1 200") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the ended socket's place stayed taken");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// A signed-in seed 002 socket.
@@ -163,14 +209,28 @@ async fn socket(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_idle_websocket_is_closed_and_pings_keep_a_live_one() {
-    let env = [("INVITEBUS_SESSION_IDLE", "1")];
+async fn an_idle_websocket_is_closed_and_pings_or_pongs_keep_a_live_one() {
+    let env = [("INVITEBUS_SESSION_IDLE", "2")];
     let gw = Gateway::start_with(tempfile::tempdir().unwrap(), &env).await;
     let mut quiet = socket(&gw, "xuan").await;
     let mut live = socket(&gw, "fang").await;
+    let listening = socket(&gw, "lan").await;
+    // lan only reads (its client answers the gateway's pings with pongs, as a browser does).
+    let listener = tokio::spawn(async move {
+        let mut listening = listening;
+        let until = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            match tokio::time::timeout_at(until, listening.next()).await {
+                Err(_) => return None,
+                Ok(Some(Ok(Message::Close(frame)))) => return Some(format!("{frame:?}")),
+                Ok(Some(Ok(_))) => {}
+                Ok(other) => return Some(format!("{other:?}")),
+            }
+        }
+    });
     let started = Instant::now();
-    // fang pings four times a second for three seconds; xuan says nothing.
-    while started.elapsed() < Duration::from_secs(3) {
+    // fang pings four times a second for five seconds; xuan's client is not even read.
+    while started.elapsed() < Duration::from_secs(5) {
         live.send(Message::Ping(b"hi".to_vec().into())).await.unwrap();
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
@@ -190,6 +250,7 @@ async fn an_idle_websocket_is_closed_and_pings_keep_a_live_one() {
         }
     }
     assert_eq!(answered.expect("the pinging socket is still served")["code"], 200);
+    assert_eq!(listener.await.unwrap(), None, "the listening socket was closed");
     let mut close = None;
     while let Some(m) = quiet.next().await {
         match m {
@@ -247,10 +308,12 @@ async fn served_within(gw: &Gateway, n: u32) -> (Duration, Duration) {
 async fn thousands_of_idle_and_slow_connections_neither_starve_requests_nor_keep_memory() {
     // Both ends hold every socket: this process needs a descriptor for each too.
     let fds = rlimit::increase_nofile_limit(u64::MAX).unwrap();
-    let (idle_n, slow_n) = if fds >= 9_000 {
+    // serve keeps 512 descriptors for itself and caps its connections below the rest.
+    let room = (fds as usize).saturating_sub(1_000);
+    let (idle_n, slow_n) = if room >= 8_000 {
         (5_000, 3_000)
     } else {
-        (fds as usize / 3, fds as usize / 5)
+        (room * 5 / 8, room * 3 / 8)
     };
     if idle_n < 5_000 {
         eprintln!("file-descriptor limit {fds}: {idle_n} idle and {slow_n} slow sockets instead of 5,000 and 3,000");

@@ -263,8 +263,16 @@ async fn a_push_consumer_onto_request_subjects_gets_no_answer_and_runs_nothing()
     )
     .await;
     let (client, _errors) = connect_as(&g.nats_url, &g.creds("client")).await;
-    let stream = js(&client).get_stream(EVENTS_STREAM).await.unwrap();
+    let mut stream = js_of_service(&g).await.get_stream(EVENTS_STREAM).await.unwrap();
+    // The relay publishes after the reply: wait for the stream to hold what the log has.
+    let head = g.head().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while stream.info().await.unwrap().state.last_sequence < head {
+        assert!(std::time::Instant::now() < deadline, "the relay did not get to {head}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let before = stream.cached_info().state.messages;
+    let stream = js(&client).get_stream(EVENTS_STREAM).await.unwrap();
     // nats-server 2.9 lets a client aim a push consumer at any subject: here the command
     // service's and the views' request subjects, in their queue groups (a push consumer
     // without one sees no interest where only queue subscribers listen), every event there is.
