@@ -110,6 +110,20 @@ pub async fn close_stopping(socket: &mut WebSocket) {
         reason: "the gateway is stopping".into(),
     };
     let _ = socket.send(Message::Close(Some(frame))).await;
+    closing_handshake(socket).await;
+}
+
+/// After our close frame, the client's (a second at most): dropping the socket at once would
+/// reset a client still answering frames sent before the close, and it would miss the close.
+async fn closing_handshake(socket: &mut WebSocket) {
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
+        while let Some(Ok(m)) = socket.recv().await {
+            if matches!(m, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// Ends a session whose client sent nothing (not even a pong) for `idle`: close code 1001.
@@ -120,6 +134,7 @@ pub async fn close_idle(socket: &mut WebSocket, idle: std::time::Duration) {
         reason: format!("nothing from the client for {} s", idle.as_secs()).into(),
     };
     let _ = socket.send(Message::Close(Some(frame))).await;
+    closing_handshake(socket).await;
 }
 
 /// Whether a read failed because the client's frame or message was over the limit.

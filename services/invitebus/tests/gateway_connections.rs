@@ -149,7 +149,12 @@ async fn one_address_cannot_hold_every_connection() {
         metrics.contains("invitebus_gateway_connections_refused_total{scope=\"address\"} 1"),
         "{metrics}"
     );
-    assert!(metrics.contains("invitebus_gateway_connections_refused_total{scope=\"all\"} 1"));
+    // At least the one past the cap (polling while it was full is refused too).
+    let all = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("invitebus_gateway_connections_refused_total{scope=\"all\"} "))
+        .and_then(|v| v.trim().parse::<f64>().ok());
+    assert!(all.is_some_and(|n| n >= 1.0), "{metrics}");
 }
 
 /// Waits (bounded) until the gateway holds `n` connections besides the asking one.
