@@ -217,7 +217,7 @@ async fn socket(
 async fn an_idle_websocket_is_closed_and_pings_or_pongs_keep_a_live_one() {
     let env = [("INVITEBUS_SESSION_IDLE", "2")];
     let gw = Gateway::start_with(tempfile::tempdir().unwrap(), &env).await;
-    let mut quiet = socket(&gw, "xuan").await;
+    let mut quiet = raw_socket(&gw, "xuan").await;
     let mut live = socket(&gw, "fang").await;
     let listening = socket(&gw, "lan").await;
     // lan only reads (its client answers the gateway's pings with pongs, as a browser does).
@@ -256,20 +256,58 @@ async fn an_idle_websocket_is_closed_and_pings_or_pongs_keep_a_live_one() {
     }
     assert_eq!(answered.expect("the pinging socket is still served")["code"], 200);
     assert_eq!(listener.await.unwrap(), None, "the listening socket was closed");
-    let mut close = None;
-    while let Some(m) = quiet.next().await {
-        match m {
-            Ok(Message::Close(frame)) => {
-                close = frame;
-                break;
-            }
-            Ok(_) => {}
-            Err(e) => panic!("the idle socket ended without a close frame: {e}"),
-        }
+    // xuan's client read nothing and answered nothing: its bytes hold the gateway's pings and,
+    // after the idle bound, a close frame 1001 with the reason; then the gateway hung up.
+    let (raw, closed) = until_closed(&mut quiet, Duration::from_secs(10)).await;
+    assert!(closed, "the idle socket is still open");
+    let close = frames(&raw)
+        .into_iter()
+        .find(|(opcode, _)| *opcode == 8)
+        .expect("a close frame");
+    assert_eq!(close.1.get(..2), Some(&1001u16.to_be_bytes()[..]), "{close:?}");
+    assert!(String::from_utf8_lossy(&close.1[2..]).contains("nothing from the client"));
+}
+
+/// A seed 002 socket opened by hand, whose client will neither read nor answer pings.
+async fn raw_socket(gw: &Gateway, user: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(gw.addr).await.unwrap();
+    let head = format!(
+        "GET /ws?accessToken={} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        Gateway::token(user)
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let mut byte = [0u8; 1];
+    while !answer.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).await.unwrap();
+        answer.push(byte[0]);
     }
-    let close = close.expect("a close frame with a reason");
-    assert_eq!(u16::from(close.code), 1001, "{close:?}");
-    assert!(close.reason.contains("nothing from the client"), "{close:?}");
+    assert!(
+        answer.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    stream
+}
+
+/// The (opcode, payload) of each server frame in `raw` (unmasked, as a server sends them).
+fn frames(mut raw: &[u8]) -> Vec<(u8, Vec<u8>)> {
+    let mut out = Vec::new();
+    while raw.len() >= 2 {
+        let opcode = raw[0] & 0x0f;
+        let (len, start) = match raw[1] & 0x7f {
+            126 if raw.len() >= 4 => (u16::from_be_bytes([raw[2], raw[3]]) as usize, 4),
+            127 => return out,
+            n => (n as usize, 2),
+        };
+        let Some(payload) = raw.get(start..start + len) else {
+            return out;
+        };
+        out.push((opcode, payload.to_vec()));
+        raw = &raw[start + len..];
+    }
+    out
 }
 
 /// The resident memory of a process, in MiB.
