@@ -74,7 +74,12 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
     let sources = Sources { js, stored, log };
     if let Some(until) = &args.until {
         let until = match until.parse::<u64>() {
-            Ok(p) => Until::Position(p.min(stored)),
+            // A position past what JetStream holds cannot be had: say so, not a snapshot of less.
+            Ok(p) if p > stored => anyhow::bail!(
+                "--until {p}: JetStream holds positions up to {stored} only (the local log is read as far as \
+                 the relay acknowledged it, which is never further); ask for {stored} or less"
+            ),
+            Ok(p) => Until::Position(p),
             Err(_) => Until::Time(
                 chrono::DateTime::parse_from_rfc3339(until)
                     .with_context(|| format!("--until {until}: want a position or an RFC 3339 time"))?

@@ -134,6 +134,25 @@ async fn a_views_process_killed_mid_stream_resumes_and_replay_rebuilds_the_same_
         (snapshot, String::from_utf8_lossy(&out.stdout).into_owned())
     };
     let as_of = |until: &str, file: &str| as_of_with(until, file, &[]).0;
+    // A position past the stream's head is refused, not answered with a snapshot of less.
+    let past = (head + 1000).to_string();
+    let file = data.path().join("past.json");
+    let out = run(
+        &[
+            "replay",
+            "--until",
+            &past,
+            "--out",
+            file.to_str().unwrap(),
+            "--nats",
+            &url,
+        ],
+        data.path(),
+    );
+    assert!(!out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("holds positions up to {head} only")), "{err}");
+    assert!(!file.exists(), "no snapshot written");
     let snap = as_of("4", "asof.json");
     assert_eq!(snap["as_of_position"], 4);
     assert_eq!(
