@@ -31,9 +31,11 @@ pub async fn reply_loop(
     client: Client,
     mut rx: mpsc::UnboundedReceiver<(Subject, Reply)>,
     mut relayed: Option<watch::Receiver<u64>>,
+    mut deposed: watch::Receiver<Option<u64>>,
 ) {
     let mut buf: Vec<(Subject, Reply)> = Vec::with_capacity(256);
     let mut held: VecDeque<(u64, Instant, Subject, Reply)> = VecDeque::new();
+    let mut deposed_open = true;
     loop {
         let through = relayed.as_mut().map_or(u64::MAX, |r| *r.borrow_and_update());
         let mut ready = Vec::new();
@@ -48,6 +50,21 @@ pub async fn reply_loop(
         while held.front().is_some_and(|h| h.0 <= through) {
             if let Some((_, _, to, reply)) = held.pop_front() {
                 ready.push((to, reply));
+            }
+        }
+        // A deposed writer's tail is never published: its held replies say so now (the commands
+        // were dropped with it, so a retry is decided anew by the writer that owns the stream).
+        if let Some(kept) = *deposed.borrow_and_update() {
+            for (p, _, to, reply) in held.drain(..) {
+                if p <= kept {
+                    ready.push((to, reply));
+                    continue;
+                }
+                let error = invitebus_events::ProtocolError::unavailable(format!(
+                    "this writer was deposed before JetStream stored the command (another writer owns \
+                     the stream after position {kept}); retry with the same command_id"
+                ));
+                ready.push((to, Reply::err(error)));
             }
         }
         let before = held.len();
@@ -77,6 +94,7 @@ pub async fn reply_loop(
                     _ => std::future::pending().await,
                 }
             } => if !changed { relayed = None },
+            changed = deposed.changed(), if waiting && deposed_open => deposed_open = changed.is_ok(),
             // Held replies expire even when nothing moves.
             () = tokio::time::sleep(Duration::from_secs(1)), if waiting => {}
         }

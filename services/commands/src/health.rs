@@ -85,6 +85,12 @@ impl Health {
 
     /// The answer to `invites.health`.
     pub fn answer(&mut self, head: u64, relayed: u64, settings: &HealthSettings) -> Reply {
+        self.answer_with(head, relayed, None, settings)
+    }
+
+    /// [`answer`](Self::answer) for a writer that may have been deposed (`deposed`: the
+    /// position up to which its log is published): then the relay is `fenced` and health fails.
+    pub fn answer_with(&mut self, head: u64, relayed: u64, deposed: Option<u64>, settings: &HealthSettings) -> Reply {
         let now = Instant::now();
         if relayed > self.relay.0 || relayed >= head {
             self.relay = (relayed, now, chrono::Utc::now());
@@ -129,6 +135,12 @@ impl Health {
         if relay_still {
             bad.push(format!("the relay is {} events behind and not moving", head - relayed));
         }
+        if let Some(kept) = deposed {
+            status["relay"]["state"] = json!("fenced");
+            bad.push(format!(
+                "this writer was deposed: another writer owns INVITES_EVENTS after position {kept}"
+            ));
+        }
         let rebuilds: Map<String, Value> = self
             .heard
             .iter()
@@ -167,6 +179,7 @@ pub async fn health_loop(
     mut status: async_nats::Subscriber,
     head: watch::Receiver<u64>,
     relayed: watch::Receiver<u64>,
+    deposed: watch::Receiver<Option<u64>>,
     settings: HealthSettings,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -186,7 +199,8 @@ pub async fn health_loop(
             continue;
         }
         if let Some(to) = msg.reply {
-            let reply = health.answer(*head.borrow(), *relayed.borrow(), &settings);
+            let deposed = *deposed.borrow();
+            let reply = health.answer_with(*head.borrow(), *relayed.borrow(), deposed, &settings);
             let _ = client.publish(to, reply.to_bytes().into()).await;
         }
     }

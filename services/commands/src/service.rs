@@ -7,14 +7,14 @@ use crate::writer::{RelayLink, Writer, WriterConfig, WriterHandle};
 use async_nats::{Client, Subject};
 use futures::StreamExt;
 use invitebus_auth::BusAuth;
-use invitebus_eventlog::relay::{self, Relay};
+use invitebus_eventlog::relay::{self, Relay, RelayError};
 use invitebus_eventlog::{LogError, LogReader};
 use invitebus_events::subject::Subjects;
 use invitebus_events::{CommandRequest, ProtocolError, Reply};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 /// How long shutdown waits for the relay to publish what was committed.
 pub const RELAY_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
@@ -82,9 +82,11 @@ impl CommandService {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (relayed_tx, relayed) = watch::channel(0);
         let (feed, feed_rx) = relay::feed();
+        let (deposed_tx, deposed) = watch::channel(None);
         let link = RelayLink {
             feed: Some(feed),
             relayed: Some(relayed.clone()),
+            deposed: Some(deposed.clone()),
         };
         let (writer, handle) = Writer::start(config.writer.clone(), link)?;
         let nats = |e: async_nats::SubscribeError| ServiceError::Nats(e.into());
@@ -98,9 +100,17 @@ impl CommandService {
             published: relayed_tx,
         };
         let (abort_relay, abort_rx) = watch::channel(false);
+        let stepper = handle.stepper();
         let relay = tokio::spawn(async move {
-            if let Err(e) = relay.run(abort_rx).await {
-                warn!(error = %e, "relay stopped");
+            match relay.run(abort_rx).await {
+                Ok(()) => {}
+                // Another writer owns the stream from there: step down at once.
+                Err(e @ RelayError::Fenced { kept, .. }) => {
+                    error!(error = %e, "relay fenced off");
+                    deposed_tx.send_replace(Some(kept));
+                    stepper.step_down().await;
+                }
+                Err(e) => warn!(error = %e, "relay stopped"),
             }
         });
 
@@ -143,6 +153,7 @@ impl CommandService {
                 client.clone(),
                 reply_rx,
                 (config.durability == Durability::Replicated).then(|| relayed.clone()),
+                deposed.clone(),
             )),
             tokio::spawn(crate::health::health_loop(
                 client.clone(),
@@ -150,6 +161,7 @@ impl CommandService {
                 status,
                 handle.head(),
                 relayed.clone(),
+                deposed.clone(),
                 config.health.clone(),
                 shutdown_rx.clone(),
             )),

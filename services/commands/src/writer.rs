@@ -44,6 +44,13 @@ impl WriterConfig {
 /// Called once with the command's reply, after its batch has committed.
 pub type Responder = Box<dyn FnOnce(Reply) + Send>;
 
+/// What reaches the writer thread: a command, or the relay's word that another writer owns the
+/// stream (the writer then drops its unpublished tail at once, not at its next command).
+enum Work {
+    Command(Job),
+    StepDown,
+}
+
 struct Job {
     request: CommandRequest,
     respond: Responder,
@@ -54,24 +61,30 @@ struct Job {
 /// Sends commands to the writer. Cheap to clone; the writer stops when every handle is dropped.
 #[derive(Clone)]
 pub struct WriterHandle {
-    tx: mpsc::Sender<Job>,
+    tx: mpsc::Sender<Work>,
     head: watch::Receiver<u64>,
 }
 
 impl WriterHandle {
     /// Queues a command; `respond` gets its reply after commit.
     pub async fn submit_with(&self, request: CommandRequest, respond: Responder) {
-        if let Err(mpsc::error::SendError(job)) = self
+        if let Err(mpsc::error::SendError(Work::Command(job))) = self
             .tx
-            .send(Job {
+            .send(Work::Command(Job {
                 request,
                 respond,
                 received: std::time::Instant::now(),
-            })
+            }))
             .await
         {
             (job.respond)(Reply::err(ProtocolError::unavailable("the writer has stopped")));
         }
+    }
+
+    /// A way to tell the writer to step down that does not keep it running (the writer stops
+    /// when every handle is gone; the relay, which outlives it, holds this one).
+    pub fn stepper(&self) -> Stepper {
+        Stepper(self.tx.downgrade())
     }
 
     /// Queues a command and waits for its reply.
@@ -88,6 +101,18 @@ impl WriterHandle {
     }
 }
 
+/// Wakes the writer to step down (see [`WriterHandle::stepper`]).
+pub struct Stepper(mpsc::WeakSender<Work>);
+
+impl Stepper {
+    /// Asks the writer, if it still runs, to act on the deposed position now.
+    pub async fn step_down(&self) {
+        if let Some(tx) = self.0.upgrade() {
+            let _ = tx.send(Work::StepDown).await;
+        }
+    }
+}
+
 /// The writer thread.
 pub struct Writer {
     thread: std::thread::JoinHandle<()>,
@@ -100,6 +125,9 @@ pub struct Writer {
 pub struct RelayLink {
     pub feed: Option<RelayFeed>,
     pub relayed: Option<watch::Receiver<u64>>,
+    /// Set by the relay when JetStream holds another writer's event: the position up to which
+    /// this log is published. The writer drops what follows and refuses every command since.
+    pub deposed: Option<watch::Receiver<Option<u64>>>,
 }
 
 /// What the writer thread owns.
@@ -110,6 +138,8 @@ struct Owned {
     ids: RandomIds,
     relay: RelayLink,
     checkpointed: u64,
+    /// The tail after the deposed position has been dropped.
+    stepped_down: bool,
 }
 
 impl Writer {
@@ -129,6 +159,7 @@ impl Writer {
             ids: RandomIds,
             relay,
             checkpointed,
+            stepped_down: false,
         };
         let thread = std::thread::Builder::new()
             .name("invitebus-writer".into())
@@ -161,17 +192,29 @@ fn reused_id(command_id: &str, command_type: &str) -> ProtocolError {
     )
 }
 
-fn run(mut owned: Owned, mut rx: mpsc::Receiver<Job>, head: watch::Sender<u64>, max_batch: usize) {
+fn run(mut owned: Owned, mut rx: mpsc::Receiver<Work>, head: watch::Sender<u64>, max_batch: usize) {
     let mut jobs = Vec::with_capacity(max_batch);
     while let Some(first) = rx.blocking_recv() {
-        jobs.push(first);
+        if let Work::Command(job) = first {
+            jobs.push(job);
+        }
         while jobs.len() < max_batch {
             match rx.try_recv() {
-                Ok(job) => jobs.push(job),
+                Ok(Work::Command(job)) => jobs.push(job),
+                Ok(Work::StepDown) => {}
                 Err(_) => break,
             }
         }
-        process(&mut owned, std::mem::take(&mut jobs), &head);
+        if let Some(kept) = owned.relay.deposed.as_ref().and_then(|d| *d.borrow()) {
+            step_down(&mut owned, kept, &head);
+            for job in jobs.drain(..) {
+                (job.respond)(Reply::err(deposed(kept)));
+            }
+            continue;
+        }
+        if !jobs.is_empty() {
+            process(&mut owned, std::mem::take(&mut jobs), &head);
+        }
     }
     // The relay's progress since the last batch, so that a clean stop leaves its checkpoint
     // current; the writer is the only connection that writes the file, the relay only reads.
@@ -187,6 +230,36 @@ fn run(mut owned: Owned, mut rx: mpsc::Receiver<Job>, head: watch::Sender<u64>, 
     debug!("writer stops: every sender is gone");
 }
 
+/// The answer to every command once another writer owns the stream.
+fn deposed(kept: u64) -> ProtocolError {
+    ProtocolError::unavailable(format!(
+        "this writer was deposed: another writer published position {} to INVITES_EVENTS; \
+         retry with the same command_id (another instance answers)",
+        kept + 1
+    ))
+}
+
+/// Once: drops the events after `kept` (never published, and they never will be) with their
+/// commands' replies, and forgets the cache decided from them.
+fn step_down(owned: &mut Owned, kept: u64, head: &watch::Sender<u64>) {
+    if owned.stepped_down {
+        return;
+    }
+    owned.stepped_down = true;
+    owned.cache.clear();
+    match owned.log.discard_after(kept) {
+        Ok(gone) => {
+            metrics::counter!("invitebus_writer_discarded_events_total").increment(gone);
+            error!(position = kept, discarded = gone, "deposed: another writer owns INVITES_EVENTS after this position; the unpublished tail is dropped and commands are refused")
+        }
+        Err(e) => {
+            error!(position = kept, error = %e, "deposed, and the unpublished tail could not be dropped; commands are refused")
+        }
+    }
+    owned.checkpointed = owned.checkpointed.min(owned.log.head());
+    head.send_replace(owned.log.head());
+}
+
 /// Decides, appends and answers one batch. `head` moves before any reply leaves, so a client that
 /// asks `health` right after its reply sees its own position (a gateway test once saw the old one).
 fn process(owned: &mut Owned, jobs: Vec<Job>, head: &watch::Sender<u64>) {
@@ -197,6 +270,7 @@ fn process(owned: &mut Owned, jobs: Vec<Job>, head: &watch::Sender<u64>) {
         ids,
         relay,
         checkpointed,
+        stepped_down: _,
     } = owned;
     let ids: &mut dyn IdGen = ids;
     let now = truncate_millis(chrono::Utc::now());

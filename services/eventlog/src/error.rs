@@ -8,6 +8,9 @@ pub enum LogError {
     Sqlite(#[from] rusqlite::Error),
     #[error("stored event at position {position} is unreadable: {reason}")]
     Corrupt { position: u64, reason: String },
+    /// An event copied from elsewhere (JetStream) that does not continue this log's chain.
+    #[error("position {position} does not continue the log's hash chain: {reason}")]
+    Chain { position: u64, reason: String },
     #[error("stream {stream_id} already has version {version}")]
     Conflict { stream_id: String, version: u64 },
     #[error("io: {0}")]

@@ -9,11 +9,14 @@
 //! - `query` (below both): the queries either connection runs, and [`StoredReply`] and
 //!   [`Published`]; `checkpoint` (below both): reading and (the writer's) storing checkpoints.
 //! - [`verify`]: recomputing the hash chain and naming the first altered position.
+//! - [`copy`]: copying `INVITES_EVENTS` into a log, checked against the chain (`restore`), and
+//!   dropping a deposed writer's unpublished tail.
 //! - [`relay`]: the outbox loop that publishes every position, in order, to `INVITES_EVENTS`.
 //! - [`schema`]: the tables and pragmas.
 #![forbid(unsafe_code)]
 
 mod checkpoint;
+pub mod copy;
 mod error;
 pub mod log;
 mod query;

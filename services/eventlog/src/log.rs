@@ -84,11 +84,11 @@ const STREAM_KEY_CACHE: usize = 200_000;
 
 /// The single writer of the event log.
 pub struct EventLog {
-    conn: Connection,
+    pub(crate) conn: Connection,
     path: PathBuf,
-    head: u64,
-    last_hash: String,
-    stream_keys: HashMap<String, i64>,
+    pub(crate) head: u64,
+    pub(crate) last_hash: String,
+    pub(crate) stream_keys: HashMap<String, i64>,
 }
 
 impl EventLog {
@@ -317,6 +317,8 @@ fn stage(
             }
             res?;
             staged.published.push(Published {
+                hash: hash.clone(),
+                reply: None,
                 traceparent: cmd.traceparent.clone(),
                 position,
                 event_type: ev.event_type.to_string(),
@@ -329,6 +331,9 @@ fn stage(
         }
         if let Some(id) = &cmd.command_id {
             let data = serde_json::to_string(&cmd.reply_data).expect("json values serialize");
+            if let (Some(_), Some(event)) = (last, staged.published.last_mut()) {
+                event.reply = Some(data.clone());
+            }
             remember.execute(params![
                 id,
                 cmd.actor,
@@ -344,7 +349,7 @@ fn stage(
 }
 
 /// The key of `stream_id`, made when the stream is new.
-fn stream_key(conn: &Connection, stream_id: &str, stream_type: &str) -> Result<i64, LogError> {
+pub(crate) fn stream_key(conn: &Connection, stream_id: &str, stream_type: &str) -> Result<i64, LogError> {
     let found = conn
         .prepare_cached("SELECT stream_key FROM streams WHERE stream_id = ?1")?
         .query_row([stream_id], |r| r.get(0))

@@ -43,6 +43,13 @@ pub struct Published {
     pub event_type: String,
     pub stream_id: String,
     pub payload: Vec<u8>,
+    /// The event's chain hash: a message JetStream already holds at this sequence is this event
+    /// only if it carries the same one (the relay's fencing).
+    pub hash: String,
+    /// On the last event of a command sent with a `command_id`: the reply remembered for it, as
+    /// JSON text, published as the `Invitebus-Reply` header so a log copied from the stream
+    /// (`restore`, a standby) answers a retry the same way.
+    pub reply: Option<String>,
 }
 
 /// The events after `?1`, at most `?2`, in position order: what the live reader, the bulk
@@ -180,7 +187,13 @@ pub(crate) fn read_published(conn: &Connection, after: u64, limit: usize) -> Res
             correlation_id: opt(9)?,
             causation_id: opt(10)?,
         };
+        let reply = match (opt(8)?, opt(14)?) {
+            (Some(command_id), Some(command_type)) => reply_at(conn, command_id, fields.actor, command_type, position)?,
+            _ => None,
+        };
         out.push(Published {
+            hash: text(13)?.to_string(),
+            reply,
             traceparent: opt(16)?.map(str::to_string),
             position,
             event_type: fields.event_type.to_string(),
@@ -199,4 +212,22 @@ pub(crate) fn read_published(conn: &Connection, after: u64, limit: usize) -> Res
         });
     }
     Ok(out)
+}
+
+/// The reply remembered for a command whose last event is at `position` (a primary-key look-up).
+fn reply_at(
+    conn: &Connection,
+    command_id: &str,
+    actor: &str,
+    command_type: &str,
+    position: u64,
+) -> Result<Option<String>, LogError> {
+    use rusqlite::OptionalExtension;
+    Ok(conn
+        .prepare_cached(
+            "SELECT data FROM command_replies WHERE command_id = ?1 AND actor = ?2 AND command_type = ?3 \
+             AND position = ?4",
+        )?
+        .query_row(params![command_id, actor, command_type, position as i64], |r| r.get(0))
+        .optional()?)
 }

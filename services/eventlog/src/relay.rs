@@ -9,8 +9,15 @@
 //! On start the relay also reads the position of the stream's last message, so nothing is
 //! published twice even when the checkpoint lags, and a crash between commit and publish only
 //! delays an event. After a failed round it goes on from the last position JetStream
-//! acknowledged, never from the stream's last message (a later one may be stored while an
-//! earlier one was lost).
+//! acknowledged, never from the stream's last message.
+//!
+//! Fencing: each position `p` goes out with `Nats-Expected-Last-Sequence: p - 1` (sequence =
+//! position on this stream), so JetStream refuses a position whose predecessor it does not hold
+//! and anything a deposed writer publishes after another writer took over. On nats-server 2.9 a
+//! message whose `Nats-Msg-Id` is still in the duplicate window is answered `duplicate` before
+//! that check, whatever its body: a duplicate or a refusal counts as published only when the
+//! message stored at that sequence carries this event's hash. When it carries another, the relay
+//! stops with [`RelayError::Fenced`]: another writer owns the stream from there.
 
 use crate::error::LogError;
 use crate::query::Published;
@@ -59,7 +66,19 @@ pub enum RelayError {
     /// JetStream refused, did not acknowledge, or did not answer; the cause is kept.
     #[error("jetstream: {0}")]
     Nats(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The stream holds another writer's event at `position`: this log's events after `kept`
+    /// were never published and never will be (the writer must step down and drop them).
+    #[error("position {position} in INVITES_EVENTS is another writer's event (hash {theirs}, ours {ours}); this writer's log is published up to {kept} only")]
+    Fenced {
+        position: u64,
+        kept: u64,
+        ours: String,
+        theirs: String,
+    },
 }
+
+/// The header that carries a command's remembered reply on its last event.
+pub const REPLY_HEADER: &str = "Invitebus-Reply";
 
 /// Creates `INVITES_EVENTS` (file storage) when missing.
 pub async fn ensure_events_stream(js: &jetstream::Context, subjects: &Subjects) -> Result<stream::Stream, RelayError> {
@@ -75,40 +94,26 @@ pub async fn ensure_events_stream(js: &jetstream::Context, subjects: &Subjects) 
     .map_err(|e| RelayError::Nats(e.into()))
 }
 
-/// The position carried by the stream's last message, 0 when it is empty.
-async fn last_published(stream: &mut stream::Stream) -> Result<u64, RelayError> {
-    let info = stream.info().await.map_err(|e| RelayError::Nats(e.into()))?;
-    let last = info.state.last_sequence;
-    if info.state.messages == 0 || last == 0 {
-        return Ok(0);
+/// The hash of the event stored at sequence `position`, None when there is none.
+async fn hash_at(stream: &stream::Stream, position: u64) -> Result<Option<String>, RelayError> {
+    match stream.get_raw_message(position).await {
+        Ok(message) => Ok(serde_json::from_slice::<serde_json::Value>(&message.payload)
+            .ok()
+            .and_then(|v| v.get("hash").and_then(|h| h.as_str()).map(str::to_string))
+            .or(Some(String::new()))),
+        Err(e) if e.kind() == stream::RawMessageErrorKind::NoMessageFound => Ok(None),
+        Err(e) => Err(RelayError::Nats(e.into())),
     }
-    let msg = stream
-        .get_raw_message(last)
-        .await
-        .map_err(|e| RelayError::Nats(e.into()))?;
-    Ok(msg
-        .headers
-        .get("Nats-Msg-Id")
-        .and_then(|v| v.as_str().parse::<u64>().ok())
-        .unwrap_or(0))
-}
-
-/// Where the relay starts: its checkpoint, moved forward to what the stream already holds (never
-/// past the log's head). Not stored here (the reader is read-only): the relay reports it on
-/// `published`, and the writer stores it with its next batch.
-fn start_position(reader: &LogReader, in_stream: u64) -> Result<u64, RelayError> {
-    let checkpoint = reader.checkpoint(RELAY_CHECKPOINT)?;
-    Ok(checkpoint.max(in_stream.min(reader.head()?)))
 }
 
 impl Relay {
     /// Runs until the writer has stopped and everything committed is published, or `shutdown`
     /// fires. NATS errors are retried with back-off; they never lose an event.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), RelayError> {
-        let reader = LogReader::open(&self.log_path)?;
+        let mut reader = LogReader::open(&self.log_path)?;
         let mut published = loop {
-            match self.in_stream().await {
-                Ok(p) => break start_position(&reader, p)?,
+            match self.start_position(&mut reader).await {
+                Ok(p) => break p,
                 Err(e) => {
                     warn!(error = %e, "relay cannot reach JetStream yet; retrying");
                     tokio::select! {
@@ -169,8 +174,19 @@ impl Relay {
             // blocks on a dead connection, acks that never come) is abandoned, counted, and the
             // relay goes on from the last position JetStream acknowledged.
             let mut waiting: BTreeSet<u64> = rows.iter().map(|r| r.position).collect();
-            let round =
-                tokio::time::timeout(RELAY_STALL, self.publish_all(rows, &mut acks, &inbox, &mut waiting)).await;
+            let round = tokio::time::timeout(RELAY_STALL, async {
+                // The probe: the round's first position alone. Stored fresh (not a duplicate),
+                // it proves the stream ended at this log's last published event, so the rest
+                // may follow with every ack in flight. Without it a deposed writer's position
+                // answered `duplicate` could be followed by one whose expected sequence matches
+                // the other writer's event: a fork. One round trip per round (a round is up to
+                // RELAY_BATCH events; at low rates a round is that one event anyway).
+                let mut rows = rows.into_iter();
+                let probe: Vec<Published> = rows.by_ref().take(1).collect();
+                self.publish_all(probe, &mut acks, &inbox, &mut waiting).await?;
+                self.publish_all(rows.collect(), &mut acks, &inbox, &mut waiting).await
+            })
+            .await;
             // Rows are consecutive positions: all below the first unacknowledged one are stored.
             let acked_through = waiting.first().map_or(last, |first| first - 1);
             let round = round.unwrap_or_else(|_| {
@@ -206,8 +222,8 @@ impl Relay {
                     // position can be stored while an earlier one was lost. On from the run
                     // stored right after `published` (acks can be lost while the messages are
                     // not), so what is published again stays within the duplicate window.
-                    let limit = reader.head()?.min(published + RELAY_BATCH as u64);
-                    let stored = self.stored_after(published, limit).await;
+                    let ours = reader.read_published(published, RELAY_BATCH)?;
+                    let stored = self.stored_after(published, &ours).await?;
                     if stored > published {
                         published = stored;
                         let _ = self.published.send(published);
@@ -217,45 +233,78 @@ impl Relay {
         }
     }
 
-    /// The last position of the unbroken run the stream holds right after `from` (up to
-    /// `limit`), each message checked by its `Nats-Msg-Id`: on invitebus's stream sequence =
-    /// position, so message `p` is position `p`; where that fails the run ends, and the relay
-    /// publishes from there (the stream is made again if it went missing).
-    async fn stored_after(&self, from: u64, limit: u64) -> u64 {
+    /// The last position of the unbroken run of `ours` (the log's events right after `from`)
+    /// that the stream holds, each message checked by its hash: on invitebus's stream sequence =
+    /// position, so message `p` must be position `p`. Where the stream holds nothing the run ends
+    /// and the relay publishes from there (the stream is made again if it went missing); where it
+    /// holds another event, the stream belongs to another writer from there: [`RelayError::Fenced`].
+    async fn stored_after(&self, from: u64, ours: &[Published]) -> Result<u64, RelayError> {
         let stream = match ensure_events_stream(&self.jetstream, &self.subjects).await {
             Ok(stream) => stream,
             Err(e) => {
                 warn!(error = %e, "relay cannot reach JetStream");
-                return from;
+                return Ok(from);
             }
         };
         let mut at = from;
-        while at < limit {
-            let next = at + 1;
-            match stream.get_raw_message(next).await {
-                Ok(m)
-                    if m.headers
-                        .get("Nats-Msg-Id")
-                        .and_then(|v| v.as_str().parse::<u64>().ok())
-                        == Some(next) =>
-                {
-                    at = next;
+        for event in ours {
+            let theirs = match hash_at(&stream, event.position).await {
+                Ok(Some(theirs)) => theirs,
+                Ok(None) => break,
+                Err(e) => {
+                    warn!(error = %e, position = event.position, "relay cannot read back the stream");
+                    break;
                 }
-                _ => break,
+            };
+            if theirs != event.hash {
+                metrics::counter!("invitebus_relay_fenced_total").increment(1);
+                return Err(RelayError::Fenced {
+                    position: event.position,
+                    kept: at,
+                    ours: event.hash.clone(),
+                    theirs,
+                });
             }
+            at = event.position;
         }
-        at
+        Ok(at)
     }
 
-    /// The position of the stream's last message (creating the stream when missing).
-    async fn in_stream(&self) -> Result<u64, RelayError> {
+    /// Where the relay starts: its checkpoint, moved forward to what the stream already holds of
+    /// this log (never past the log's head). The chain makes one read enough: the stream's event
+    /// at `q` carrying this log's hash at `q` means the stream holds this log's `1..=q`. When it
+    /// carries another, the relay starts at its checkpoint and its first publish is refused, which
+    /// finds where the stream and the log part. Not stored here (the reader is read-only): the
+    /// relay reports it on `published`, and the writer stores it with its next batch.
+    async fn start_position(&self, reader: &mut LogReader) -> Result<u64, RelayError> {
         let mut stream = ensure_events_stream(&self.jetstream, &self.subjects).await?;
-        last_published(&mut stream).await
+        let last = stream
+            .info()
+            .await
+            .map_err(|e| RelayError::Nats(e.into()))?
+            .state
+            .last_sequence;
+        // `&mut`: a reader is Send, not Sync, so only an exclusive borrow may cross an await.
+        let (checkpoint, q, ours) = {
+            let checkpoint = reader.checkpoint(RELAY_CHECKPOINT)?;
+            let q = last.min(reader.head()?);
+            let ours = match q > checkpoint {
+                true => reader.read_published(q - 1, 1)?.into_iter().next().map(|e| e.hash),
+                false => None,
+            };
+            (checkpoint, q, ours)
+        };
+        let Some(ours) = ours else { return Ok(checkpoint) };
+        match hash_at(&stream, q).await? {
+            Some(theirs) if ours == theirs => Ok(q),
+            _ => Ok(checkpoint),
+        }
     }
 
     /// Publishes `rows` with every ack in flight at once (each ack comes back on
-    /// `<inbox>.<position>` of one subscription), then waits until every position is acknowledged;
-    /// each acknowledged one leaves `waiting`, also when the round fails.
+    /// `<inbox>.<position>` of one subscription), then waits until each of them is acknowledged;
+    /// each acknowledged one leaves `waiting`, also when the round fails. A refusal, or a
+    /// duplicate (which may be another writer's event), ends the round: the caller reads back.
     async fn publish_all(
         &self,
         rows: Vec<Published>,
@@ -264,10 +313,18 @@ impl Relay {
         waiting: &mut BTreeSet<u64>,
     ) -> Result<(), RelayError> {
         let client = self.jetstream.client();
+        let (first, last) = match (rows.first(), rows.last()) {
+            (Some(f), Some(l)) => (f.position, l.position),
+            _ => return Ok(()),
+        };
         for env in rows {
             let subject = self.subjects.event(&env.event_type, &env.stream_id);
             let mut headers = async_nats::HeaderMap::new();
             headers.insert("Nats-Msg-Id", env.position.to_string().as_str());
+            headers.insert("Nats-Expected-Last-Sequence", (env.position - 1).to_string().as_str());
+            if let Some(reply) = &env.reply {
+                headers.insert(REPLY_HEADER, reply.as_str());
+            }
             if let Some(t) = &env.traceparent {
                 headers.insert(invitebus_events::trace::TRACEPARENT, t.as_str());
             }
@@ -282,13 +339,13 @@ impl Relay {
                 .map_err(|e| RelayError::Nats(e.into()))?;
         }
         use futures::StreamExt;
-        while !waiting.is_empty() {
+        while waiting.range(first..=last).next().is_some() {
             let msg = match tokio::time::timeout(Duration::from_secs(5), acks.next()).await {
                 Ok(Some(m)) => m,
                 Ok(None) => return Err(RelayError::Nats("ack subscription closed".into())),
                 Err(_) => {
                     return Err(RelayError::Nats(
-                        format!("{} acks missing after 5 s", waiting.len()).into(),
+                        format!("{} acks missing after 5 s", waiting.range(first..=last).count()).into(),
                     ))
                 }
             };
@@ -302,6 +359,13 @@ impl Relay {
             if ack.get("error").is_some() || ack.get("seq").is_none() {
                 return Err(RelayError::Nats(
                     format!("JetStream refused position {position:?}: {ack}").into(),
+                ));
+            }
+            // Answered before the expected-sequence check: the round ends here and the recovery
+            // reads back what the stream holds at that sequence (ours, or another writer's).
+            if ack.get("duplicate").and_then(|d| d.as_bool()) == Some(true) {
+                return Err(RelayError::Nats(
+                    format!("position {position:?} answered as a duplicate: checking what the stream holds").into(),
                 ));
             }
             if let Some(p) = position {

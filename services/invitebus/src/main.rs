@@ -2,7 +2,7 @@
 //!
 //! Layout: [`serve`] runs the roles (and a local nats-server when none answers), [`client`]
 //! holds `send`, `query`, `tail` and `health`, [`audit`] reads the log file, [`replay`] rebuilds
-//! projections, [`export`] runs an export from the shell. The benchmarks are a binary of their
+//! projections, [`restore`] rebuilds a lost event log from JetStream, [`export`] runs an export from the shell. The benchmarks are a binary of their
 //! own, `invitebus-bench` (services/bench), so that their dependencies (cqrs-es, postgres-es,
 //! sqlx, plotters) stay out of this one.
 
@@ -23,6 +23,7 @@ mod nats;
 mod natsauth;
 mod out;
 mod replay;
+mod restore;
 mod serve;
 mod tokens;
 
@@ -134,6 +135,8 @@ enum Cmd {
     Export(export::ExportArgs),
     /// Rebuild projections from position 0, or write an as-of snapshot of the views.
     Replay(replay::ReplayArgs),
+    /// Rebuild a lost event log from JetStream: `restore --from-jetstream --data DIR`.
+    Restore(restore::RestoreArgs),
     /// Write what a NATS user needs to connect to a `serve --nats-auth` bus (mode 0600):
     /// `creds --role client --out client.creds`.
     Creds(natsauth::CredsArgs),
@@ -193,6 +196,7 @@ fn main() {
             Cmd::Audit(args) => audit::run(args),
             Cmd::Export(args) => export::run(args).await,
             Cmd::Replay(args) => replay::run(args).await.map(|_| 0),
+            Cmd::Restore(args) => restore::run(args).await.map(|_| 0),
             Cmd::Creds(args) => natsauth::write_creds(args).map(|_| 0),
         }
     });

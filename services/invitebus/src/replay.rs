@@ -305,7 +305,7 @@ async fn from_stream<P: Projection>(
 }
 
 /// A progress bar on stderr for `of` events: rate and time left.
-fn bar(label: &str, of: u64) -> indicatif::ProgressBar {
+pub(crate) fn bar(label: &str, of: u64) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(of);
     let style = indicatif::ProgressStyle::with_template(
         "{msg} [{bar:30}] {percent:>3}% {human_pos}/{human_len} events, {per_sec}, {eta} left",

@@ -1,0 +1,236 @@
+//! Copying `INVITES_EVENTS` into a log: `restore` after a lost disk, a standby following the
+//! writer, and a deposed writer dropping the tail it never published. Every copied event must
+//! continue the chain (its position the next one, its `prev_hash` the log's last hash, its hash
+//! its own fields'), so a copy is the stream's history or nothing.
+
+use crate::error::LogError;
+use crate::log::{stream_key, EventLog};
+use crate::relay::REPLY_HEADER;
+use crate::RELAY_CHECKPOINT;
+use async_nats::jetstream::{self, consumer};
+use futures::StreamExt;
+use invitebus_events::envelope::{format_time, GENESIS_HASH};
+use invitebus_events::subject::EVENTS_STREAM;
+use invitebus_events::Envelope;
+use rusqlite::{params, OptionalExtension, TransactionBehavior};
+
+/// Events copied per transaction.
+pub const COPY_BATCH: usize = 2000;
+
+/// One event read from the stream, with the reply its command was answered with (the
+/// `Invitebus-Reply` header on a command's last event).
+#[derive(Debug, Clone)]
+pub struct Copied {
+    pub envelope: Envelope,
+    pub reply: Option<String>,
+}
+
+/// Why a copy stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error("jetstream: {0}")]
+    Nats(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A message of the stream is not an invitebus envelope at its own position.
+    #[error("INVITES_EVENTS message {sequence}: {reason}")]
+    Message { sequence: u64, reason: String },
+}
+
+impl Copied {
+    /// Reads the stream's message at `sequence`: on invitebus's stream sequence = position.
+    pub fn from_message(
+        sequence: u64,
+        headers: Option<&async_nats::HeaderMap>,
+        payload: &[u8],
+    ) -> Result<Copied, CopyError> {
+        let bad = |reason: String| CopyError::Message { sequence, reason };
+        let envelope: Envelope = serde_json::from_slice(payload).map_err(|e| bad(format!("not an envelope: {e}")))?;
+        if envelope.position != sequence {
+            return Err(bad(format!("carries position {}", envelope.position)));
+        }
+        let reply = headers
+            .and_then(|h| h.get(REPLY_HEADER))
+            .map(|v| v.as_str().to_string());
+        if let Some(r) = &reply {
+            serde_json::from_str::<serde_json::Value>(r).map_err(|e| bad(format!("{REPLY_HEADER}: {e}")))?;
+        }
+        Ok(Copied { envelope, reply })
+    }
+}
+
+impl EventLog {
+    /// Appends events copied from the stream, in one transaction, after checking each continues
+    /// the chain; their replies are remembered under their command_id, and the relay's checkpoint
+    /// moves to the new head (what came from the stream is published). On error nothing is stored.
+    pub fn append_copies(&mut self, copies: &[Copied]) -> Result<(), LogError> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let (mut head, mut last_hash) = (self.head, self.last_hash.clone());
+        let mut new_keys = Vec::new();
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO events (position, stream_key, version, type, schema, recorded_at, actor, \
+                 command_id, correlation_id, causation_id, data, prev_hash, hash, command_type, command_digest, traceparent) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+            )?;
+            let mut remember = tx.prepare_cached(
+                "INSERT OR REPLACE INTO command_replies (command_id, actor, command_type, digest, position, data) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for Copied { envelope: e, reply } in copies {
+                let broken = |reason: &str| LogError::Chain {
+                    position: e.position,
+                    reason: reason.to_string(),
+                };
+                if e.position != head + 1 {
+                    return Err(broken(&format!("the log's head is {head}")));
+                }
+                if e.prev_hash != last_hash {
+                    return Err(broken("its prev_hash is not the log's last hash"));
+                }
+                if !e.hash_is_valid() {
+                    return Err(broken("its hash does not match its fields"));
+                }
+                let key = match self.stream_keys.get(&e.stream_id) {
+                    Some(k) => *k,
+                    None => {
+                        let k = stream_key(&tx, &e.stream_id, &e.stream_type)?;
+                        new_keys.push((e.stream_id.clone(), k));
+                        k
+                    }
+                };
+                insert.execute(params![
+                    e.position as i64,
+                    key,
+                    e.version as i64,
+                    e.event_type,
+                    e.schema,
+                    format_time(&e.recorded_at),
+                    e.actor,
+                    e.command_id,
+                    e.correlation_id,
+                    e.causation_id,
+                    serde_json::to_string(&e.data).expect("json values serialize"),
+                    e.prev_hash,
+                    e.hash,
+                    e.command_type,
+                    e.command_digest,
+                    e.traceparent,
+                ])?;
+                if let (Some(id), Some(data)) = (&e.command_id, reply) {
+                    remember.execute(params![
+                        id,
+                        e.actor,
+                        e.command_type.as_deref().unwrap_or(""),
+                        e.command_digest.as_deref().unwrap_or(""),
+                        e.position as i64,
+                        data
+                    ])?;
+                }
+                head = e.position;
+                last_hash = e.hash.clone();
+            }
+        }
+        crate::checkpoint::set(&tx, RELAY_CHECKPOINT, head)?;
+        tx.commit()?;
+        self.head = head;
+        self.last_hash = last_hash;
+        self.stream_keys.extend(new_keys);
+        Ok(())
+    }
+
+    /// Drops every event after `kept`, the replies remembered for their commands (a retry is
+    /// decided anew, not answered with a reply nobody got) and the streams only they had: what a
+    /// writer deposed by another does with the tail it never published. Returns how many events
+    /// went.
+    pub fn discard_after(&mut self, kept: u64) -> Result<u64, LogError> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS discarded_streams (stream_key INTEGER PRIMARY KEY)",
+            [],
+        )?;
+        tx.execute("DELETE FROM temp.discarded_streams", [])?;
+        tx.execute(
+            "INSERT OR IGNORE INTO temp.discarded_streams SELECT stream_key FROM events WHERE position > ?1",
+            [kept as i64],
+        )?;
+        let gone = tx.execute("DELETE FROM events WHERE position > ?1", [kept as i64])? as u64;
+        tx.execute("DELETE FROM command_replies WHERE position > ?1", [kept as i64])?;
+        tx.execute(
+            "DELETE FROM streams WHERE stream_key IN (SELECT stream_key FROM temp.discarded_streams) \
+             AND NOT EXISTS (SELECT 1 FROM events e WHERE e.stream_key = streams.stream_key)",
+            [],
+        )?;
+        let (head, last_hash) = tx
+            .query_row(
+                "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1",
+                [],
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?)),
+            )
+            .optional()?
+            .unwrap_or((0, GENESIS_HASH.to_string()));
+        if crate::checkpoint::get(&tx, RELAY_CHECKPOINT)? > head {
+            crate::checkpoint::set(&tx, RELAY_CHECKPOINT, head)?;
+        }
+        tx.commit()?;
+        self.head = head;
+        self.last_hash = last_hash;
+        self.stream_keys.clear();
+        Ok(gone)
+    }
+}
+
+/// Copies `INVITES_EVENTS` after the log's head up to position `until` (the stream's last
+/// sequence when None), `COPY_BATCH` events per transaction, calling `progress` with the head
+/// after each. The log is written on a blocking thread and handed back.
+pub async fn copy_from_stream(
+    js: &jetstream::Context,
+    mut log: EventLog,
+    until: Option<u64>,
+    mut progress: impl FnMut(u64) + Send,
+) -> Result<EventLog, CopyError> {
+    let nats = |e: Box<dyn std::error::Error + Send + Sync>| CopyError::Nats(e);
+    let mut stream = js.get_stream(EVENTS_STREAM).await.map_err(|e| nats(e.into()))?;
+    let last = stream.info().await.map_err(|e| nats(e.into()))?.state.last_sequence;
+    let until = until.unwrap_or(last).min(last);
+    if log.head() >= until {
+        return Ok(log);
+    }
+    let consumer = stream
+        .create_consumer(consumer::pull::OrderedConfig {
+            deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: log.head() + 1,
+            },
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| nats(e.into()))?;
+    let mut chunks = consumer
+        .messages()
+        .await
+        .map_err(|e| nats(e.into()))?
+        .ready_chunks(COPY_BATCH);
+    while log.head() < until {
+        let Some(chunk) = chunks.next().await else {
+            return Err(nats("the stream's consumer ended".into()));
+        };
+        let mut copies = Vec::with_capacity(chunk.len());
+        for message in chunk {
+            let message = message.map_err(|e| nats(e.into()))?;
+            let sequence = message.info().map_err(|e| nats(e.to_string().into()))?.stream_sequence;
+            if sequence > until {
+                break;
+            }
+            copies.push(Copied::from_message(
+                sequence,
+                message.headers.as_ref(),
+                &message.payload,
+            )?);
+        }
+        log = tokio::task::spawn_blocking(move || log.append_copies(&copies).map(|()| log))
+            .await
+            .map_err(|e| nats(e.into()))??;
+        progress(log.head());
+    }
+    Ok(log)
+}

@@ -1,0 +1,73 @@
+//! `invitebus restore --from-jetstream`: rebuilds a lost `events.db` from `INVITES_EVENTS`,
+//! every event checked against the hash chain, with a progress bar; `serve` then resumes from
+//! it. The replies of commands sent with a `command_id` come back too (the `Invitebus-Reply`
+//! header on each command's last event), so a retry after the restore is answered, not decided
+//! again. An interrupted restore goes on from where it stopped.
+
+use crate::Common;
+use anyhow::{bail, Context};
+use async_nats::jetstream;
+use invitebus_eventlog::copy::copy_from_stream;
+use invitebus_eventlog::{EventLog, Options};
+use invitebus_events::subject::EVENTS_STREAM;
+use std::time::Instant;
+
+#[derive(clap::Args)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Copy the log from JetStream's `INVITES_EVENTS` (the one source a restore has).
+    #[arg(long, required = true)]
+    pub from_jetstream: bool,
+}
+
+pub async fn run(args: RestoreArgs) -> anyhow::Result<()> {
+    let path = args.common.data.join("events.db");
+    // The writer's own lock: no restore under a running commands role, no two restores.
+    let _lock = invitebus_filelock::lock(&path, "invitebus restore")?;
+    let (client, _nats) =
+        crate::nats::connect_or_start(&args.common.nats_url, &args.common.data, args.common.login()?.as_ref()).await?;
+    let js = jetstream::new(client);
+    let mut stream = js
+        .get_stream(EVENTS_STREAM)
+        .await
+        .context("no INVITES_EVENTS stream to restore from")?;
+    let last = stream.info().await?.state.last_sequence;
+    let log = EventLog::open(&path, &Options::default())?;
+    let from = log.head();
+    if from > last {
+        bail!(
+            "{} holds {from} events, more than INVITES_EVENTS ({last}): it is not a lost log; nothing was changed",
+            path.display()
+        );
+    }
+    if from > 0 {
+        // Going on from an earlier restore (or a log that survived in part): its head must be the
+        // stream's event at that position, or the two histories differ.
+        let theirs: serde_json::Value = serde_json::from_slice(&stream.get_raw_message(from).await?.payload)?;
+        let ours = log.reader()?.read_published(from - 1, 1)?;
+        if ours.first().map(|e| e.hash.as_str()) != theirs.get("hash").and_then(|h| h.as_str()) {
+            bail!(
+                "{} and INVITES_EVENTS differ at position {from}: move the file away and restore into an empty folder",
+                path.display()
+            );
+        }
+    }
+    let started = Instant::now();
+    let bar = crate::replay::bar("restore", last);
+    bar.set_position(from);
+    let log = copy_from_stream(&js, log, Some(last), |head| bar.set_position(head))
+        .await
+        .with_context(|| format!("restoring {}", path.display()))?;
+    bar.finish_and_clear();
+    let copied = log.head() - from;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "restored {copied} events into {} (positions {}..={}, hash chain verified) in {secs:.2} s ({:.0} events/s)",
+        path.display(),
+        from + 1,
+        log.head(),
+        copied as f64 / secs.max(1e-9)
+    );
+    Ok(())
+}
