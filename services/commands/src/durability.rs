@@ -36,6 +36,9 @@ pub async fn reply_loop(
     let mut buf: Vec<(Subject, Reply)> = Vec::with_capacity(256);
     let mut held: VecDeque<(u64, Instant, Subject, Reply)> = VecDeque::new();
     let mut deposed_open = true;
+    // A relay that has stopped (fenced, or failed) publishes nothing more: its last position
+    // still bounds what may be answered (before, a stopped relay released every held reply).
+    let mut relay_open = true;
     loop {
         let through = relayed.as_mut().map_or(u64::MAX, |r| *r.borrow_and_update());
         let mut ready = Vec::new();
@@ -90,10 +93,10 @@ pub async fn reply_loop(
             n = rx.recv_many(&mut buf, 256) => if n == 0 { break },
             changed = async {
                 match relayed.as_mut() {
-                    Some(r) if waiting => r.changed().await.is_ok(),
+                    Some(r) if waiting && relay_open => r.changed().await.is_ok(),
                     _ => std::future::pending().await,
                 }
-            } => if !changed { relayed = None },
+            } => relay_open = changed,
             changed = deposed.changed(), if waiting && deposed_open => deposed_open = changed.is_ok(),
             // Held replies expire even when nothing moves.
             () = tokio::time::sleep(Duration::from_secs(1)), if waiting => {}
