@@ -14,6 +14,8 @@
 //! - [`durability`]: when a reply goes out: at once, or once JetStream holds its events.
 //! - [`service`]: the NATS loop around it: `invites.cmd.*`, `invites.health`, and the log
 //!   queries of [`queries`] (`history`, `state`).
+//! - [`lease`], [`standby`], [`elected`]: several commands roles, one writer at a time: the
+//!   writer's lease in a KV bucket, a standby following the stream, and the loop between them.
 #![forbid(unsafe_code)]
 
 pub mod aggregate;
@@ -23,16 +25,20 @@ pub mod command;
 pub mod ctx;
 pub mod decision;
 pub mod durability;
+pub mod elected;
 pub mod error;
 pub mod export;
 pub mod health;
 pub mod invite;
+pub mod lease;
 pub mod queries;
 pub mod resource;
 pub mod service;
+pub mod standby;
 pub mod user;
 pub mod writer;
 
 pub use ctx::Ctx;
+pub use elected::{ElectedService, Standing};
 pub use service::{CommandService, ServiceConfig};
 pub use writer::{Writer, WriterConfig, WriterHandle};

@@ -74,6 +74,7 @@ pub struct CommandService {
     writer: Option<Writer>,
     handle: Option<WriterHandle>,
     relayed: watch::Receiver<u64>,
+    deposed: watch::Receiver<Option<u64>>,
 }
 
 impl CommandService {
@@ -196,6 +197,7 @@ impl CommandService {
             writer: Some(writer),
             handle: Some(handle),
             relayed,
+            deposed,
         })
     }
 
@@ -207,6 +209,19 @@ impl CommandService {
     /// The last position the relay has published.
     pub fn relayed(&self) -> watch::Receiver<u64> {
         self.relayed.clone()
+    }
+
+    /// Set once the relay found another writer's event in the stream: the position up to which
+    /// this log is published (the writer has stepped down).
+    pub fn deposed(&self) -> watch::Receiver<Option<u64>> {
+        self.deposed.clone()
+    }
+
+    /// Stops without waiting for the relay (a writer stepping down: what it has not published
+    /// is dropped by the standby it becomes).
+    pub async fn stop_now(self) {
+        let _ = self.abort_relay.send(true);
+        self.shutdown().await;
     }
 
     /// Stops taking commands, lets the writer commit and answer what it holds, gives the relay
@@ -340,9 +355,9 @@ async fn unknown_queries(
     }
 }
 
-type QueryFn = fn(&LogReader, &[u8]) -> Result<serde_json::Value, ProtocolError>;
+pub(crate) type QueryFn = fn(&LogReader, &[u8]) -> Result<serde_json::Value, ProtocolError>;
 
-async fn query_loop(
+pub(crate) async fn query_loop(
     client: Client,
     mut sub: async_nats::Subscriber,
     reader: Arc<Mutex<LogReader>>,

@@ -28,6 +28,9 @@ pub struct WriterConfig {
     pub max_batch: usize,
     /// Commands waiting for the writer before senders wait too.
     pub queue: usize,
+    /// With standby writers: until when this instance holds the writer's lease (None: it does
+    /// not). Checked before every commit; a batch past it is refused, nothing appended.
+    pub tenure: Option<watch::Receiver<Option<std::time::Instant>>>,
 }
 
 impl WriterConfig {
@@ -37,6 +40,7 @@ impl WriterConfig {
             sync: Sync::Full,
             max_batch: 1024,
             queue: 16_384,
+            tenure: None,
         }
     }
 }
@@ -140,6 +144,7 @@ struct Owned {
     checkpointed: u64,
     /// The tail after the deposed position has been dropped.
     stepped_down: bool,
+    tenure: Option<watch::Receiver<Option<std::time::Instant>>>,
 }
 
 impl Writer {
@@ -160,6 +165,7 @@ impl Writer {
             relay,
             checkpointed,
             stepped_down: false,
+            tenure: config.tenure.clone(),
         };
         let thread = std::thread::Builder::new()
             .name("invitebus-writer".into())
@@ -271,6 +277,7 @@ fn process(owned: &mut Owned, jobs: Vec<Job>, head: &watch::Sender<u64>) {
         relay,
         checkpointed,
         stepped_down: _,
+        tenure,
     } = owned;
     let ids: &mut dyn IdGen = ids;
     let now = truncate_millis(chrono::Utc::now());
@@ -376,11 +383,18 @@ fn process(owned: &mut Owned, jobs: Vec<Job>, head: &watch::Sender<u64>) {
     }
     // The relay's progress rides along in the batch's transaction.
     let relayed = relay.relayed.as_ref().map(|r| *r.borrow()).filter(|p| p > checkpointed);
+    // Checked as late as can be: a holder whose tenure ran out while deciding appends nothing.
+    let lease_over = tenure
+        .as_ref()
+        .is_some_and(|t| t.borrow().is_none_or(|until| std::time::Instant::now() >= until));
     let appended = if batch.is_empty() {
         Ok(Appended {
             positions: vec![],
             published: vec![],
         })
+    } else if lease_over {
+        metrics::counter!("invitebus_writer_lease_refusals_total").increment(batch.len() as u64);
+        Err(LogError::NotLeader)
     } else {
         log.append_batch(&batch, now, relayed.map(|p| (RELAY_CHECKPOINT, p)))
     };

@@ -234,3 +234,110 @@ pub async fn copy_from_stream(
     }
     Ok(log)
 }
+
+/// Follows `INVITES_EVENTS` into the log from its head until `stop` fires (a standby writer):
+/// every event checked against the chain, `followed` told each new head. A consumer that fails
+/// is made again from the head after a pause; an event that breaks the chain ends the follow
+/// with the error (the log and the stream have parted: never skipped). Hands the log back.
+pub async fn follow(
+    js: &jetstream::Context,
+    mut log: EventLog,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    followed: &tokio::sync::watch::Sender<u64>,
+) -> Result<EventLog, CopyError> {
+    followed.send_replace(log.head());
+    loop {
+        let start_sequence = log.head() + 1;
+        let chunks = async {
+            let stream = js.get_stream(EVENTS_STREAM).await.map_err(|e| CopyError::Nats(e.into()))?;
+            let consumer = stream
+                .create_consumer(consumer::pull::OrderedConfig {
+                    deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence },
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| CopyError::Nats(e.into()))?;
+            Ok::<_, CopyError>(
+                consumer
+                    .messages()
+                    .await
+                    .map_err(|e| CopyError::Nats(e.into()))?
+                    .ready_chunks(COPY_BATCH),
+            )
+        };
+        let mut chunks = tokio::select! {
+            made = chunks => match made {
+                Ok(chunks) => chunks,
+                Err(e) => {
+                    tracing::warn!(error = %e, position = log.head(), "standby cannot follow INVITES_EVENTS yet; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => continue,
+                        _ = stop.changed() => return Ok(log),
+                    }
+                }
+            },
+            _ = stop.changed() => return Ok(log),
+        };
+        loop {
+            let chunk = tokio::select! {
+                chunk = chunks.next() => chunk,
+                _ = stop.changed() => return Ok(log),
+            };
+            let Some(chunk) = chunk else { break };
+            let mut copies = Vec::with_capacity(chunk.len());
+            let mut failed = None;
+            for message in chunk {
+                match message {
+                    Ok(m) => match m.info() {
+                        Ok(info) => {
+                            copies.push(Copied::from_message(info.stream_sequence, m.headers.as_ref(), &m.payload)?)
+                        }
+                        Err(e) => failed = Some(e.to_string()),
+                    },
+                    Err(e) => failed = Some(e.to_string()),
+                }
+                if failed.is_some() {
+                    break;
+                }
+            }
+            if !copies.is_empty() {
+                log = tokio::task::spawn_blocking(move || log.append_copies(&copies).map(|()| log))
+                    .await
+                    .map_err(|e| CopyError::Nats(e.into()))??;
+                followed.send_replace(log.head());
+            }
+            if let Some(e) = failed {
+                tracing::warn!(error = %e, position = log.head(), "standby's consumer failed; following again from the head");
+                break;
+            }
+        }
+    }
+}
+
+/// The last position of `log` that `INVITES_EVENTS` holds as this log's own event: everything
+/// after it was never published (a writer that crashed or was deposed). The chain makes the
+/// answer a binary search: the stream's event at `p` carrying this log's hash at `p` means both
+/// hold the same `1..=p`.
+pub async fn published_prefix(js: &jetstream::Context, log: &mut EventLog) -> Result<u64, CopyError> {
+    let stream = js.get_stream(EVENTS_STREAM).await.map_err(|e| CopyError::Nats(e.into()))?;
+    let mut info = stream.clone();
+    let last = info.info().await.map_err(|e| CopyError::Nats(e.into()))?.state.last_sequence;
+    let (mut lo, mut hi) = (0, last.min(log.head()));
+    // Invariant: `lo` is shared (0 always is), everything past `hi` is not.
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        let ours = log.reader()?.read_published(mid - 1, 1)?.into_iter().next().map(|e| e.hash);
+        let theirs = match stream.get_raw_message(mid).await {
+            Ok(m) => serde_json::from_slice::<serde_json::Value>(&m.payload)
+                .ok()
+                .and_then(|v| v["hash"].as_str().map(str::to_string)),
+            Err(e) if e.kind() == jetstream::stream::RawMessageErrorKind::NoMessageFound => None,
+            Err(e) => return Err(CopyError::Nats(e.into())),
+        };
+        match ours.is_some() && ours == theirs {
+            true => lo = mid,
+            false => hi = mid - 1,
+        }
+    }
+    Ok(lo)
+}

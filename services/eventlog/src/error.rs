@@ -13,6 +13,9 @@ pub enum LogError {
     Chain { position: u64, reason: String },
     #[error("stream {stream_id} already has version {version}")]
     Conflict { stream_id: String, version: u64 },
+    /// A writer asked to append without holding the writer's lease (standby writers).
+    #[error("this instance does not hold the writer's lease")]
+    NotLeader,
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
     #[error("{0}")]

@@ -46,6 +46,18 @@ pub struct ServeArgs {
     /// `replicated`: once JetStream has acknowledged them too (on an R3 stream, a majority).
     #[arg(long, env = "INVITEBUS_DURABILITY", value_enum, default_value_t = DurabilityArg::Local)]
     pub durability: DurabilityArg,
+    /// Take part in the election of the writer, so that several commands roles may run on one
+    /// cluster: one holds the lease (bucket `invites-leader`) and takes commands, the others
+    /// follow INVITES_EVENTS and take over when it goes. Needs `--durability replicated`.
+    #[arg(long, env = "INVITEBUS_LEASE")]
+    pub lease: bool,
+    /// Seconds the writer's lease lives unrenewed (the bucket's max_age): takeover after a lost
+    /// writer comes this long after its last renewal, plus a poll and the catch-up.
+    #[arg(long, env = "INVITEBUS_LEASE_TTL", default_value_t = 3.0)]
+    pub lease_ttl: f64,
+    /// This instance's name in the lease and in health (`standby-<name>`); host and pid by default.
+    #[arg(long, env = "INVITEBUS_INSTANCE", value_parser = crate::prefix)]
+    pub instance: Option<String>,
     /// A projection behind the stream's head that has not moved for this many seconds is
     /// stalled: the watchdog logs it, counts it and gives it a fresh consumer.
     #[arg(long, env = "INVITEBUS_STALL_AFTER", default_value_t = 5.0)]
@@ -184,7 +196,26 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 DurabilityArg::Local => invitebus_commands::durability::Durability::Local,
                 DurabilityArg::Replicated => invitebus_commands::durability::Durability::Replicated,
             };
-            Some(CommandService::start(bus.client(User::Commands).await?, config).await?)
+            let client = bus.client(User::Commands).await?;
+            match args.lease {
+                false => Some(Commands::Single(CommandService::start(client, config).await?)),
+                true => {
+                    if args.durability != DurabilityArg::Replicated {
+                        anyhow::bail!(
+                            "--lease needs --durability replicated: a writer that loses the lease drops what it \
+                             had not published, and under `local` it may have acknowledged that already"
+                        );
+                    }
+                    let settings = invitebus_commands::lease::LeaseSettings {
+                        holder: args.instance.clone().unwrap_or_else(default_instance),
+                        ttl: std::time::Duration::from_secs_f64(args.lease_ttl.clamp(0.5, 600.0)),
+                        replicas: args.common.replicas.into(),
+                    };
+                    Some(Commands::Elected(
+                        invitebus_commands::ElectedService::start(client, config, settings).await?,
+                    ))
+                }
+            }
         }
         false => None,
     };
@@ -312,6 +343,36 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     bus.close().await;
     Ok(())
+}
+
+/// The commands role: the one writer, or one of several taking part in the election.
+enum Commands {
+    Single(CommandService),
+    Elected(invitebus_commands::ElectedService),
+}
+
+impl Commands {
+    async fn shutdown(self) {
+        match self {
+            Commands::Single(c) => c.shutdown().await,
+            Commands::Elected(c) => c.shutdown().await,
+        }
+    }
+}
+
+/// `<host>-<pid>` as an id: what names this instance in the lease when `--instance` is not set.
+fn default_instance() -> String {
+    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    let host: String = host
+        .trim()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+        .take(40)
+        .collect();
+    match host.is_empty() {
+        true => format!("commands-{}", std::process::id()),
+        false => format!("{host}-{}", std::process::id()),
+    }
 }
 
 /// SIGINT and SIGTERM, taken over before any role starts: a signal during a slow start then

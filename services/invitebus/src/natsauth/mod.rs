@@ -151,6 +151,13 @@ pub fn permissions(user: User, s: &Subjects) -> Permissions {
             p.publish([s.all_events()]);
             p.publish(create(EVENTS_STREAM));
             p.publish(get_messages(EVENTS_STREAM));
+            // Standby writers (`--lease`): the lease's bucket, following the events, reporting.
+            let lease = format!("KV_{}", invitebus_commands::lease::LEASE_BUCKET);
+            p.publish(create(&lease));
+            p.publish(get_messages(&lease));
+            p.publish([format!("$KV.{}.>", invitebus_commands::lease::LEASE_BUCKET), s.all_status()]);
+            p.publish(consume(EVENTS_STREAM));
+            p.publish([format!("{API}.CONSUMER.DELETE.{EVENTS_STREAM}.>")]);
             p.allow_responses = true;
         }
         User::Views => {

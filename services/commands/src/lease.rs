@@ -1,0 +1,183 @@
+//! The writer's lease: which of several commands roles may append. A JetStream KV bucket
+//! (`invites-leader`) whose `max_age` is the lease's TTL holds one key; the holder renews it
+//! with compare-and-set on its revision, the others poll with `create`, which succeeds only once
+//! the entry is gone (nats-server 2.9 has no per-key TTL, and an entry that ages out sends no
+//! watch event: hence the poll).
+//!
+//! Nothing compares clocks across machines: a holder may append until the time its last
+//! acknowledged renewal was *sent* plus the TTL minus a margin ([`tenure_until`]); the entry
+//! that renewal stored cannot age out before the send plus the TTL, so the holder has stopped
+//! before anyone else can win. The relay's fencing (`Nats-Expected-Last-Sequence` and the
+//! read-back) refuses whatever a paused holder still tries to publish after that.
+
+use async_nats::jetstream::{self, kv};
+use std::time::{Duration, Instant};
+
+/// The bucket's name.
+pub const LEASE_BUCKET: &str = "invites-leader";
+/// The one key in it.
+const KEY: &str = "writer";
+
+/// The lease's timings, all from its TTL (PROTOCOL.md, "Standby writers", says why).
+#[derive(Debug, Clone)]
+pub struct LeaseSettings {
+    /// Who this instance is (in the entry, in logs and in health): an id.
+    pub holder: String,
+    /// The bucket's `max_age`: an entry not renewed for this long is gone.
+    pub ttl: Duration,
+    /// Copies of the bucket (3 on a three-node cluster).
+    pub replicas: usize,
+}
+
+impl LeaseSettings {
+    /// The holder renews this often: three tries before the tenure runs out.
+    pub fn renew_every(&self) -> Duration {
+        self.ttl / 4
+    }
+
+    /// How long before the TTL the holder stops appending: room for a slow clock and the
+    /// server's expiry timer.
+    pub fn margin(&self) -> Duration {
+        self.ttl / 4
+    }
+
+    /// A standby tries `create` this often; the takeover comes at most this late after expiry.
+    pub fn poll_every(&self) -> Duration {
+        (self.ttl / 12).clamp(Duration::from_millis(50), Duration::from_secs(1))
+    }
+}
+
+/// Until when a holder may append after a renewal sent at `sent` and acknowledged: pure, and
+/// the only rule that keeps two writers apart in time.
+pub fn tenure_until(sent: Instant, settings: &LeaseSettings) -> Instant {
+    sent + settings.ttl.saturating_sub(settings.margin())
+}
+
+/// Why the lease could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum LeaseError {
+    /// NATS or JetStream refused or did not answer; the cause is kept.
+    #[error("lease bucket {LEASE_BUCKET}: {0}")]
+    Nats(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Another instance holds the key now: this one's lease is over.
+    #[error("the writer's lease was taken over (another revision holds it)")]
+    Lost,
+}
+
+/// Opens the bucket, making it when missing.
+pub async fn bucket(js: &jetstream::Context, settings: &LeaseSettings) -> Result<kv::Store, LeaseError> {
+    if let Ok(store) = js.get_key_value(LEASE_BUCKET).await {
+        return Ok(store);
+    }
+    js.create_key_value(kv::Config {
+        bucket: LEASE_BUCKET.to_string(),
+        description: "invitebus: which commands role may append (the writer's lease)".into(),
+        history: 1,
+        max_age: settings.ttl,
+        storage: jetstream::stream::StorageType::File,
+        num_replicas: settings.replicas.max(1),
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| LeaseError::Nats(e.into()))
+}
+
+/// A held lease.
+pub struct Lease {
+    store: kv::Store,
+    settings: LeaseSettings,
+    revision: u64,
+    until: Instant,
+}
+
+fn entry(settings: &LeaseSettings) -> bytes::Bytes {
+    let body = serde_json::json!({
+        "holder": settings.holder,
+        "ttl_ms": settings.ttl.as_millis() as u64,
+        "renewed_at": invitebus_events::envelope::format_time(&chrono::Utc::now()),
+    });
+    body.to_string().into()
+}
+
+/// Takes the lease when nobody holds it; None when somebody does.
+pub async fn try_acquire(store: &kv::Store, settings: &LeaseSettings) -> Result<Option<Lease>, LeaseError> {
+    let sent = Instant::now();
+    match store.create(KEY, entry(settings)).await {
+        Ok(revision) => Ok(Some(Lease {
+            store: store.clone(),
+            settings: settings.clone(),
+            revision,
+            until: tenure_until(sent, settings),
+        })),
+        Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => Ok(None),
+        Err(e) => Err(LeaseError::Nats(e.into())),
+    }
+}
+
+/// Who holds the lease now, if anyone (for health and logs).
+pub async fn holder(store: &kv::Store) -> Option<String> {
+    let value = store.get(KEY).await.ok().flatten()?;
+    let body: serde_json::Value = serde_json::from_slice(&value).ok()?;
+    body["holder"].as_str().map(str::to_string)
+}
+
+impl Lease {
+    /// Until when this holder may append.
+    pub fn until(&self) -> Instant {
+        self.until
+    }
+
+    /// Renews with compare-and-set on the revision; on success the tenure runs from the send.
+    /// [`LeaseError::Lost`] when another instance holds the key.
+    pub async fn renew(&mut self) -> Result<(), LeaseError> {
+        let sent = Instant::now();
+        match self.store.update(KEY, entry(&self.settings), self.revision).await {
+            Ok(revision) => {
+                self.revision = revision;
+                self.until = tenure_until(sent, &self.settings);
+                Ok(())
+            }
+            Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => Err(LeaseError::Lost),
+            Err(e) => Err(LeaseError::Nats(e.into())),
+        }
+    }
+
+    /// Gives the lease up (a clean stop): a standby takes over at its next poll, not after the TTL.
+    pub async fn release(self) {
+        if let Err(e) = self.store.delete_expect_revision(KEY, Some(self.revision)).await {
+            tracing::warn!(error = %e, "the writer's lease could not be released; it ages out");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(ttl_ms: u64) -> LeaseSettings {
+        LeaseSettings {
+            holder: "a".into(),
+            ttl: Duration::from_millis(ttl_ms),
+            replicas: 1,
+        }
+    }
+
+    #[test]
+    fn a_holder_stops_before_its_entry_can_age_out() {
+        let s = settings(3000);
+        let sent = Instant::now();
+        let until = tenure_until(sent, &s);
+        // The entry was stored after the send, so it ages out at sent + ttl at the earliest.
+        assert!(until < sent + s.ttl);
+        assert_eq!(sent + s.ttl - until, s.margin());
+        // Renewals come three times within a tenure.
+        assert!(s.renew_every() * 3 <= s.ttl - s.margin());
+    }
+
+    #[test]
+    fn the_poll_is_bounded() {
+        assert_eq!(settings(120).poll_every(), Duration::from_millis(50));
+        assert_eq!(settings(60_000).poll_every(), Duration::from_secs(1));
+        assert_eq!(settings(3000).poll_every(), Duration::from_millis(250));
+    }
+}
