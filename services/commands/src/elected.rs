@@ -33,9 +33,15 @@ impl ElectedService {
     /// Starts as a standby; the lease decides the rest. `config.durability` must be
     /// `Replicated` (a deposed leader drops its unpublished tail: under `local` it would drop
     /// what it had acknowledged).
-    pub async fn start(client: Client, config: ServiceConfig, settings: LeaseSettings) -> Result<ElectedService, ServiceError> {
+    pub async fn start(
+        client: Client,
+        config: ServiceConfig,
+        settings: LeaseSettings,
+    ) -> Result<ElectedService, ServiceError> {
         let js = jetstream::new(config.relay_client.clone().unwrap_or_else(|| client.clone()));
-        let store = lease::bucket(&js, &settings).await.map_err(|e| ServiceError::Nats(e.into()))?;
+        let store = lease::bucket(&js, &settings)
+            .await
+            .map_err(|e| ServiceError::Nats(e.into()))?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (standing_tx, standing) = watch::channel(Standing::Standby);
         let task = tokio::spawn(async move {
@@ -123,7 +129,10 @@ async fn lead(
         // A clean stop: the writer finishes and the relay publishes while the lease is renewed;
         // then the lease goes at once, so a standby need not wait for the TTL.
         let stopping = service.shutdown();
-        if while_renewing(stopping, &mut lease, Some(&tenure_tx), settings).await.is_some() {
+        if while_renewing(stopping, &mut lease, Some(&tenure_tx), settings)
+            .await
+            .is_some()
+        {
             lease.release().await;
         }
         return true;
@@ -136,7 +145,11 @@ async fn lead(
 
 /// One renewal within the renewal interval; `Err` once the lease is gone (refused, or not
 /// renewed before the tenure ran out). The writer stops on the tenure by itself either way.
-async fn renew(lease: &mut Lease, tenure: &watch::Sender<Option<Instant>>, settings: &LeaseSettings) -> Result<(), LeaseError> {
+async fn renew(
+    lease: &mut Lease,
+    tenure: &watch::Sender<Option<Instant>>,
+    settings: &LeaseSettings,
+) -> Result<(), LeaseError> {
     match tokio::time::timeout(settings.renew_every(), lease.renew()).await {
         Ok(Ok(())) => {
             tenure.send_replace(Some(lease.until()));

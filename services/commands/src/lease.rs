@@ -64,22 +64,32 @@ pub enum LeaseError {
     Lost,
 }
 
-/// Opens the bucket, making it when missing.
+/// Opens the bucket, making it when missing. The bucket's stream is made here with the KV
+/// conventions (`KV_<bucket>`, one message per key, rollups, direct gets): async-nats 0.51's
+/// `create_key_value` sends a configuration nats-server 2.9 answers in a form it cannot read.
 pub async fn bucket(js: &jetstream::Context, settings: &LeaseSettings) -> Result<kv::Store, LeaseError> {
+    let nats = |e: Box<dyn std::error::Error + Send + Sync>| LeaseError::Nats(e);
     if let Ok(store) = js.get_key_value(LEASE_BUCKET).await {
         return Ok(store);
     }
-    js.create_key_value(kv::Config {
-        bucket: LEASE_BUCKET.to_string(),
-        description: "invitebus: which commands role may append (the writer's lease)".into(),
-        history: 1,
+    js.get_or_create_stream(jetstream::stream::Config {
+        name: format!("KV_{LEASE_BUCKET}"),
+        description: Some("invitebus: which commands role may append (the writer's lease)".into()),
+        subjects: vec![format!("$KV.{LEASE_BUCKET}.>")],
+        max_messages_per_subject: 1,
         max_age: settings.ttl,
+        duplicate_window: settings.ttl.min(Duration::from_secs(120)),
         storage: jetstream::stream::StorageType::File,
         num_replicas: settings.replicas.max(1),
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        discard: jetstream::stream::DiscardPolicy::New,
         ..Default::default()
     })
     .await
-    .map_err(|e| LeaseError::Nats(e.into()))
+    .map_err(|e| nats(e.into()))?;
+    js.get_key_value(LEASE_BUCKET).await.map_err(|e| nats(e.into()))
 }
 
 /// A held lease.

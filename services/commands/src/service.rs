@@ -99,6 +99,7 @@ impl CommandService {
             subjects: subjects.clone(),
             feed: feed_rx,
             published: relayed_tx,
+            tenure: config.writer.tenure.clone(),
         };
         let (abort_relay, abort_rx) = watch::channel(false);
         let stepper = handle.stepper();
@@ -116,14 +117,24 @@ impl CommandService {
         });
 
         let (reply_tx, reply_rx) = mpsc::unbounded_channel();
-        let commands = client
-            .queue_subscribe(subjects.all_commands(), config.queue_group.clone())
-            .await
-            .map_err(nats)?;
-        let health = client
-            .queue_subscribe(subjects.health(), config.queue_group.clone())
-            .await
-            .map_err(nats)?;
+        // Standby writers: only the leader subscribes, so a queue group adds nothing, and it
+        // would keep handing a share of the commands to a leader paused past its lease (NATS
+        // holds a paused client's subscriptions until its pings time out).
+        let (commands, health) = match config.writer.tenure.is_some() {
+            false => (
+                client
+                    .queue_subscribe(subjects.all_commands(), config.queue_group.clone())
+                    .await,
+                client
+                    .queue_subscribe(subjects.health(), config.queue_group.clone())
+                    .await,
+            ),
+            true => (
+                client.subscribe(subjects.all_commands()).await,
+                client.subscribe(subjects.health()).await,
+            ),
+        };
+        let (commands, health) = (commands.map_err(nats)?, health.map_err(nats)?);
         let status = client.subscribe(subjects.all_status()).await.map_err(nats)?;
         let history = client
             .queue_subscribe(subjects.query("history"), config.queue_group.clone())

@@ -27,16 +27,29 @@ pub async fn stand_by(
     settings: &LeaseSettings,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<Option<Lease>, ServiceError> {
+    // On a fresh cluster nobody has made the stream yet: the standby follows an empty one.
+    invitebus_eventlog::relay::ensure_events_stream(js, &config.subjects)
+        .await
+        .map_err(|e| ServiceError::Nats(e.into()))?;
     let path = config.writer.log_path.clone();
-    let lock = invitebus_filelock::lock(&path, "the commands role (standby)")
-        .map_err(invitebus_eventlog::LogError::Lock)?;
-    let mut log = EventLog::open(&path, &Options { sync: config.writer.sync })?;
+    let lock =
+        invitebus_filelock::lock(&path, "the commands role (standby)").map_err(invitebus_eventlog::LogError::Lock)?;
+    let mut log = EventLog::open(
+        &path,
+        &Options {
+            sync: config.writer.sync,
+        },
+    )?;
     // What this log holds beyond the stream was never published: under replicated durability
     // never acknowledged either. It goes before following (a crashed or deposed writer's tail).
     let kept = copied(copy::published_prefix(js, &mut log).await)?;
     if kept < log.head() {
         let gone = log.discard_after(kept)?;
-        warn!(position = kept, discarded = gone, "standby: dropped the log's unpublished tail");
+        warn!(
+            position = kept,
+            discarded = gone,
+            "standby: dropped the log's unpublished tail"
+        );
         metrics::counter!("invitebus_writer_discarded_events_total").increment(gone);
     }
     let name = format!("standby-{}", settings.holder);
@@ -48,7 +61,10 @@ pub async fn stand_by(
     };
     let mut tasks = Vec::new();
     let reader = Arc::new(Mutex::new(LogReader::open(&path)?));
-    for (query, run) in [("history", crate::queries::history as crate::service::QueryFn), ("state", crate::queries::state)] {
+    for (query, run) in [
+        ("history", crate::queries::history as crate::service::QueryFn),
+        ("state", crate::queries::state),
+    ] {
         let sub = client
             .queue_subscribe(config.subjects.query(query), config.queue_group.clone())
             .await

@@ -249,7 +249,10 @@ pub async fn follow(
     loop {
         let start_sequence = log.head() + 1;
         let chunks = async {
-            let stream = js.get_stream(EVENTS_STREAM).await.map_err(|e| CopyError::Nats(e.into()))?;
+            let stream = js
+                .get_stream(EVENTS_STREAM)
+                .await
+                .map_err(|e| CopyError::Nats(e.into()))?;
             let consumer = stream
                 .create_consumer(consumer::pull::OrderedConfig {
                     deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence },
@@ -289,9 +292,11 @@ pub async fn follow(
             for message in chunk {
                 match message {
                     Ok(m) => match m.info() {
-                        Ok(info) => {
-                            copies.push(Copied::from_message(info.stream_sequence, m.headers.as_ref(), &m.payload)?)
-                        }
+                        Ok(info) => copies.push(Copied::from_message(
+                            info.stream_sequence,
+                            m.headers.as_ref(),
+                            &m.payload,
+                        )?),
                         Err(e) => failed = Some(e.to_string()),
                     },
                     Err(e) => failed = Some(e.to_string()),
@@ -319,14 +324,27 @@ pub async fn follow(
 /// answer a binary search: the stream's event at `p` carrying this log's hash at `p` means both
 /// hold the same `1..=p`.
 pub async fn published_prefix(js: &jetstream::Context, log: &mut EventLog) -> Result<u64, CopyError> {
-    let stream = js.get_stream(EVENTS_STREAM).await.map_err(|e| CopyError::Nats(e.into()))?;
+    let stream = js
+        .get_stream(EVENTS_STREAM)
+        .await
+        .map_err(|e| CopyError::Nats(e.into()))?;
     let mut info = stream.clone();
-    let last = info.info().await.map_err(|e| CopyError::Nats(e.into()))?.state.last_sequence;
+    let last = info
+        .info()
+        .await
+        .map_err(|e| CopyError::Nats(e.into()))?
+        .state
+        .last_sequence;
     let (mut lo, mut hi) = (0, last.min(log.head()));
     // Invariant: `lo` is shared (0 always is), everything past `hi` is not.
     while lo < hi {
         let mid = lo + (hi - lo).div_ceil(2);
-        let ours = log.reader()?.read_published(mid - 1, 1)?.into_iter().next().map(|e| e.hash);
+        let ours = log
+            .reader()?
+            .read_published(mid - 1, 1)?
+            .into_iter()
+            .next()
+            .map(|e| e.hash);
         let theirs = match stream.get_raw_message(mid).await {
             Ok(m) => serde_json::from_slice::<serde_json::Value>(&m.payload)
                 .ok()

@@ -56,6 +56,10 @@ pub struct Relay {
     pub feed: mpsc::Receiver<Vec<Published>>,
     /// The relay reports each position it has published here (health, tests, the writer's checkpoint).
     pub published: watch::Sender<u64>,
+    /// With standby writers: until when this instance holds the writer's lease (None: it does
+    /// not). Past it the relay publishes nothing, so a leader paused past its lease does not
+    /// depose the one that took over with what it committed before the pause.
+    pub tenure: Option<watch::Receiver<Option<std::time::Instant>>>,
 }
 
 /// Why the relay stopped.
@@ -165,6 +169,23 @@ impl Relay {
                     // Catches commits made by another process on the same file.
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                     _ = shutdown.changed() => return Ok(()),
+                }
+                continue;
+            }
+            if self
+                .tenure
+                .as_ref()
+                .is_some_and(|t| t.borrow().is_none_or(|until| std::time::Instant::now() >= until))
+            {
+                // No lease, no publishing: what this log holds beyond the stream is dropped when
+                // the writer steps down. Wait for the lease to come back (or the stop).
+                buffer.clear();
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                    _ = shutdown.changed() => return Ok(()),
+                }
+                if writer_done {
+                    return Ok(());
                 }
                 continue;
             }

@@ -46,6 +46,7 @@ async fn relay_once(js: &async_nats::jetstream::Context, path: &Path, until: u64
         subjects: Subjects::default(),
         feed: rx,
         published,
+        tenure: None,
     };
     let (stop_tx, stop) = watch::channel(false);
     let mut running = tokio::spawn(relay.run(stop));

@@ -59,6 +59,7 @@ async fn a_hole_in_the_feed_is_filled_from_the_log() {
         subjects: Subjects::default(),
         feed: rx,
         published,
+        tenure: None,
     };
     let (_stop, stop) = watch::channel(false);
     tokio::time::timeout(Duration::from_secs(30), relay.run(stop))
@@ -103,6 +104,7 @@ async fn a_position_lost_between_two_stored_ones_is_published() {
         subjects: subjects.clone(),
         feed: rx,
         published,
+        tenure: None,
     };
     let (stop_tx, stop) = watch::channel(false);
     let running = tokio::spawn(relay.run(stop));

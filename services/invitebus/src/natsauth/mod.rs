@@ -155,7 +155,10 @@ pub fn permissions(user: User, s: &Subjects) -> Permissions {
             let lease = format!("KV_{}", invitebus_commands::lease::LEASE_BUCKET);
             p.publish(create(&lease));
             p.publish(get_messages(&lease));
-            p.publish([format!("$KV.{}.>", invitebus_commands::lease::LEASE_BUCKET), s.all_status()]);
+            p.publish([
+                format!("$KV.{}.>", invitebus_commands::lease::LEASE_BUCKET),
+                s.all_status(),
+            ]);
             p.publish(consume(EVENTS_STREAM));
             p.publish([format!("{API}.CONSUMER.DELETE.{EVENTS_STREAM}.>")]);
             p.allow_responses = true;

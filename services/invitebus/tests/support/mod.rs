@@ -251,3 +251,18 @@ pub async fn ask(client: &async_nats::Client, subject: String, token: Option<&st
         .expect("a reply");
     serde_json::from_slice(&msg.payload).expect("a protocol reply")
 }
+
+/// The hash of every message of INVITES_EVENTS, in sequence order (sequence = position checked).
+pub async fn jetstream_hashes(client: &async_nats::Client) -> Vec<String> {
+    let js = async_nats::jetstream::new(client.clone());
+    let mut stream = js.get_stream(invitebus_events::subject::EVENTS_STREAM).await.unwrap();
+    let last = stream.info().await.unwrap().state.last_sequence;
+    let mut out = Vec::new();
+    for seq in 1..=last {
+        let msg = stream.get_raw_message(seq).await.unwrap();
+        let env: Value = serde_json::from_slice(&msg.payload).unwrap();
+        assert_eq!(env["position"].as_u64(), Some(seq), "sequence = position");
+        out.push(env["hash"].as_str().unwrap().to_string());
+    }
+    out
+}
