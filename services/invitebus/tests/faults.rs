@@ -6,6 +6,8 @@
 //! Slow, so ignored by `cargo test`; run them all with `.ci/faults` (release build, one at a time).
 
 mod support;
+#[path = "faults/writers.rs"]
+mod writers;
 
 use invitebus_natsrun::NatsServer;
 use serde_json::json;
@@ -136,11 +138,25 @@ async fn check(
     serve: Serve,
     acked: &HashMap<String, u64>,
 ) {
+    check_with(fault, injected, client, nats_url, (data, data), vec![serve], acked).await
+}
+
+/// [`check`] where the writer's log (`log`) and the views (`views`) live in different data
+/// folders, with every `serve` of the deployment (stopped before the views are replayed).
+async fn check_with(
+    fault: &str,
+    injected: usize,
+    client: &async_nats::Client,
+    nats_url: &str,
+    (log, data): (&Path, &Path),
+    serves: Vec<Serve>,
+    acked: &HashMap<String, u64>,
+) {
     let head = relayed_all(client).await;
     projection_at(client, "views", head).await;
     projection_at(client, "notifier", head).await;
 
-    let conn = rusqlite::Connection::open(support::db(data)).unwrap();
+    let conn = rusqlite::Connection::open(support::db(log)).unwrap();
     // Each command's last position, in one pass over the log.
     let mut last: HashMap<String, u64> = HashMap::new();
     let mut stmt = conn
@@ -231,6 +247,18 @@ async fn check(
         (head, head),
         "{fault}: the relay"
     );
+    // JetStream equals the log, event for event (the chain's hashes).
+    let ours: Vec<String> = invitebus_eventlog::LogReader::open(support::db(log))
+        .unwrap()
+        .read_published(0, usize::MAX >> 1)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.hash)
+        .collect();
+    assert!(
+        support::jetstream_hashes(client).await == ours,
+        "{fault}: JetStream and the log differ"
+    );
     let deadline = Instant::now() + Duration::from_secs(60);
     let notified = loop {
         let n = js
@@ -254,13 +282,14 @@ async fn check(
     );
 
     // The views equal a replay from zero; the hash chain holds.
-    let mut serve = serve;
-    assert_eq!(serve.terminate().code(), Some(0), "{fault}: serve stops cleanly");
+    for mut serve in serves {
+        assert_eq!(serve.terminate().code(), Some(0), "{fault}: serve stops cleanly");
+    }
     let live = rows(&data.join("views.db"));
     let out = run(&["replay", "--projection", "views", "--nats", nats_url], data);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(rows(&data.join("views.db")), live, "{fault}: views = replay from zero");
-    let out = run(&["audit", "verify"], data);
+    let out = run(&["audit", "verify"], log);
     assert!(
         out.status.success(),
         "{fault}: audit verify: {}",
