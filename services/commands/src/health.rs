@@ -177,9 +177,7 @@ pub async fn health_loop(
     client: Client,
     mut sub: async_nats::Subscriber,
     mut status: async_nats::Subscriber,
-    head: watch::Receiver<u64>,
-    relayed: watch::Receiver<u64>,
-    deposed: watch::Receiver<Option<u64>>,
+    (head, relayed, deposed): (watch::Receiver<u64>, watch::Receiver<u64>, watch::Receiver<Option<u64>>),
     settings: HealthSettings,
     mut shutdown: watch::Receiver<bool>,
 ) {

@@ -50,6 +50,8 @@ pub type Responder = Box<dyn FnOnce(Reply) + Send>;
 
 /// What reaches the writer thread: a command, or the relay's word that another writer owns the
 /// stream (the writer then drops its unpublished tail at once, not at its next command).
+/// Unboxed: commands are nearly all of it, and boxing would allocate once per command.
+#[allow(clippy::large_enum_variant)]
 enum Work {
     Command(Job),
     StepDown,

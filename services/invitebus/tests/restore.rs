@@ -10,8 +10,11 @@ use invitebus_natsrun::NatsServer;
 use serde_json::json;
 use support::{connect, relayed_all, run, send, Serve};
 
+/// A remembered reply: command_id, command type, position, data.
+type Remembered = (String, String, Option<u64>, serde_json::Value);
+
 /// Every event as the relay publishes it, and every remembered reply, of the log in `data`.
-fn contents(data: &std::path::Path) -> (Vec<Vec<u8>>, Vec<(String, String, Option<u64>, serde_json::Value)>) {
+fn contents(data: &std::path::Path) -> (Vec<Vec<u8>>, Vec<Remembered>) {
     let reader = LogReader::open(support::db(data)).unwrap();
     let events = reader
         .read_published(0, 100_000)
