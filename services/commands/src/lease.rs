@@ -59,6 +59,9 @@ pub enum LeaseError {
     /// NATS or JetStream refused or did not answer; the cause is kept.
     #[error("lease bucket {LEASE_BUCKET}: {0}")]
     Nats(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The bucket exists with another TTL than this instance's `--lease-ttl`.
+    #[error("the bucket {LEASE_BUCKET} has a lease TTL of {bucket:?} and this instance {ours:?}: give every commands role the same --lease-ttl (or delete the bucket while none runs)")]
+    Ttl { bucket: Duration, ours: Duration },
     /// Another instance holds the key now: this one's lease is over.
     #[error("the writer's lease was taken over (another revision holds it)")]
     Lost,
@@ -69,8 +72,17 @@ pub enum LeaseError {
 /// `create_key_value` sends a configuration nats-server 2.9 answers in a form it cannot read.
 pub async fn bucket(js: &jetstream::Context, settings: &LeaseSettings) -> Result<kv::Store, LeaseError> {
     let nats = |e: Box<dyn std::error::Error + Send + Sync>| LeaseError::Nats(e);
-    if let Ok(store) = js.get_key_value(LEASE_BUCKET).await {
-        return Ok(store);
+    if let Ok(mut stream) = js.get_stream(format!("KV_{LEASE_BUCKET}")).await {
+        // Every instance must count tenure from the TTL the bucket enforces: one with a longer
+        // `--lease-ttl` would append past the moment another may win.
+        let max_age = stream.info().await.map_err(|e| nats(e.into()))?.config.max_age;
+        if max_age != settings.ttl {
+            return Err(LeaseError::Ttl {
+                bucket: max_age,
+                ours: settings.ttl,
+            });
+        }
+        return js.get_key_value(LEASE_BUCKET).await.map_err(|e| nats(e.into()));
     }
     js.get_or_create_stream(jetstream::stream::Config {
         name: format!("KV_{LEASE_BUCKET}"),

@@ -220,6 +220,17 @@ fn run(mut owned: Owned, mut rx: mpsc::Receiver<Work>, head: watch::Sender<u64>,
             }
             continue;
         }
+        // Past the tenure nothing is answered from this log, refusals and remembered replies
+        // included: the instance that holds the lease now may be deciding the same commands.
+        if tenure_over(&owned.tenure) {
+            metrics::counter!("invitebus_writer_lease_refusals_total").increment(jobs.len() as u64);
+            for job in jobs.drain(..) {
+                (job.respond)(Reply::err(ProtocolError::unavailable(
+                    "this instance does not hold the writer's lease; retry with the same command_id",
+                )));
+            }
+            continue;
+        }
         if !jobs.is_empty() {
             process(&mut owned, std::mem::take(&mut jobs), &head);
         }
@@ -236,6 +247,13 @@ fn run(mut owned: Owned, mut rx: mpsc::Receiver<Work>, head: watch::Sender<u64>,
         }
     }
     debug!("writer stops: every sender is gone");
+}
+
+/// True when this writer runs under a lease whose tenure is over (or was never granted).
+fn tenure_over(tenure: &Option<watch::Receiver<Option<std::time::Instant>>>) -> bool {
+    tenure
+        .as_ref()
+        .is_some_and(|t| t.borrow().is_none_or(|until| std::time::Instant::now() >= until))
 }
 
 /// The answer to every command once another writer owns the stream.
@@ -386,9 +404,7 @@ fn process(owned: &mut Owned, jobs: Vec<Job>, head: &watch::Sender<u64>) {
     // The relay's progress rides along in the batch's transaction.
     let relayed = relay.relayed.as_ref().map(|r| *r.borrow()).filter(|p| p > checkpointed);
     // Checked as late as can be: a holder whose tenure ran out while deciding appends nothing.
-    let lease_over = tenure
-        .as_ref()
-        .is_some_and(|t| t.borrow().is_none_or(|until| std::time::Instant::now() >= until));
+    let lease_over = tenure_over(tenure);
     let appended = if batch.is_empty() {
         Ok(Appended {
             positions: vec![],

@@ -172,11 +172,7 @@ impl Relay {
                 }
                 continue;
             }
-            if self
-                .tenure
-                .as_ref()
-                .is_some_and(|t| t.borrow().is_none_or(|until| std::time::Instant::now() >= until))
-            {
+            if self.tenure_over() {
                 // No lease, no publishing: what this log holds beyond the stream is dropped when
                 // the writer steps down. Wait for the lease to come back (or the stop).
                 buffer.clear();
@@ -291,6 +287,13 @@ impl Relay {
         Ok(at)
     }
 
+    /// True when this relay runs under a lease whose tenure is over.
+    fn tenure_over(&self) -> bool {
+        self.tenure
+            .as_ref()
+            .is_some_and(|t| t.borrow().is_none_or(|until| std::time::Instant::now() >= until))
+    }
+
     /// Where the relay starts: its checkpoint, moved forward to what the stream already holds of
     /// this log (never past the log's head). The chain makes one read enough: the stream's event
     /// at `q` carrying this log's hash at `q` means the stream holds this log's `1..=q`. When it
@@ -339,6 +342,12 @@ impl Relay {
             _ => return Ok(()),
         };
         for env in rows {
+            // Per message, not only per round: a holder paused mid-round must not go on
+            // publishing when it resumes. (What the client already queued still goes out:
+            // PROTOCOL.md, "Standby writers", says what that can do.)
+            if self.tenure_over() {
+                return Err(RelayError::Nats("the writer's lease tenure ran out mid-round".into()));
+            }
             let subject = self.subjects.event(&env.event_type, &env.stream_id);
             let mut headers = async_nats::HeaderMap::new();
             headers.insert("Nats-Msg-Id", env.position.to_string().as_str());
