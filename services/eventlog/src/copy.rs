@@ -9,10 +9,10 @@ use crate::relay::REPLY_HEADER;
 use crate::RELAY_CHECKPOINT;
 use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
-use invitebus_events::envelope::{format_time, GENESIS_HASH};
+use invitebus_events::envelope::format_time;
 use invitebus_events::subject::EVENTS_STREAM;
 use invitebus_events::Envelope;
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, TransactionBehavior};
 
 /// Events copied per transaction.
 pub const COPY_BATCH: usize = 2000;
@@ -161,14 +161,7 @@ impl EventLog {
              AND NOT EXISTS (SELECT 1 FROM events e WHERE e.stream_key = streams.stream_key)",
             [],
         )?;
-        let (head, last_hash) = tx
-            .query_row(
-                "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1",
-                [],
-                |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?)),
-            )
-            .optional()?
-            .unwrap_or((0, GENESIS_HASH.to_string()));
+        let (head, last_hash) = crate::log::tip(&tx)?;
         if crate::checkpoint::get(&tx, RELAY_CHECKPOINT)? > head {
             crate::checkpoint::set(&tx, RELAY_CHECKPOINT, head)?;
         }

@@ -107,14 +107,7 @@ impl EventLog {
         };
         schema::pragmas(&conn, sync)?;
         schema::prepare(&mut conn)?;
-        let (head, last_hash) = conn
-            .query_row(
-                "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1",
-                [],
-                |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?)),
-            )
-            .optional()?
-            .unwrap_or((0, GENESIS_HASH.to_string()));
+        let (head, last_hash) = tip(&conn)?;
         Ok(EventLog {
             conn,
             path,
@@ -346,6 +339,18 @@ fn stage(
         staged.positions.push(last);
     }
     Ok(staged)
+}
+
+/// The log's last position and hash (0 and the genesis hash when empty).
+pub(crate) fn tip(conn: &Connection) -> Result<(u64, String), LogError> {
+    Ok(conn
+        .query_row(
+            "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1",
+            [],
+            |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?)),
+        )
+        .optional()?
+        .unwrap_or((0, GENESIS_HASH.to_string())))
 }
 
 /// The key of `stream_id`, made when the stream is new.
