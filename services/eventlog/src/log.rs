@@ -312,6 +312,7 @@ fn stage(
             staged.published.push(Published {
                 hash: hash.clone(),
                 reply: None,
+                ends_command: false,
                 traceparent: cmd.traceparent.clone(),
                 position,
                 event_type: ev.event_type.to_string(),
@@ -322,11 +323,11 @@ fn stage(
             staged.last_hash = hash;
             last = Some(position);
         }
+        if let (Some(_), Some(event)) = (last, staged.published.last_mut()) {
+            event.ends_command = true;
+        }
         if let Some(id) = &cmd.command_id {
             let data = serde_json::to_string(&cmd.reply_data).expect("json values serialize");
-            if let (Some(_), Some(event)) = (last, staged.published.last_mut()) {
-                event.reply = Some(data.clone());
-            }
             remember.execute(params![
                 id,
                 cmd.actor,
@@ -335,6 +336,9 @@ fn stage(
                 last.map(|p| p as i64),
                 data
             ])?;
+            if let (Some(_), Some(event)) = (last, staged.published.last_mut()) {
+                event.reply = Some(data);
+            }
         }
         staged.positions.push(last);
     }

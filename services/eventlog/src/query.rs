@@ -50,6 +50,9 @@ pub struct Published {
     /// JSON text, published as the `Invitebus-Reply` header so a log copied from the stream
     /// (`restore`, a standby) answers a retry the same way.
     pub reply: Option<String>,
+    /// The last event of its command: the relay cuts rounds, and stops when its lease ends,
+    /// only after one, so that a writer change never leaves half a command in the stream.
+    pub ends_command: bool,
 }
 
 /// The events after `?1`, at most `?2`, in position order: what the live reader, the bulk
@@ -160,7 +163,34 @@ pub(crate) fn lookup_commands(conn: &Connection, command_ids: &[&str]) -> Result
 }
 
 /// Up to `limit` events after `after`, as the relay publishes them (stored `data` passed through).
+///
+/// `ends_command` comes from the neighbours: an event ends its command when the next one was
+/// appended by another command (other actor, command, id, digest, correlation or time) or there
+/// is none (the writer commits whole commands). Two identical commands of one batch without a
+/// `command_id` read as one: a larger unit, harmless for cutting rounds.
 pub(crate) fn read_published(conn: &Connection, after: u64, limit: usize) -> Result<Vec<Published>, LogError> {
+    let mut out = read_published_rows(conn, after, limit.saturating_add(1))?;
+    let keys = command_keys(conn, after, out.len())?;
+    for i in 0..out.len() {
+        out[i].ends_command = keys.get(i + 1).is_none_or(|next| Some(next) != keys.get(i));
+    }
+    out.truncate(limit);
+    Ok(out)
+}
+
+/// What tells one command's events from the next one's, for `read_published`.
+fn command_keys(conn: &Connection, after: u64, n: usize) -> Result<Vec<[Option<String>; 6]>, LogError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT actor, command_id, command_type, command_digest, correlation_id, recorded_at FROM events \
+         WHERE position > ?1 ORDER BY position LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![after as i64, n as i64], |r| {
+        Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?])
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn read_published_rows(conn: &Connection, after: u64, limit: usize) -> Result<Vec<Published>, LogError> {
     let mut stmt = events_after(conn)?;
     let mut rows = stmt.query(params![after as i64, limit as i64])?;
     let mut out = Vec::with_capacity(limit.min(1024));
@@ -194,6 +224,7 @@ pub(crate) fn read_published(conn: &Connection, after: u64, limit: usize) -> Res
         out.push(Published {
             hash: text(13)?.to_string(),
             reply,
+            ends_command: false,
             traceparent: opt(16)?.map(str::to_string),
             position,
             event_type: fields.event_type.to_string(),

@@ -110,6 +110,15 @@ async fn hash_at(stream: &stream::Stream, position: u64) -> Result<Option<String
     }
 }
 
+/// Keeps in `rows` only whole commands (up to the last event that ends one) and returns the
+/// rest, for the next round. A round that is part of one long command is kept whole.
+fn whole_commands(rows: &mut Vec<Published>) -> Vec<Published> {
+    match rows.iter().rposition(|e| e.ends_command) {
+        Some(last) => rows.split_off(last + 1),
+        None => Vec::new(),
+    }
+}
+
 impl Relay {
     /// Runs until the writer has stopped and everything committed is published, or `shutdown`
     /// fires. NATS errors are retried with back-off; they never lose an event.
@@ -152,10 +161,16 @@ impl Relay {
                 let n = (0..limit)
                     .take_while(|&i| buffer[i].position == published + 1 + i as u64)
                     .count();
-                buffer.drain(..n).collect()
+                let mut rows: Vec<Published> = buffer.drain(..n).collect();
+                for rest in whole_commands(&mut rows).into_iter().rev() {
+                    buffer.push_front(rest);
+                }
+                rows
             } else {
                 // A gap, or nothing in memory: the log has whatever the feed did not bring.
-                reader.read_published(published, RELAY_BATCH)?
+                let mut rows = reader.read_published(published, RELAY_BATCH)?;
+                whole_commands(&mut rows);
+                rows
             };
             if rows.is_empty() {
                 if writer_done {
@@ -341,13 +356,16 @@ impl Relay {
             (Some(f), Some(l)) => (f.position, l.position),
             _ => return Ok(()),
         };
+        let mut between_commands = true;
         for env in rows {
-            // Per message, not only per round: a holder paused mid-round must not go on
-            // publishing when it resumes. (What the client already queued still goes out:
-            // PROTOCOL.md, "Standby writers", says what that can do.)
-            if self.tenure_over() {
+            // Per command, not only per round: a holder paused mid-round must not go on
+            // publishing when it resumes; never inside a command, which would leave half of it
+            // in the stream. (What the client already queued still goes out: PROTOCOL.md,
+            // "Standby writers", says what that can do.)
+            if between_commands && self.tenure_over() {
                 return Err(RelayError::Nats("the writer's lease tenure ran out mid-round".into()));
             }
+            between_commands = env.ends_command;
             let subject = self.subjects.event(&env.event_type, &env.stream_id);
             let mut headers = async_nats::HeaderMap::new();
             headers.insert("Nats-Msg-Id", env.position.to_string().as_str());

@@ -104,3 +104,46 @@ fn a_reader_opens_a_wal_log_the_writer_has_closed() {
     let e = reader.connection().execute("DELETE FROM events", []).unwrap_err();
     assert!(is_read_only(&e), "{e:?}");
 }
+
+/// The relay cuts rounds only after a command's last event: the writer marks it in what it hands
+/// over, and a read from the log finds it from the next event (another command, or none).
+#[test]
+fn published_events_say_which_one_ends_its_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let mut log = EventLog::open(&path, &Options::default()).unwrap();
+    let mut two = command(1);
+    let mut second = two.events[0].clone();
+    second.stream_id = "invite-i1b".into();
+    two.events.push(second);
+    let appended = log
+        .append_batch(&[two, command(2), command(3)], Utc::now(), None)
+        .unwrap();
+    let from_writer: Vec<bool> = appended.published.iter().map(|e| e.ends_command).collect();
+    assert_eq!(from_writer, [false, true, true, true]);
+    let reader = LogReader::open(&path).unwrap();
+    let from_log: Vec<bool> = reader
+        .read_published(0, 10)
+        .unwrap()
+        .iter()
+        .map(|e| e.ends_command)
+        .collect();
+    assert_eq!(
+        from_log, from_writer,
+        "the same commands in one batch, told apart by their ids"
+    );
+    // A page that ends inside a command says so (the next event is read to know).
+    let page: Vec<bool> = reader
+        .read_published(0, 1)
+        .unwrap()
+        .iter()
+        .map(|e| e.ends_command)
+        .collect();
+    assert_eq!(page, [false]);
+    let replies: Vec<bool> = appended.published.iter().map(|e| e.reply.is_some()).collect();
+    assert_eq!(
+        replies,
+        [false, true, true, true],
+        "a command's reply rides on its last event"
+    );
+}
