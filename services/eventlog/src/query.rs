@@ -171,8 +171,8 @@ pub(crate) fn lookup_commands(conn: &Connection, command_ids: &[&str]) -> Result
 pub(crate) fn read_published(conn: &Connection, after: u64, limit: usize) -> Result<Vec<Published>, LogError> {
     let mut out = read_published_rows(conn, after, limit.saturating_add(1))?;
     let keys = command_keys(conn, after, out.len())?;
-    for i in 0..out.len() {
-        out[i].ends_command = keys.get(i + 1).is_none_or(|next| Some(next) != keys.get(i));
+    for (i, event) in out.iter_mut().enumerate() {
+        event.ends_command = keys.get(i + 1).is_none_or(|next| Some(next) != keys.get(i));
     }
     out.truncate(limit);
     Ok(out)
