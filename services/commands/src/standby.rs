@@ -126,7 +126,7 @@ pub async fn stand_by(
     let js2 = js.clone();
     let catch_up = copy_from_stream(&js2, log, None, |_| {});
     let log = crate::elected::while_renewing(catch_up, &mut lease, None, settings).await;
-    let log = match log {
+    let mut log = match log {
         Some(Ok(log)) => log,
         Some(Err(e)) => {
             lease.release().await;
@@ -134,6 +134,12 @@ pub async fn stand_by(
         }
         None => return Err(ServiceError::Nats("lost the writer's lease while catching up".into())),
     };
+    // The last writer may have stopped between two publishes of one command: finish it (its
+    // first event carries the rest) before anything is decided on half of it.
+    if let Err(e) = copy::complete_tip(js, &mut log).await {
+        lease.release().await;
+        return Err(copy_error(e));
+    }
     info!(position = log.head(), "caught up; this instance is the writer");
     drop(log);
     drop(lock);

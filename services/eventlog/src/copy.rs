@@ -4,7 +4,7 @@
 //! its own fields'), so a copy is the stream's history or nothing.
 
 use crate::error::LogError;
-use crate::log::{stream_key, EventLog};
+use crate::log::{stream_key, EventLog, INSERT_EVENT};
 use crate::relay::REPLY_HEADER;
 use crate::RELAY_CHECKPOINT;
 use async_nats::jetstream::{self, consumer};
@@ -64,15 +64,17 @@ impl EventLog {
     /// the chain; their replies are remembered under their command_id, and the relay's checkpoint
     /// moves to the new head (what came from the stream is published). On error nothing is stored.
     pub fn append_copies(&mut self, copies: &[Copied]) -> Result<(), LogError> {
+        self.append_chained(copies, true)
+    }
+
+    /// [`append_copies`](Self::append_copies), with the relay's checkpoint moved only when
+    /// `published` (the rest of a half-published command is not: this log's relay publishes it).
+    fn append_chained(&mut self, copies: &[Copied], published: bool) -> Result<(), LogError> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let (mut head, mut last_hash) = (self.head, self.last_hash.clone());
         let mut new_keys = Vec::new();
         {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO events (position, stream_key, version, type, schema, recorded_at, actor, \
-                 command_id, correlation_id, causation_id, data, prev_hash, hash, command_type, command_digest, traceparent) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-            )?;
+            let mut insert = tx.prepare_cached(INSERT_EVENT)?;
             let mut remember = tx.prepare_cached(
                 "INSERT OR REPLACE INTO command_replies (command_id, actor, command_type, digest, position, data) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -131,7 +133,9 @@ impl EventLog {
                 last_hash = e.hash.clone();
             }
         }
-        crate::checkpoint::set(&tx, RELAY_CHECKPOINT, head)?;
+        if published {
+            crate::checkpoint::set(&tx, RELAY_CHECKPOINT, head)?;
+        }
         tx.commit()?;
         self.head = head;
         self.last_hash = last_hash;
@@ -338,17 +342,75 @@ pub async fn published_prefix(js: &jetstream::Context, log: &mut EventLog) -> Re
             .into_iter()
             .next()
             .map(|e| e.hash);
-        let theirs = match stream.get_raw_message(mid).await {
-            Ok(m) => serde_json::from_slice::<serde_json::Value>(&m.payload)
-                .ok()
-                .and_then(|v| v["hash"].as_str().map(str::to_string)),
-            Err(e) if e.kind() == jetstream::stream::RawMessageErrorKind::NoMessageFound => None,
-            Err(e) => return Err(CopyError::Nats(e.into())),
-        };
+        let theirs = crate::stored::hash_at(&stream, mid)
+            .await
+            .map_err(|e| CopyError::Nats(e.into()))?;
         match ours.is_some() && ours == theirs {
             true => lo = mid,
             false => hi = mid - 1,
         }
     }
     Ok(lo)
+}
+
+/// When the log ends where the stream does, inside a command of several events (its writer
+/// stopped between two of their publishes), appends the rest of that command as its first event
+/// carries it ([`crate::stored`]), unpublished: this log's relay publishes it next. A writer
+/// taking over calls this before deciding anything. Returns how many events were appended (0
+/// when the tip ends a command, or the command carried no rest: an older writer's, or too large).
+pub async fn complete_tip(js: &jetstream::Context, log: &mut EventLog) -> Result<u64, CopyError> {
+    let nats = |e: Box<dyn std::error::Error + Send + Sync>| CopyError::Nats(e);
+    let mut stream = js.get_stream(EVENTS_STREAM).await.map_err(|e| nats(e.into()))?;
+    let last = stream.info().await.map_err(|e| nats(e.into()))?.state.last_sequence;
+    if last == 0 || log.head() != last {
+        return Ok(0);
+    }
+    let tip = stream.get_raw_message(last).await.map_err(|e| nats(e.into()))?;
+    let Some((first, end)) = crate::stored::span_of(&tip.headers) else {
+        return Ok(0);
+    };
+    if end <= last || first > last {
+        return Ok(0);
+    }
+    let head = match first == last {
+        true => tip,
+        false => stream.get_raw_message(first).await.map_err(|e| nats(e.into()))?,
+    };
+    let bad = |reason: String| CopyError::Message {
+        sequence: first,
+        reason,
+    };
+    let Some(rest) = head.headers.get(crate::stored::REST_HEADER) else {
+        tracing::warn!(
+            position = last,
+            first,
+            end,
+            "the stream ends inside a command that carries no rest: it stays partial"
+        );
+        return Ok(0);
+    };
+    let rest: crate::stored::Rest =
+        serde_json::from_str(rest.as_str()).map_err(|e| bad(format!("{}: {e}", crate::stored::REST_HEADER)))?;
+    let count = rest.events.len();
+    let mut copies: Vec<Copied> = rest
+        .events
+        .into_iter()
+        .filter(|e| e.position > last)
+        .map(|envelope| Copied { envelope, reply: None })
+        .collect();
+    if copies.last().map(|c| c.envelope.position) != Some(end) || count as u64 != end - first {
+        return Err(bad(format!("its rest does not end the command at {end}")));
+    }
+    if let Some(c) = copies.last_mut() {
+        c.reply = rest.reply.map(|r| r.to_string());
+    }
+    let appended = copies.len() as u64;
+    log.append_chained(&copies, false)?;
+    tracing::warn!(
+        position = last,
+        appended,
+        "the stream ended inside a command (its writer stopped between two publishes): appended the rest it carried, to publish"
+    );
+    metrics::counter!("invitebus_writer_completed_commands_total").increment(1);
+    Ok(appended)
 }

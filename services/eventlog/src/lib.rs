@@ -12,6 +12,8 @@
 //! - [`copy`]: copying `INVITES_EVENTS` into a log, checked against the chain (`restore`), and
 //!   dropping a deposed writer's unpublished tail.
 //! - [`relay`]: the outbox loop that publishes every position, in order, to `INVITES_EVENTS`.
+//! - [`stored`]: what the stream holds at a sequence, and the headers that let a copy of it
+//!   finish a command the stream holds only part of.
 //! - [`schema`]: the tables and pragmas.
 #![forbid(unsafe_code)]
 
@@ -23,6 +25,7 @@ mod query;
 pub mod read;
 pub mod relay;
 mod schema;
+pub mod stored;
 pub mod verify;
 
 pub use error::LogError;

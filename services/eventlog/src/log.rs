@@ -220,6 +220,12 @@ impl EventLog {
     }
 }
 
+/// One event's row, in the column order both the writer ([`stage`]) and a copy of the stream bind.
+pub(crate) const INSERT_EVENT: &str =
+    "INSERT INTO events (position, stream_key, version, type, schema, recorded_at, actor, \
+     command_id, correlation_id, causation_id, data, prev_hash, hash, command_type, command_digest, traceparent) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
+
 /// Inserts the batch inside the open transaction `tx`, after `head` and `last_hash`, with the
 /// stream keys the writer holds in memory.
 fn stage(
@@ -238,11 +244,7 @@ fn stage(
         new_keys: Vec::new(),
         published: Vec::new(),
     };
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO events (position, stream_key, version, type, schema, recorded_at, actor, \
-         command_id, correlation_id, causation_id, data, prev_hash, hash, command_type, command_digest, traceparent) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-    )?;
+    let mut insert = tx.prepare_cached(INSERT_EVENT)?;
     let mut remember = tx.prepare_cached(
         "INSERT INTO command_replies (command_id, actor, command_type, digest, position, data) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -312,6 +314,7 @@ fn stage(
             staged.published.push(Published {
                 hash: hash.clone(),
                 reply: None,
+                starts_command: last.is_none(),
                 ends_command: false,
                 traceparent: cmd.traceparent.clone(),
                 position,

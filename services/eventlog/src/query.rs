@@ -50,6 +50,9 @@ pub struct Published {
     /// JSON text, published as the `Invitebus-Reply` header so a log copied from the stream
     /// (`restore`, a standby) answers a retry the same way.
     pub reply: Option<String>,
+    /// The first event of its command: the relay stamps a command of several events on its
+    /// first message with the rest of it ([`crate::span`]).
+    pub starts_command: bool,
     /// The last event of its command: the relay cuts rounds, and stops when its lease ends,
     /// only after one, so that a writer change never leaves half a command in the stream.
     pub ends_command: bool,
@@ -164,33 +167,40 @@ pub(crate) fn lookup_commands(conn: &Connection, command_ids: &[&str]) -> Result
 
 /// Up to `limit` events after `after`, as the relay publishes them (stored `data` passed through).
 ///
-/// `ends_command` comes from the neighbours: an event ends its command when the next one was
-/// appended by another command (other actor, command, id, digest, correlation or time) or there
-/// is none (the writer commits whole commands). Two identical commands of one batch without a
-/// `command_id` read as one: a larger unit, harmless for cutting rounds.
+/// Where a command starts and ends comes from the neighbours (one row read on each side): an
+/// event ends its command when the next one was appended by another command (other actor,
+/// command, id, digest, correlation or time) or there is none (the writer commits whole
+/// commands). Two identical commands of one batch without a `command_id` read as one: a larger
+/// unit, harmless for cutting rounds. Replies are looked up only for events that end a command.
 pub(crate) fn read_published(conn: &Connection, after: u64, limit: usize) -> Result<Vec<Published>, LogError> {
-    let mut out = read_published_rows(conn, after, limit.saturating_add(1))?;
-    let keys = command_keys(conn, after, out.len())?;
-    for (i, event) in out.iter_mut().enumerate() {
-        event.ends_command = keys.get(i + 1).is_none_or(|next| Some(next) != keys.get(i));
+    let from = after.saturating_sub(1);
+    let mut rows = read_published_rows(conn, from, limit.saturating_add(1 + (after - from) as usize))?;
+    let before = match after > 0 && rows.first().is_some_and(|(e, _)| e.position == after) {
+        true => Some(rows.remove(0).1),
+        false => None,
+    };
+    let keys: Vec<CommandKey> = rows.iter().map(|(_, k)| k.clone()).collect();
+    let mut out = Vec::with_capacity(rows.len().min(limit));
+    for (i, (mut event, key)) in rows.into_iter().enumerate().take(limit) {
+        let previous = match i {
+            0 => before.as_ref(),
+            _ => keys.get(i - 1),
+        };
+        event.starts_command = previous != Some(&key);
+        event.ends_command = keys.get(i + 1) != Some(&key);
+        if let (true, [Some(actor), Some(command_id), Some(command_type), ..]) = (event.ends_command, &key) {
+            event.reply = reply_at(conn, command_id, actor, command_type, event.position)?;
+        }
+        out.push(event);
     }
-    out.truncate(limit);
     Ok(out)
 }
 
-/// What tells one command's events from the next one's, for `read_published`.
-fn command_keys(conn: &Connection, after: u64, n: usize) -> Result<Vec<[Option<String>; 6]>, LogError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT actor, command_id, command_type, command_digest, correlation_id, recorded_at FROM events \
-         WHERE position > ?1 ORDER BY position LIMIT ?2",
-    )?;
-    let rows = stmt.query_map(params![after as i64, n as i64], |r| {
-        Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?])
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
+/// What tells one command's events from the next one's: actor, command_id, command_type,
+/// digest, correlation_id, recorded_at.
+type CommandKey = [Option<String>; 6];
 
-fn read_published_rows(conn: &Connection, after: u64, limit: usize) -> Result<Vec<Published>, LogError> {
+fn read_published_rows(conn: &Connection, after: u64, limit: usize) -> Result<Vec<(Published, CommandKey)>, LogError> {
     let mut stmt = events_after(conn)?;
     let mut rows = stmt.query(params![after as i64, limit as i64])?;
     let mut out = Vec::with_capacity(limit.min(1024));
@@ -217,13 +227,19 @@ fn read_published_rows(conn: &Connection, after: u64, limit: usize) -> Result<Ve
             correlation_id: opt(9)?,
             causation_id: opt(10)?,
         };
-        let reply = match (opt(8)?, opt(14)?) {
-            (Some(command_id), Some(command_type)) => reply_at(conn, command_id, fields.actor, command_type, position)?,
-            _ => None,
-        };
-        out.push(Published {
+        let owned = |v: Option<&str>| v.map(str::to_string);
+        let key = [
+            Some(fields.actor.to_string()),
+            owned(opt(8)?),
+            owned(opt(14)?),
+            owned(opt(15)?),
+            owned(opt(9)?),
+            Some(text(6)?.to_string()),
+        ];
+        let published = Published {
             hash: text(13)?.to_string(),
-            reply,
+            reply: None,
+            starts_command: false,
             ends_command: false,
             traceparent: opt(16)?.map(str::to_string),
             position,
@@ -240,7 +256,8 @@ fn read_published_rows(conn: &Connection, after: u64, limit: usize) -> Result<Ve
                 text(12)?,
                 text(13)?,
             ),
-        });
+        };
+        out.push((published, key));
     }
     Ok(out)
 }

@@ -22,6 +22,7 @@
 use crate::error::LogError;
 use crate::query::Published;
 use crate::read::LogReader;
+use crate::stored::{Stamp, REST_HEADER, SPAN_HEADER};
 use crate::RELAY_CHECKPOINT;
 use async_nats::jetstream::{self, stream};
 use invitebus_events::subject::{Subjects, EVENTS_STREAM};
@@ -98,16 +99,10 @@ pub async fn ensure_events_stream(js: &jetstream::Context, subjects: &Subjects) 
     .map_err(|e| RelayError::Nats(e.into()))
 }
 
-/// The hash of the event stored at sequence `position`, None when there is none.
 async fn hash_at(stream: &stream::Stream, position: u64) -> Result<Option<String>, RelayError> {
-    match stream.get_raw_message(position).await {
-        Ok(message) => Ok(serde_json::from_slice::<serde_json::Value>(&message.payload)
-            .ok()
-            .and_then(|v| v.get("hash").and_then(|h| h.as_str()).map(str::to_string))
-            .or(Some(String::new()))),
-        Err(e) if e.kind() == stream::RawMessageErrorKind::NoMessageFound => Ok(None),
-        Err(e) => Err(RelayError::Nats(e.into())),
-    }
+    crate::stored::hash_at(stream, position)
+        .await
+        .map_err(|e| RelayError::Nats(e.into()))
 }
 
 /// Keeps in `rows` only whole commands (up to the last event that ends one) and returns the
@@ -213,8 +208,9 @@ impl Relay {
                 // answered `duplicate` could be followed by one whose expected sequence matches
                 // the other writer's event: a fork. One round trip per round (a round is up to
                 // RELAY_BATCH events; at low rates a round is that one event anyway).
-                let mut rows = rows.into_iter();
-                let probe: Vec<Published> = rows.by_ref().take(1).collect();
+                let stamps = crate::stored::stamps(&rows);
+                let mut rows = rows.into_iter().zip(stamps);
+                let probe: Vec<_> = rows.by_ref().take(1).collect();
                 self.publish_all(probe, &mut acks, &inbox, &mut waiting).await?;
                 self.publish_all(rows.collect(), &mut acks, &inbox, &mut waiting).await
             })
@@ -346,18 +342,18 @@ impl Relay {
     /// duplicate (which may be another writer's event), ends the round: the caller reads back.
     async fn publish_all(
         &self,
-        rows: Vec<Published>,
+        rows: Vec<(Published, Option<Stamp>)>,
         acks: &mut async_nats::Subscriber,
         inbox: &str,
         waiting: &mut BTreeSet<u64>,
     ) -> Result<(), RelayError> {
         let client = self.jetstream.client();
         let (first, last) = match (rows.first(), rows.last()) {
-            (Some(f), Some(l)) => (f.position, l.position),
+            (Some((f, _)), Some((l, _))) => (f.position, l.position),
             _ => return Ok(()),
         };
         let mut between_commands = true;
-        for env in rows {
+        for (env, stamp) in rows {
             // Per command, not only per round: a holder paused mid-round must not go on
             // publishing when it resumes; never inside a command, which would leave half of it
             // in the stream. (What the client already queued still goes out: PROTOCOL.md,
@@ -375,6 +371,12 @@ impl Relay {
             }
             if let Some(t) = &env.traceparent {
                 headers.insert(invitebus_events::trace::TRACEPARENT, t.as_str());
+            }
+            if let Some(stamp) = stamp {
+                headers.insert(SPAN_HEADER, stamp.span.as_str());
+                if let Some(rest) = &stamp.rest {
+                    headers.insert(REST_HEADER, rest.as_str());
+                }
             }
             client
                 .publish_with_reply_and_headers(

@@ -186,3 +186,120 @@ async fn a_stale_expected_sequence_is_refused_and_fences_the_relay() {
     }
     assert_eq!(stream_hashes(&js).await, log_hashes(&b));
 }
+
+/// Command 2 of three events, after command 1 of one, with its own id.
+fn three_event_command() -> AppendCommand {
+    let mut c = command("x", 2);
+    c.command_type = "AcceptInvite";
+    c.events = (1..=3)
+        .map(|v| NewEvent {
+            stream_id: "invite-x2".into(),
+            stream_type: "invite",
+            version: v,
+            event_type: "InviteRead",
+            schema: 1,
+            data: json!({"invite_id": "x2", "v": v}).to_string(),
+        })
+        .collect();
+    c
+}
+
+/// Every event of a command of several carries its span; the first also the rest of it.
+#[test]
+fn a_command_of_several_events_carries_its_rest_on_its_first_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.db");
+    let mut log = EventLog::open(&path, &Options::default()).unwrap();
+    log.append(&[command("x", 1), three_event_command(), command("x", 3)], Utc::now())
+        .unwrap();
+    let rows = LogReader::open(&path).unwrap().read_published(0, 10).unwrap();
+    let starts: Vec<bool> = rows.iter().map(|e| e.starts_command).collect();
+    assert_eq!(starts, [true, true, false, false, true]);
+    let stamps = invitebus_eventlog::stored::stamps(&rows);
+    let spans: Vec<Option<&str>> = stamps.iter().map(|s| s.as_ref().map(|s| s.span.as_str())).collect();
+    assert_eq!(spans, [None, Some("2-4"), Some("2-4"), Some("2-4"), None]);
+    let rest: invitebus_eventlog::stored::Rest =
+        serde_json::from_str(stamps[1].as_ref().unwrap().rest.as_deref().unwrap()).unwrap();
+    let positions: Vec<u64> = rest.events.iter().map(|e| e.position).collect();
+    assert_eq!(positions, [3, 4]);
+    assert_eq!(rest.reply, Some(json!({"n": 2})));
+    assert!(stamps[2].as_ref().unwrap().rest.is_none());
+    // Read from inside the command, its events are not a command's start.
+    let rows = LogReader::open(&path).unwrap().read_published(2, 10).unwrap();
+    assert_eq!(
+        rows.iter().map(|e| e.starts_command).collect::<Vec<_>>(),
+        [false, false, true]
+    );
+    assert!(invitebus_eventlog::stored::stamps(&rows)[..2]
+        .iter()
+        .all(Option::is_none));
+}
+
+/// A writer stopped between two publishes of one command (here JetStream refuses the third
+/// message: `max_msgs` 2, discard new): the stream holds half of it. A copy of the stream
+/// completes it from the first event's rest, unpublished; its relay publishes the rest, which is
+/// the lost writer's own (same hashes), and a retry is answered with the command's reply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_finishes_a_command_the_stream_holds_half_of() {
+    let nats = NatsServer::start_temp().unwrap();
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
+    let mut log = EventLog::open(&a, &Options::default()).unwrap();
+    log.append(&[command("x", 1), three_event_command()], Utc::now())
+        .unwrap();
+    drop(log);
+    let mut config = ensure_events_stream(&js, &Subjects::default())
+        .await
+        .unwrap()
+        .cached_info()
+        .config
+        .clone();
+    config.max_messages = 2;
+    config.discard = async_nats::jetstream::stream::DiscardPolicy::New;
+    js.update_stream(&config).await.unwrap();
+    // a's relay gets positions 1 and 2 stored, then is refused; it is stopped there (lost).
+    let (ended, at) = relay_once(&js, &a, 2).await;
+    assert!(ended.is_none(), "{ended:?}");
+    assert_eq!(at, 2);
+    assert_eq!(stream_hashes(&js).await, log_hashes(&a)[..2]);
+
+    let log = EventLog::open(&b, &Options::default()).unwrap();
+    let mut log = copy_from_stream(&js, log, None, |_| {}).await.unwrap();
+    assert_eq!(log.head(), 2, "the copy ends inside command 2");
+    assert_eq!(invitebus_eventlog::copy::complete_tip(&js, &mut log).await.unwrap(), 2);
+    assert_eq!(log.head(), 4);
+    assert_eq!(
+        log_hashes(&b),
+        log_hashes(&a),
+        "the rest is the lost writer's own events"
+    );
+    assert_eq!(
+        log.checkpoint(invitebus_eventlog::RELAY_CHECKPOINT).unwrap(),
+        2,
+        "published only to 2"
+    );
+    assert_eq!(
+        invitebus_eventlog::copy::complete_tip(&js, &mut log).await.unwrap(),
+        0,
+        "the log is past the stream: nothing more to complete"
+    );
+    drop(log);
+    let reply = LogReader::open(&b)
+        .unwrap()
+        .lookup_command("fang", "AcceptInvite", "x-c2")
+        .unwrap()
+        .expect("the command's reply came with its rest");
+    assert_eq!((reply.position, reply.data), (Some(4), json!({"n": 2})));
+
+    config.max_messages = -1;
+    js.update_stream(&config).await.unwrap();
+    let (ended, at) = relay_once(&js, &b, 4).await;
+    assert!(ended.is_none(), "{ended:?}");
+    assert_eq!(at, 4);
+    assert_eq!(
+        stream_hashes(&js).await,
+        log_hashes(&a),
+        "the stream holds the whole command"
+    );
+}

@@ -7,7 +7,8 @@
 use crate::Common;
 use anyhow::{bail, Context};
 use async_nats::jetstream;
-use invitebus_eventlog::copy::copy_from_stream;
+use invitebus_eventlog::copy::{complete_tip, copy_from_stream};
+use invitebus_eventlog::stored::hash_of;
 use invitebus_eventlog::{EventLog, Options};
 use invitebus_events::subject::EVENTS_STREAM;
 use std::time::Instant;
@@ -44,9 +45,9 @@ pub async fn run(args: RestoreArgs) -> anyhow::Result<()> {
     if from > 0 {
         // Going on from an earlier restore (or a log that survived in part): its head must be the
         // stream's event at that position, or the two histories differ.
-        let theirs: serde_json::Value = serde_json::from_slice(&stream.get_raw_message(from).await?.payload)?;
+        let theirs = hash_of(&stream.get_raw_message(from).await?.payload);
         let ours = log.reader()?.read_published(from - 1, 1)?;
-        if ours.first().map(|e| e.hash.as_str()) != theirs.get("hash").and_then(|h| h.as_str()) {
+        if ours.first().map(|e| e.hash.as_str()) != Some(theirs.as_str()) {
             bail!(
                 "{} and INVITES_EVENTS differ at position {from}: move the file away and restore into an empty folder",
                 path.display()
@@ -56,11 +57,17 @@ pub async fn run(args: RestoreArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let bar = crate::replay::bar("restore", last);
     bar.set_position(from);
-    let log = copy_from_stream(&js, log, Some(last), |head| bar.set_position(head))
+    let mut log = copy_from_stream(&js, log, Some(last), |head| bar.set_position(head))
         .await
         .with_context(|| format!("restoring {}", path.display()))?;
     bar.finish_and_clear();
     let copied = log.head() - from;
+    // A writer lost between two publishes of one command: its rest, which the stream's copy of
+    // the command's first event carries, goes into the log for `serve` to publish.
+    let completed = complete_tip(&js, &mut log).await?;
+    if completed > 0 {
+        println!("the stream ended inside a command: appended its last {completed} events, which `serve` publishes");
+    }
     let secs = started.elapsed().as_secs_f64();
     println!(
         "restored {copied} events into {} (positions {}..={}, hash chain verified) in {secs:.2} s ({:.0} events/s)",

@@ -1,0 +1,105 @@
+//! What `INVITES_EVENTS` holds at a sequence, and the headers that let a copy of the stream
+//! finish a command the stream holds only part of.
+//!
+//! nats-server 2.9 has no atomic batch: a writer stopped between two publishes of one command
+//! (killed, or paused past its lease with the rest still queued) leaves the command's first
+//! events in the stream and the rest nowhere. So every event of a command of several carries
+//! [`SPAN_HEADER`] (`<first>-<last>` position), and the first one also [`REST_HEADER`]: the rest
+//! of the command's envelopes and its reply. A copy whose tip is inside a span (a standby that
+//! won the lease, `restore`) appends that rest itself and its relay publishes it
+//! ([`crate::copy::complete_tip`]): the command is whole again, a retry is answered with its
+//! reply, and nothing is decided on half of it.
+
+use crate::query::Published;
+use async_nats::jetstream::stream::{self, RawMessageError};
+use async_nats::HeaderMap;
+use invitebus_events::Envelope;
+use serde::Deserialize;
+
+/// `<first>-<last>`: the positions of the command this event is part of.
+pub const SPAN_HEADER: &str = "Invitebus-Command-Span";
+/// On a command's first event: `{"events": [the rest's envelopes], "reply": …}`.
+pub const REST_HEADER: &str = "Invitebus-Command-Rest";
+/// The largest rest carried: the message must stay under NATS's `max_payload` (1 MiB by
+/// default). A larger command (over ~300 events) goes without one: PROTOCOL.md says what that
+/// leaves.
+pub const REST_MAX: usize = 256 * 1024;
+
+/// The headers one event gets from its command: its span, and the rest on the first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stamp {
+    pub span: String,
+    pub rest: Option<String>,
+}
+
+/// The rest of a command, as its first event carries it.
+#[derive(Debug, Deserialize)]
+pub struct Rest {
+    pub events: Vec<Envelope>,
+    pub reply: Option<serde_json::Value>,
+}
+
+/// The stamps of one round's events, by index: each command of several events that starts and
+/// ends inside `rows` (a command cut by a round, or resumed in the middle, gets none).
+pub fn stamps(rows: &[Published]) -> Vec<Option<Stamp>> {
+    let mut out = vec![None; rows.len()];
+    let mut i = 0;
+    while let Some(first) = rows.get(i) {
+        let Some(end) = rows[i..].iter().position(|e| e.ends_command).map(|n| i + n) else {
+            break;
+        };
+        if first.starts_command && end > i {
+            let last = &rows[end];
+            let span = format!("{}-{}", first.position, last.position);
+            let mut rest = b"{\"events\":[".to_vec();
+            for (k, e) in rows[i + 1..=end].iter().enumerate() {
+                if k > 0 {
+                    rest.push(b',');
+                }
+                rest.extend_from_slice(&e.payload);
+            }
+            rest.extend_from_slice(b"],\"reply\":");
+            rest.extend_from_slice(last.reply.as_deref().unwrap_or("null").as_bytes());
+            rest.push(b'}');
+            let rest = (rest.len() <= REST_MAX).then(|| String::from_utf8(rest).expect("envelopes are UTF-8"));
+            if rest.is_none() {
+                tracing::warn!(position = first.position, events = end + 1 - i, "a command too large to carry its rest: a writer change between its publishes would leave part of it");
+            }
+            for (k, slot) in out[i..=end].iter_mut().enumerate() {
+                *slot = Some(Stamp {
+                    span: span.clone(),
+                    rest: if k == 0 { rest.clone() } else { None },
+                });
+            }
+        }
+        i = end + 1;
+    }
+    out
+}
+
+/// The span a message carries: `(first, last)`.
+pub fn span_of(headers: &HeaderMap) -> Option<(u64, u64)> {
+    let (first, last) = headers.get(SPAN_HEADER)?.as_str().split_once('-')?;
+    Some((first.parse().ok()?, last.parse().ok()?))
+}
+
+/// The hash of the event stored at sequence `position` (empty when the message is not an
+/// envelope), None when there is none.
+pub async fn hash_at(stream: &stream::Stream, position: u64) -> Result<Option<String>, RawMessageError> {
+    match stream.get_raw_message(position).await {
+        Ok(message) => Ok(Some(hash_of(&message.payload))),
+        Err(e) if e.kind() == stream::RawMessageErrorKind::NoMessageFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The `hash` of an envelope's JSON, empty when it has none.
+pub fn hash_of(payload: &[u8]) -> String {
+    #[derive(Deserialize)]
+    struct Hashed {
+        hash: String,
+    }
+    serde_json::from_slice::<Hashed>(payload)
+        .map(|h| h.hash)
+        .unwrap_or_default()
+}
