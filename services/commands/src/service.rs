@@ -88,6 +88,7 @@ impl CommandService {
             feed: Some(feed),
             relayed: Some(relayed.clone()),
             deposed: Some(deposed.clone()),
+            drop_unpublished: config.durability == Durability::Replicated,
         };
         let (writer, handle) = Writer::start(config.writer.clone(), link)?;
         let nats = |e: async_nats::SubscribeError| ServiceError::Nats(e.into());

@@ -134,6 +134,9 @@ pub struct RelayLink {
     /// Set by the relay when JetStream holds another writer's event: the position up to which
     /// this log is published. The writer drops what follows and refuses every command since.
     pub deposed: Option<watch::Receiver<Option<u64>>>,
+    /// Whether a deposed writer drops its unpublished tail: only under `replicated` durability,
+    /// where nothing unpublished was acknowledged. Under `local` it may have been, so it stays.
+    pub drop_unpublished: bool,
 }
 
 /// What the writer thread owns.
@@ -273,6 +276,13 @@ fn step_down(owned: &mut Owned, kept: u64, head: &watch::Sender<u64>) {
     }
     owned.stepped_down = true;
     owned.cache.clear();
+    if !owned.relay.drop_unpublished {
+        // `local` durability: the tail may hold acknowledged commands. Keep every event and
+        // refuse commands: the two histories have parted and an operator must choose.
+        metrics::counter!("invitebus_writer_kept_unpublished_total").increment(1);
+        error!(position = kept, head = owned.log.head(), "deposed: another writer owns INVITES_EVENTS after this position; this log's unpublished tail is kept (under local durability it may hold acknowledged commands) and commands are refused: run one writer per stream, or standbys with --durability replicated");
+        return;
+    }
     match owned.log.discard_after(kept) {
         Ok(gone) => {
             metrics::counter!("invitebus_writer_discarded_events_total").increment(gone);

@@ -1,7 +1,8 @@
 //! A writer deposed by another: JetStream holds another writer's event at the position this
 //! writer appends next. Its publish is refused (answered as a duplicate and read back), and the
-//! writer steps down: the command is answered `unavailable` (never acknowledged), its event and
-//! remembered reply are dropped from the log, every later command is refused, health says so.
+//! writer steps down: under `replicated` durability the command is answered `unavailable` (never
+//! acknowledged) and its event and remembered reply are dropped from the log; under `local` the
+//! tail (acknowledged) is kept. Either way every later command is refused and health says so.
 
 mod bus;
 
@@ -13,9 +14,10 @@ use invitebus_events::ErrorCode;
 use serde_json::json;
 use std::time::Duration;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_writer_whose_next_position_another_writer_published_steps_down() {
-    let bus = Bus::start_with(|c| c.durability = Durability::Replicated).await;
+/// A writer with one published command (`c1`, invite `i1`), then another writer's event at
+/// the next position, stored in the stream first. Returns the bus and that event's hash.
+async fn deposed_writer(durability: Durability) -> (Bus, u64, String) {
+    let bus = Bus::start_with(|c| c.durability = durability).await;
     bus.ok(
         "RegisterResource",
         json!({"actor": "xuan", "resource_id": "conf", "kind": "conference", "name": "C"}),
@@ -52,7 +54,22 @@ async fn a_writer_whose_next_position_another_writer_published_steps_down() {
     .unwrap()
     .await
     .expect("the other writer's event is stored");
+    (bus, kept, theirs.hash)
+}
 
+async fn health(bus: &Bus) -> serde_json::Value {
+    let health = bus
+        .client
+        .request(Subjects::default().health(), "{}".into())
+        .await
+        .unwrap();
+    serde_json::from_slice(&health.payload).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_whose_next_position_another_writer_published_steps_down() {
+    let (bus, kept, theirs) = deposed_writer(Durability::Replicated).await;
+    let js = jetstream::new(bus.client.clone());
     let refused = bus
         .send(
             "CreateInvite",
@@ -88,17 +105,52 @@ async fn a_writer_whose_next_position_another_writer_published_steps_down() {
         )
         .await;
     assert_eq!(later.error.map(|e| e.code), Some(ErrorCode::Unavailable));
-    let health = bus
-        .client
-        .request(Subjects::default().health(), "{}".into())
-        .await
-        .unwrap();
-    let health: serde_json::Value = serde_json::from_slice(&health.payload).unwrap();
+    let health = health(&bus).await;
     assert_eq!(health["ok"], false, "{health}");
     assert_eq!(health["data"]["status"]["relay"]["state"], "fenced", "{health}");
     let stream = bus.jetstream_events().await;
     assert_eq!(stream.len() as u64, kept + 1);
-    assert_eq!(stream.last().unwrap().2.hash, theirs.hash);
+    assert_eq!(stream.last().unwrap().2.hash, theirs);
     let mut s = js.get_stream(EVENTS_STREAM).await.unwrap();
     assert_eq!(s.info().await.unwrap().state.last_sequence, kept + 1);
+}
+
+/// Under `local` durability a command is acknowledged once it is in the log: a deposed writer
+/// keeps its unpublished tail (it holds acknowledged commands), refuses everything after, and
+/// health says it is fenced. The stream stays the other writer's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deposed_writer_under_local_durability_keeps_what_it_acknowledged() {
+    let (bus, kept, theirs) = deposed_writer(Durability::Local).await;
+    let acked = bus
+        .ok(
+            "CreateInvite",
+            json!({"actor": "xuan", "resource_id": "conf", "invitee": "gao", "invite_id": "i2", "command_id": "c2"}),
+        )
+        .await;
+    assert_eq!(acked.position.flatten(), Some(kept + 1), "acknowledged on commit");
+    let fenced = async {
+        loop {
+            if health(&bus).await["data"]["status"]["relay"]["state"] == "fenced" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), fenced)
+        .await
+        .expect("the relay finds the other writer's event and says so");
+    let later = bus
+        .send(
+            "RegisterResource",
+            json!({"actor": "gao", "resource_id": "meet", "kind": "meeting", "name": "M"}),
+        )
+        .await;
+    assert_eq!(later.error.map(|e| e.code), Some(ErrorCode::Unavailable));
+    let reader = bus.reader();
+    assert_eq!(reader.head().unwrap(), kept + 1, "the acknowledged tail is kept");
+    assert!(reader.lookup_command("xuan", "CreateInvite", "c2").unwrap().is_some());
+    assert_eq!(reader.read_stream("invite-i2", None).unwrap().len(), 1);
+    let stream = bus.jetstream_events().await;
+    assert_eq!(stream.len() as u64, kept + 1);
+    assert_eq!(stream.last().unwrap().2.hash, theirs);
 }

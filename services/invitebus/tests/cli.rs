@@ -158,3 +158,21 @@ fn the_gateway_refuses_the_development_secret_beyond_loopback() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// A standby writer drops what it never published when it loses the lease: under `local`
+/// durability that may be acknowledged, so `serve` refuses the combination and says why.
+#[test]
+fn serve_refuses_a_lease_without_replicated_durability() {
+    let nats = NatsServer::start_temp().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(support::BIN)
+        .args(["serve", "--role", "commands", "--lease", "--nats", &nats.url(), "--data"])
+        .arg(data.path())
+        .env_remove("INVITEBUS_DURABILITY")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--lease needs --durability replicated"), "{stderr}");
+    assert!(!data.path().join("events.db").exists(), "nothing was started");
+}
