@@ -118,6 +118,8 @@ commands!(
     RegisterResource,
     JoinResource,
     LeaveResource,
+    PauseInvites,
+    ResumeInvites,
     CreateInvite,
     UpdateInvite,
     CancelInvite,

@@ -28,6 +28,8 @@ pub enum ErrorCode {
     ResourceFull,
     /// The id is taken. HTTP 409.
     ResourceExists,
+    /// The resource's owner or an admin paused new invites on it. HTTP 409.
+    InvitesPaused,
     /// The invite or code is past its end. HTTP 409.
     Expired,
     /// The invite was cancelled. HTTP 409.
@@ -55,7 +57,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 22] = [
+    pub const ALL: [ErrorCode; 23] = [
         ErrorCode::InvalidCommand,
         ErrorCode::MissingField,
         ErrorCode::InvalidField,
@@ -66,6 +68,7 @@ impl ErrorCode {
         ErrorCode::AlreadyMember,
         ErrorCode::ResourceFull,
         ErrorCode::ResourceExists,
+        ErrorCode::InvitesPaused,
         ErrorCode::Expired,
         ErrorCode::Cancelled,
         ErrorCode::AlreadyRejected,
@@ -92,6 +95,7 @@ impl ErrorCode {
             ErrorCode::AlreadyMember => "already_member",
             ErrorCode::ResourceFull => "resource_full",
             ErrorCode::ResourceExists => "resource_exists",
+            ErrorCode::InvitesPaused => "invites_paused",
             ErrorCode::Expired => "expired",
             ErrorCode::Cancelled => "cancelled",
             ErrorCode::AlreadyRejected => "already_rejected",
@@ -121,6 +125,7 @@ impl ErrorCode {
             | ErrorCode::AlreadyMember
             | ErrorCode::ResourceFull
             | ErrorCode::ResourceExists
+            | ErrorCode::InvitesPaused
             | ErrorCode::Expired
             | ErrorCode::Cancelled
             | ErrorCode::AlreadyRejected

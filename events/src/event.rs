@@ -135,6 +135,8 @@ events!(
     ResourceRegistered => Resource.resource_id,
     MemberJoined => Resource.resource_id,
     MemberLeft => Resource.resource_id,
+    InvitesPaused => Resource.resource_id,
+    InvitesResumed => Resource.resource_id,
     InviteCreated => Invite.invite_id,
     InviteUpdated => Invite.invite_id,
     InviteCancelled => Invite.invite_id,

@@ -43,6 +43,7 @@ impl ErrorCode {
             ErrorCode::Forbidden           => codes(10, 4001, None,         403,  401),
             ErrorCode::NotFound            => codes(1,  4004, Some(10404), 10404,  -1),
             ErrorCode::ResourceExists      => codes(1,  4009, Some(10405), 10405,  -1),
+            ErrorCode::InvitesPaused       => codes(1,  4009, None,         409,   -1),
             ErrorCode::NotMember           => codes(1,  4009, Some(10406), 10406,  -1),
             ErrorCode::AlreadyMember       => codes(1,  4009, Some(10407), 10407,  -1),
             ErrorCode::Expired             => codes(1,  4009, Some(10408), 10408,  -1),
@@ -144,6 +145,17 @@ mod tests {
         assert_eq!(ErrorCode::ExportInProgress.seed_004_code(), -1);
         assert_eq!(ErrorCode::ExportQuotaExceeded.seed_004_error(), "standard_error");
         assert_eq!(ErrorCode::AlreadyAccepted.seed_002_reply_code(), 10410);
+        let paused = ErrorCode::InvitesPaused;
+        assert_eq!(
+            (
+                paused.seed_000_code(),
+                paused.seed_001_status(),
+                paused.seed_002_reply_code(),
+                paused.seed_004_code()
+            ),
+            (1, 4009, 409, -1)
+        );
+        assert_eq!((paused.as_str(), paused.http_status()), ("invites_paused", 409));
         for code in ErrorCode::ALL {
             assert_ne!(code.seed_000_code(), 0, "{code} must not read as success");
             assert_ne!(code.seed_001_status(), 0, "{code} must not read as success");

@@ -62,6 +62,26 @@ pub struct LeaveResource {
     pub resource_id: Id,
 }
 
+/// The resource's owner or an admin pauses new invites on it (Discord's "pause invites"):
+/// CreateInvite, CreateInviteCode, RedeemInviteCode and StartCall on it get `invites_paused`.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PauseInvites {
+    pub resource_id: Id,
+    /// When the pause ends by itself (the scheduler records the resume); none: until resumed.
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// The resource's owner or an admin resumes it; the scheduler sends it at a pause's `until`.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResumeInvites {
+    pub resource_id: Id,
+    /// Resume only the pause that lasts until this time (the scheduler's resume), so that an
+    /// older timer never lifts a newer pause.
+    pub until: Option<DateTime<Utc>>,
+}
+
 /// How a reminder is delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -402,6 +422,8 @@ impl Fields for ResendInvite {
 plain_fields!(
     JoinResource,
     LeaveResource,
+    PauseInvites,
+    ResumeInvites,
     InviteRef,
     AcceptInvite,
     CreateInviteCode,

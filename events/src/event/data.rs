@@ -107,6 +107,26 @@ pub struct MemberLeft {
     pub user_id: Id,
 }
 
+/// New invites, codes and calls on the resource are refused (`invites_paused`) until it is
+/// resumed, or until `until` if set; invites already sent can still be answered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InvitesPaused {
+    pub at: Time,
+    pub by: Id,
+    pub resource_id: Id,
+    #[serde(default)]
+    pub until: Option<Time>,
+}
+
+/// The resource takes new invites again: resumed by its owner or an admin, or by the scheduler
+/// at the pause's `until`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InvitesResumed {
+    pub at: Time,
+    pub by: Id,
+    pub resource_id: Id,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InviteCreated {
     /// The invite code whose redemption made this invite.

@@ -271,6 +271,8 @@ pub fn notifications(event: &Event, position: u64, memory: &dyn Memory) -> Vec<N
         | Event::ResourceRegistered(_)
         | Event::MemberJoined(_)
         | Event::MemberLeft(_)
+        | Event::InvitesPaused(_)
+        | Event::InvitesResumed(_)
         | Event::InviteRead(_)
         | Event::InviteHidden(_)
         | Event::InviteCodeCreated(_)

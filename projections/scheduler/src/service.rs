@@ -138,16 +138,20 @@ impl Firing {
 
     async fn fire_due(&self) -> Result<(), SchedulerError> {
         for timer in self.due()? {
-            let command = if timer.kind == "expire" {
-                "ExpireInvite"
-            } else {
-                "RemindInvite"
+            let Some((command, field)) = crate::timers::command_of(&timer.kind) else {
+                warn!(kind = %timer.kind, "a timer of an unknown kind: dropped");
+                self.mark_fired(&timer)?;
+                continue;
             };
-            let body = json!({
+            let mut body = json!({
                 "actor": SYSTEM_ACTOR,
-                "invite_id": timer.invite_id,
+                field: timer.invite_id,
                 "command_id": system_command_id(&self.key, &[&timer.kind, &timer.invite_id, &timer.due_at]),
             });
+            if timer.kind == "resume" {
+                // Only the pause this timer was set for: a replaced one's timer lifts nothing.
+                body["until"] = json!(timer.due_at);
+            }
             let mut headers = async_nats::HeaderMap::new();
             if let Some(t) = &timer.traceparent {
                 headers.insert(invitebus_events::trace::TRACEPARENT, t.as_str());

@@ -1,7 +1,9 @@
 //! The timers projection: which timers the events imply. An invite with `expires_at` gets an
 //! `expire` timer; one with `detail.begin_time` and `remind_min` gets a `remind` timer. An update
 //! moves them, a cancel or an expiry drops them, and an expiry timer goes once nobody is left to
-//! answer. Timers and checkpoint change in one transaction.
+//! answer. A resource paused `until` a time gets a `resume` timer (keyed by the resource's id in
+//! the `invite_id` column), moved by a new pause, dropped by a resume. Timers and checkpoint
+//! change in one transaction.
 
 use chrono::{DateTime, Duration, Utc};
 use invitebus_events::command::InviteDetail;
@@ -46,6 +48,16 @@ pub const LAYOUT: Layout = Layout {
     load_indexes: &[],
     fill: "",
 };
+
+/// The command a due timer of `kind` sends, and the field its key goes in.
+pub fn command_of(kind: &str) -> Option<(&'static str, &'static str)> {
+    match kind {
+        "expire" => Some(("ExpireInvite", "invite_id")),
+        "remind" => Some(("RemindInvite", "invite_id")),
+        "resume" => Some(("ResumeInvites", "resource_id")),
+        _ => None,
+    }
+}
 
 /// When a meeting's reminder is due: `remind_min` before `begin_time`.
 pub fn remind_at(detail: &Option<InviteDetail>) -> Option<DateTime<Utc>> {
@@ -138,6 +150,10 @@ fn apply(tx: &Connection, event: &Event) -> rusqlite::Result<()> {
         }
         Event::InviteAccepted(e) => answered(tx, &e.invite_id, &e.invitee)?,
         Event::InviteRejected(e) => answered(tx, &e.invite_id, &e.invitee)?,
+        Event::InvitesPaused(e) => set(tx, "resume", &e.resource_id, e.until)?,
+        Event::InvitesResumed(e) => {
+            drop_timer(tx, "resume", &e.resource_id)?;
+        }
         Event::InviteReminded(e) => {
             tx.prepare_cached("UPDATE timers SET fired = 1 WHERE kind = 'remind' AND invite_id = ?1")?
                 .execute([e.invite_id.as_str()])?;

@@ -1,6 +1,7 @@
 //! Timers over a real NATS: a reminder due while the scheduler is stopped fires once after it
 //! starts (inbox and SMS hand-off), none fires for a cancelled invite, expiry is sent by `system`,
-//! and an update moves the expiry.
+//! and an update moves the expiry; a pause `until` a time is resumed by `system` at that time,
+//! once, and a pause that replaced it is not lifted by its timer.
 
 use chrono::{Duration as Span, Utc};
 use futures::StreamExt;
@@ -50,10 +51,14 @@ impl Stack {
     }
     /// The types of one invite's events, as the log holds them.
     async fn history(&self, invite: &str) -> Vec<String> {
+        self.types(&format!("invite-{invite}")).await
+    }
+    /// The types of one stream's events, as the log holds them.
+    async fn types(&self, stream_id: &str) -> Vec<String> {
         let r = self
             .request(
                 Subjects::default().query("history"),
-                json!({"actor":"root","roles":["admin"],"stream_id":format!("invite-{invite}")}),
+                json!({"actor":"root","roles":["admin"],"stream_id":stream_id}),
             )
             .await;
         r.into_result().unwrap()["items"]
@@ -228,5 +233,64 @@ async fn a_user_who_takes_a_timers_old_command_id_does_not_stop_the_expiry() {
         .await;
     }
     assert!(s.wait_for_type("e3", "InviteExpired").await, "e3 expired all the same");
+    scheduler.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pause_until_a_time_is_resumed_once_and_a_replaced_pause_stays() {
+    let s = start().await;
+    s.setup().await;
+    let scheduler = s.scheduler().await;
+    let soon = |ms| invitebus_events::envelope::format_time(&(Utc::now() + Span::milliseconds(ms)));
+    s.ok(
+        "PauseInvites",
+        json!({"actor":"boss","resource_id":"m1","until":soon(800)}),
+    )
+    .await;
+    let refused = s
+        .request(
+            Subjects::default().command("CreateInvite"),
+            json!({"actor":"boss","resource_id":"m1","invitee":"ann"}),
+        )
+        .await;
+    assert_eq!(
+        refused.error.map(|e| e.code),
+        Some(invitebus_events::ErrorCode::InvitesPaused)
+    );
+    let mut resumed = false;
+    for _ in 0..100 {
+        if s.types("resource-m1").await.iter().any(|t| t == "InvitesResumed") {
+            resumed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(resumed, "the scheduler resumed m1 at its until");
+    s.ok(
+        "CreateInvite",
+        json!({"actor":"boss","resource_id":"m1","invitee":"ann"}),
+    )
+    .await;
+
+    // Paused until soon, then again with no end: the first pause's time lifts nothing.
+    s.ok(
+        "PauseInvites",
+        json!({"actor":"boss","resource_id":"m1","until":soon(300)}),
+    )
+    .await;
+    s.ok("PauseInvites", json!({"actor":"boss","resource_id":"m1"})).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let types = s.types("resource-m1").await;
+    assert_eq!(types.iter().filter(|t| *t == "InvitesResumed").count(), 1, "{types:?}");
+    let refused = s
+        .request(
+            Subjects::default().command("CreateInvite"),
+            json!({"actor":"boss","resource_id":"m1","invitee":"bob"}),
+        )
+        .await;
+    assert_eq!(
+        refused.error.map(|e| e.code),
+        Some(invitebus_events::ErrorCode::InvitesPaused)
+    );
     scheduler.shutdown().await;
 }

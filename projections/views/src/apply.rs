@@ -135,6 +135,7 @@ impl Rows {
                 tx.prepare_cached("INSERT OR IGNORE INTO members (resource_id, user_id) VALUES (?1, ?2)")?
                     .execute(params![e.resource_id.as_str(), e.user_id.as_str()])?;
             }
+            Event::InvitesPaused(_) | Event::InvitesResumed(_) => {}
             Event::MemberLeft(e) => {
                 tx.prepare_cached("UPDATE resources SET member_count = ?2 WHERE resource_id = ?1")?
                     .execute(params![e.resource_id.as_str(), e.member_count])?;

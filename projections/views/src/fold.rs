@@ -163,6 +163,7 @@ impl Fold {
                     self.bytes += bytes;
                 }
             }
+            Event::InvitesPaused(_) | Event::InvitesResumed(_) => {}
             Event::MemberLeft(e) => {
                 if let Some(r) = self.resources.get_mut(&e.resource_id) {
                     r.member_count = e.member_count;

@@ -68,6 +68,8 @@ pub fn people(event: &Event) -> Vec<&Id> {
         Event::ResourceRegistered(e) => vec![&e.owner],
         Event::MemberJoined(e) => e.inviter.iter().chain([&e.user_id]).collect(),
         Event::MemberLeft(e) => vec![&e.user_id],
+        // A pause has no view row (the `state` query of its resource stream shows it).
+        Event::InvitesPaused(_) | Event::InvitesResumed(_) => vec![],
         Event::InviteCreated(e) => e.invitees.iter().chain([&e.inviter]).collect(),
         Event::InviteUpdated(e) => e.invitees.iter().chain(&e.added).chain([&e.inviter]).collect(),
         Event::InviteCancelled(e) => e.cancelled.iter().chain([&e.inviter]).collect(),

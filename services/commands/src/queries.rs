@@ -123,6 +123,7 @@ pub fn fold(ty: StreamType, events: &[Event]) -> Value {
                 Some(i) => json!({
                     "resource_id": i.resource_id, "kind": i.kind, "name": i.name, "owner": i.owner,
                     "capacity": i.capacity, "parent_id": i.parent_id, "info": i.info, "members": s.members,
+                    "paused": s.paused.map(|until| json!({"until": until})),
                 }),
             }
         }

@@ -1,9 +1,10 @@
-//! The resource aggregate (`resource-<resource_id>`): what can be joined, its owner, its members
-//! and its capacity.
+//! The resource aggregate (`resource-<resource_id>`): what can be joined, its owner, its members,
+//! its capacity, and whether new invites to it are paused.
 
 use crate::aggregate::aggregate;
 use crate::ctx::Ctx;
 use crate::error::{into_protocol_error, Rejection, StoreError};
+use chrono::{DateTime, Utc};
 use invitebus_events::event::{MemberJoined, ResourceRegistered, StreamType, Via};
 use invitebus_events::{ErrorCode, Event, Id};
 use std::collections::BTreeSet;
@@ -12,6 +13,8 @@ use std::collections::BTreeSet;
 pub struct ResourceState {
     pub info: Option<ResourceRegistered>,
     pub members: BTreeSet<Id>,
+    /// Paused new invites: `Some(until)` (`None` inside: until resumed).
+    pub paused: Option<Option<DateTime<Utc>>>,
 }
 
 aggregate!(ResourceState, StreamType::Resource, evolve);
@@ -20,6 +23,7 @@ aggregate!(ResourceState, StreamType::Resource, evolve);
 pub static NO_RESOURCE: ResourceState = ResourceState {
     info: None,
     members: BTreeSet::new(),
+    paused: None,
 };
 
 impl ResourceState {
@@ -33,6 +37,33 @@ impl ResourceState {
 
     pub fn is_owner(&self, user: &Id) -> bool {
         self.info.as_ref().is_some_and(|i| &i.owner == user)
+    }
+
+    /// The pause in force at `now`: `Some(until)`; a pause past its `until` is over even before
+    /// the scheduler records the resume, so the refusal never outlasts it.
+    pub fn pause_at(&self, now: DateTime<Utc>) -> Option<Option<DateTime<Utc>>> {
+        self.paused.filter(|until| until.is_none_or(|u| now < u))
+    }
+
+    /// `invites_paused` while the resource's owner or an admin has paused new invites on it.
+    pub fn require_open(&self, resource_id: &Id, now: DateTime<Utc>) -> Result<(), ResourceError> {
+        match self.pause_at(now) {
+            None => Ok(()),
+            Some(until) => Err(ResourceError::Paused {
+                resource_id: resource_id.clone(),
+                until,
+            }),
+        }
+    }
+
+    /// `forbidden` unless the actor owns the resource or is an admin (or `system`, when allowed).
+    pub fn require_manager(&self, ctx: &Ctx, system_too: bool) -> Result<(), ResourceError> {
+        match self.is_owner(&ctx.actor) || ctx.is_admin() || (system_too && ctx.is_system()) {
+            true => Ok(()),
+            false => Err(ResourceError::Forbidden(
+                "only the resource's owner or an admin may do this",
+            )),
+        }
     }
 
     /// Places left; None = unlimited.
@@ -107,6 +138,22 @@ pub enum ResourceError {
     /// Its capacity is reached: `resource_full`, 409, on `resource_id`.
     #[error("{0} is full")]
     Full(Id),
+    /// New invites are paused on it: `invites_paused`, 409, on `resource_id`.
+    #[error("new invites to {resource_id} are paused{}", until.map(|u| format!(" until {}", invitebus_events::envelope::format_time(&u))).unwrap_or_default())]
+    Paused {
+        resource_id: Id,
+        until: Option<DateTime<Utc>>,
+    },
+    /// Not its owner nor an admin: `forbidden`, 403.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// Nothing to resume, or not the pause named by `until`: `invalid_state`, 409, on
+    /// `resource_id`.
+    #[error("{0}")]
+    NotPaused(String),
+    /// A pause's `until` that has passed already: `invalid_field`, 400, on `until`.
+    #[error("until must be in the future")]
+    PastUntil,
     /// Loading failed: see [`StoreError`].
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -120,6 +167,10 @@ impl Rejection for ResourceError {
             ResourceError::NotMember { .. } => ErrorCode::NotMember,
             ResourceError::AlreadyMember { .. } => ErrorCode::AlreadyMember,
             ResourceError::Full(_) => ErrorCode::ResourceFull,
+            ResourceError::Paused { .. } => ErrorCode::InvitesPaused,
+            ResourceError::Forbidden(_) => ErrorCode::Forbidden,
+            ResourceError::NotPaused(_) => ErrorCode::InvalidState,
+            ResourceError::PastUntil => ErrorCode::InvalidField,
             ResourceError::Store(e) => e.code(),
         }
     }
@@ -129,8 +180,12 @@ impl Rejection for ResourceError {
             ResourceError::NotFound(_)
             | ResourceError::Taken(_)
             | ResourceError::NotMember { .. }
-            | ResourceError::Full(_) => Some("resource_id"),
+            | ResourceError::Full(_)
+            | ResourceError::Paused { .. }
+            | ResourceError::NotPaused(_) => Some("resource_id"),
             ResourceError::AlreadyMember { .. } => Some("user_id"),
+            ResourceError::PastUntil => Some("until"),
+            ResourceError::Forbidden(_) => None,
             ResourceError::Store(e) => e.field(),
         }
     }
@@ -147,6 +202,8 @@ pub fn evolve(mut state: ResourceState, event: &Event) -> ResourceState {
         Event::MemberLeft(e) => {
             state.members.remove(&e.user_id);
         }
+        Event::InvitesPaused(e) => state.paused = Some(e.until),
+        Event::InvitesResumed(_) => state.paused = None,
         _ => {}
     }
     state

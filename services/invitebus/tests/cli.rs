@@ -166,7 +166,15 @@ fn serve_refuses_a_lease_without_replicated_durability() {
     let nats = NatsServer::start_temp().unwrap();
     let data = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(support::BIN)
-        .args(["serve", "--role", "commands", "--lease", "--nats", &nats.url(), "--data"])
+        .args([
+            "serve",
+            "--role",
+            "commands",
+            "--lease",
+            "--nats",
+            &nats.url(),
+            "--data",
+        ])
         .arg(data.path())
         .env_remove("INVITEBUS_DURABILITY")
         .output()

@@ -322,13 +322,24 @@ fn rss_mib(pid: u32) -> f64 {
 }
 
 /// The gateway's open connections, as its metrics say (the asking one included).
+/// The gateway's open-connections gauge; -1 when the poll itself is refused, which a gateway at
+/// its cap may do with a reset before its 503 can be read (the full suite once hit that).
 async fn open_connections(gw: &Gateway) -> f64 {
-    let metrics = String::from_utf8(gw.get("/metrics", &[]).await.body).unwrap();
+    let poll = async {
+        let mut stream = TcpStream::connect(gw.addr).await?;
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await?;
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).await?;
+        Ok::<_, std::io::Error>(String::from_utf8_lossy(&raw).into_owned())
+    };
+    let Ok(metrics) = poll.await else { return -1.0 };
     metrics
         .lines()
         .find_map(|l| l.strip_prefix("invitebus_gateway_connections "))
         .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0)
+        .unwrap_or(-1.0)
 }
 
 /// How long `/api/invitation/check` and a command over HTTP take, from an address of their own.

@@ -1,6 +1,6 @@
 //! Seed 002 over the gateway's WebSocket: a call between two connected clients, an offline invitee
 //! who gets the invite on connecting, the 10201 of a live-only invite to someone offline, and
-//! seed 002's error codes; a bad token gets no socket.
+//! seed 002's error codes; a paused channel refuses invites with 409; a bad token gets no socket.
 
 mod support;
 
@@ -175,4 +175,24 @@ async fn calls_invites_and_seed_002_codes_over_the_socket() {
         let url = format!("ws://{}/ws?accessToken={token}", gw.addr);
         assert!(tokio_tungstenite::connect_async(url).await.is_err());
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_channel_refuses_invites_with_409_until_resumed() {
+    let gw = Gateway::start().await;
+    let mut cs1 = Client::connect(&gw, "cs1").await;
+    let channel = "5a1e0000000000000000000000000001";
+    let call = json!({"op": "call", "channelId": channel, "account": "cs2", "requestId": "1", "offlineEnabled": true});
+    assert_eq!(cs1.send(call).await["code"], 200);
+    let owner = Gateway::token("cs1");
+    gw.command(&owner, "PauseInvites", json!({"resource_id": channel}))
+        .await;
+    let invite =
+        json!({"op": "invite", "channelId": channel, "account": "cs3", "requestId": "2", "offlineEnabled": true});
+    let refused = cs1.send(invite.clone()).await;
+    assert_eq!(refused["code"], 409, "{refused}");
+    assert_eq!(refused["error"]["code"], "invites_paused", "{refused}");
+    gw.command(&owner, "ResumeInvites", json!({"resource_id": channel}))
+        .await;
+    assert_eq!(cs1.send(invite).await["code"], 200);
 }

@@ -63,6 +63,7 @@ pub fn create(
     }
     let info = resource.require(&c.resource_id)?;
     resource.require_member(&ctx.actor, &c.resource_id)?;
+    resource.require_open(&c.resource_id, ctx.now)?;
     let invitees = c.spec.all_invitees();
     let field = if c.spec.invitees.is_some() {
         "invitees"

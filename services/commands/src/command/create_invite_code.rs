@@ -43,6 +43,7 @@ impl Decision for CreateInviteCode {
         }
         t.resource.require(&c.resource_id)?;
         t.resource.require_member(&ctx.actor, &c.resource_id)?;
+        t.resource.require_open(&c.resource_id, ctx.now)?;
         let max_age = c.max_age.unwrap_or(DEFAULT_CODE_MAX_AGE);
         let expires_at = match max_age {
             0 => None,

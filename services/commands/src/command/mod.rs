@@ -16,12 +16,14 @@ pub mod hide_invite;
 pub mod join_resource;
 pub mod leave_resource;
 pub mod mark_invite_read;
+pub mod pause_invites;
 pub mod redeem_invite_code;
 pub mod register_resource;
 pub mod reject_invite;
 pub mod remind_invite;
 pub mod request_export;
 pub mod resend_invite;
+pub mod resume_invites;
 pub mod start_call;
 pub mod start_export;
 pub mod update_invite;
@@ -51,6 +53,8 @@ pub fn execute(
         Command::RegisterResource(c) => run(register_resource::RegisterResource(c), store, ctx).map_err(Into::into),
         Command::JoinResource(c) => run(join_resource::JoinResource(c), store, ctx).map_err(Into::into),
         Command::LeaveResource(c) => run(leave_resource::LeaveResource(c), store, ctx).map_err(Into::into),
+        Command::PauseInvites(c) => run(pause_invites::PauseInvites(c), store, ctx).map_err(Into::into),
+        Command::ResumeInvites(c) => run(resume_invites::ResumeInvites(c), store, ctx).map_err(Into::into),
         Command::CreateInvite(c) => run(create_invite::CreateInvite(c), store, ctx).map_err(Into::into),
         Command::UpdateInvite(c) => run(update_invite::UpdateInvite(c), store, ctx).map_err(Into::into),
         Command::CancelInvite(c) => run(cancel_invite::CancelInvite(c), store, ctx).map_err(Into::into),

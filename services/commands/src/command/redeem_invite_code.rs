@@ -74,6 +74,7 @@ impl Decision for RedeemInviteCode {
             });
         }
         let resource_info = resource.require(&info.resource_id)?;
+        resource.require_open(&info.resource_id, ctx.now)?;
         let redeemed = InviteCodeRedeemed {
             code: code.clone(),
             resource_id: info.resource_id.clone(),

@@ -29,6 +29,10 @@ impl Decision for UpdateInvite {
             return Err(InviteError::AllAnswered);
         }
         check_invitees(&c.add_invitees, resource, ctx, "add_invitees")?;
+        if !c.add_invitees.is_empty() {
+            // Inviting more people is a new invite: a pause refuses it (changes alone go through).
+            resource.require_open(&invite.resource_id, ctx.now)?;
+        }
         for added in &c.add_invitees {
             if invite.record(added).is_some() {
                 return Err(InviteError::AlreadyInvited(added.clone()));

@@ -283,3 +283,21 @@ pub fn fail_export(export: &str, reason: &str) -> Command {
         reason: reason.into(),
     })
 }
+
+// ---- pausing invites ----
+
+/// PauseInvites on `resource`, until `until` when given.
+pub fn pause(resource: &str, until: Option<chrono::DateTime<chrono::Utc>>) -> Command {
+    Command::PauseInvites(cmd::PauseInvites {
+        resource_id: id(resource),
+        until,
+    })
+}
+
+/// ResumeInvites on `resource`; with `until`, only the pause that lasts until then.
+pub fn resume(resource: &str, until: Option<chrono::DateTime<chrono::Utc>>) -> Command {
+    Command::ResumeInvites(cmd::ResumeInvites {
+        resource_id: id(resource),
+        until,
+    })
+}
