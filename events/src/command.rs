@@ -125,6 +125,7 @@ commands!(
     CancelInvite,
     AcceptInvite,
     RejectInvite,
+    TentativelyAcceptInvite,
     ResendInvite,
     MarkInviteRead,
     HideInvite,

@@ -142,6 +142,7 @@ events!(
     InviteCancelled => Invite.invite_id,
     InviteAccepted => Invite.invite_id,
     InviteRejected => Invite.invite_id,
+    InviteTentativelyAccepted => Invite.invite_id,
     InviteResent => Invite.invite_id,
     InviteRead => Invite.invite_id,
     InviteHidden => Invite.invite_id,

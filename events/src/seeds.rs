@@ -100,7 +100,7 @@ impl RecordStatus {
     /// Seed 000's status: `init` until answered, `accept`, `reject`; our name for the rest.
     pub fn seed_000_status(self) -> &'static str {
         match self {
-            RecordStatus::Pending | RecordStatus::Read => "init",
+            RecordStatus::Pending | RecordStatus::Read | RecordStatus::Tentative => "init",
             RecordStatus::Accepted => "accept",
             RecordStatus::Rejected => "reject",
             RecordStatus::Applying
@@ -116,7 +116,7 @@ impl RecordStatus {
     pub fn seed_001_msg_status(self) -> u8 {
         match self {
             RecordStatus::Pending => 0,
-            RecordStatus::Read => 1,
+            RecordStatus::Read | RecordStatus::Tentative => 1,
             RecordStatus::Accepted | RecordStatus::Applying | RecordStatus::Approved => 2,
             RecordStatus::Rejected | RecordStatus::Denied | RecordStatus::Cancelled | RecordStatus::Expired => 3,
         }

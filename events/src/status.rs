@@ -10,6 +10,8 @@ pub enum RecordStatus {
     Read,
     Accepted,
     Rejected,
+    /// Answered "maybe" (TentativelyAcceptInvite): still unanswered, the invite stays open.
+    Tentative,
     Applying,
     Approved,
     Denied,
@@ -18,11 +20,12 @@ pub enum RecordStatus {
 }
 
 impl RecordStatus {
-    pub const ALL: [RecordStatus; 9] = [
+    pub const ALL: [RecordStatus; 10] = [
         RecordStatus::Pending,
         RecordStatus::Read,
         RecordStatus::Accepted,
         RecordStatus::Rejected,
+        RecordStatus::Tentative,
         RecordStatus::Applying,
         RecordStatus::Approved,
         RecordStatus::Denied,
@@ -36,6 +39,7 @@ impl RecordStatus {
             RecordStatus::Read => "read",
             RecordStatus::Accepted => "accepted",
             RecordStatus::Rejected => "rejected",
+            RecordStatus::Tentative => "tentative",
             RecordStatus::Applying => "applying",
             RecordStatus::Approved => "approved",
             RecordStatus::Denied => "denied",
@@ -48,16 +52,20 @@ impl RecordStatus {
         RecordStatus::ALL.into_iter().find(|st| st.as_str() == s)
     }
 
-    /// The invitee has not answered yet: the record still keeps its invite open.
+    /// The invitee has not answered yet (a tentative answer is not one): the record still keeps
+    /// its invite open, can be cancelled, expires and is reminded.
     pub fn is_unanswered(self) -> bool {
-        matches!(self, RecordStatus::Pending | RecordStatus::Read)
+        matches!(
+            self,
+            RecordStatus::Pending | RecordStatus::Read | RecordStatus::Tentative
+        )
     }
 
     /// The record keeps its invite `open` (unanswered, or waiting for approval).
     pub fn keeps_open(self) -> bool {
         matches!(
             self,
-            RecordStatus::Pending | RecordStatus::Read | RecordStatus::Applying
+            RecordStatus::Pending | RecordStatus::Read | RecordStatus::Tentative | RecordStatus::Applying
         )
     }
 }

@@ -304,6 +304,8 @@ fn to_body_round_trips_through_decode() {
         ["DenyInvite", {"actor":"x","invite_id":"i"}],
         ["ExpireInvite", {"actor":"system","invite_id":"i"}],
         ["RemindInvite", {"actor":"system","invite_id":"i"}],
+        ["TentativelyAcceptInvite", {"actor":"x","invite_id":"i","proposed_begin_time":"2030-01-01T09:00:00Z",
+            "proposed_end_time":"2030-01-01T10:00:00Z","comment":"later?"}],
         ["PauseInvites", {"actor":"x","resource_id":"r","until":"2030-01-01T00:00:00.500Z"}],
         ["ResumeInvites", {"actor":"x","resource_id":"r"}],
         ["StartCall", {"actor":"x","invitee":"a","resource_id":"r","kind":"channel","name":"Call","capacity":3,

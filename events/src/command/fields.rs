@@ -63,7 +63,8 @@ pub struct LeaveResource {
 }
 
 /// The resource's owner or an admin pauses new invites on it (Discord's "pause invites"):
-/// CreateInvite, CreateInviteCode, RedeemInviteCode and StartCall on it get `invites_paused`.
+/// CreateInvite, CreateInviteCode, RedeemInviteCode and UpdateInvite adding invitees on it get
+/// `invites_paused`.
 #[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PauseInvites {
@@ -297,6 +298,32 @@ pub struct AcceptInvite {
     pub invite_id: Id,
     /// Join the resource at once (default true) when no approval is required.
     pub auto_join: Option<bool>,
+}
+
+/// An invitee answers "maybe", perhaps proposing other times for the meeting.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TentativelyAcceptInvite {
+    pub invite_id: Id,
+    pub proposed_begin_time: Option<DateTime<Utc>>,
+    pub proposed_end_time: Option<DateTime<Utc>>,
+    pub comment: Option<String>,
+}
+
+impl Fields for TentativelyAcceptInvite {
+    fn decode(body: &[u8]) -> Result<Self, ProtocolError> {
+        decode_fields(body)
+    }
+    fn validate(&self) -> Result<(), ProtocolError> {
+        check_opt_len("comment", &self.comment, MAX_TEXT)?;
+        match (self.proposed_begin_time, self.proposed_end_time) {
+            (Some(begin), Some(end)) if end <= begin => Err(ProtocolError::invalid(
+                "proposed_end_time",
+                "must be after proposed_begin_time",
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// An invitee refuses.

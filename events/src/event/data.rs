@@ -107,8 +107,9 @@ pub struct MemberLeft {
     pub user_id: Id,
 }
 
-/// New invites, codes and calls on the resource are refused (`invites_paused`) until it is
-/// resumed, or until `until` if set; invites already sent can still be answered.
+/// New invites, codes, redemptions and added invitees on the resource are refused
+/// (`invites_paused`) until it is resumed, or until `until` if set; invites already sent can
+/// still be answered.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InvitesPaused {
     pub at: Time,
@@ -171,6 +172,10 @@ pub struct InviteUpdated {
     pub removed: Vec<Id>,
     pub resource_id: Id,
     pub role: String,
+    /// The invitees whose tentative answers went back to `pending`: the meeting's begin or end
+    /// time changed (absent when none, so older updates read the same).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tentative_reset: Vec<Id>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -204,6 +209,24 @@ pub struct InviteRejected {
     pub inviter: Id,
     #[serde(default)]
     pub reason: Option<String>,
+    pub resource_id: Id,
+    pub role: String,
+}
+
+/// An invitee answers "maybe" (Microsoft Graph's `tentativelyAccept`), perhaps proposing other
+/// times; the record is `tentative` and still unanswered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InviteTentativelyAccepted {
+    pub at: Time,
+    #[serde(default)]
+    pub comment: Option<String>,
+    pub invite_id: Id,
+    pub invitee: Id,
+    pub inviter: Id,
+    #[serde(default)]
+    pub proposed_begin_time: Option<Time>,
+    #[serde(default)]
+    pub proposed_end_time: Option<Time>,
     pub resource_id: Id,
     pub role: String,
 }

@@ -126,6 +126,19 @@ pub fn notifications(event: &Event, position: u64, memory: &dyn Memory) -> Vec<N
             Some(&e.invitee),
             &e.at,
         )],
+        Event::InviteTentativelyAccepted(e) => vec![make(
+            &e.inviter,
+            "invite_tentative",
+            format!(
+                "{} has tentatively accepted to become {}",
+                memory.name(&e.invitee),
+                e.role
+            ),
+            Some(&e.invite_id),
+            Some(&e.resource_id),
+            Some(&e.invitee),
+            &e.at,
+        )],
         Event::InviteRejected(e) => vec![make(
             &e.inviter,
             "invite_rejected",

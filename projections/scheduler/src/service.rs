@@ -1,5 +1,5 @@
 //! The scheduler role: keeps the timers up to date from the events, and fires those that are
-//! due by sending `ExpireInvite` or `RemindInvite` as `system`. A timer's command id is an HMAC
+//! due by sending `ExpireInvite`, `RemindInvite` or `ResumeInvites` as `system`. A timer's command id is an HMAC
 //! of the timer and its due time under the service key, so firing it again after a crash appends
 //! nothing (each timer fires once, also for what fell due while the scheduler was down), and no
 //! user can guess it.

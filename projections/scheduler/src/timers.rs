@@ -180,7 +180,9 @@ impl invitebus_feed::Projection for Timers {
             // A timer's command carries the trace of the command that set it.
             if let (Event::InviteCreated(_) | Event::InviteUpdated(_), Some(t)) = (event, &env.traceparent) {
                 let invite = env.stream_id.strip_prefix("invite-").unwrap_or_default();
-                tx.prepare_cached("UPDATE timers SET traceparent = ?2 WHERE invite_id = ?1 AND fired = 0")?
+                tx.prepare_cached(
+                    "UPDATE timers SET traceparent = ?2 WHERE invite_id = ?1 AND kind IN ('expire', 'remind') AND fired = 0",
+                )?
                     .execute(params![invite, t])?;
             }
             Ok::<_, SchedulerError>(())

@@ -12,8 +12,21 @@ pub(crate) fn json<T: Serialize>(v: &Option<T>) -> Option<String> {
     v.as_ref().map(|v| serde_json::to_string(v).expect("json serializes"))
 }
 
+/// A tentative answer's proposal as the records keep it: `{"begin_time","comment","end_time"}`.
+pub(crate) fn proposal(e: &invitebus_events::event::InviteTentativelyAccepted) -> String {
+    serde_json::json!({"begin_time": e.proposed_begin_time, "end_time": e.proposed_end_time, "comment": e.comment})
+        .to_string()
+}
+
 pub(crate) fn time(t: &chrono::DateTime<chrono::Utc>) -> String {
     format_time(t)
+}
+
+/// A record's tentative proposal (None clears it).
+fn set_proposal(tx: &Connection, invite: &str, invitee: &str, proposal: Option<String>) -> rusqlite::Result<()> {
+    tx.prepare_cached("UPDATE records SET proposal = ?3 WHERE invite_id = ?1 AND invitee = ?2")?
+        .execute(params![invite, invitee, proposal])?;
+    Ok(())
 }
 
 /// The record changes of one batch, with the counts they move (`None` while bulk loading).
@@ -97,16 +110,28 @@ impl Rows {
     }
 }
 
-/// Recomputes an invite's status from its records (cancelled and expired stay).
-fn invite_status(tx: &Connection, invite: &str, at: &str) -> rusqlite::Result<()> {
-    tx.prepare_cached(
+/// The statement of [`invite_status`], its list of statuses made from
+/// [`RecordStatus::keeps_open`], the one rule (the bulk fold asks it too).
+static INVITE_STATUS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let open: Vec<String> = RecordStatus::ALL
+        .into_iter()
+        .filter(|s| s.keeps_open())
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect();
+    format!(
         "UPDATE invites SET updated_at = ?2, status = CASE \
            WHEN status IN ('cancelled', 'expired') THEN status \
-           WHEN EXISTS (SELECT 1 FROM records WHERE invite_id = ?1 AND status IN ('pending', 'read', 'applying')) THEN 'open' \
+           WHEN EXISTS (SELECT 1 FROM records WHERE invite_id = ?1 AND status IN ({})) THEN 'open' \
            ELSE 'closed' END \
          WHERE invite_id = ?1",
-    )?
-    .execute(params![invite, at])?;
+        open.join(", ")
+    )
+});
+
+/// Recomputes an invite's status from its records (cancelled and expired stay): open while a
+/// record keeps it open.
+fn invite_status(tx: &Connection, invite: &str, at: &str) -> rusqlite::Result<()> {
+    tx.prepare_cached(&INVITE_STATUS)?.execute(params![invite, at])?;
     Ok(())
 }
 
@@ -199,6 +224,17 @@ impl Rows {
                         &at,
                     )?;
                 }
+                for asked in &e.tentative_reset {
+                    self.set(
+                        tx,
+                        e.invite_id.as_str(),
+                        asked.as_str(),
+                        RecordStatus::Pending,
+                        None,
+                        &at,
+                    )?;
+                    set_proposal(tx, e.invite_id.as_str(), asked.as_str(), None)?;
+                }
                 invite_status(tx, e.invite_id.as_str(), &at)?;
             }
             Event::InviteCancelled(e) => {
@@ -235,6 +271,12 @@ impl Rows {
                     &at,
                 )?;
                 invite_status(tx, e.invite_id.as_str(), &at)?;
+            }
+            Event::InviteTentativelyAccepted(e) => {
+                let at = time(&e.at);
+                let (invite, invitee) = (e.invite_id.as_str(), e.invitee.as_str());
+                self.set(tx, invite, invitee, RecordStatus::Tentative, None, &at)?;
+                set_proposal(tx, invite, invitee, Some(proposal(e)))?;
             }
             Event::InviteRead(e) => {
                 let at = time(&e.at);

@@ -75,6 +75,7 @@ struct Record {
     inviter: String,
     hidden: bool,
     approve_description: Option<String>,
+    proposal: Option<String>,
     created_at: Time,
     updated_at: Time,
 }
@@ -184,6 +185,12 @@ impl Fold {
                 for added in &e.added {
                     self.insert(&e.invite_id, added, e.resource_id.as_str(), e.inviter.as_str(), at);
                 }
+                for asked in &e.tentative_reset {
+                    self.set(&e.invite_id, asked, RecordStatus::Pending, None, at);
+                    if let Some(r) = self.record_mut(&e.invite_id, asked) {
+                        r.proposal = None;
+                    }
+                }
                 self.invite_status(&e.invite_id, at);
             }
             Event::InviteCancelled(e) => {
@@ -213,6 +220,13 @@ impl Fold {
                 let at = e.at;
                 self.set(&e.invite_id, &e.invitee, RecordStatus::Rejected, None, at);
                 self.invite_status(&e.invite_id, at);
+            }
+            Event::InviteTentativelyAccepted(e) => {
+                self.set(&e.invite_id, &e.invitee, RecordStatus::Tentative, None, e.at);
+                let proposal = crate::apply::proposal(&e);
+                if let Some(r) = self.record_mut(&e.invite_id, &e.invitee) {
+                    r.proposal = Some(proposal);
+                }
             }
             Event::InviteRead(e) => {
                 self.set(&e.invite_id, &e.invitee, RecordStatus::Read, None, e.at);
@@ -373,6 +387,7 @@ impl Fold {
             inviter: inviter.to_string(),
             hidden: false,
             approve_description: None,
+            proposal: None,
             created_at: at,
             updated_at: at,
         };
@@ -407,12 +422,11 @@ impl Fold {
             return;
         };
         let records = &self.records;
-        let waiting = slot.records.iter().filter_map(|(_, s)| records.get(s)).any(|r| {
-            matches!(
-                r.status,
-                RecordStatus::Pending | RecordStatus::Read | RecordStatus::Applying
-            )
-        });
+        let waiting = slot
+            .records
+            .iter()
+            .filter_map(|(_, s)| records.get(s))
+            .any(|r| r.status.keeps_open());
         if let Some(i) = slot.invite.as_deref_mut() {
             i.updated_at = at;
             if !matches!(i.status, "cancelled" | "expired") {

@@ -75,6 +75,7 @@ pub fn people(event: &Event) -> Vec<&Id> {
         Event::InviteCancelled(e) => e.cancelled.iter().chain([&e.inviter]).collect(),
         Event::InviteAccepted(e) => vec![&e.invitee, &e.inviter],
         Event::InviteRejected(e) => vec![&e.invitee, &e.inviter],
+        Event::InviteTentativelyAccepted(e) => vec![&e.invitee, &e.inviter],
         Event::InviteResent(e) => e.invitees.iter().chain([&e.inviter]).collect(),
         Event::InviteRead(e) => vec![&e.invitee, &e.inviter],
         Event::InviteHidden(e) => vec![&e.user_id],

@@ -175,20 +175,26 @@ pub fn received(conn: &Connection, q: &QueryRequest) -> Result<Value, ProtocolEr
 
 /// The invitees of an invite, each with status and profile.
 fn invitees(conn: &Connection, invite: &str) -> Result<Vec<Value>, ProtocolError> {
-    let rows: Vec<(String, String, Option<String>, String)> = conn
+    type Row = (String, String, Option<String>, String, Option<String>);
+    let rows: Vec<Row> = conn
         .prepare_cached(
-            "SELECT invitee, status, approve_description, updated_at FROM records WHERE invite_id = ?1 ORDER BY seq",
+            "SELECT invitee, status, approve_description, updated_at, proposal FROM records WHERE invite_id = ?1 \
+             ORDER BY seq",
         )
         .map_err(db)?
-        .query_map([invite], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .query_map([invite], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
         .map_err(db)?
         .collect::<Result<_, _>>()
         .map_err(db)?;
     rows.into_iter()
-        .map(|(user, status, description, updated_at)| {
+        .map(|(user, status, description, updated_at, proposal)| {
             Ok(
                 json!({"user_id": user, "status": status, "approve_description": description,
-                "updated_at": updated_at, "user_info": user_info(conn, &user)?}),
+                "updated_at": updated_at,
+                "proposal": if status == "tentative" { parse(proposal) } else { Value::Null },
+                "user_info": user_info(conn, &user)?}),
             )
         })
         .collect()

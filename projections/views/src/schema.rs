@@ -9,7 +9,7 @@
 /// [`crate::counts`]); a file of another version is rebuilt from the log on open.
 pub const LAYOUT: invitebus_feed::store::Layout = invitebus_feed::store::Layout {
     schema: CREATE,
-    version: 4,
+    version: 5,
     load_indexes: &[],
     fill: crate::counts::FILL,
 };
@@ -38,7 +38,7 @@ CREATE INDEX IF NOT EXISTS invites_resource ON invites (resource_id);
 CREATE TABLE IF NOT EXISTS records (
     seq INTEGER PRIMARY KEY, invite_id TEXT NOT NULL, invitee TEXT NOT NULL, status TEXT NOT NULL,
     resource_id TEXT NOT NULL, inviter TEXT NOT NULL,
-    hidden INTEGER NOT NULL DEFAULT 0, approve_description TEXT, created_at TEXT NOT NULL,
+    hidden INTEGER NOT NULL DEFAULT 0, approve_description TEXT, proposal TEXT, created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL, UNIQUE (invite_id, invitee)
 );
 CREATE INDEX IF NOT EXISTS records_invitee ON records (invitee, seq);

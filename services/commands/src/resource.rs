@@ -3,6 +3,7 @@
 
 use crate::aggregate::aggregate;
 use crate::ctx::Ctx;
+use crate::decision::Store;
 use crate::error::{into_protocol_error, Rejection, StoreError};
 use chrono::{DateTime, Utc};
 use invitebus_events::event::{MemberJoined, ResourceRegistered, StreamType, Via};
@@ -72,6 +73,13 @@ impl ResourceState {
             0 => None,
             cap => Some((cap as usize).saturating_sub(self.members.len())),
         }
+    }
+
+    /// Loads `resource_id`'s stream for a command that appends to it: what the resource
+    /// commands' `load` is.
+    pub fn load_own<'s>(mut store: Store<'s>, resource_id: &Id) -> Result<&'s ResourceState, ResourceError> {
+        store.own::<ResourceState>(resource_id)?;
+        Ok(store.loaded().get::<ResourceState>(resource_id)?)
     }
 
     /// The resource's info, or `not_found`.

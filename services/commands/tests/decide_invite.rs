@@ -210,6 +210,7 @@ fn update_invite_adds_invitees() {
         removed: vec![],
         resource_id: id("conf"),
         role: "pcmember".into(),
+        tentative_reset: vec![],
     })]);
     assert_eq!(s.record_status("inv", "li"), Some(RecordStatus::Pending));
 }
@@ -230,6 +231,7 @@ fn update_invite_removes_unanswered_invitees() {
         removed: ids(&["li"]),
         resource_id: id("conf"),
         role: "member".into(),
+        tentative_reset: vec![],
     })]);
     assert_eq!(s.record_status("grp", "li"), None);
 }
@@ -302,6 +304,7 @@ fn update_invite_changes_message_and_expiry_and_keeps_the_rest() {
         removed: vec![],
         resource_id: id("conf"),
         role: "member".into(),
+        tentative_reset: vec![],
     })]);
 }
 

@@ -356,8 +356,10 @@ pub async fn published_prefix(js: &jetstream::Context, log: &mut EventLog) -> Re
 /// When the log ends where the stream does, inside a command of several events (its writer
 /// stopped between two of their publishes), appends the rest of that command as its first event
 /// carries it ([`crate::stored`]), unpublished: this log's relay publishes it next. A writer
-/// taking over calls this before deciding anything. Returns how many events were appended (0
-/// when the tip ends a command, or the command carried no rest: an older writer's, or too large).
+/// taking over calls this before deciding anything. Returns how many events were appended: 0
+/// when the tip ends a command, or when its rest cannot be used (none carried: an older writer's
+/// or a too large command; unreadable; not continuing the chain), which is logged and counted
+/// (`invitebus_writer_partial_commands_total`) and never stops a takeover.
 pub async fn complete_tip(js: &jetstream::Context, log: &mut EventLog) -> Result<u64, CopyError> {
     let nats = |e: Box<dyn std::error::Error + Send + Sync>| CopyError::Nats(e);
     let mut stream = js.get_stream(EVENTS_STREAM).await.map_err(|e| nats(e.into()))?;
@@ -372,25 +374,27 @@ pub async fn complete_tip(js: &jetstream::Context, log: &mut EventLog) -> Result
     if end <= last || first > last {
         return Ok(0);
     }
+    // Past this point nothing stops a takeover: a rest that cannot be read or does not continue
+    // the chain leaves the command partial, said in the log and counted, as before this existed.
+    let partial = |reason: String| {
+        tracing::error!(position = last, first, end, %reason, "the stream ends inside a command whose rest cannot be used: it stays partial");
+        metrics::counter!("invitebus_writer_partial_commands_total").increment(1);
+        Ok(0)
+    };
     let head = match first == last {
         true => tip,
-        false => stream.get_raw_message(first).await.map_err(|e| nats(e.into()))?,
-    };
-    let bad = |reason: String| CopyError::Message {
-        sequence: first,
-        reason,
+        false => match stream.get_raw_message(first).await {
+            Ok(m) => m,
+            Err(e) => return partial(format!("its first event, {first}: {e}")),
+        },
     };
     let Some(rest) = head.headers.get(crate::stored::REST_HEADER) else {
-        tracing::warn!(
-            position = last,
-            first,
-            end,
-            "the stream ends inside a command that carries no rest: it stays partial"
-        );
-        return Ok(0);
+        return partial(format!("its first event carries no {}", crate::stored::REST_HEADER));
     };
-    let rest: crate::stored::Rest =
-        serde_json::from_str(rest.as_str()).map_err(|e| bad(format!("{}: {e}", crate::stored::REST_HEADER)))?;
+    let rest: crate::stored::Rest = match serde_json::from_str(rest.as_str()) {
+        Ok(rest) => rest,
+        Err(e) => return partial(format!("{}: {e}", crate::stored::REST_HEADER)),
+    };
     let count = rest.events.len();
     let mut copies: Vec<Copied> = rest
         .events
@@ -399,13 +403,15 @@ pub async fn complete_tip(js: &jetstream::Context, log: &mut EventLog) -> Result
         .map(|envelope| Copied { envelope, reply: None })
         .collect();
     if copies.last().map(|c| c.envelope.position) != Some(end) || count as u64 != end - first {
-        return Err(bad(format!("its rest does not end the command at {end}")));
+        return partial(format!("its rest does not end the command at {end}"));
     }
     if let Some(c) = copies.last_mut() {
         c.reply = rest.reply.map(|r| r.to_string());
     }
     let appended = copies.len() as u64;
-    log.append_chained(&copies, false)?;
+    if let Err(e) = log.append_chained(&copies, false) {
+        return partial(format!("its rest does not continue the log: {e}"));
+    }
     tracing::warn!(
         position = last,
         appended,

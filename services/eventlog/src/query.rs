@@ -51,7 +51,7 @@ pub struct Published {
     /// (`restore`, a standby) answers a retry the same way.
     pub reply: Option<String>,
     /// The first event of its command: the relay stamps a command of several events on its
-    /// first message with the rest of it ([`crate::span`]).
+    /// first message with the rest of it ([`crate::stored`]).
     pub starts_command: bool,
     /// The last event of its command: the relay cuts rounds, and stops when its lease ends,
     /// only after one, so that a writer change never leaves half a command in the stream.
@@ -194,6 +194,20 @@ pub(crate) fn read_published(conn: &Connection, after: u64, limit: usize) -> Res
         out.push(event);
     }
     Ok(out)
+}
+
+/// See [`crate::LogReader::command_start`].
+pub(crate) fn command_start(conn: &Connection, position: u64, within: u64) -> Result<Option<u64>, LogError> {
+    let from = position.saturating_sub(within + 1);
+    let rows = read_published_rows(conn, from, (position - from) as usize)?;
+    let Some((_, key)) = rows.last().filter(|(e, _)| e.position == position) else {
+        return Ok(None);
+    };
+    let same = rows.iter().rev().take_while(|(_, k)| k == key).count() as u64;
+    Ok(match position - same {
+        before if before > from || before == 0 => Some(before + 1),
+        _ => None,
+    })
 }
 
 /// What tells one command's events from the next one's: actor, command_id, command_type,

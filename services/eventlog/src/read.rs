@@ -71,6 +71,14 @@ impl LogReader {
         query::read_published(&self.conn, after, limit)
     }
 
+    /// The position of the first event of the command that `position` is part of, when it began
+    /// at most `within` events before (one read): the relay stamps a command it resumes in the
+    /// middle with its whole span. None past that: such a command carries no rest anyway
+    /// ([`crate::stored::REST_MAX`]).
+    pub fn command_start(&self, position: u64, within: u64) -> Result<Option<u64>, LogError> {
+        query::command_start(&self.conn, position, within)
+    }
+
     /// Every event after `after`, read page by page, for replays and audits of the whole log.
     pub fn iter_from(&self, after: u64) -> impl Iterator<Item = Result<Envelope, LogError>> + '_ {
         let mut next = after;

@@ -201,6 +201,10 @@ impl Relay {
             // blocks on a dead connection, acks that never come) is abandoned, counted, and the
             // relay goes on from the last position JetStream acknowledged.
             let mut waiting: BTreeSet<u64> = rows.iter().map(|r| r.position).collect();
+            let resumed_from = match rows.first() {
+                Some(r) if !r.starts_command => reader.command_start(r.position, 512)?,
+                _ => None,
+            };
             let round = tokio::time::timeout(RELAY_STALL, async {
                 // The probe: the round's first position alone. Stored fresh (not a duplicate),
                 // it proves the stream ended at this log's last published event, so the rest
@@ -208,7 +212,7 @@ impl Relay {
                 // answered `duplicate` could be followed by one whose expected sequence matches
                 // the other writer's event: a fork. One round trip per round (a round is up to
                 // RELAY_BATCH events; at low rates a round is that one event anyway).
-                let stamps = crate::stored::stamps(&rows);
+                let stamps = crate::stored::stamps(&rows, resumed_from);
                 let mut rows = rows.into_iter().zip(stamps);
                 let probe: Vec<_> = rows.by_ref().take(1).collect();
                 self.publish_all(probe, &mut acks, &inbox, &mut waiting).await?;

@@ -39,20 +39,31 @@ pub struct Rest {
     pub reply: Option<serde_json::Value>,
 }
 
-/// The stamps of one round's events, by index: each command of several events that starts and
-/// ends inside `rows` (a command cut by a round, or resumed in the middle, gets none).
-pub fn stamps(rows: &[Published]) -> Vec<Option<Stamp>> {
+/// The stamps of one round's events, by index: each command of several events that ends inside
+/// `rows`. A round that begins inside a command (resumed after a failed round, a restart, or the
+/// rest a takeover completed) passes where that command began as `resumed_from`: its events get
+/// the span only, its first event (in the stream already) carried the rest.
+pub fn stamps(rows: &[Published], resumed_from: Option<u64>) -> Vec<Option<Stamp>> {
     let mut out = vec![None; rows.len()];
     let mut i = 0;
     while let Some(first) = rows.get(i) {
         let Some(end) = rows[i..].iter().position(|e| e.ends_command).map(|n| i + n) else {
             break;
         };
-        if first.starts_command && end > i {
+        let start = match (first.starts_command, i, resumed_from) {
+            (true, _, _) => Some(first.position),
+            (false, 0, Some(p)) if p < first.position => Some(p),
+            _ => None,
+        };
+        if let Some(start) = start.filter(|&s| end > i || s < first.position) {
             let last = &rows[end];
-            let span = format!("{}-{}", first.position, last.position);
-            let mut rest = b"{\"events\":[".to_vec();
-            for (k, e) in rows[i + 1..=end].iter().enumerate() {
+            let span = format!("{start}-{}", last.position);
+            let size: usize = rows[i + 1..=end].iter().map(|e| e.payload.len() + 1).sum();
+            let mut rest = Vec::with_capacity(size.min(REST_MAX) + 64);
+            rest.extend_from_slice(b"{\"events\":[");
+            // Built only when it is carried (a larger command skips the copying too).
+            let carried = first.starts_command && size <= REST_MAX;
+            for (k, e) in rows[i + 1..=end].iter().enumerate().take_while(|_| carried) {
                 if k > 0 {
                     rest.push(b',');
                 }
@@ -61,8 +72,9 @@ pub fn stamps(rows: &[Published]) -> Vec<Option<Stamp>> {
             rest.extend_from_slice(b"],\"reply\":");
             rest.extend_from_slice(last.reply.as_deref().unwrap_or("null").as_bytes());
             rest.push(b'}');
-            let rest = (rest.len() <= REST_MAX).then(|| String::from_utf8(rest).expect("envelopes are UTF-8"));
-            if rest.is_none() {
+            let rest =
+                (carried && rest.len() <= REST_MAX).then(|| String::from_utf8(rest).expect("envelopes are UTF-8"));
+            if first.starts_command && rest.is_none() {
                 tracing::warn!(position = first.position, events = end + 1 - i, "a command too large to carry its rest: a writer change between its publishes would leave part of it");
             }
             for (k, slot) in out[i..=end].iter_mut().enumerate() {

@@ -215,7 +215,7 @@ fn a_command_of_several_events_carries_its_rest_on_its_first_event() {
     let rows = LogReader::open(&path).unwrap().read_published(0, 10).unwrap();
     let starts: Vec<bool> = rows.iter().map(|e| e.starts_command).collect();
     assert_eq!(starts, [true, true, false, false, true]);
-    let stamps = invitebus_eventlog::stored::stamps(&rows);
+    let stamps = invitebus_eventlog::stored::stamps(&rows, None);
     let spans: Vec<Option<&str>> = stamps.iter().map(|s| s.as_ref().map(|s| s.span.as_str())).collect();
     assert_eq!(spans, [None, Some("2-4"), Some("2-4"), Some("2-4"), None]);
     let rest: invitebus_eventlog::stored::Rest =
@@ -224,15 +224,33 @@ fn a_command_of_several_events_carries_its_rest_on_its_first_event() {
     assert_eq!(positions, [3, 4]);
     assert_eq!(rest.reply, Some(json!({"n": 2})));
     assert!(stamps[2].as_ref().unwrap().rest.is_none());
-    // Read from inside the command, its events are not a command's start.
-    let rows = LogReader::open(&path).unwrap().read_published(2, 10).unwrap();
+    // Read from inside the command, its events are not a command's start; the relay finds where
+    // it began and stamps them with the whole span (no rest: the first event carried it).
+    let reader = LogReader::open(&path).unwrap();
+    let rows = reader.read_published(2, 10).unwrap();
     assert_eq!(
         rows.iter().map(|e| e.starts_command).collect::<Vec<_>>(),
         [false, false, true]
     );
-    assert!(invitebus_eventlog::stored::stamps(&rows)[..2]
-        .iter()
-        .all(Option::is_none));
+    assert_eq!(reader.command_start(3, 10).unwrap(), Some(2));
+    assert_eq!(reader.command_start(4, 10).unwrap(), Some(2));
+    assert_eq!(
+        reader.command_start(4, 1).unwrap(),
+        None,
+        "began further back than asked"
+    );
+    assert_eq!(reader.command_start(5, 10).unwrap(), Some(5));
+    assert_eq!(reader.command_start(1, 10).unwrap(), Some(1));
+    let stamps = invitebus_eventlog::stored::stamps(&rows, Some(2));
+    let spans: Vec<Option<&str>> = stamps.iter().map(|s| s.as_ref().map(|s| s.span.as_str())).collect();
+    assert_eq!(spans, [Some("2-4"), Some("2-4"), None]);
+    assert!(stamps.iter().flatten().all(|s| s.rest.is_none()));
+    let rows = reader.read_published(3, 10).unwrap();
+    let spans: Vec<Option<String>> = invitebus_eventlog::stored::stamps(&rows, Some(2))
+        .into_iter()
+        .map(|s| s.map(|s| s.span))
+        .collect();
+    assert_eq!(spans, [Some("2-4".to_string()), None], "the command's last event alone");
 }
 
 /// A writer stopped between two publishes of one command (here JetStream refuses the third

@@ -244,7 +244,7 @@ async fn update(
 }
 
 /// Seed 001's detail: creator, pushStatus, the meeting with millisecond times, and each member's
-/// msgStatus and whether they are still reminded.
+/// msgStatus, whether they are still reminded, and a tentative member's proposal.
 async fn detail(cfg: &GatewayConfig, caller: &Caller, body: &Map<String, Value>) -> Result<Value, ProtocolError> {
     let id = invite_id(body)?;
     let invite = cfg.fresh_query(caller, "invite", json!({"invite_id": id})).await?;
@@ -269,13 +269,23 @@ async fn detail(cfg: &GatewayConfig, caller: &Caller, body: &Map<String, Value>)
         .map(|m| {
             let uid = m["user_id"].as_str().unwrap_or_default();
             let status = m["status"].as_str().and_then(RecordStatus::parse);
-            json!({
+            let mut member = json!({
                 "uid": uid,
                 "name": name_of(uid, &m["user_info"]),
                 "msgStatus": status.map(RecordStatus::seed_001_msg_status),
                 "remind": status.is_some_and(RecordStatus::reminded),
                 "status": m["status"],
-            })
+            });
+            // A tentative answer's proposal, in the seed's millisecond times (msgStatus says 1).
+            if status == Some(RecordStatus::Tentative) {
+                let p = &m["proposal"];
+                member["proposal"] = json!({
+                    "beginTime": rfc3339_to_millis(&p["begin_time"]),
+                    "endTime": rfc3339_to_millis(&p["end_time"]),
+                    "comment": p["comment"],
+                });
+            }
+            member
         })
         .collect();
     let d = &invite["detail"];

@@ -224,13 +224,29 @@ fn invite_story(i: u64, base: DateTime<Utc>, users: u64, resources: u64) -> Vec<
             resource_id: resource_id.clone(),
             role: role.clone(),
         })),
-        4 => out.push(Event::InviteRead(InviteRead {
-            at: later,
-            invite_id: invite_id.clone(),
-            invitee: a.clone(),
-            inviter: inviter.clone(),
-            resource_id: resource_id.clone(),
-        })),
+        4 => {
+            out.push(Event::InviteRead(InviteRead {
+                at: later,
+                invite_id: invite_id.clone(),
+                invitee: a.clone(),
+                inviter: inviter.clone(),
+                resource_id: resource_id.clone(),
+            }));
+            // Every other one is then answered "maybe", with a proposal.
+            if i % 20 == 14 {
+                out.push(Event::InviteTentativelyAccepted(InviteTentativelyAccepted {
+                    at: later,
+                    comment: Some(format!("later {i}?")),
+                    invite_id: invite_id.clone(),
+                    invitee: a.clone(),
+                    inviter: inviter.clone(),
+                    proposed_begin_time: Some(at + Duration::days(2)),
+                    proposed_end_time: None,
+                    resource_id: resource_id.clone(),
+                    role: role.clone(),
+                }));
+            }
+        }
         5 => out.push(Event::InviteCancelled(InviteCancelled {
             at: later,
             cancelled: invitees.clone(),
@@ -293,6 +309,7 @@ fn invite_story(i: u64, base: DateTime<Utc>, users: u64, resources: u64) -> Vec<
                     removed,
                     resource_id: resource_id.clone(),
                     role: role.clone(),
+                    tentative_reset: vec![],
                 })
             };
             let back = !removed.is_empty() && i % 40 == 38;

@@ -74,7 +74,7 @@ impl Fold {
         }
         let mut stmt = tx.prepare(
             "INSERT INTO records (seq, invite_id, invitee, status, resource_id, inviter, hidden, approve_description, \
-             created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+             created_at, updated_at, proposal) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )?;
         for (seq, r) in &self.records {
             stmt.execute(params![
@@ -87,7 +87,8 @@ impl Fold {
                 r.hidden,
                 r.approve_description,
                 time(&r.created_at),
-                time(&r.updated_at)
+                time(&r.updated_at),
+                r.proposal
             ])?;
         }
         if counts {

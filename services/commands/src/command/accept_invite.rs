@@ -3,7 +3,7 @@
 
 use crate::ctx::Ctx;
 use crate::decision::{Decision, Store};
-use crate::invite::guards::{answered, own_record, still_valid, via};
+use crate::invite::guards::{answering, via};
 use crate::invite::InviteError;
 use crate::invite::OnInvite;
 use invitebus_events::command as cmd;
@@ -23,11 +23,7 @@ impl Decision for AcceptInvite {
 
     fn decide(&self, on: &OnInvite<'_>, ctx: &Ctx) -> Result<Vec<Event>, InviteError> {
         let (invite, resource) = (on.invite()?, on.resource);
-        let record = own_record(invite, ctx)?;
-        if !record.status.is_unanswered() {
-            return Err(answered(record.status, invite));
-        }
-        still_valid(invite, ctx)?;
+        answering(invite, ctx)?;
         let status = if invite.requires_approval {
             RecordStatus::Applying
         } else {

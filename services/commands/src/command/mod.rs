@@ -26,6 +26,7 @@ pub mod resend_invite;
 pub mod resume_invites;
 pub mod start_call;
 pub mod start_export;
+pub mod tentatively_accept_invite;
 pub mod update_invite;
 pub mod upsert_user;
 
@@ -60,6 +61,9 @@ pub fn execute(
         Command::CancelInvite(c) => run(cancel_invite::CancelInvite(c), store, ctx).map_err(Into::into),
         Command::AcceptInvite(c) => run(accept_invite::AcceptInvite(c), store, ctx).map_err(Into::into),
         Command::RejectInvite(c) => run(reject_invite::RejectInvite(c), store, ctx).map_err(Into::into),
+        Command::TentativelyAcceptInvite(c) => {
+            run(tentatively_accept_invite::TentativelyAcceptInvite(c), store, ctx).map_err(Into::into)
+        }
         Command::ResendInvite(c) => run(resend_invite::ResendInvite(c), store, ctx).map_err(Into::into),
         Command::MarkInviteRead(c) => run(mark_invite_read::MarkInviteRead(c), store, ctx).map_err(Into::into),
         Command::HideInvite(c) => run(hide_invite::HideInvite(c), store, ctx).map_err(Into::into),

@@ -15,9 +15,8 @@ impl Decision for RegisterResource {
     type State<'s> = &'s ResourceState;
     type Error = ResourceError;
 
-    fn load<'s>(&mut self, mut store: Store<'s>, _: &Ctx) -> Result<&'s ResourceState, ResourceError> {
-        store.own::<ResourceState>(&self.0.resource_id)?;
-        Ok(store.loaded().get::<ResourceState>(&self.0.resource_id)?)
+    fn load<'s>(&mut self, store: Store<'s>, _: &Ctx) -> Result<&'s ResourceState, ResourceError> {
+        ResourceState::load_own(store, &self.0.resource_id)
     }
 
     fn decide(&self, state: &&ResourceState, ctx: &Ctx) -> Result<Vec<Event>, ResourceError> {

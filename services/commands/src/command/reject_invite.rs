@@ -2,7 +2,7 @@
 
 use crate::ctx::Ctx;
 use crate::decision::{Decision, Store};
-use crate::invite::guards::{answered, own_record, still_valid};
+use crate::invite::guards::answering;
 use crate::invite::InviteError;
 use crate::invite::OnInvite;
 use invitebus_events::command as cmd;
@@ -22,11 +22,7 @@ impl Decision for RejectInvite {
 
     fn decide(&self, on: &OnInvite<'_>, ctx: &Ctx) -> Result<Vec<Event>, InviteError> {
         let invite = on.invite()?;
-        let record = own_record(invite, ctx)?;
-        if !record.status.is_unanswered() {
-            return Err(answered(record.status, invite));
-        }
-        still_valid(invite, ctx)?;
+        answering(invite, ctx)?;
         Ok(vec![Event::InviteRejected(InviteRejected {
             invite_id: invite.invite_id.clone(),
             resource_id: invite.resource_id.clone(),

@@ -8,7 +8,7 @@ use crate::invite::OnInvite;
 use crate::resource::full;
 use invitebus_events::command as cmd;
 use invitebus_events::event::InviteUpdated;
-use invitebus_events::{Event, Id, InviteStatus};
+use invitebus_events::{Event, Id, InviteStatus, RecordStatus};
 use serde_json::{json, Value};
 
 pub struct UpdateInvite(pub cmd::UpdateInvite);
@@ -66,13 +66,25 @@ impl Decision for UpdateInvite {
         if resource.room().is_some_and(|room| c.add_invitees.len() > room) {
             return Err(full(&invite.resource_id).into());
         }
+        let detail = c.detail.clone().or_else(|| invite.detail.clone());
+        let times = |d: &Option<cmd::InviteDetail>| d.as_ref().map(|d| (d.begin_time, d.end_time));
+        // New times answer a tentative invitee's proposal: they are asked again (`pending`).
+        let tentative_reset = match times(&detail) != times(&invite.detail) {
+            true => invite
+                .records
+                .iter()
+                .filter(|r| r.status == RecordStatus::Tentative && !c.remove_invitees.contains(&r.invitee))
+                .map(|r| r.invitee.clone())
+                .collect(),
+            false => vec![],
+        };
         Ok(vec![Event::InviteUpdated(InviteUpdated {
             invite_id: invite.invite_id.clone(),
             resource_id: invite.resource_id.clone(),
             inviter: invite.inviter.clone(),
             role: invite.role.clone(),
             message: c.message.clone().or_else(|| invite.message.clone()),
-            detail: c.detail.clone().or_else(|| invite.detail.clone()),
+            detail,
             expires_at: match c.expires_in {
                 Some(_) => expires_at(c.expires_in, ctx)?,
                 None => invite.expires_at,
@@ -80,6 +92,7 @@ impl Decision for UpdateInvite {
             added: c.add_invitees.clone(),
             removed: c.remove_invitees.clone(),
             invitees,
+            tentative_reset,
             at: ctx.now,
         })])
     }

@@ -39,6 +39,17 @@ pub fn own_record<'a>(invite: &'a Invite, ctx: &Ctx) -> Result<&'a Record, Invit
     invite.record(&ctx.actor).ok_or(InviteError::NotInvitee)
 }
 
+/// The actor's own record, still open to an answer (accept, reject, "maybe"): unanswered, and
+/// the invite not cancelled or past its end.
+pub fn answering<'a>(invite: &'a Invite, ctx: &Ctx) -> Result<&'a Record, InviteError> {
+    let record = own_record(invite, ctx)?;
+    if !record.status.is_unanswered() {
+        return Err(answered(record.status, invite));
+    }
+    still_valid(invite, ctx)?;
+    Ok(record)
+}
+
 /// The code for a record that was already answered.
 pub fn answered(status: RecordStatus, invite: &Invite) -> InviteError {
     let id = invite.invite_id.clone();
@@ -47,7 +58,7 @@ pub fn answered(status: RecordStatus, invite: &Invite) -> InviteError {
         RecordStatus::Rejected => InviteError::AlreadyRejected(id),
         RecordStatus::Cancelled => InviteError::Cancelled(id),
         RecordStatus::Expired => InviteError::Expired(id),
-        RecordStatus::Denied | RecordStatus::Pending | RecordStatus::Read => {
+        RecordStatus::Denied | RecordStatus::Pending | RecordStatus::Read | RecordStatus::Tentative => {
             InviteError::Unanswerable { invite_id: id, status }
         }
     }

@@ -172,6 +172,9 @@ pub fn evolve(mut state: InviteState, event: &Event) -> InviteState {
                     last_sent_at: e.at,
                 });
             }
+            for invitee in &e.tentative_reset {
+                set_status(invite, invitee, RecordStatus::Pending);
+            }
         }
         Event::InviteCancelled(e) => {
             invite.cancelled = true;
@@ -187,6 +190,7 @@ pub fn evolve(mut state: InviteState, event: &Event) -> InviteState {
         }
         Event::InviteAccepted(e) => set_status(invite, &e.invitee, e.status),
         Event::InviteRejected(e) => set_status(invite, &e.invitee, RecordStatus::Rejected),
+        Event::InviteTentativelyAccepted(e) => set_status(invite, &e.invitee, RecordStatus::Tentative),
         Event::InviteRead(e) => set_status(invite, &e.invitee, RecordStatus::Read),
         Event::InviteApproved(e) => set_status(invite, &e.invitee, RecordStatus::Approved),
         Event::InviteDenied(e) => set_status(invite, &e.invitee, RecordStatus::Denied),

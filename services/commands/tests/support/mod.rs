@@ -166,6 +166,12 @@ impl Scenario {
         inv.record(&id(invitee)).map(|r| r.status)
     }
 
+    /// The invite's status, as the cache holds it.
+    pub fn invite_status(&self, invite: &str) -> Option<invitebus_events::InviteStatus> {
+        let inv = self.cache.get::<InviteState>(&id(invite))?.state.invite.as_ref()?;
+        Some(inv.status())
+    }
+
     pub fn is_member(&self, resource: &str, user: &str) -> bool {
         self.cache
             .get::<ResourceState>(&id(resource))

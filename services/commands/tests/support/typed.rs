@@ -301,3 +301,24 @@ pub fn resume(resource: &str, until: Option<chrono::DateTime<chrono::Utc>>) -> C
         until,
     })
 }
+
+/// TentativelyAcceptInvite of `invite`, proposing `begin` (and nothing else) when given.
+pub fn tentative(invite: &str, begin: Option<chrono::DateTime<chrono::Utc>>) -> Command {
+    Command::TentativelyAcceptInvite(cmd::TentativelyAcceptInvite {
+        invite_id: id(invite),
+        proposed_begin_time: begin,
+        proposed_end_time: None,
+        comment: Some("can we move it?".into()),
+    })
+}
+
+/// UpdateInvite of `invite` setting the meeting's `begin_time` (its other details empty).
+pub fn update_begin(invite: &str, begin: chrono::DateTime<chrono::Utc>) -> Command {
+    Command::UpdateInvite(cmd::UpdateInvite {
+        detail: Some(cmd::InviteDetail {
+            begin_time: Some(begin),
+            ..Default::default()
+        }),
+        ..changes(invite)
+    })
+}

@@ -118,7 +118,7 @@ pub fn body(method: &str, path: &str) -> Option<Value> {
     // Free text: line breaks and tabs, no other control character (the service refuses them).
     let text = |max: usize| json!({"type": "string", "maxLength": max, "pattern": FREE_TEXT});
     let filter = json!({"type": "object", "properties": {"data": {"type": "object", "properties": {
-        "status": one_of(&["init", "accept", "reject", "pending", "read", "accepted", "rejected", "applying", "approved", "denied", "cancelled", "expired"])}}}});
+        "status": one_of(&["init", "accept", "reject", "pending", "read", "tentative", "accepted", "rejected", "applying", "approved", "denied", "cancelled", "expired"])}}}});
     let schema = match (method, path) {
         ("post", "/api/invitation/createInvitation") => json!({"type": "object", "required": ["invitee", "confId"],
             "properties": {"invitee": id(), "confId": id(), "message": text(4000)}}),
