@@ -36,6 +36,21 @@ pub async fn run(args: RestoreArgs) -> anyhow::Result<()> {
     let last = stream.info().await?.state.last_sequence;
     let log = EventLog::open(&path, &Options::default())?;
     let from = log.head();
+    if from > last && last > 0 {
+        // An earlier restore that completed the stream's last command (its rest, for `serve` to
+        // publish): the log is the stream's history and that rest. Nothing more to do.
+        let tip = stream.get_raw_message(last).await?;
+        let ours = log.reader()?.read_published(last - 1, 1)?;
+        let same = ours.first().map(|e| e.hash.as_str()) == Some(hash_of(&tip.payload).as_str());
+        if same && invitebus_eventlog::stored::span_of(&tip.headers).is_some_and(|(_, end)| end == from) {
+            println!(
+                "{} is restored already: INVITES_EVENTS' {last} events and the rest of its last command ({} events, which `serve` publishes)",
+                path.display(),
+                from - last
+            );
+            return Ok(());
+        }
+    }
     if from > last {
         bail!(
             "{} holds {from} events, more than INVITES_EVENTS ({last}): it is not a lost log; nothing was changed",
@@ -62,6 +77,7 @@ pub async fn run(args: RestoreArgs) -> anyhow::Result<()> {
         .with_context(|| format!("restoring {}", path.display()))?;
     bar.finish_and_clear();
     let copied = log.head() - from;
+    let restored_to = log.head();
     // A writer lost between two publishes of one command: its rest, which the stream's copy of
     // the command's first event carries, goes into the log for `serve` to publish.
     let completed = complete_tip(&js, &mut log).await?;
@@ -73,7 +89,7 @@ pub async fn run(args: RestoreArgs) -> anyhow::Result<()> {
         "restored {copied} events into {} (positions {}..={}, hash chain verified) in {secs:.2} s ({:.0} events/s)",
         path.display(),
         from + 1,
-        log.head(),
+        restored_to,
         copied as f64 / secs.max(1e-9)
     );
     Ok(())
