@@ -58,16 +58,23 @@ impl QueryRequest {
         Ok((page, per_page, (page - 1).saturating_mul(per_page)))
     }
 
-    fn record_status(&self) -> Result<Option<RecordStatus>, ProtocolError> {
-        match self.status.as_deref() {
-            None | Some("") => Ok(None),
-            Some("init") => Ok(Some(RecordStatus::Pending)),
-            Some("accept") => Ok(Some(RecordStatus::Accepted)),
-            Some("reject") => Ok(Some(RecordStatus::Rejected)),
-            Some(s) => RecordStatus::parse(s)
-                .map(Some)
-                .ok_or_else(|| ProtocolError::invalid("status", format!("`{s}` is not a status"))),
-        }
+    /// The statuses a `status` filter names, as a JSON array for `json_each`: one of ours, or
+    /// seed 000's `init` / `accept` / `reject`, which mean every status that seed shows that way
+    /// (`init` is pending, read and tentative), from the seed's own table.
+    fn record_statuses(&self) -> Result<Option<String>, ProtocolError> {
+        let statuses: Vec<&str> = match self.status.as_deref() {
+            None | Some("") => return Ok(None),
+            Some(word @ ("init" | "accept" | "reject")) => RecordStatus::ALL
+                .into_iter()
+                .filter(|s| s.seed_000_status() == word)
+                .map(RecordStatus::as_str)
+                .collect(),
+            Some(s) => match RecordStatus::parse(s) {
+                Some(status) => vec![status.as_str()],
+                None => return Err(ProtocolError::invalid("status", format!("`{s}` is not a status"))),
+            },
+        };
+        Ok(Some(serde_json::to_string(&statuses).expect("strings serialize")))
     }
 }
 
@@ -130,16 +137,16 @@ fn invite_json(r: &Row<'_>) -> rusqlite::Result<Value> {
 pub fn received(conn: &Connection, q: &QueryRequest) -> Result<Value, ProtocolError> {
     let actor = q.actor()?;
     let (_, per_page, offset) = q.paging()?;
-    let status = q.record_status()?;
+    let status = q.record_statuses()?;
     let filter = if status.is_some() {
-        "AND r.status = ?2"
+        "AND r.status IN (SELECT value FROM json_each(?2))"
     } else {
         "AND ?2 IS NULL"
     };
     let args = || {
         vec![
             Sql::Text(actor.to_string()),
-            status.map(|s| Sql::Text(s.as_str().into())).unwrap_or(Sql::Null),
+            status.clone().map(Sql::Text).unwrap_or(Sql::Null),
         ]
     };
     let total: i64 = conn
@@ -205,16 +212,17 @@ fn invitees(conn: &Connection, invite: &str) -> Result<Vec<Value>, ProtocolError
 pub fn sent(conn: &Connection, q: &QueryRequest) -> Result<Value, ProtocolError> {
     let actor = q.actor()?;
     let (_, per_page, offset) = q.paging()?;
-    let status = q.record_status()?;
+    let status = q.record_statuses()?;
     let filter = if status.is_some() {
-        "AND EXISTS (SELECT 1 FROM records r WHERE r.invite_id = i.invite_id AND r.status = ?2)"
+        "AND EXISTS (SELECT 1 FROM records r WHERE r.invite_id = i.invite_id \
+         AND r.status IN (SELECT value FROM json_each(?2)))"
     } else {
         "AND ?2 IS NULL"
     };
     let args = || {
         vec![
             Sql::Text(actor.to_string()),
-            status.map(|s| Sql::Text(s.as_str().into())).unwrap_or(Sql::Null),
+            status.clone().map(Sql::Text).unwrap_or(Sql::Null),
         ]
     };
     let total: i64 = conn

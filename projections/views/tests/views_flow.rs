@@ -32,6 +32,24 @@ async fn seed_000_received_and_sent_with_profiles_and_status_filters() {
     assert_eq!(sent["items"][0]["invitees"][0]["user_id"], "fang");
     assert_eq!(sent["items"][0]["invitees"][0]["user_info"]["name"], "Fang");
 
+    // Seed 000's `init` is every status it shows as `init`: read and tentative too.
+    s.ok("MarkInviteRead", json!({"actor":"fang","invite_id":invite_id}))
+        .await;
+    let p = s
+        .ok("TentativelyAcceptInvite", json!({"actor":"fang","invite_id":invite_id}))
+        .await
+        .position
+        .flatten()
+        .unwrap();
+    let init = s
+        .q("received", json!({"actor":"fang","status":"init","min_position":p}))
+        .await;
+    assert_eq!(init["total"], 1, "a tentative record reads as init: {init}");
+    assert_eq!(s.q("sent", json!({"actor":"xuan","status":"init"})).await["total"], 1);
+    assert_eq!(
+        s.q("received", json!({"actor":"fang","status":"pending"})).await["total"],
+        0
+    );
     let p = s
         .ok("AcceptInvite", json!({"actor":"fang","invite_id":invite_id}))
         .await
