@@ -179,16 +179,21 @@ pub(crate) fn read_published(conn: &Connection, after: u64, limit: usize) -> Res
         true => Some(rows.remove(0).1),
         false => None,
     };
-    let keys: Vec<CommandKey> = rows.iter().map(|(_, k)| k.clone()).collect();
-    let mut out = Vec::with_capacity(rows.len().min(limit));
-    for (i, (mut event, key)) in rows.into_iter().enumerate().take(limit) {
-        let previous = match i {
-            0 => before.as_ref(),
-            _ => keys.get(i - 1),
-        };
-        event.starts_command = previous != Some(&key);
-        event.ends_command = keys.get(i + 1) != Some(&key);
-        if let (true, [Some(actor), Some(command_id), Some(command_type), ..]) = (event.ends_command, &key) {
+    // Flags first, from borrowed neighbours (no key is copied on the relay's path).
+    let flags: Vec<(bool, bool)> = (0..rows.len().min(limit))
+        .map(|i| {
+            let key = &rows[i].1;
+            let previous = match i {
+                0 => before.as_ref(),
+                _ => rows.get(i - 1).map(|(_, k)| k),
+            };
+            (previous != Some(key), rows.get(i + 1).map(|(_, k)| k) != Some(key))
+        })
+        .collect();
+    let mut out = Vec::with_capacity(flags.len());
+    for ((mut event, key), (starts, ends)) in rows.into_iter().zip(flags) {
+        (event.starts_command, event.ends_command) = (starts, ends);
+        if let (true, [Some(actor), Some(command_id), Some(command_type), ..]) = (ends, &key) {
             event.reply = reply_at(conn, command_id, actor, command_type, event.position)?;
         }
         out.push(event);

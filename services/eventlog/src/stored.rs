@@ -58,22 +58,19 @@ pub fn stamps(rows: &[Published], resumed_from: Option<u64>) -> Vec<Option<Stamp
         if let Some(start) = start.filter(|&s| end > i || s < first.position) {
             let last = &rows[end];
             let span = format!("{start}-{}", last.position);
-            let size: usize = rows[i + 1..=end].iter().map(|e| e.payload.len() + 1).sum();
-            let mut rest = Vec::with_capacity(size.min(REST_MAX) + 64);
-            rest.extend_from_slice(b"{\"events\":[");
-            // Built only when it is carried (a larger command skips the copying too).
-            let carried = first.starts_command && size <= REST_MAX;
-            for (k, e) in rows[i + 1..=end].iter().enumerate().take_while(|_| carried) {
-                if k > 0 {
-                    rest.push(b',');
-                }
-                rest.extend_from_slice(&e.payload);
-            }
-            rest.extend_from_slice(b"],\"reply\":");
-            rest.extend_from_slice(last.reply.as_deref().unwrap_or("null").as_bytes());
-            rest.push(b'}');
-            let rest =
-                (carried && rest.len() <= REST_MAX).then(|| String::from_utf8(rest).expect("envelopes are UTF-8"));
+            let reply = last.reply.as_deref().unwrap_or("null");
+            let size: usize = rows[i + 1..=end].iter().map(|e| e.payload.len() + 1).sum::<usize>() + reply.len() + 24;
+            // Only a command's first event carries it, and only while it fits.
+            let rest = (first.starts_command && size <= REST_MAX).then(|| {
+                let events: Vec<&[u8]> = rows[i + 1..=end].iter().map(|e| e.payload.as_slice()).collect();
+                let mut rest = Vec::with_capacity(size);
+                rest.extend_from_slice(b"{\"events\":[");
+                rest.extend_from_slice(&events.join(&b','));
+                rest.extend_from_slice(b"],\"reply\":");
+                rest.extend_from_slice(reply.as_bytes());
+                rest.push(b'}');
+                String::from_utf8(rest).expect("envelopes are UTF-8")
+            });
             if first.starts_command && rest.is_none() {
                 tracing::warn!(position = first.position, events = end + 1 - i, "a command too large to carry its rest: a writer change between its publishes would leave part of it");
             }
