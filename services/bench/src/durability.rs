@@ -78,8 +78,69 @@ pub async fn run(args: CommandsArgs) -> anyhow::Result<()> {
                 r.p50 - l.p50
             );
         }
+        // What the wait cannot go below on this machine: JetStream's own R3 acknowledgement
+        // at the events rate those commands make (1.5 events a command), with nothing else
+        // running.
+        let js = floor(&url, rate * 3 / 2, args.duration).await?;
+        println!("{}", js.line("JetStream R3 publish alone (events)"));
     }
     Ok(())
+}
+
+/// Publishes `rate` messages/s of an event's size to an R3 stream on a fixed schedule, each with
+/// `Nats-Msg-Id` like the relay's, and measures each ack from when the message was due.
+async fn floor(url: &str, rate: u64, secs: u64) -> anyhow::Result<Point> {
+    let servers: Vec<&str> = url.split(',').collect();
+    let client = async_nats::connect(servers).await?;
+    let js = async_nats::jetstream::new(client);
+    let _ = js.delete_stream("BENCH_FLOOR").await;
+    js.create_stream(async_nats::jetstream::stream::Config {
+        name: "BENCH_FLOOR".into(),
+        subjects: vec!["bench.floor.>".into()],
+        num_replicas: 3,
+        duplicate_window: Duration::from_secs(120),
+        ..Default::default()
+    })
+    .await?;
+    let payload = bytes::Bytes::from(vec![b'x'; 420]);
+    let period = Duration::from_secs_f64(1.0 / rate as f64);
+    let start = Instant::now() + Duration::from_millis(50);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Option<u32>>();
+    for i in 0..rate * secs {
+        let due = start + period * i as u32;
+        tokio::time::sleep_until(due.into()).await;
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", i.to_string().as_str());
+        let ack = js
+            .publish_with_headers(format!("bench.floor.{}", i % 64), headers, payload.clone())
+            .await;
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let stored = match ack {
+                Ok(ack) => ack.await.ok().map(|_| due.elapsed().as_micros() as u32),
+                Err(_) => None,
+            };
+            let _ = tx.send(stored);
+        });
+    }
+    drop(tx);
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    while let Some(l) = rx.recv().await {
+        match l {
+            Some(l) => latencies.push(l),
+            None => errors += 1,
+        }
+    }
+    let _ = js.delete_stream("BENCH_FLOOR").await;
+    Ok(Point::from_latencies(
+        rate,
+        secs,
+        start.elapsed().as_secs_f64(),
+        latencies,
+        errors,
+        false,
+    ))
 }
 
 /// Waits until the cluster has a JetStream meta leader: an R3 stream can be made.

@@ -26,6 +26,27 @@ pub struct Point {
 }
 
 impl Point {
+    /// The point of `rate` offered for `secs`, from each answer's latency in microseconds.
+    pub fn from_latencies(
+        rate: u64,
+        secs: u64,
+        elapsed: f64,
+        mut latencies: Vec<u32>,
+        errors: u64,
+        saturated: bool,
+    ) -> Point {
+        latencies.sort_unstable();
+        Point {
+            offered: rate as f64,
+            achieved: latencies.len() as f64 / elapsed.max(secs as f64),
+            p50: pct(&latencies, 0.50),
+            p99: pct(&latencies, 0.99),
+            p999: pct(&latencies, 0.999),
+            errors,
+            saturated,
+        }
+    }
+
     pub fn line(&self, label: &str) -> String {
         format!(
             "{label:<34} offered {:>7.0}/s  achieved {:>7.0}/s  p50 {:>8.2} ms  p99 {:>8.2} ms  p999 {:>8.2} ms  errors {}{}",
@@ -105,17 +126,7 @@ pub(super) async fn offer(service: &Service, rate: u64, secs: u64) -> Point {
             }
         }
     }
-    let elapsed = start.elapsed().as_secs_f64();
-    latencies.sort_unstable();
-    Point {
-        offered: rate as f64,
-        achieved: latencies.len() as f64 / elapsed.max(secs as f64),
-        p50: pct(&latencies, 0.50),
-        p99: pct(&latencies, 0.99),
-        p999: pct(&latencies, 0.999),
-        errors,
-        saturated,
-    }
+    Point::from_latencies(rate, secs, start.elapsed().as_secs_f64(), latencies, errors, saturated)
 }
 
 /// The curve of one store, each rate on a fresh log; it stops at the first rate it cannot keep up with.

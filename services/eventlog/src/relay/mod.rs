@@ -1,0 +1,459 @@
+//! The outbox relay: publishes every committed event to the JetStream stream `INVITES_EVENTS`
+//! in position order, with `Nats-Msg-Id: <position>`.
+//!
+//! The writer hands each committed batch to the relay in memory ([`RelayFeed`]); whenever the
+//! relay finds a gap (it started behind, fell behind, or a batch was dropped because it was
+//! slow) it reads the missing positions from the log instead, through a read-only [`LogReader`].
+//! Publishing is pipelined ([`flight`]): up to [`RELAY_WINDOW`] messages in flight, and the
+//! published position moves with each ack, not at the end of a round.
+//! The relay's checkpoint is written by the writer inside its next batch (and when it stops):
+//! no second writer on the file, the relay only reports its position on [`Relay::published`].
+//! On start the relay also reads the position of the stream's last message, so nothing is
+//! published twice even when the checkpoint lags, and a crash between commit and publish only
+//! delays an event. After a failed round it goes on from the last position JetStream
+//! acknowledged, never from the stream's last message.
+//!
+//! Fencing: each position `p` goes out with `Nats-Expected-Last-Sequence: p - 1` (sequence =
+//! position on this stream), so JetStream refuses a position whose predecessor it does not hold
+//! and anything a deposed writer publishes after another writer took over. On nats-server 2.9 a
+//! message whose `Nats-Msg-Id` is still in the duplicate window is answered `duplicate` before
+//! that check, whatever its body: a duplicate or a refusal counts as published only when the
+//! message stored at that sequence carries this event's hash. When it carries another, the relay
+//! stops with [`RelayError::Fenced`]: another writer owns the stream from there. So that a
+//! duplicate can never be followed by a message whose expected sequence matches another
+//! writer's event, each session (a start, a failure, a lapse of the lease) opens with one
+//! message alone, the probe, and sends the rest only once it is stored fresh.
+
+mod flight;
+pub use flight::RELAY_WINDOW;
+
+use crate::error::LogError;
+use crate::query::Published;
+use crate::read::LogReader;
+use crate::stored::{Stamp, REST_HEADER, SPAN_HEADER};
+use crate::RELAY_CHECKPOINT;
+use async_nats::jetstream::{self, stream};
+use flight::Flight;
+use futures::{FutureExt, StreamExt};
+use invitebus_events::subject::{Subjects, EVENTS_STREAM};
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, info, warn};
+
+/// Events read from the log, or stamped, at once.
+pub const RELAY_BATCH: usize = 1000;
+/// A publish that cannot even be handed to the client for this long (a dead connection ends
+/// the session, counted as a stall, and the relay goes on from the last acknowledged position.
+pub const RELAY_STALL: Duration = Duration::from_secs(10);
+/// Messages in flight with no ack for this long end the session the same way.
+pub const ACK_TIMEOUT: Duration = Duration::from_secs(5);
+/// Events taken from the writer's feed and not yet sent; past it the feed is left to fill (the
+/// writer then drops batches) and the relay reads from the log.
+const QUEUE_CAP: usize = 16 * RELAY_BATCH;
+/// Committed batches the writer may hand over before the relay must catch up from the log.
+pub const FEED_DEPTH: usize = 256;
+
+/// The writer's end of the in-memory feed.
+pub type RelayFeed = mpsc::Sender<Vec<Published>>;
+
+/// Makes the feed: the writer keeps the sender, the relay the receiver.
+pub fn feed() -> (RelayFeed, mpsc::Receiver<Vec<Published>>) {
+    mpsc::channel(FEED_DEPTH)
+}
+
+/// What the relay needs: where the log is, where to publish, and what the writer committed.
+pub struct Relay {
+    pub log_path: PathBuf,
+    pub jetstream: jetstream::Context,
+    pub subjects: Subjects,
+    /// Committed batches from the writer; closed when the writer stops.
+    pub feed: mpsc::Receiver<Vec<Published>>,
+    /// The relay reports each position it has published here (health, tests, the writer's checkpoint).
+    pub published: watch::Sender<u64>,
+    /// With standby writers: until when this instance holds the writer's lease (None: it does
+    /// not). Past it the relay publishes nothing, so a leader paused past its lease does not
+    /// depose the one that took over with what it committed before the pause.
+    pub tenure: Option<watch::Receiver<Option<std::time::Instant>>>,
+}
+
+/// Why the relay stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error(transparent)]
+    Log(#[from] LogError),
+    /// JetStream refused, did not acknowledge, or did not answer; the cause is kept.
+    #[error("jetstream: {0}")]
+    Nats(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The stream holds another writer's event at `position`: this log's events after `kept`
+    /// were never published and never will be (the writer must step down and drop them).
+    #[error("position {position} in INVITES_EVENTS is another writer's event (hash {theirs}, ours {ours}); this writer's log is published up to {kept} only")]
+    Fenced {
+        position: u64,
+        kept: u64,
+        ours: String,
+        theirs: String,
+    },
+}
+
+/// The header that carries a command's remembered reply on its last event.
+pub const REPLY_HEADER: &str = "Invitebus-Reply";
+
+/// Creates `INVITES_EVENTS` (file storage) when missing.
+pub async fn ensure_events_stream(js: &jetstream::Context, subjects: &Subjects) -> Result<stream::Stream, RelayError> {
+    js.get_or_create_stream(stream::Config {
+        name: EVENTS_STREAM.to_string(),
+        subjects: vec![subjects.all_events()],
+        storage: stream::StorageType::File,
+        duplicate_window: Duration::from_secs(120),
+        num_replicas: subjects.replicas(),
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| RelayError::Nats(e.into()))
+}
+
+async fn hash_at(stream: &stream::Stream, position: u64) -> Result<Option<String>, RelayError> {
+    crate::stored::hash_at(stream, position)
+        .await
+        .map_err(|e| RelayError::Nats(e.into()))
+}
+
+/// Keeps in `rows` only whole commands (up to the last event that ends one) and returns the
+/// rest, for the next round. A round that is part of one long command is kept whole.
+fn whole_commands(rows: &mut Vec<Published>) -> Vec<Published> {
+    match rows.iter().rposition(|e| e.ends_command) {
+        Some(last) => rows.split_off(last + 1),
+        None => Vec::new(),
+    }
+}
+
+/// How the sending part of a turn ended.
+enum Sending {
+    /// Everything the log holds past the last position sent is out (or nothing is to send).
+    Done,
+    /// The window (or the probe) allows no more until acks come back.
+    Full,
+    /// The lease's tenure is over: nothing more goes out until it is back.
+    Paused,
+}
+
+/// What the writer handed over and what is ready to go, in position order after the last
+/// position sent: `queue` as committed, `pending` stamped (one chunk of whole commands).
+#[derive(Default)]
+struct Outbox {
+    queue: VecDeque<Published>,
+    pending: VecDeque<(Published, Option<Stamp>)>,
+}
+
+impl Outbox {
+    fn clear(&mut self) {
+        self.queue.clear();
+        self.pending.clear();
+    }
+
+    /// The next whole commands after `after`, at most [`RELAY_BATCH`] events (or one command
+    /// longer than that): from the writer's batches when they continue `after`, else from the
+    /// log (the relay started behind, fell behind, or a batch was dropped from the feed).
+    fn next_rows(&mut self, reader: &mut LogReader, after: u64) -> Result<Vec<Published>, LogError> {
+        while self.queue.front().is_some_and(|e| e.position <= after) {
+            self.queue.pop_front();
+        }
+        if self.queue.front().is_none_or(|e| e.position != after + 1) {
+            let mut rows = reader.read_published(after, RELAY_BATCH)?;
+            whole_commands(&mut rows);
+            return Ok(rows);
+        }
+        // Only the run without holes: what follows a hole is read from the log next time.
+        let limit = self.queue.len().min(RELAY_BATCH);
+        let n = self
+            .queue
+            .iter()
+            .take(limit)
+            .enumerate()
+            .take_while(|(i, e)| e.position == after + 1 + *i as u64)
+            .count();
+        let mut rows: Vec<Published> = self.queue.drain(..n).collect();
+        for rest in whole_commands(&mut rows).into_iter().rev() {
+            self.queue.push_front(rest);
+        }
+        Ok(rows)
+    }
+}
+
+impl Relay {
+    /// Runs until the writer has stopped and everything committed is published, or `shutdown`
+    /// fires. NATS errors are retried with back-off; they never lose an event.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), RelayError> {
+        let mut reader = LogReader::open(&self.log_path)?;
+        let mut published = loop {
+            match self.start_position(&mut reader).await {
+                Ok(p) => break p,
+                Err(e) => {
+                    warn!(error = %e, "relay cannot reach JetStream yet; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                        _ = shutdown.changed() => return Ok(()),
+                    }
+                }
+            }
+        };
+        let _ = self.published.send(published);
+        info!(position = published, "relay starts");
+        let client = self.jetstream.client();
+        let inbox = client.new_inbox();
+        let mut acks = client
+            .subscribe(format!("{inbox}.>"))
+            .await
+            .map_err(|e| RelayError::Nats(e.into()))?;
+        let mut out = Outbox::default();
+        let mut flight = Flight::new(0, published);
+        let mut writer_done = false;
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            while let Ok(batch) = self.feed.try_recv() {
+                out.queue.extend(batch);
+            }
+            let outcome = match self.send_ready(&mut reader, &mut out, &mut flight, &inbox).await {
+                Err(e) => Err(e),
+                Ok(sending) => {
+                    let paused = matches!(sending, Sending::Paused);
+                    if paused {
+                        // No lease, no publishing: what this log holds beyond the stream is
+                        // dropped when the writer steps down, or re-read (and probed again) when
+                        // the lease comes back.
+                        out.clear();
+                        if flight.settled() {
+                            flight = Flight::new(flight.session + 1, flight.sent);
+                        }
+                    }
+                    let drained = matches!(sending, Sending::Done) || paused;
+                    if writer_done && drained && flight.settled() {
+                        return Ok(());
+                    }
+                    let idle = flight.settled() && matches!(sending, Sending::Done);
+                    let deadline = tokio::time::Instant::from_std(flight.since + ACK_TIMEOUT);
+                    tokio::select! {
+                        msg = acks.next(), if !flight.settled() => match msg {
+                            Some(msg) => take_acks(msg, &mut acks, &mut flight),
+                            None => Err(RelayError::Nats("ack subscription closed".into())),
+                        },
+                        batch = self.feed.recv(), if !writer_done && out.queue.len() < QUEUE_CAP => {
+                            match batch {
+                                Some(batch) => out.queue.extend(batch),
+                                None => writer_done = true,
+                            }
+                            Ok(())
+                        }
+                        // Catches commits made by another process on the same file.
+                        _ = tokio::time::sleep(Duration::from_secs(1)), if idle => Ok(()),
+                        _ = tokio::time::sleep(Duration::from_millis(100)), if paused => Ok(()),
+                        // The relay's watchdog: acks that stop coming (a dead connection, a
+                        // server that lost its quorum) end the session, counted.
+                        _ = tokio::time::sleep_until(deadline), if !flight.settled() => {
+                            metrics::counter!("invitebus_relay_stalls_total").increment(1);
+                            Err(RelayError::Nats(format!(
+                                "no ack for {} s with the log ahead of the stream",
+                                ACK_TIMEOUT.as_secs()
+                            ).into()))
+                        }
+                        _ = shutdown.changed() => return Ok(()),
+                    }
+                }
+            };
+            // Positions are sent in order: all below the first unacknowledged one are stored.
+            let through = flight.acked_through();
+            if through > published {
+                published = through;
+                let _ = self.published.send(published);
+                debug!(position = published, "relayed");
+                backoff = Duration::from_millis(100);
+            }
+            let Err(e) = outcome else { continue };
+            warn!(error = %e, position = published, "relay publish failed; retrying from the last acknowledged position");
+            out.clear();
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = shutdown.changed() => return Ok(()),
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+            // Never on from the stream's last message: across a leader change a later position
+            // can be stored while an earlier one was lost. On from the run stored right after
+            // `published` (acks can be lost while the messages are not), so what is published
+            // again stays within the duplicate window.
+            let ours = reader.read_published(published, RELAY_BATCH)?;
+            let stored = self.stored_after(published, &ours).await?;
+            if stored > published {
+                published = stored;
+                let _ = self.published.send(published);
+            }
+            flight = Flight::new(flight.session + 1, published);
+        }
+    }
+
+    /// Sends what the window allows, a chunk of whole commands at a time, each position with
+    /// its fencing headers; stops between two commands once the lease's tenure is over.
+    async fn send_ready(
+        &self,
+        reader: &mut LogReader,
+        out: &mut Outbox,
+        flight: &mut Flight,
+        inbox: &str,
+    ) -> Result<Sending, RelayError> {
+        let client = self.jetstream.client();
+        while flight.room() > 0 {
+            if out.pending.is_empty() {
+                let rows = out.next_rows(reader, flight.sent)?;
+                if rows.is_empty() {
+                    return Ok(Sending::Done);
+                }
+                let resumed_from = match rows.first() {
+                    Some(r) if !r.starts_command => reader.command_start(r.position, 512)?,
+                    _ => None,
+                };
+                let stamps = crate::stored::stamps(&rows, resumed_from);
+                out.pending.extend(rows.into_iter().zip(stamps));
+            }
+            // Per command: a holder paused mid-stream must not go on publishing when it
+            // resumes; never inside a command, which would leave half of it in the stream.
+            // (What the client already queued still goes out: PROTOCOL.md, "Standby writers".)
+            if flight.between_commands && self.tenure_over() {
+                return Ok(Sending::Paused);
+            }
+            let Some((env, stamp)) = out.pending.pop_front() else {
+                break;
+            };
+            let (position, ends_command) = (env.position, env.ends_command);
+            let (subject, headers, payload) = self.message(env, stamp);
+            let publish = client.publish_with_reply_and_headers(
+                subject,
+                flight.reply_to(inbox, position),
+                headers,
+                payload.into(),
+            );
+            match tokio::time::timeout(RELAY_STALL, publish).await {
+                Ok(sent) => sent.map_err(|e| RelayError::Nats(e.into()))?,
+                Err(_) => {
+                    metrics::counter!("invitebus_relay_stalls_total").increment(1);
+                    return Err(RelayError::Nats(
+                        format!("a publish blocked for {} s", RELAY_STALL.as_secs()).into(),
+                    ));
+                }
+            }
+            flight.sent(position, ends_command);
+        }
+        Ok(Sending::Full)
+    }
+
+    /// One position's message: its subject, its headers (`Nats-Msg-Id`, the fencing
+    /// `Nats-Expected-Last-Sequence`, the reply, the trace, a command's span and rest) and body.
+    fn message(&self, env: Published, stamp: Option<Stamp>) -> (String, async_nats::HeaderMap, Vec<u8>) {
+        let subject = self.subjects.event(&env.event_type, &env.stream_id);
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", env.position.to_string().as_str());
+        headers.insert("Nats-Expected-Last-Sequence", (env.position - 1).to_string().as_str());
+        if let Some(reply) = &env.reply {
+            headers.insert(REPLY_HEADER, reply.as_str());
+        }
+        if let Some(t) = &env.traceparent {
+            headers.insert(invitebus_events::trace::TRACEPARENT, t.as_str());
+        }
+        if let Some(stamp) = stamp {
+            headers.insert(SPAN_HEADER, stamp.span.as_str());
+            if let Some(rest) = &stamp.rest {
+                headers.insert(REST_HEADER, rest.as_str());
+            }
+        }
+        (subject, headers, env.payload)
+    }
+
+    /// The last position of the unbroken run of `ours` (the log's events right after `from`)
+    /// that the stream holds, each message checked by its hash: on invitebus's stream sequence =
+    /// position, so message `p` must be position `p`. Where the stream holds nothing the run ends
+    /// and the relay publishes from there (the stream is made again if it went missing); where it
+    /// holds another event, the stream belongs to another writer from there: [`RelayError::Fenced`].
+    async fn stored_after(&self, from: u64, ours: &[Published]) -> Result<u64, RelayError> {
+        let stream = match ensure_events_stream(&self.jetstream, &self.subjects).await {
+            Ok(stream) => stream,
+            Err(e) => {
+                warn!(error = %e, "relay cannot reach JetStream");
+                return Ok(from);
+            }
+        };
+        let mut at = from;
+        for event in ours {
+            let theirs = match hash_at(&stream, event.position).await {
+                Ok(Some(theirs)) => theirs,
+                Ok(None) => break,
+                Err(e) => {
+                    warn!(error = %e, position = event.position, "relay cannot read back the stream");
+                    break;
+                }
+            };
+            if theirs != event.hash {
+                metrics::counter!("invitebus_relay_fenced_total").increment(1);
+                return Err(RelayError::Fenced {
+                    position: event.position,
+                    kept: at,
+                    ours: event.hash.clone(),
+                    theirs,
+                });
+            }
+            at = event.position;
+        }
+        Ok(at)
+    }
+
+    /// True when this relay runs under a lease whose tenure is over.
+    fn tenure_over(&self) -> bool {
+        self.tenure
+            .as_ref()
+            .is_some_and(|t| t.borrow().is_none_or(|until| std::time::Instant::now() >= until))
+    }
+
+    /// Where the relay starts: its checkpoint, moved forward to what the stream already holds of
+    /// this log (never past the log's head). The chain makes one read enough: the stream's event
+    /// at `q` carrying this log's hash at `q` means the stream holds this log's `1..=q`. When it
+    /// carries another, the relay starts at its checkpoint and its first publish is refused, which
+    /// finds where the stream and the log part. Not stored here (the reader is read-only): the
+    /// relay reports it on `published`, and the writer stores it with its next batch.
+    async fn start_position(&self, reader: &mut LogReader) -> Result<u64, RelayError> {
+        let mut stream = ensure_events_stream(&self.jetstream, &self.subjects).await?;
+        let last = stream
+            .info()
+            .await
+            .map_err(|e| RelayError::Nats(e.into()))?
+            .state
+            .last_sequence;
+        // `&mut`: a reader is Send, not Sync, so only an exclusive borrow may cross an await.
+        let (checkpoint, q, ours) = {
+            let checkpoint = reader.checkpoint(RELAY_CHECKPOINT)?;
+            let q = last.min(reader.head()?);
+            let ours = match q > checkpoint {
+                true => reader.read_published(q - 1, 1)?.into_iter().next().map(|e| e.hash),
+                false => None,
+            };
+            (checkpoint, q, ours)
+        };
+        let Some(ours) = ours else { return Ok(checkpoint) };
+        match hash_at(&stream, q).await? {
+            Some(theirs) if ours == theirs => Ok(q),
+            _ => Ok(checkpoint),
+        }
+    }
+}
+
+/// Takes `first` and every ack already waiting behind it, so that a burst of acks moves the
+/// published position (and wakes the held replies) once.
+fn take_acks(
+    first: async_nats::Message,
+    acks: &mut async_nats::Subscriber,
+    flight: &mut Flight,
+) -> Result<(), RelayError> {
+    flight.ack(first.subject.as_str(), &first.payload)?;
+    while let Some(Some(msg)) = acks.next().now_or_never() {
+        flight.ack(msg.subject.as_str(), &msg.payload)?;
+    }
+    Ok(())
+}
