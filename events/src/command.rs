@@ -8,9 +8,11 @@ mod decode;
 mod export;
 mod fields;
 mod limits;
+mod webhook;
 
 pub use decode::{check_body, decode_fields, Fields};
 pub use fields::*;
+pub use webhook::*;
 
 use crate::error::ProtocolError;
 use crate::ids::Id;
@@ -141,6 +143,9 @@ commands!(
     StartExport,
     CompleteExport,
     FailExport,
+    RegisterWebhook,
+    DeleteWebhook,
+    ReplayWebhook,
 );
 
 /// The prefix of the `command_id`s invitebus's own workers use; users cannot send one.

@@ -21,15 +21,17 @@ pub enum StreamType {
     Invite,
     Code,
     Export,
+    Webhook,
 }
 
 impl StreamType {
-    pub const ALL: [StreamType; 5] = [
+    pub const ALL: [StreamType; 6] = [
         StreamType::User,
         StreamType::Resource,
         StreamType::Invite,
         StreamType::Code,
         StreamType::Export,
+        StreamType::Webhook,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -39,6 +41,7 @@ impl StreamType {
             StreamType::Invite => "invite",
             StreamType::Code => "code",
             StreamType::Export => "export",
+            StreamType::Webhook => "webhook",
         }
     }
 
@@ -157,6 +160,9 @@ events!(
     ExportStarted => Export.export_id,
     ExportCompleted => Export.export_id,
     ExportFailed => Export.export_id,
+    WebhookRegistered => Webhook.webhook_id,
+    WebhookDeleted => Webhook.webhook_id,
+    WebhookReplayed => Webhook.webhook_id,
 );
 
 /// Why stored event data could not be read as an [`Event`].
@@ -175,6 +181,42 @@ impl Event {
     /// The stream this event belongs to: `<stream_type>-<id>`.
     pub fn stream_id(&self) -> String {
         self.stream_type().stream_id(self.stream_key())
+    }
+
+    /// The resource the event is about, where it is about one: what a resource owner's webhook
+    /// is filtered on. Profiles, exports and webhooks belong to no resource.
+    pub fn resource_id(&self) -> Option<&Id> {
+        match self {
+            Event::ResourceRegistered(e) => Some(&e.resource_id),
+            Event::MemberJoined(e) => Some(&e.resource_id),
+            Event::MemberLeft(e) => Some(&e.resource_id),
+            Event::InvitesPaused(e) => Some(&e.resource_id),
+            Event::InvitesResumed(e) => Some(&e.resource_id),
+            Event::InviteCreated(e) => Some(&e.resource_id),
+            Event::InviteUpdated(e) => Some(&e.resource_id),
+            Event::InviteCancelled(e) => Some(&e.resource_id),
+            Event::InviteAccepted(e) => Some(&e.resource_id),
+            Event::InviteRejected(e) => Some(&e.resource_id),
+            Event::InviteTentativelyAccepted(e) => Some(&e.resource_id),
+            Event::InviteResent(e) => Some(&e.resource_id),
+            Event::InviteRead(e) => Some(&e.resource_id),
+            Event::InviteHidden(e) => Some(&e.resource_id),
+            Event::InviteApproved(e) => Some(&e.resource_id),
+            Event::InviteDenied(e) => Some(&e.resource_id),
+            Event::InviteExpired(e) => Some(&e.resource_id),
+            Event::InviteReminded(e) => Some(&e.resource_id),
+            Event::InviteCodeCreated(e) => Some(&e.resource_id),
+            Event::InviteCodeRedeemed(e) => Some(&e.resource_id),
+            Event::InviteCodeDeleted(e) => Some(&e.resource_id),
+            Event::UserUpserted(_)
+            | Event::ExportRequested(_)
+            | Event::ExportStarted(_)
+            | Event::ExportCompleted(_)
+            | Event::ExportFailed(_)
+            | Event::WebhookRegistered(_)
+            | Event::WebhookDeleted(_)
+            | Event::WebhookReplayed(_) => None,
+        }
     }
 
     /// The current schema number of this event's type.

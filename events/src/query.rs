@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// Every query name, as used in `invites.q.<query>`.
 pub const QUERIES: &[&str] = &[
-    "received", "sent", "invite", "admin", "code", "codes", "inbox", "history", "state", "export",
+    "received", "sent", "invite", "admin", "code", "codes", "inbox", "history", "state", "export", "webhooks",
 ];
 
 /// The default and largest page sizes of list queries.

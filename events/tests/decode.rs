@@ -318,7 +318,11 @@ fn to_body_round_trips_through_decode() {
             "format":"csv"}],
         ["StartExport", {"actor":"system","export_id":"e","count":4}],
         ["CompleteExport", {"actor":"system","export_id":"e","file_url":"u","file_size":9,"count":2}],
-        ["FailExport", {"actor":"system","export_id":"e","reason":"disk"}]
+        ["FailExport", {"actor":"system","export_id":"e","reason":"disk"}],
+        ["RegisterWebhook", {"actor":"x","webhook_id":"w","url":"https://hooks.example.com/in",
+            "events":["InviteAccepted","InviteCreated"],"secret":"whsec_0123456789abcdef","resource_id":"r"}],
+        ["DeleteWebhook", {"actor":"x","webhook_id":"w"}],
+        ["ReplayWebhook", {"actor":"x","webhook_id":"w","from_position":7}]
     ]);
     let names: Vec<&str> = cases
         .as_array()
@@ -337,4 +341,43 @@ fn to_body_round_trips_through_decode() {
         let again = decode(name, sent.clone()).unwrap_or_else(|e| panic!("{name} {sent}: {e}"));
         assert_eq!(again, req, "{name}");
     }
+}
+
+#[test]
+fn a_webhook_names_known_event_types_an_http_url_and_a_long_enough_secret() {
+    let body = |extra: serde_json::Value| {
+        let mut b = json!({"actor":"x","webhook_id":"w","url":"https://h.example/in","events":["*"],
+            "secret":"0123456789abcdef"});
+        for (k, v) in extra.as_object().unwrap() {
+            b[k] = v.clone();
+        }
+        b
+    };
+    assert!(decode("RegisterWebhook", body(json!({}))).is_ok());
+    invalid("RegisterWebhook", body(json!({"url":"ftp://h.example/in"})), "url");
+    invalid(
+        "RegisterWebhook",
+        body(json!({"url":"https://u:p@h.example/in"})),
+        "url",
+    );
+    invalid("RegisterWebhook", body(json!({"events":[]})), "events");
+    invalid("RegisterWebhook", body(json!({"events":["NoSuchEvent"]})), "events");
+    invalid(
+        "RegisterWebhook",
+        body(json!({"events":["InviteRead","InviteRead"]})),
+        "events",
+    );
+    invalid("RegisterWebhook", body(json!({"secret":"short"})), "secret");
+    invalid("RegisterWebhook", body(json!({"secret":"x".repeat(257)})), "secret");
+    invalid(
+        "ReplayWebhook",
+        json!({"actor":"x","webhook_id":"w","from_position":0}),
+        "from_position",
+    );
+    // A sealed secret is never taken from a body.
+    let req = decode("RegisterWebhook", body(json!({"sealed":"aes256gcm:00"}))).unwrap();
+    let Command::RegisterWebhook(c) = req.command else {
+        panic!("not RegisterWebhook")
+    };
+    assert_eq!(c.sealed, None);
 }

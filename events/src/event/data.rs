@@ -376,3 +376,37 @@ pub struct ExportFailed {
     pub reason: String,
     pub requested_by: Id,
 }
+
+/// An endpoint the webhooks role delivers matching events to (signed with `secret`).
+/// `secret` is sealed with the deployment's master key (`invitebus_keys`): the event is on
+/// `INVITES_EVENTS`, which every subscriber reads, so it never holds the secret in clear.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookRegistered {
+    pub at: Time,
+    /// The registrant: an admin, or the owner of `resource_id`.
+    pub by: Id,
+    /// Event types delivered; `*` for every type.
+    pub events: Vec<String>,
+    /// Only events about this resource; none: every event (an admin's webhook).
+    pub resource_id: Option<Id>,
+    pub secret: String,
+    pub url: String,
+    pub webhook_id: Id,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookDeleted {
+    pub at: Time,
+    pub by: Id,
+    pub webhook_id: Id,
+}
+
+/// Delivery starts again at `from_position` (also for an endpoint marked failing).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookReplayed {
+    pub at: Time,
+    pub by: Id,
+    pub from_position: u64,
+    pub webhook_id: Id,
+}

@@ -293,7 +293,10 @@ pub fn notifications(event: &Event, position: u64, memory: &dyn Memory) -> Vec<N
         | Event::InviteCodeDeleted(_)
         | Event::ExportRequested(_)
         | Event::ExportStarted(_)
-        | Event::ExportFailed(_) => vec![],
+        | Event::ExportFailed(_)
+        | Event::WebhookRegistered(_)
+        | Event::WebhookDeleted(_)
+        | Event::WebhookReplayed(_) => vec![],
     }
 }
 

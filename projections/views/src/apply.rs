@@ -375,8 +375,11 @@ impl Rows {
                 tx.prepare_cached("UPDATE exports SET status = 'failed', reason = ?2 WHERE export_id = ?1")?
                     .execute(params![e.export_id.as_str(), e.reason])?;
             }
-            // Reminders change no view.
-            Event::InviteReminded(_) => {}
+            // Reminders change no view; webhooks have views of their own (the webhooks role).
+            Event::InviteReminded(_)
+            | Event::WebhookRegistered(_)
+            | Event::WebhookDeleted(_)
+            | Event::WebhookReplayed(_) => {}
         }
         Ok(())
     }

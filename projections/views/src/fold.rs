@@ -306,8 +306,11 @@ impl Fold {
                     (x.status, x.reason) = ("failed", Some(e.reason));
                 }
             }
-            // Reminders change no view.
-            Event::InviteReminded(_) => {}
+            // Reminders change no view; webhooks have views of their own (the webhooks role).
+            Event::InviteReminded(_)
+            | Event::WebhookRegistered(_)
+            | Event::WebhookDeleted(_)
+            | Event::WebhookReplayed(_) => {}
         }
     }
 

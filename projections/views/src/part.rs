@@ -85,9 +85,13 @@ pub fn people(event: &Event) -> Vec<&Id> {
         Event::InviteCodeCreated(e) => vec![&e.inviter],
         Event::InviteCodeRedeemed(e) => vec![&e.inviter, &e.user_id],
         Event::InviteCodeDeleted(e) => vec![&e.by],
-        Event::ExportRequested(_) | Event::ExportStarted(_) | Event::ExportCompleted(_) | Event::ExportFailed(_) => {
-            vec![]
-        }
+        Event::ExportRequested(_)
+        | Event::ExportStarted(_)
+        | Event::ExportCompleted(_)
+        | Event::ExportFailed(_)
+        | Event::WebhookRegistered(_)
+        | Event::WebhookDeleted(_)
+        | Event::WebhookReplayed(_) => vec![],
     }
 }
 

@@ -12,6 +12,7 @@ use crate::export::{self, ExportState, UserExports};
 use crate::invite::InviteState;
 use crate::resource::ResourceState;
 use crate::user::UserState;
+use crate::webhook::WebhookState;
 use invitebus_eventlog::{EventLog, LogError, NewEvent};
 use invitebus_events::event::StreamType;
 use invitebus_events::{Envelope, Event, Id};
@@ -65,6 +66,7 @@ pub struct Cache {
     invites: Streams<InviteState>,
     codes: Streams<CodeState>,
     exports: Streams<ExportState>,
+    webhooks: Streams<WebhookState>,
     /// Each requester's exports, for the export limits (loaded on demand).
     user_exports: HashMap<Id, UserExports>,
 }
@@ -92,6 +94,7 @@ holds!(ResourceState, resources);
 holds!(InviteState, invites);
 holds!(CodeState, codes);
 holds!(ExportState, exports);
+holds!(WebhookState, webhooks);
 
 fn fold<S>(
     envelopes: Vec<Envelope>,
@@ -128,6 +131,7 @@ impl Cache {
         trim(&mut self.invites);
         trim(&mut self.codes);
         trim(&mut self.exports);
+        trim(&mut self.webhooks);
         trim(&mut self.user_exports);
     }
 
@@ -205,6 +209,7 @@ impl Cache {
                 }
                 self.step::<ExportState>(&id, event, source)?
             }
+            StreamType::Webhook => self.step::<WebhookState>(&id, event, source)?,
         };
         let ty = event.stream_type();
         Ok(NewEvent {

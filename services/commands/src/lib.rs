@@ -3,8 +3,9 @@
 //! Layout:
 //! - [`ctx`]: who is acting and when: the only input of a decision besides state and command.
 //! - [`aggregate`]: what a stream's state is ([`aggregate::Aggregate`]: a stream type and a pure
-//!   `evolve`); [`user`], [`resource`], [`invite`], [`code`], [`export`]: one module per
-//!   aggregate, its state, `evolve`, the checks its commands share and what they read of it.
+//!   `evolve`); [`user`], [`resource`], [`invite`], [`code`], [`export`], [`webhook`]: one module per
+//!   aggregate, its state, `evolve`, the checks its commands share and what they read of it; [`webhook`] also seals a
+//!   webhook's secret as the command arrives.
 //! - [`decision`]: one command's rules ([`decision::Decision`]: load the streams it reads, a pure
 //!   `decide`, its reply) and [`decision::run`].
 //! - [`command`]: one file per command, and [`command::execute`], the registry.
@@ -36,6 +37,7 @@ pub mod resource;
 pub mod service;
 pub mod standby;
 pub mod user;
+pub mod webhook;
 pub mod writer;
 
 pub use ctx::Ctx;

@@ -1,7 +1,7 @@
 //! The queries the log itself answers: `history` (a stream's events up to `as_of`) and `state`
 //! (the stream folded up to `as_of`). Both are for admins and the stream's participants.
 
-use crate::{code, invite, resource, user};
+use crate::{code, invite, resource, user, webhook};
 use invitebus_eventlog::{LogError, LogReader};
 use invitebus_events::command::{check_body, decode_fields};
 use invitebus_events::event::StreamType;
@@ -73,7 +73,7 @@ fn names(env: &Envelope, actor: &Id) -> bool {
     }
     let is = |v: Option<&Value>| v.and_then(Value::as_str) == Some(actor.as_str());
     let d = &env.data;
-    ["inviter", "invitee", "user_id", "owner", "requested_by"]
+    ["inviter", "invitee", "user_id", "owner", "requested_by", "by"]
         .iter()
         .any(|k| is(d.get(*k)))
         || d.get("invitees")
@@ -145,5 +145,16 @@ pub fn fold(ty: StreamType, events: &[Event]) -> Value {
             }
         }
         StreamType::Export => json!({ "events": events.len() }),
+        StreamType::Webhook => {
+            let s = events.iter().fold(webhook::WebhookState::default(), webhook::evolve);
+            // The sealed secret stays out of the answer.
+            match s.registered {
+                None => Value::Null,
+                Some(r) => json!({
+                    "webhook_id": r.webhook_id, "url": r.url, "events": r.events, "resource_id": r.resource_id,
+                    "by": r.by, "deleted": s.deleted,
+                }),
+            }
+        }
     }
 }

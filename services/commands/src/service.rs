@@ -38,6 +38,8 @@ pub struct ServiceConfig {
     pub bus_auth: BusAuth,
     /// When a command is answered: its events in the local log, or acknowledged by JetStream too.
     pub durability: Durability,
+    /// Sealing webhooks' secrets, and whether their targets may be private addresses.
+    pub webhooks: crate::webhook::WebhookIntake,
 }
 
 impl ServiceConfig {
@@ -51,6 +53,7 @@ impl ServiceConfig {
             health: crate::health::HealthSettings::default(),
             bus_auth: BusAuth::Off,
             durability: Durability::Local,
+            webhooks: Default::default(),
         }
     }
 }
@@ -160,6 +163,7 @@ impl CommandService {
                 reply_tx,
                 config.exports_enabled,
                 config.bus_auth.clone(),
+                config.webhooks.clone(),
                 shutdown_rx.clone(),
             )),
             tokio::spawn(crate::durability::reply_loop(
@@ -261,6 +265,7 @@ async fn command_loop(
     replies: mpsc::UnboundedSender<(Subject, Reply)>,
     exports_enabled: bool,
     auth: BusAuth,
+    webhooks: crate::webhook::WebhookIntake,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -289,11 +294,11 @@ async fn command_loop(
             r.meta.traceparent = traceparent;
             r
         });
-        let decoded = decoded.and_then(|r| match r.command {
+        let decoded = decoded.and_then(|mut r| match r.command {
             invitebus_events::Command::RequestExport(_) if !exports_enabled => Err(ProtocolError::invalid_command(
                 "RequestExport is not served by this build yet: no exporter runs exports",
             )),
-            _ => Ok(r),
+            _ => crate::webhook::at_edge(&mut r, &webhooks).map(|()| r),
         });
         match decoded {
             Err(e) => {

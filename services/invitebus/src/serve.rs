@@ -9,6 +9,7 @@ use invitebus_exporter::{ExporterConfig, ExporterService};
 use invitebus_notifier::{NotifierConfig, NotifierService};
 use invitebus_scheduler::{SchedulerConfig, SchedulerService};
 use invitebus_views::{ViewService, ViewsConfig};
+use invitebus_webhooks::{WebhooksConfig, WebhooksService};
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
@@ -16,7 +17,7 @@ pub struct ServeArgs {
     pub common: Common,
     /// Which part to run: `commands` (the write side and relay), `views` (read models and their
     /// queries), `notifier` (notifications and the inbox), `scheduler` (expiry and reminder timers),
-    /// `exporter` (export jobs), `gateway` (HTTP), or `all`.
+    /// `exporter` (export jobs), `webhooks` (webhook deliveries), `gateway` (HTTP), or `all`.
     #[arg(long, value_enum, default_value_t = Role::All)]
     pub role: Role,
     /// Where the HTTP gateway listens.
@@ -35,6 +36,27 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub service_secret: String,
+    /// The deployment's master key: seals secrets kept inside events (a webhook's signing
+    /// secret), so every role of one deployment needs the same; kept secret.
+    #[arg(
+        long,
+        env = "INVITEBUS_MASTER_KEY",
+        default_value = invitebus_keys::DEV_MASTER_KEY,
+        hide_env_values = true
+    )]
+    pub master_key: String,
+    /// Let webhooks target loopback and private addresses (refused otherwise, at registration
+    /// for an address in the URL and at each delivery for what its host resolves to).
+    #[arg(long, env = "INVITEBUS_WEBHOOK_ALLOW_PRIVATE")]
+    pub webhook_allow_private: bool,
+    /// The only hosts webhooks may target (comma-separated; each allows its subdomains too);
+    /// empty: any host. Checked at registration and before each delivery looks a host up.
+    #[arg(long, env = "INVITEBUS_WEBHOOK_ALLOW_HOSTS", value_delimiter = ',')]
+    pub webhook_allow_hosts: Vec<String>,
+    /// Failed attempts in a row at one event before a webhook is marked failing (retries wait
+    /// 1 s, doubling with jitter up to 5 minutes: 12 attempts take about 20 minutes).
+    #[arg(long, env = "INVITEBUS_WEBHOOK_ATTEMPTS", default_value_t = 12)]
+    pub webhook_attempts: u32,
     /// Accept RequestExport in the commands role. On by itself when this process also runs the
     /// exporter (`all`); set it when an exporter runs elsewhere.
     #[arg(long, env = "INVITEBUS_EXPORTS")]
@@ -130,6 +152,7 @@ pub enum Role {
     Notifier,
     Scheduler,
     Exporter,
+    Webhooks,
     Gateway,
 }
 
@@ -192,6 +215,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             config.exports_enabled = args.exports || runs(Role::Exporter);
             config.health.unhealthy_after = std::time::Duration::from_secs_f64(args.unhealthy_after.max(0.1));
             config.bus_auth = bus_auth.clone();
+            config.webhooks = invitebus_commands::webhook::WebhookIntake {
+                key: invitebus_keys::MasterKey::new(&args.master_key),
+                allow_private: args.webhook_allow_private,
+                allow_hosts: args.webhook_allow_hosts.clone(),
+            };
             config.durability = match args.durability {
                 DurabilityArg::Local => invitebus_commands::durability::Durability::Local,
                 DurabilityArg::Replicated => invitebus_commands::durability::Durability::Replicated,
@@ -277,6 +305,24 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }),
         false => None,
     };
+    let webhooks = match runs(Role::Webhooks) {
+        true => Some({
+            let client = bus.client(User::Webhooks).await?;
+            retrying("webhooks", || {
+                let mut config = WebhooksConfig::new(args.common.data.join("webhooks.db"));
+                config.subjects = subjects.clone();
+                config.master_key = invitebus_keys::MasterKey::new(&args.master_key);
+                config.delivery.allow_private = args.webhook_allow_private;
+                config.delivery.max_attempts = args.webhook_attempts.max(1);
+                config.delivery.allow_hosts = args.webhook_allow_hosts.clone();
+                config.feed = feed("webhooks");
+                config.bus_auth = bus_auth.clone();
+                WebhooksService::start(client.clone(), config)
+            })
+            .await?
+        }),
+        false => None,
+    };
     let (gateway_stop, gateway_stopped) = tokio::sync::oneshot::channel::<()>();
     let gateway = match runs(Role::Gateway) {
         true => {
@@ -325,6 +371,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(g) = gateway {
         // Open WebSockets and event streams would hold a graceful shutdown forever.
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), g).await;
+    }
+    if let Some(w) = webhooks {
+        w.shutdown().await;
     }
     if let Some(e) = exporter {
         e.shutdown().await;

@@ -2,10 +2,11 @@
 //! JetStream folder), the command service on a fresh SQLite log in a temporary folder, and a
 //! client that sends commands and queries as users do. Roles under test start beside it, on
 //! files in [`Bus::path`]. [`history`] writes many events straight into a log; [`idp`] signs
-//! tokens as an identity provider would.
+//! tokens as an identity provider would; [`receiver`] is a webhook receiver.
 
 pub mod history;
 pub mod idp;
+pub mod receiver;
 
 use invitebus_commands::{CommandService, ServiceConfig, WriterConfig};
 use invitebus_events::subject::Subjects;

@@ -9,6 +9,7 @@ pub mod complete_export;
 pub mod create_invite;
 pub mod create_invite_code;
 pub mod delete_invite_code;
+pub mod delete_webhook;
 pub mod deny_invite;
 pub mod expire_invite;
 pub mod fail_export;
@@ -19,8 +20,10 @@ pub mod mark_invite_read;
 pub mod pause_invites;
 pub mod redeem_invite_code;
 pub mod register_resource;
+pub mod register_webhook;
 pub mod reject_invite;
 pub mod remind_invite;
+pub mod replay_webhook;
 pub mod request_export;
 pub mod resend_invite;
 pub mod resume_invites;
@@ -79,5 +82,8 @@ pub fn execute(
         Command::StartExport(c) => run(start_export::StartExport(c), store, ctx).map_err(Into::into),
         Command::CompleteExport(c) => run(complete_export::CompleteExport(c), store, ctx).map_err(Into::into),
         Command::FailExport(c) => run(fail_export::FailExport(c), store, ctx).map_err(Into::into),
+        Command::RegisterWebhook(c) => run(register_webhook::RegisterWebhook(c), store, ctx).map_err(Into::into),
+        Command::DeleteWebhook(c) => run(delete_webhook::DeleteWebhook(c), store, ctx).map_err(Into::into),
+        Command::ReplayWebhook(c) => run(replay_webhook::ReplayWebhook(c), store, ctx).map_err(Into::into),
     }
 }

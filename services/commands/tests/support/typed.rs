@@ -322,3 +322,34 @@ pub fn update_begin(invite: &str, begin: chrono::DateTime<chrono::Utc>) -> Comma
         ..changes(invite)
     })
 }
+
+/// RegisterWebhook `webhook` (every event type) on `resource` (None: every resource), its
+/// secret sealed as the command service seals it.
+pub fn register_webhook(webhook: &str, resource: Option<&str>) -> Command {
+    let secret = "whsec_0123456789abcdef".to_string();
+    Command::RegisterWebhook(cmd::RegisterWebhook {
+        webhook_id: id(webhook),
+        url: "https://hooks.example.com/in".into(),
+        events: vec!["*".into()],
+        sealed: Some(
+            invitebus_keys::MasterKey::dev()
+                .seal(invitebus_keys::Purpose::WebhookSecret, &secret)
+                .unwrap(),
+        ),
+        secret,
+        resource_id: resource.map(id),
+    })
+}
+
+pub fn delete_webhook(webhook: &str) -> Command {
+    Command::DeleteWebhook(cmd::WebhookRef {
+        webhook_id: id(webhook),
+    })
+}
+
+pub fn replay_webhook(webhook: &str, from_position: u64) -> Command {
+    Command::ReplayWebhook(cmd::ReplayWebhook {
+        webhook_id: id(webhook),
+        from_position,
+    })
+}

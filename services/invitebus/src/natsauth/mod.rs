@@ -16,18 +16,20 @@ pub enum User {
     Notifier,
     Scheduler,
     Exporter,
+    Webhooks,
     Gateway,
     Service,
     Client,
 }
 
 impl User {
-    pub const ALL: [User; 8] = [
+    pub const ALL: [User; 9] = [
         User::Commands,
         User::Views,
         User::Notifier,
         User::Scheduler,
         User::Exporter,
+        User::Webhooks,
         User::Gateway,
         User::Service,
         User::Client,
@@ -41,6 +43,7 @@ impl User {
             User::Notifier => "notifier",
             User::Scheduler => "scheduler",
             User::Exporter => "exporter",
+            User::Webhooks => "webhooks",
             User::Gateway => "gateway",
             User::Service => "service",
             User::Client => "client",
@@ -189,6 +192,12 @@ pub fn permissions(user: User, s: &Subjects) -> Permissions {
             p.publish(get_messages(&bucket));
             p.publish(consume(&bucket));
             p.publish([format!("$O.{EXPORTS_BUCKET}.>"), format!("{API}.STREAM.PURGE.{bucket}")]);
+        }
+        User::Webhooks => {
+            // Its workers read the events through ordered consumers of their own (`consume`).
+            projection(&mut p, s, invitebus_webhooks::registry::NAME);
+            p.subscribe([s.query("webhooks")]);
+            p.allow_responses = true;
         }
         User::Gateway => {
             p.publish([

@@ -115,7 +115,13 @@ fn the_export_bucket_is_read_by_the_gateway_written_by_the_exporter_and_no_one_e
 
 #[test]
 fn projections_consume_events_and_answer_only_their_queries() {
-    for user in [User::Views, User::Notifier, User::Scheduler, User::Exporter] {
+    for user in [
+        User::Views,
+        User::Notifier,
+        User::Scheduler,
+        User::Exporter,
+        User::Webhooks,
+    ] {
         assert!(may_publish(user, "$JS.API.CONSUMER.CREATE.INVITES_EVENTS"), "{user:?}");
         assert!(
             may_publish(user, "$JS.API.CONSUMER.DELETE.INVITES_EVENTS.x"),
@@ -129,6 +135,10 @@ fn projections_consume_events_and_answer_only_their_queries() {
     assert!(may_subscribe(User::Notifier, "invites.q.inbox"));
     assert!(!may_subscribe(User::Scheduler, "invites.q.received"));
     assert!(may_publish(User::Scheduler, "invites.cmd.ExpireInvite"));
+    assert!(may_subscribe(User::Webhooks, "invites.q.webhooks"));
+    assert!(!may_subscribe(User::Webhooks, "invites.q.received"));
+    assert!(!may_publish(User::Webhooks, "invites.cmd.RegisterWebhook"));
+    assert!(!may_publish(User::Webhooks, "invites.evt.WebhookRegistered.webhook-w"));
     assert!(!permissions(User::Scheduler, &s()).allow_responses);
 }
 

@@ -1,0 +1,276 @@
+//! The webhooks role: the registry's feed (a projection like the others: health, watchdog,
+//! rebuilds), a supervisor that keeps one worker per live endpoint (a new one for each
+//! generation: a replay), and the `webhooks` query.
+
+use crate::deliveries::{Deliveries, Delivery};
+use crate::registry::{self, Endpoint, Registry, NAME};
+use crate::worker::{self, DeliverySettings, Shared, Stopped};
+use crate::WebhookError;
+use async_nats::Client;
+use futures::StreamExt;
+use invitebus_events::command::{check_body, decode_fields};
+use invitebus_events::subject::Subjects;
+use invitebus_events::{ErrorCode, Id, ProtocolError, Reply, ADMIN_ROLE};
+use invitebus_keys::MasterKey;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+#[derive(Debug, Clone)]
+pub struct WebhooksConfig {
+    /// The registry's file (`webhooks.db`); the deliveries' file sits beside it
+    /// (`webhooks-deliveries.db`).
+    pub path: PathBuf,
+    pub subjects: Subjects,
+    /// Opens the endpoints' sealed secrets (the same key as the commands role's).
+    pub master_key: MasterKey,
+    pub delivery: DeliverySettings,
+    pub bus_auth: invitebus_auth::BusAuth,
+    pub feed: invitebus_feed::FeedSettings,
+}
+
+impl WebhooksConfig {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        WebhooksConfig {
+            path: path.into(),
+            subjects: Subjects::default(),
+            master_key: MasterKey::dev(),
+            delivery: DeliverySettings::default(),
+            bus_auth: Default::default(),
+            feed: invitebus_feed::FeedSettings::default(),
+        }
+    }
+
+    /// The deliveries' file, beside the registry's.
+    pub fn deliveries_path(&self) -> PathBuf {
+        let name = self
+            .path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| NAME.into());
+        self.path.with_file_name(format!("{name}-deliveries.db"))
+    }
+}
+
+pub struct WebhooksService {
+    run: invitebus_feed::Running,
+}
+
+impl WebhooksService {
+    pub async fn start(client: Client, config: WebhooksConfig) -> Result<WebhooksService, WebhookError> {
+        let lock = invitebus_filelock::lock(&config.path, "the webhooks role")?;
+        let registry = Registry::open(&config.path)?;
+        let deliveries = Deliveries::open(&config.deliveries_path())?;
+        let shared = Arc::new(Shared {
+            js: async_nats::jetstream::new(client.clone()),
+            subjects: config.subjects.clone(),
+            registry: registry.file().reader()?,
+            deliveries,
+            key: config.master_key.clone(),
+            settings: config.delivery.clone(),
+        });
+        let queries = client
+            .subscribe(config.subjects.query("webhooks"))
+            .await
+            .map_err(|e| WebhookError::Nats(e.into()))?;
+        let mut run = invitebus_feed::Running::start(&client, &config.subjects, NAME, registry, config.feed.clone());
+        run.hold(lock);
+        let s = shared.clone();
+        run.spawn(move |applied, shutdown| supervise(s, applied, shutdown));
+        let auth = config.bus_auth.clone();
+        run.spawn(move |applied, shutdown| answer(client, queries, shared, auth, applied, shutdown));
+        info!(path = %config.path.display(), "webhooks ready");
+        Ok(WebhooksService { run })
+    }
+
+    pub fn applied(&self) -> watch::Receiver<u64> {
+        self.run.applied()
+    }
+
+    pub async fn shutdown(self) {
+        self.run.shutdown().await;
+    }
+}
+
+/// An active endpoint behind the registry whose position has not moved for this long, with no
+/// failure to explain it, has a stuck worker: it is counted, logged and started again.
+pub const WORKER_STALL: Duration = Duration::from_secs(30);
+
+/// Keeps one worker per endpoint that is neither deleted nor failing, restarting it for a new
+/// generation (a replay) and when it is stuck (the watchdog); reports the endpoints failing
+/// and the largest lag as metrics.
+async fn supervise(shared: Arc<Shared>, mut applied: watch::Receiver<u64>, mut shutdown: watch::Receiver<bool>) {
+    let mut running: HashMap<String, (u64, JoinHandle<Stopped>)> = HashMap::new();
+    // Per endpoint: the position last seen, and since when it has not moved.
+    let mut moved: HashMap<String, (u64, std::time::Instant)> = HashMap::new();
+    loop {
+        let endpoints = {
+            let mut reader = shared.registry.lock().unwrap_or_else(|p| p.into_inner());
+            reader.conn().and_then(registry::all)
+        };
+        match endpoints {
+            Err(e) => warn!(error = %e, "webhooks: reading the registry failed; retrying"),
+            Ok(endpoints) => {
+                let head = *applied.borrow();
+                let mut lag = 0u64;
+                for endpoint in endpoints {
+                    let id = endpoint.webhook_id.clone();
+                    if endpoint.deleted_position.is_some() {
+                        if let Some((_, h)) = running.remove(&id) {
+                            h.abort();
+                        }
+                        continue;
+                    }
+                    let delivery = shared.deliveries.get(&id).ok().flatten();
+                    let this_generation = delivery.as_ref().filter(|d| d.generation == endpoint.generation);
+                    let mut stuck = false;
+                    if let Some(d) = this_generation {
+                        let behind = head.saturating_sub(d.position);
+                        lag = lag.max(behind);
+                        let now = std::time::Instant::now();
+                        let (seen, since) = moved.entry(id.clone()).or_insert((d.position, now));
+                        if *seen != d.position || behind == 0 || d.failures > 0 || d.failing {
+                            (*seen, *since) = (d.position, now);
+                        } else if now.duration_since(*since) >= WORKER_STALL {
+                            metrics::counter!("invitebus_webhook_stalls_total").increment(1);
+                            warn!(webhook_id = %id, position = d.position, behind, "webhook worker made no progress for {} s; starting it again", WORKER_STALL.as_secs());
+                            *since = now;
+                            stuck = true;
+                        }
+                    }
+                    match running.get(&id) {
+                        _ if stuck => {}
+                        Some((g, h)) if *g == endpoint.generation && !h.is_finished() => continue,
+                        // Stopped on its own at this generation: failing stays stopped.
+                        Some((g, _)) if *g == endpoint.generation && this_generation.is_some_and(|d| d.failing) => {
+                            continue
+                        }
+                        None if this_generation.is_some_and(|d| d.failing) => continue,
+                        _ => {}
+                    }
+                    if let Some((_, h)) = running.remove(&id) {
+                        h.abort();
+                    }
+                    let worker = worker::run(shared.clone(), endpoint.clone(), applied.clone(), shutdown.clone());
+                    running.insert(id, (endpoint.generation, tokio::spawn(worker)));
+                }
+                metrics::gauge!("invitebus_webhooks_failing")
+                    .set(shared.deliveries.failing_count().unwrap_or(0) as f64);
+                metrics::gauge!("invitebus_webhook_lag_events").set(lag as f64);
+            }
+        }
+        tokio::select! {
+            _ = applied.changed() => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.changed() => break,
+        }
+    }
+    for (_, (_, h)) in running {
+        let _ = h.await;
+    }
+}
+
+/// The `webhooks` query.
+#[derive(Debug, Deserialize)]
+struct WebhooksQuery {
+    actor: Option<Id>,
+    #[serde(default)]
+    roles: Vec<String>,
+    webhook_id: Option<Id>,
+    #[serde(default)]
+    min_position: Option<u64>,
+}
+
+/// Answers `invites.q.webhooks` until the role stops, each request on its own task.
+async fn answer(
+    client: Client,
+    mut sub: async_nats::Subscriber,
+    shared: Arc<Shared>,
+    auth: invitebus_auth::BusAuth,
+    applied: watch::Receiver<u64>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let msg = tokio::select! {
+            m = sub.next() => match m { Some(m) => m, None => break },
+            _ = shutdown.changed() => break,
+        };
+        if invitebus_auth::bus::is_delivery(&msg) {
+            continue;
+        }
+        let Some(to) = msg.reply.clone() else { continue };
+        let (client, shared, mut applied) = (client.clone(), shared.clone(), applied.clone());
+        let bound = auth.bind_message(&msg);
+        tokio::spawn(async move {
+            let result = async {
+                let body = bound?;
+                check_body(&body)?;
+                let q: WebhooksQuery = decode_fields(&body)?;
+                invitebus_feed::wait_for(&mut applied, q.min_position).await?;
+                tokio::task::spawn_blocking(move || list(&shared, &q))
+                    .await
+                    .map_err(|e| ProtocolError::internal(e.to_string()))?
+            }
+            .await;
+            let _ = client.publish(to, Reply::from(result).to_bytes().into()).await;
+        });
+    }
+}
+
+/// The webhooks the actor may see (an admin: all; anyone else: those they registered), each
+/// with its delivery; never a secret.
+fn list(shared: &Shared, q: &WebhooksQuery) -> Result<Value, ProtocolError> {
+    let actor = q
+        .actor
+        .as_ref()
+        .ok_or_else(|| ProtocolError::with_field(ErrorCode::Unauthenticated, "actor", "no actor"))?;
+    let admin = q.roles.iter().any(|r| r == ADMIN_ROLE);
+    let endpoints = {
+        let mut reader = shared.registry.lock().unwrap_or_else(|p| p.into_inner());
+        reader
+            .conn()
+            .and_then(registry::all)
+            .map_err(invitebus_feed::store::read_error)?
+    };
+    let mut items = Vec::new();
+    for e in endpoints {
+        if !(admin || e.registered_by == actor.as_str())
+            || q.webhook_id.as_ref().is_some_and(|w| w.as_str() != e.webhook_id)
+        {
+            continue;
+        }
+        let delivery = shared
+            .deliveries
+            .get(&e.webhook_id)
+            .map_err(|e| ProtocolError::unavailable(format!("reading deliveries: {e}")))?
+            .filter(|d| d.generation == e.generation);
+        items.push(item(&e, delivery));
+    }
+    Ok(json!({ "items": items }))
+}
+
+/// One webhook as the query shows it: `status` is `active`, `failing` or `deleted`.
+fn item(e: &Endpoint, d: Option<Delivery>) -> Value {
+    let d = d.unwrap_or(Delivery {
+        position: e.start_after,
+        ..Default::default()
+    });
+    let status = match (e.deleted_position.is_some(), d.failing) {
+        (true, _) => "deleted",
+        (false, true) => "failing",
+        (false, false) => "active",
+    };
+    json!({
+        "webhook_id": e.webhook_id, "url": e.url, "events": e.events, "resource_id": e.resource_id,
+        "registered_by": e.registered_by, "registered_at": e.registered_at, "status": status,
+        "position": d.position, "delivered_position": d.delivered_position, "delivered": d.delivered,
+        "failures": d.failures, "last_error": d.last_error, "last_attempt_at": d.last_attempt_at,
+        "last_delivered_at": d.last_delivered_at,
+    })
+}
