@@ -29,7 +29,8 @@ pub struct RegisterWebhook {
     pub url: String,
     /// Event types to deliver (`InviteAccepted`, …), or `["*"]` for all.
     pub events: Vec<String>,
-    /// Sealed by the command service before the event is written: no event holds it in clear.
+    /// Sealed by the command service as the command arrives (into `sealed`), and replaced there
+    /// by a keyed hash of it, so that neither an event nor the command's digest holds it.
     pub secret: String,
     /// Only this resource's events; required unless the actor is an admin.
     pub resource_id: Option<Id>,
@@ -135,6 +136,7 @@ impl Fields for ReplayWebhook {
     fn validate(&self) -> Result<(), ProtocolError> {
         match self.from_position {
             0 => Err(ProtocolError::invalid("from_position", "positions start at 1")),
+            p if p > i64::MAX as u64 => Err(ProtocolError::invalid("from_position", "past the largest position")),
             _ => Ok(()),
         }
     }
@@ -185,14 +187,16 @@ pub fn is_public_address(ip: std::net::IpAddr) -> bool {
             }
             let s = ip.segments();
             if s[0] == 0x64 && s[1] == 0xff9b {
+                // NAT64, well-known (64:ff9b::/96) and local-use (64:ff9b:1::/48) prefixes.
                 let o = ip.octets();
-                return v4(Ipv4Addr::new(o[12], o[13], o[14], o[15]));
+                return s[2] != 1 && v4(Ipv4Addr::new(o[12], o[13], o[14], o[15]));
             }
             !(ip.is_loopback()
                 || ip.is_unspecified()
                 || ip.is_multicast()
                 || (s[0] & 0xfe00) == 0xfc00
                 || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] & 0xffc0) == 0xfec0
                 || (s[0] == 0x2001 && s[1] == 0x0db8)
                 || s[..6] == [0; 6])
         }

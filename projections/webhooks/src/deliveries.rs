@@ -87,11 +87,16 @@ impl Deliveries {
     }
 
     /// The delivery of `endpoint`'s current generation: the stored one, or a fresh one that
-    /// starts where the registration or the replay says (a replay also ends `failing`).
-    pub fn begin(&self, endpoint: &Endpoint) -> rusqlite::Result<Delivery> {
+    /// starts where the registration or the replay says (a replay also ends `failing`). None
+    /// when the stored one is of a later generation: generations are positions and only grow,
+    /// so the registry is behind (being rebuilt, or lost its last commits) and nothing may move
+    /// the delivery back.
+    pub fn begin(&self, endpoint: &Endpoint) -> rusqlite::Result<Option<Delivery>> {
         if let Some(d) = self.get(&endpoint.webhook_id)? {
-            if d.generation == endpoint.generation {
-                return Ok(d);
+            match d.generation.cmp(&endpoint.generation) {
+                std::cmp::Ordering::Equal => return Ok(Some(d)),
+                std::cmp::Ordering::Greater => return Ok(None),
+                std::cmp::Ordering::Less => {}
             }
         }
         let fresh = Delivery {
@@ -109,7 +114,7 @@ impl Deliveries {
                 endpoint.start_after as i64
             ])
         })?;
-        Ok(fresh)
+        Ok(Some(fresh))
     }
 
     /// Everything up to `position` is done, the last of it not taken by the webhook. Written
@@ -158,14 +163,46 @@ impl Deliveries {
         })
         .map(|n| n.unwrap_or((0, false)))
     }
+}
 
-    /// Endpoints marked failing (the gauge `invitebus_webhooks_failing`).
-    pub fn failing_count(&self) -> rusqlite::Result<u64> {
-        self.with(|c| {
-            c.query_row("SELECT COUNT(*) FROM deliveries WHERE failing = 1", [], |r| {
-                r.get::<_, i64>(0)
-            })
-        })
-        .map(|n| n as u64)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint(generation: u64, start_after: u64) -> Endpoint {
+        Endpoint {
+            webhook_id: "w".into(),
+            url: "https://h.example/in".into(),
+            events: vec!["*".into()],
+            resource_id: None,
+            secret: String::new(),
+            registered_by: "root".into(),
+            registered_at: String::new(),
+            generation,
+            start_after,
+            deleted_position: None,
+        }
+    }
+
+    /// A registry being rebuilt shows the registration (generation 5) while the delivery is
+    /// already at the replay's (generation 40): nothing may move it back to 5.
+    #[test]
+    fn a_delivery_never_goes_back_to_an_older_generation() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = Deliveries::open(&dir.path().join("d.db")).unwrap();
+        assert_eq!(d.begin(&endpoint(5, 5)).unwrap().unwrap().position, 5);
+        assert!(d.delivered("w", 5, 9).unwrap());
+        let replayed = d.begin(&endpoint(40, 2)).unwrap().unwrap();
+        assert_eq!((replayed.generation, replayed.position), (40, 2));
+        assert!(d.delivered("w", 40, 30).unwrap());
+        assert!(
+            d.begin(&endpoint(5, 5)).unwrap().is_none(),
+            "an older generation is ignored"
+        );
+        assert!(!d.delivered("w", 5, 6).unwrap(), "and cannot write");
+        assert_eq!(d.get("w").unwrap().unwrap().position, 30);
+        let (failures, failing) = d.failed("w", 40, "HTTP 500", 2).unwrap();
+        assert_eq!((failures, failing), (1, false));
+        assert_eq!(d.failed("w", 40, "HTTP 500", 2).unwrap(), (2, true));
     }
 }

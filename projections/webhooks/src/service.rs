@@ -98,17 +98,12 @@ impl WebhooksService {
     }
 }
 
-/// An active endpoint behind the registry whose position has not moved for this long, with no
-/// failure to explain it, has a stuck worker: it is counted, logged and started again.
-pub const WORKER_STALL: Duration = Duration::from_secs(30);
-
-/// Keeps one worker per endpoint that is neither deleted nor failing, restarting it for a new
-/// generation (a replay) and when it is stuck (the watchdog); reports the endpoints failing
-/// and the largest lag as metrics.
+/// Keeps one worker per endpoint that is neither deleted nor failing, a new one for each new
+/// generation (a replay), never one for a generation older than the delivery's (the registry is
+/// behind: rebuilt, or lost its last commits); reports the endpoints failing and the largest
+/// lag as metrics. A worker's own watchdog restarts its reading when it gets stuck.
 async fn supervise(shared: Arc<Shared>, mut applied: watch::Receiver<u64>, mut shutdown: watch::Receiver<bool>) {
     let mut running: HashMap<String, (u64, JoinHandle<Stopped>)> = HashMap::new();
-    // Per endpoint: the position last seen, and since when it has not moved.
-    let mut moved: HashMap<String, (u64, std::time::Instant)> = HashMap::new();
     loop {
         let endpoints = {
             let mut reader = shared.registry.lock().unwrap_or_else(|p| p.into_inner());
@@ -118,7 +113,7 @@ async fn supervise(shared: Arc<Shared>, mut applied: watch::Receiver<u64>, mut s
             Err(e) => warn!(error = %e, "webhooks: reading the registry failed; retrying"),
             Ok(endpoints) => {
                 let head = *applied.borrow();
-                let mut lag = 0u64;
+                let (mut lag, mut failing) = (0u64, 0u64);
                 for endpoint in endpoints {
                     let id = endpoint.webhook_id.clone();
                     if endpoint.deleted_position.is_some() {
@@ -128,30 +123,20 @@ async fn supervise(shared: Arc<Shared>, mut applied: watch::Receiver<u64>, mut s
                         continue;
                     }
                     let delivery = shared.deliveries.get(&id).ok().flatten();
+                    if delivery.as_ref().is_some_and(|d| d.generation > endpoint.generation) {
+                        continue;
+                    }
                     let this_generation = delivery.as_ref().filter(|d| d.generation == endpoint.generation);
-                    let mut stuck = false;
                     if let Some(d) = this_generation {
-                        let behind = head.saturating_sub(d.position);
-                        lag = lag.max(behind);
-                        let now = std::time::Instant::now();
-                        let (seen, since) = moved.entry(id.clone()).or_insert((d.position, now));
-                        if *seen != d.position || behind == 0 || d.failures > 0 || d.failing {
-                            (*seen, *since) = (d.position, now);
-                        } else if now.duration_since(*since) >= WORKER_STALL {
-                            metrics::counter!("invitebus_webhook_stalls_total").increment(1);
-                            warn!(webhook_id = %id, position = d.position, behind, "webhook worker made no progress for {} s; starting it again", WORKER_STALL.as_secs());
-                            *since = now;
-                            stuck = true;
+                        match d.failing {
+                            true => failing += 1,
+                            false => lag = lag.max(head.saturating_sub(d.position)),
                         }
                     }
                     match running.get(&id) {
-                        _ if stuck => {}
                         Some((g, h)) if *g == endpoint.generation && !h.is_finished() => continue,
                         // Stopped on its own at this generation: failing stays stopped.
-                        Some((g, _)) if *g == endpoint.generation && this_generation.is_some_and(|d| d.failing) => {
-                            continue
-                        }
-                        None if this_generation.is_some_and(|d| d.failing) => continue,
+                        _ if this_generation.is_some_and(|d| d.failing) => continue,
                         _ => {}
                     }
                     if let Some((_, h)) = running.remove(&id) {
@@ -160,8 +145,7 @@ async fn supervise(shared: Arc<Shared>, mut applied: watch::Receiver<u64>, mut s
                     let worker = worker::run(shared.clone(), endpoint.clone(), applied.clone(), shutdown.clone());
                     running.insert(id, (endpoint.generation, tokio::spawn(worker)));
                 }
-                metrics::gauge!("invitebus_webhooks_failing")
-                    .set(shared.deliveries.failing_count().unwrap_or(0) as f64);
+                metrics::gauge!("invitebus_webhooks_failing").set(failing as f64);
                 metrics::gauge!("invitebus_webhook_lag_events").set(lag as f64);
             }
         }

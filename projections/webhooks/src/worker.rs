@@ -39,8 +39,8 @@ pub struct DeliverySettings {
 }
 
 impl Default for DeliverySettings {
-    /// 12 attempts over about 20 minutes: a receiver down for a deploy or a restart gets
-    /// everything after it returns; one down for longer is marked failing.
+    /// 12 attempts over 9 to 20 minutes (jitter): a receiver down for a deploy or a restart
+    /// gets everything after it returns; one down for longer is marked failing.
     fn default() -> Self {
         DeliverySettings {
             max_attempts: 12,
@@ -76,9 +76,14 @@ pub struct Shared {
     pub settings: DeliverySettings,
 }
 
-/// Skipped events are recorded at most this many apart (a restart reads them again, and
-/// sends none of them).
+/// Skipped events are recorded at most this many apart, or this long (a restart reads them
+/// again, and sends none of them).
 const PASS_EVERY: u64 = 1000;
+const PASS_AFTER: Duration = Duration::from_secs(1);
+
+/// The worker's watchdog: behind the registry with no event arriving for this long, its
+/// reading is stuck; it is counted, logged and started again from the position.
+pub const WORKER_STALL: Duration = Duration::from_secs(30);
 
 /// Why a worker stopped.
 #[derive(Debug, PartialEq, Eq)]
@@ -103,8 +108,9 @@ pub async fn run(
     let generation = endpoint.generation;
     let mut at = loop {
         match shared.deliveries.begin(&endpoint) {
-            Ok(d) if d.failing => return Stopped::Failing,
-            Ok(d) => break d.position,
+            Ok(None) => return Stopped::Changed,
+            Ok(Some(d)) if d.failing => return Stopped::Failing,
+            Ok(Some(d)) => break d.position,
             Err(e) => warn!(webhook_id = %id, error = %e, "reading the delivery state failed; retrying"),
         }
         if pause(&mut stop, Duration::from_secs(1)).await {
@@ -166,14 +172,11 @@ impl Delivery {
     ) -> Result<Stopped, Box<dyn std::error::Error + Send + Sync>> {
         let (id, generation) = (self.endpoint.webhook_id.clone(), self.endpoint.generation);
         let stream = self.shared.js.get_stream(EVENTS_STREAM).await?;
-        // One type named: the server filters; else every event is read and matched here.
-        let filter_subject = match self.endpoint.events.as_slice() {
-            [one] if one != invitebus_events::command::ALL_EVENTS => self.shared.subjects.event(one, "*"),
-            _ => String::new(),
-        };
+        // Every event, unfiltered: the position moves over what the webhook does not take too,
+        // so that it says how far the endpoint is done and a restart reads little again.
         let consumer = stream
             .create_consumer(consumer::pull::OrderedConfig {
-                filter_subject,
+                filter_subject: self.shared.subjects.all_events(),
                 deliver_policy: consumer::DeliverPolicy::ByStartSequence {
                     start_sequence: *at + 1,
                 },
@@ -181,24 +184,33 @@ impl Delivery {
             })
             .await?;
         let mut messages = consumer.messages().await?;
-        let mut passed_at = *at;
+        let (mut passed_at, mut passed_when) = (*at, std::time::Instant::now());
+        let mut last_event = std::time::Instant::now();
         loop {
+            if *at > passed_at && (*at - passed_at >= PASS_EVERY || passed_when.elapsed() >= PASS_AFTER) {
+                if !self.shared.deliveries.passed(&id, generation, *at)? {
+                    return Ok(Stopped::Changed);
+                }
+                (passed_at, passed_when) = (*at, std::time::Instant::now());
+            }
             let next = tokio::select! {
-                m = tokio::time::timeout(Duration::from_secs(1), messages.next()) => m,
+                m = tokio::time::timeout(PASS_AFTER, messages.next()) => m,
                 _ = stop.changed() => return Ok(Stopped::Shutdown),
             };
             let msg = match next {
                 Err(_) => {
-                    // Idle: record what was skipped.
-                    if *at > passed_at && !self.shared.deliveries.passed(&id, generation, *at)? {
-                        return Ok(Stopped::Changed);
+                    // The worker's watchdog: behind, yet nothing arrives.
+                    if *applied.borrow() > *at && last_event.elapsed() >= WORKER_STALL {
+                        metrics::counter!("invitebus_webhook_stalls_total").increment(1);
+                        warn!(webhook_id = %id, position = *at, "webhook: no event for {} s while behind; reading again", WORKER_STALL.as_secs());
+                        return Err("no event while behind".into());
                     }
-                    passed_at = *at;
                     continue;
                 }
                 Ok(None) => return Err("the consumer ended".into()),
                 Ok(Some(m)) => m?,
             };
+            last_event = std::time::Instant::now();
             let position = msg.info()?.stream_sequence;
             if position <= *at {
                 continue;
@@ -216,12 +228,6 @@ impl Delivery {
                 .is_some_and(|event| webhook_takes(&self.endpoint.events, self.endpoint.resource_id.as_ref(), &event));
             if !takes {
                 *at = position;
-                if position - passed_at >= PASS_EVERY {
-                    if !self.shared.deliveries.passed(&id, generation, position)? {
-                        return Ok(Stopped::Changed);
-                    }
-                    passed_at = position;
-                }
                 continue;
             }
             // The endpoint as the registry holds it now: deleted or replayed since, stop here.
@@ -320,13 +326,24 @@ impl Delivery {
         if let Some(tp) = traceparent {
             request = request.header(invitebus_events::trace::TRACEPARENT, tp);
         }
-        let response = request.send().await.map_err(|e| format!("request failed: {e}"))?;
+        // Errors without the URL: its query string may hold the receiver's token.
+        let mut response = request
+            .send()
+            .await
+            .map_err(|e| format!("request failed: {}", e.without_url()))?;
         let status = response.status();
         if status.is_success() {
             return Ok(());
         }
-        let text = response.text().await.unwrap_or_default();
-        let text: String = text.chars().take(200).collect();
+        // The start of the answer only: a receiver must not fill memory with its error page.
+        let mut head = Vec::new();
+        while head.len() < 1024 {
+            match response.chunk().await {
+                Ok(Some(chunk)) => head.extend_from_slice(&chunk),
+                _ => break,
+            }
+        }
+        let text: String = String::from_utf8_lossy(&head).chars().take(200).collect();
         Err(format!("HTTP {}: {text}", status.as_u16()))
     }
 }

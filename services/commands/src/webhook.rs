@@ -153,5 +153,8 @@ pub fn at_edge(request: &mut CommandRequest, intake: &WebhookIntake) -> Result<(
         .seal(Purpose::WebhookSecret, &c.secret)
         .map_err(|e| ProtocolError::unavailable(format!("sealing the secret: {e}")))?;
     c.sealed = Some(sealed);
+    // The command's digest (in every envelope it appends) covers its fields: it must not be a
+    // way to check guesses of the secret, so from here the secret is its keyed hash.
+    c.secret = format!("hmac:{}", key.keyed_hash(Purpose::SecretDigest, &c.secret));
     Ok(())
 }

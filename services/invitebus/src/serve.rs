@@ -174,7 +174,29 @@ pub enum DurabilityArg {
 /// shorter one can be guessed offline from any token.
 pub const MIN_SECRET: usize = 32;
 
+/// The shortest master key a deployment beyond this machine takes (AES-256's own key size).
+pub const MIN_MASTER_KEY: usize = 32;
+
+/// Beyond loopback, the development master key (public: it is in this repository) or a short
+/// one would let every reader of `INVITES_EVENTS` open what the roles seal.
+fn check_master_key(args: &ServeArgs) -> anyhow::Result<()> {
+    let local = args
+        .common
+        .nats_url
+        .split(',')
+        .all(|u| crate::nats::loopback_port(u.trim()).is_some());
+    let key = &args.master_key;
+    if !local && (key == invitebus_keys::DEV_MASTER_KEY || key.len() < MIN_MASTER_KEY) {
+        anyhow::bail!(
+            "NATS is at {} (beyond this machine) and INVITEBUS_MASTER_KEY is the development key or shorter than {MIN_MASTER_KEY} bytes: set a master key of your own, the same for every role",
+            args.common.nats_url
+        );
+    }
+    Ok(())
+}
+
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    check_master_key(&args)?;
     let verifier = args.tokens.verifier().await?;
     let bus_auth = args.bus_auth(&verifier)?;
     let mut signals = Signals::take();

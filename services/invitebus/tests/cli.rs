@@ -184,3 +184,26 @@ fn serve_refuses_a_lease_without_replicated_durability() {
     assert!(stderr.contains("--lease needs --durability replicated"), "{stderr}");
     assert!(!data.path().join("events.db").exists(), "nothing was started");
 }
+
+/// Beyond loopback, the development master key (public) or a short one would let every reader of
+/// INVITES_EVENTS open what the roles seal: `serve` refuses before it connects anywhere.
+#[test]
+fn serve_refuses_the_development_master_key_beyond_loopback() {
+    let data = tempfile::tempdir().unwrap();
+    for key in [None, Some("too-short")] {
+        let mut cmd = std::process::Command::new(support::BIN);
+        cmd.args(["serve", "--nats", "nats://nats.invalid:4222", "--data"])
+            .arg(data.path())
+            .env_remove("INVITEBUS_MASTER_KEY");
+        if let Some(k) = key {
+            cmd.env("INVITEBUS_MASTER_KEY", k);
+        }
+        let out = cmd.output().unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("INVITEBUS_MASTER_KEY is the development key or shorter than 32 bytes"),
+            "{stderr}"
+        );
+    }
+}

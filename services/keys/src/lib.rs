@@ -13,7 +13,7 @@
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use ring::rand::{SecureRandom, SystemRandom};
 
-/// The master key of a development setup; refused nowhere, but say so in the README.
+/// The master key of a development setup: `serve` refuses it when NATS is beyond loopback.
 pub const DEV_MASTER_KEY: &str = "invitebus-dev-master-key";
 
 const PREFIX: &str = "aes256gcm:";
@@ -35,12 +35,15 @@ pub enum KeyError {
 pub enum Purpose {
     /// `WebhookRegistered.secret`.
     WebhookSecret,
+    /// What a `RegisterWebhook`'s `command_id` retries are matched on instead of the secret.
+    SecretDigest,
 }
 
 impl Purpose {
     fn label(self) -> &'static [u8] {
         match self {
             Purpose::WebhookSecret => b"invitebus/webhook-secret/v1",
+            Purpose::SecretDigest => b"invitebus/secret-digest/v1",
         }
     }
 }
@@ -76,6 +79,17 @@ impl MasterKey {
         );
         let unbound = UnboundKey::new(&AES_256_GCM, derived.as_ref()).expect("HMAC-SHA256 gives 32 bytes");
         LessSafeKey::new(unbound)
+    }
+
+    /// A keyed hash of `text` (hex HMAC-SHA256 under a key derived for `purpose`): stable, and
+    /// no help to anyone guessing `text` without the master key.
+    pub fn keyed_hash(&self, purpose: Purpose, text: &str) -> String {
+        let derived = ring::hmac::sign(
+            &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.secret),
+            purpose.label(),
+        );
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, derived.as_ref());
+        hex::encode(ring::hmac::sign(&key, text.as_bytes()).as_ref())
     }
 
     /// Seals `plain` for `purpose` with a fresh random nonce.
