@@ -117,6 +117,7 @@ macro_rules! commands {
 
 commands!(
     UpsertUser,
+    ForgetUser,
     RegisterResource,
     JoinResource,
     LeaveResource,

@@ -135,6 +135,7 @@ macro_rules! events {
 
 events!(
     UserUpserted => User.user_id,
+    UserForgotten => User.user_id,
     ResourceRegistered => Resource.resource_id,
     MemberJoined => Resource.resource_id,
     MemberLeft => Resource.resource_id,
@@ -209,6 +210,7 @@ impl Event {
             Event::InviteCodeRedeemed(e) => Some(&e.resource_id),
             Event::InviteCodeDeleted(e) => Some(&e.resource_id),
             Event::UserUpserted(_)
+            | Event::UserForgotten(_)
             | Event::ExportRequested(_)
             | Event::ExportStarted(_)
             | Event::ExportCompleted(_)

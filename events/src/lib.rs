@@ -21,6 +21,7 @@ pub mod envelope;
 pub mod error;
 pub mod event;
 pub mod ids;
+pub mod personal;
 pub mod query;
 pub mod reply;
 pub mod seeds;

@@ -12,6 +12,8 @@ pub const NOTIFY_STREAM: &str = "INVITES_NOTIFY";
 pub const EXPORTS_STREAM: &str = "INVITES_EXPORTS";
 /// The object store bucket for export files.
 pub const EXPORTS_BUCKET: &str = "invites-exports";
+/// The KV bucket of users' data keys, wrapped with the master key (one entry per user).
+pub const KEYS_BUCKET: &str = "invites-keys";
 
 /// Where invitebus's messages go on the bus: subjects under one prefix, and how many copies
 /// JetStream keeps of the streams and bucket invitebus creates. Settings, passed in: nothing

@@ -283,6 +283,7 @@ fn decode_reads_the_common_fields_and_ignores_unknown_ones() {
 fn to_body_round_trips_through_decode() {
     let cases = json!([
         ["UpsertUser", {"actor":"fang","user_id":"fang","name":"Fang","phone":"1","area":"SH"}],
+        ["ForgetUser", {"actor":"fang","user_id":"fang"}],
         ["RegisterResource", {"actor":"x","resource_id":"r","kind":"guild","name":"R","capacity":5,
             "parent_id":"p","info":{"a":[1]}}],
         ["JoinResource", {"actor":"x","resource_id":"r","roles":["admin"],"command_id":"c","expected_version":0}],

@@ -83,6 +83,13 @@ pub struct ResumeInvites {
     pub until: Option<DateTime<Utc>>,
 }
 
+/// Forget a person (the user, or an admin): their data key is destroyed, so their personal
+/// fields read `[forgotten]` everywhere from now on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ForgetUser {
+    pub user_id: Id,
+}
+
 /// How a reminder is delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -447,6 +454,7 @@ impl Fields for ResendInvite {
 }
 
 plain_fields!(
+    ForgetUser,
     JoinResource,
     LeaveResource,
     PauseInvites,

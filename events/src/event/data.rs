@@ -34,6 +34,17 @@ pub struct UserUpserted {
     pub user_id: Id,
 }
 
+/// A user forgotten: their data key is destroyed, so every personal field sealed with it reads
+/// `[forgotten]` from now on. `erased` is `full`, or `partial` when some of their profile was
+/// stored before fields were sealed (in plain text, which the hash chain keeps).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserForgotten {
+    pub at: Time,
+    pub by: Id,
+    pub erased: String,
+    pub user_id: Id,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResourceRegistered {
     pub at: Time,

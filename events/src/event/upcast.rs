@@ -19,10 +19,13 @@ pub enum UpcastError {
     NoStep { event_type: String, schema: u32 },
 }
 
-/// The schema number of each event type today. Every v1 type is at 1.
+/// The schema number of each event type today. Every v1 type is at 1, but those whose personal
+/// fields are stored sealed (`invitebus_events::personal`), at 2.
 pub fn current_schema(event_type: &str) -> u32 {
-    let _ = event_type;
-    1
+    match crate::personal::is_personal(event_type) {
+        true => 2,
+        false => 1,
+    }
 }
 
 /// Brings `data` of `event_type` at `schema` up to the current schema.
@@ -47,12 +50,17 @@ pub fn upcast(event_type: &str, schema: u32, data: Value) -> Result<Value, Upcas
     Ok(data)
 }
 
-/// One step from `schema` to `schema + 1`. No type has changed yet, so there is no step.
-fn step(event_type: &str, schema: u32, _data: Value) -> Result<Value, UpcastError> {
-    Err(UpcastError::NoStep {
-        event_type: event_type.to_string(),
-        schema,
-    })
+/// One step from `schema` to `schema + 1`.
+fn step(event_type: &str, schema: u32, data: Value) -> Result<Value, UpcastError> {
+    match (event_type, schema) {
+        // Schema 2 seals personal fields; the shape is the same, so a schema 1 event reads as
+        // is (its fields in plain text: a forget cannot erase them, `erased: "partial"`).
+        (ty, 1) if crate::personal::is_personal(ty) => Ok(data),
+        _ => Err(UpcastError::NoStep {
+            event_type: event_type.to_string(),
+            schema,
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -76,6 +84,16 @@ mod tests {
         assert!(matches!(
             upcast("InviteRead", 0, json!({})),
             Err(UpcastError::NoStep { .. })
+        ));
+    }
+
+    #[test]
+    fn a_profile_stored_before_sealing_reads_as_is() {
+        let data = json!({"user_id": "fang", "name": "Fang", "at": "2026-01-01T00:00:00.000Z"});
+        assert_eq!(upcast("UserUpserted", 1, data.clone()).unwrap(), data);
+        assert!(matches!(
+            upcast("UserUpserted", 3, json!({})),
+            Err(UpcastError::TooNew { .. })
         ));
     }
 }

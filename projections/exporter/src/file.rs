@@ -126,6 +126,7 @@ pub fn write_rows(
     filters: &invitebus_events::query::AdminFilters,
     format: &str,
     path: &Path,
+    people: &mut std::collections::HashSet<String>,
     mut progress: impl FnMut(i64, i64) -> Result<(), String>,
 ) -> Result<i64, String> {
     use invitebus_views::admin::{admin_model, admin_where, ADMIN_SELECT};
@@ -148,6 +149,14 @@ pub fn write_rows(
     while let Some(row) = rows.next().map_err(|e| e.to_string())? {
         let model = admin_model(row).map_err(|e| e.to_string())?;
         out.row(&cells(&model)).map_err(|e| e.to_string())?;
+        // Whose profile the row shows: a forget of either erases the file.
+        for who in [&model["user"]["id"], &model["recommend_user"]["id"]] {
+            if let Some(id) = who.as_str() {
+                if !people.contains(id) {
+                    people.insert(id.to_string());
+                }
+            }
+        }
         done += 1;
         progress(done, count)?;
     }

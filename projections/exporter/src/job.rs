@@ -50,6 +50,8 @@ pub struct Exporter {
     pub(crate) bus_auth: invitebus_auth::BusAuth,
     /// The `traceparent` of the request being run: its progress messages carry it.
     pub(crate) trace: Option<String>,
+    /// Which files in the bucket hold whom (a forget erases them).
+    pub(crate) files: crate::files::ExportFiles,
 }
 
 /// Creates the progress stream (the last message per export is kept) and the files bucket.
@@ -185,7 +187,8 @@ impl Exporter {
         self.progress(r, "start", 1, json!({"count": count}))?;
         let dir = tempfile::tempdir()?;
         let path = dir.path().join(format!("{id}.{format}"));
-        let written = self.write_file(r, conn, &path);
+        let mut people = std::collections::HashSet::new();
+        let written = self.write_file(r, conn, &path, &mut people);
         let outcome = match written {
             Err(reason) => Err(("failed", reason)),
             Ok(()) => {
@@ -193,6 +196,10 @@ impl Exporter {
                 self.upload(&path).map_err(|reason| ("upload_failure", reason))
             }
         };
+        if outcome.is_ok() {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("export");
+            self.files.put(id.as_str(), name, &people)?;
+        }
         let counted = match &outcome {
             Ok(_) => "success",
             Err((status, _)) => status,
@@ -234,9 +241,10 @@ impl Exporter {
         r: &ExportRequested,
         conn: &rusqlite::Connection,
         path: &std::path::Path,
+        people: &mut std::collections::HashSet<String>,
     ) -> Result<(), String> {
         let (mut last_report, mut last_pct) = (Instant::now(), 1u32);
-        write_rows(conn, &r.filters, r.format.as_str(), path, |done, count| {
+        write_rows(conn, &r.filters, r.format.as_str(), path, people, |done, count| {
             let pct = (1 + done * 97 / count.max(1)) as u32;
             if pct >= last_pct + 5 || last_report.elapsed() >= Duration::from_secs(1) {
                 self.progress(r, "writing_file", pct, json!({"count": count}))
@@ -286,6 +294,28 @@ impl invitebus_feed::Projection for Exporter {
     /// meets the log's old requests again; those that finished are not run again
     /// ([`Exporter::finished`]).
     fn apply_decoded(&mut self, events: &[invitebus_feed::Decoded]) -> Result<(), ExporterError> {
+        // A forget queues the files holding the person first (kept beside the copy, so a retry
+        // of the batch finds them queued), and erases them once the batch is in.
+        let mut forgot = false;
+        for d in events.iter().filter(|d| d.env.position > self.position()) {
+            if let Event::UserForgotten(f) = &d.event {
+                self.files.forget(f.user_id.as_str())?;
+                forgot = true;
+            }
+        }
+        self.apply_in_order(events)?;
+        if forgot {
+            let (files, js) = (self.files.clone(), self.js.clone());
+            self.handle.block_on(async move { files.erase_queued(&js).await });
+        }
+        Ok(())
+    }
+}
+
+impl Exporter {
+    /// Applies `events` to the copy, running each export request as of the event before it.
+    fn apply_in_order(&mut self, events: &[invitebus_feed::Decoded]) -> Result<(), ExporterError> {
+        use invitebus_feed::Projection;
         let mut from = 0;
         for (i, d) in events.iter().enumerate() {
             let Event::ExportRequested(r) = &d.event else { continue };

@@ -3,10 +3,12 @@
 //! export), the file in the `invites-exports` object store, the outcome recorded as a command.
 //!
 //! Layout: [`file`] (rows to csv / constant-memory xlsx), [`job`] (the projection that runs jobs
-//! in log order on its own copy of the views), [`service`] (the role).
+//! in log order on its own copy of the views), [`files`] (which files hold whom, and erasing
+//! a forgotten user's), [`service`] (the role).
 #![forbid(unsafe_code)]
 
 pub mod file;
+pub mod files;
 pub mod job;
 pub mod service;
 

@@ -42,6 +42,8 @@ impl ExporterService {
         let js = async_nats::jetstream::new(client.clone());
         ensure_streams(&js, &config.subjects).await?;
         let lock = invitebus_filelock::lock(&config.path, "the exporter role")?;
+        let files = crate::files::ExportFiles::open(&crate::files::path_beside(&config.path))
+            .map_err(invitebus_views::ViewError::from)?;
         let exporter = Exporter {
             views: Views::open(&config.path)?,
             handle: tokio::runtime::Handle::current(),
@@ -51,10 +53,22 @@ impl ExporterService {
             service_key: config.service_key.clone(),
             bus_auth: config.bus_auth.clone(),
             trace: None,
+            files: files.clone(),
         };
         let mut run =
             invitebus_feed::Running::start(&client, &config.subjects, "exporter", exporter, config.feed.clone());
         run.hold(lock);
+        // Erasures that failed (the bucket did not answer) are tried again every few seconds.
+        let js = async_nats::jetstream::new(client.clone());
+        run.spawn(move |_, mut shutdown| async move {
+            loop {
+                files.erase_queued(&js).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+                    _ = shutdown.changed() => return,
+                }
+            }
+        });
         info!(path = %config.path.display(), "exporter ready");
         Ok(ExporterService { run })
     }

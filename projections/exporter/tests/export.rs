@@ -31,9 +31,11 @@ async fn start() -> Stack {
     let bus = Bus::start_with(|c| c.exports_enabled = true).await;
     let mut v = ViewsConfig::new(bus.path("views.db"));
     v.subjects = bus.subjects.clone();
+    v.feed.keys = Some(bus.keys.clone());
     let views = ViewService::start(bus.client.clone(), v).await.unwrap();
     let mut e = ExporterConfig::new(bus.path("exporter.db"));
     e.subjects = bus.subjects.clone();
+    e.feed.keys = Some(bus.keys.clone());
     let exporter = ExporterService::start(bus.client.clone(), e).await.unwrap();
     Stack {
         bus,

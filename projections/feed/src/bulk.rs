@@ -19,11 +19,13 @@ use std::sync::Mutex;
 use std::time::Instant;
 use tracing::{info, warn};
 
-/// How bulk reads go: events per chunk (one transaction each) and decoding threads.
+/// How bulk reads go: events per chunk (one transaction each), decoding threads, and the keys
+/// the decoders open personal fields with (None: they stay as stored).
 #[derive(Debug, Clone)]
 pub struct ReadSettings {
     pub chunk: usize,
     pub workers: usize,
+    pub keys: Option<std::sync::Arc<invitebus_keys::KeyRing>>,
 }
 
 impl Default for ReadSettings {
@@ -31,6 +33,7 @@ impl Default for ReadSettings {
         ReadSettings {
             chunk: 8192,
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()).max(1),
+            keys: None,
         }
     }
 }
@@ -80,10 +83,16 @@ pub fn acknowledged(path: &Path) -> Result<u64, LogError> {
     LogReader::open(path)?.checkpoint(RELAY_CHECKPOINT)
 }
 
-/// The stored data read straight into its typed event ([`Event::decode_str`]).
-fn decode(s: Stored) -> Result<Decoded, (u64, String)> {
+/// The stored data read straight into its typed event ([`Event::decode_str`]), its personal
+/// fields opened with `keys`.
+fn decode(s: Stored, keys: Option<&invitebus_keys::KeyRing>) -> Result<Decoded, (u64, String)> {
     let env = s.envelope;
-    let event = Event::decode_str(&env.event_type, env.schema, &s.data).map_err(|e| (env.position, e.to_string()))?;
+    let mut event =
+        Event::decode_str(&env.event_type, env.schema, &s.data).map_err(|e| (env.position, e.to_string()))?;
+    if let Some(keys) = keys {
+        keys.reveal_blocking(&mut event)
+            .map_err(|e| (env.position, e.to_string()))?;
+    }
     Ok(Decoded { env, event })
 }
 
@@ -166,6 +175,7 @@ pub fn read<E: std::fmt::Display>(
         let (done_tx, done_rx) = sync_channel::<Chunk>(window as usize);
         for _ in 0..workers {
             let (tx, next, progress) = (done_tx.clone(), &next, &progress);
+            let keys = settings.keys.as_deref();
             scope.spawn(move || {
                 // A reader that panics stops the others; the applier then misses its chunk.
                 let _guard = PanicStop(progress);
@@ -189,7 +199,7 @@ pub fn read<E: std::fmt::Display>(
                             let mut out = Vec::with_capacity(rows.len());
                             for r in rows.into_iter().filter(|r| r.envelope.position <= hi) {
                                 out.push(
-                                    decode(r)
+                                    decode(r, keys)
                                         .map_err(|(position, reason)| BulkError::Unreadable { position, reason })?,
                                 );
                             }

@@ -266,6 +266,7 @@ pub fn open_for_load(path: &Path, layout: &Layout) -> rusqlite::Result<Connectio
     conn.pragma_update(None, "journal_mode", "OFF")?;
     conn.pragma_update(None, "synchronous", "OFF")?;
     conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
+    conn.pragma_update(None, "secure_delete", "ON")?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.pragma_update(None, "cache_size", -512 * 1024)?;
     // Helper threads for the sorts that build the indexes at the end of a load.

@@ -53,7 +53,8 @@ pub async fn follow<P: Projection>(
                 .map(|s| s.cached_info().state.last_sequence),
             false => None,
         };
-        if let (Some(log), Some(stored)) = (settings.local_log.clone(), stored) {
+        if let (Some(mut log), Some(stored)) = (settings.local_log.clone(), stored) {
+            log.read.keys = settings.keys.clone();
             let (w, stop) = (watch.clone(), shutdown.clone());
             let (p, a, result) = tokio::task::spawn_blocking(move || {
                 let r = crate::bulk::catch_up(&mut projection, &log, stored, &w, &applied, &stop);
@@ -136,8 +137,14 @@ pub async fn follow<P: Projection>(
                     );
                     break;
                 }
+                let keys = settings.keys.clone();
                 let (p, result) = tokio::task::spawn_blocking(move || {
-                    let r = projection.apply(&batch).map_err(|e| (P::is_damage(&e), e.to_string()));
+                    let forgets = batch.iter().any(|e| e.event_type == "UserForgotten");
+                    let r = crate::apply_revealed(&mut projection, &batch, keys.as_deref())
+                        .map_err(|e| (P::is_damage(&e), e.to_string()));
+                    if forgets && r.is_ok() {
+                        checkpoint_truncate(&projection);
+                    }
                     (projection, r)
                 })
                 .await
@@ -178,6 +185,27 @@ pub async fn follow<P: Projection>(
         // An ephemeral consumer would linger until its inactivity threshold; delete it now.
         let _ = stream.delete_consumer(&name).await;
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// After a forget: the WAL's frames (the rows as they were before the rewrite) are copied into
+/// the file, whose freed content `secure_delete` zeroes, and the WAL is cut to nothing. Readers
+/// in the middle of a read can hold it up: then it is logged, and the next forget tries again.
+fn checkpoint_truncate<P: Projection>(projection: &P) {
+    let done = projection
+        .store()
+        .conn()
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0));
+    match done {
+        Ok(0) => info!(
+            projection = projection.name(),
+            "forgotten: the WAL is checkpointed and truncated"
+        ),
+        Ok(_) => warn!(
+            projection = projection.name(),
+            "forgotten, but a reader kept the WAL from being truncated"
+        ),
+        Err(e) => warn!(projection = projection.name(), error = %e, "checkpointing the WAL after a forget failed"),
     }
 }
 

@@ -106,6 +106,24 @@ pub trait Projection: Send + 'static {
     }
 }
 
+/// Applies `events` (those after the projection's position) with their personal fields opened
+/// with `keys` (None: as stored). A key bucket that does not answer fails the batch, with
+/// nothing applied: it is taken again.
+pub fn apply_revealed<P: Projection>(
+    projection: &mut P,
+    events: &[Envelope],
+    keys: Option<&invitebus_keys::KeyRing>,
+) -> Result<(), P::Error> {
+    let mut decoded = file::decode(events, projection.position(), P::unreadable)?;
+    if let Some(keys) = keys {
+        for d in decoded.iter_mut() {
+            keys.reveal_blocking(&mut d.event)
+                .map_err(|e| P::unreadable(d.env.position, e.to_string()))?;
+        }
+    }
+    projection.apply_decoded(&decoded)
+}
+
 /// How long to wait before rebuilding a damaged file again. A file damaged again soon after
 /// its rebuild (a failing disk, a full one) would otherwise be set aside and rebuilt in a loop,
 /// filling the folder with copies: each rebuild within [`RebuildBackoff::CALM`] of the last

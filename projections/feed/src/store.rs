@@ -320,6 +320,9 @@ pub fn open(path: &Path, schema: &str) -> rusqlite::Result<Connection> {
     conn.set_prepared_statement_cache_capacity(STATEMENTS);
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // A forgotten user's rows are rewritten: what they held is overwritten, not left in free
+    // pages (the WAL is checkpointed with TRUNCATE after a forget, see `follow`).
+    conn.pragma_update(None, "secure_delete", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.execute_batch(CHECKPOINTS)?;
     conn.execute_batch(schema)?;

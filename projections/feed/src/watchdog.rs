@@ -33,6 +33,9 @@ pub struct FeedSettings {
     pub freeze_after_batches: Option<u64>,
     /// The local event log, when this machine has one: far behind, catch up from it in bulk.
     pub local_log: Option<crate::LocalLog>,
+    /// Opens personal fields before the projection applies an event (None: they stay sealed,
+    /// as stored). The bulk path uses the same keys.
+    pub keys: Option<std::sync::Arc<invitebus_keys::KeyRing>>,
 }
 
 impl Default for FeedSettings {
@@ -42,6 +45,7 @@ impl Default for FeedSettings {
             heartbeat: Duration::from_secs(1),
             freeze_after_batches: None,
             local_log: None,
+            keys: None,
         }
     }
 }

@@ -4,9 +4,11 @@
 //!
 //! Layout: [`texts`] (pure: event → notifications with their fixed texts), [`store`] (the
 //! projection and its file; `load`: what a fresh bulk load keeps in memory), [`service`] (the
-//! NATS role: follow, send, answer `inbox`).
+//! NATS role: follow, send, answer `inbox`; `erase`: deleting from `INVITES_NOTIFY` what a
+//! forgotten user's name was in).
 #![forbid(unsafe_code)]
 
+mod erase;
 mod load;
 pub mod service;
 pub mod store;

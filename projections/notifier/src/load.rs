@@ -82,6 +82,13 @@ impl InMemory {
         }
     }
 
+    /// A forgotten user: their name is `[forgotten]` from now on; the one before, if known.
+    pub fn forget(&mut self, user: &Id) -> Option<String> {
+        self.names
+            .get_mut(user)
+            .map(|n| std::mem::replace(n, invitebus_events::personal::FORGOTTEN.to_string()))
+    }
+
     /// Writes every entry into the (empty) tables of `tx`, each in key order.
     pub fn write(self, tx: &Connection) -> rusqlite::Result<()> {
         let mut names: Vec<_> = self.names.into_iter().collect();

@@ -77,6 +77,7 @@ impl NotifierService {
         let lock = invitebus_filelock::lock(&config.path, "the notifier role")?;
         let notifier = Notifier::open(&config.path)?;
         let (sender_conn, reader) = (notifier.file().reader()?, notifier.file().reader()?);
+        let notifier_conn = notifier.file().reader()?;
         let mut run = invitebus_feed::Running::start(&client, &config.subjects, NAME, notifier, config.feed.clone());
         run.hold(lock);
         let high_water = stored_last(&js, None).await?;
@@ -88,6 +89,12 @@ impl NotifierService {
             high_water,
         };
         run.spawn(move |applied, shutdown| sender.run(applied, shutdown));
+        let eraser = crate::erase::Eraser {
+            conn: notifier_conn,
+            js: jetstream::new(client.clone()),
+            subjects: config.subjects.clone(),
+        };
+        run.spawn(move |applied, shutdown| eraser.run(applied, shutdown));
         let sub = client
             .queue_subscribe(config.subjects.query("inbox"), config.queue_group.clone())
             .await
@@ -226,17 +233,29 @@ impl Sender {
                 .send_publish(self.subjects.notify(&n.user_id), msg)
                 .await
                 .map_err(|e| NotifierError::Nats(e.into()))?;
-            acks.push(ack);
+            acks.push((n, ack));
         }
-        for ack in acks {
-            ack.await.map_err(|e| NotifierError::Nats(e.into()))?;
+        let mut stored = Vec::with_capacity(acks.len());
+        for (n, ack) in acks {
+            let seq = ack.await.map_err(|e| NotifierError::Nats(e.into()))?.sequence;
+            stored.push((n, seq));
         }
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        let mut mark = conn
-            .conn()?
-            .prepare_cached("UPDATE notifications SET sent = 1 WHERE id = ?1")?;
+        let conn = conn.conn()?;
+        let mut mark = conn.prepare_cached("UPDATE notifications SET sent = 1 WHERE id = ?1")?;
         for n in &batch {
             mark.execute(params![n.id])?;
+        }
+        // Where each went in INVITES_NOTIFY (a forget erases it there by sequence); one rewritten
+        // by a forget while it was on its way is erased at once.
+        let mut seq = conn.prepare_cached("UPDATE notifications SET nseq = ?2 WHERE id = ?1")?;
+        let mut stale = conn.prepare_cached(
+            "INSERT OR IGNORE INTO forget_erase (id, user_id, nseq) SELECT id, user_id, nseq FROM notifications \
+             WHERE id = ?1 AND text <> ?2",
+        )?;
+        for (n, s) in stored {
+            seq.execute(params![n.id, s as i64])?;
+            stale.execute(params![n.id, n.text])?;
         }
         Ok(batch.len())
     }

@@ -2,7 +2,8 @@
 //! (the inbox), and which of them were sent. Rows and checkpoint change in one transaction.
 
 use crate::load::{self, InMemory};
-use crate::texts::{notifications, Memory, Notification};
+use crate::texts::{notifications, shown, Memory, Notification};
+use invitebus_events::personal::FORGOTTEN;
 use invitebus_events::{Envelope, Event, Id};
 use invitebus_feed::store::{FileState, Layout};
 use invitebus_feed::{Decoded, ProjectionFile};
@@ -22,8 +23,9 @@ CREATE TABLE IF NOT EXISTS notifications (
     id TEXT PRIMARY KEY, user_id TEXT NOT NULL, kind TEXT NOT NULL, text TEXT NOT NULL, invite_id TEXT,
     resource_id TEXT, from_user TEXT, at TEXT NOT NULL, position INTEGER NOT NULL, push TEXT,
     read INTEGER NOT NULL DEFAULT 0, sent INTEGER NOT NULL DEFAULT 0, sms INTEGER NOT NULL DEFAULT 0,
-    live_only INTEGER NOT NULL DEFAULT 0, traceparent TEXT
+    live_only INTEGER NOT NULL DEFAULT 0, traceparent TEXT, nseq INTEGER
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS forget_erase (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, nseq INTEGER) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS notifications_user ON notifications (user_id, position);
 CREATE INDEX IF NOT EXISTS notifications_unsent ON notifications (sent, position);
 ";
@@ -43,11 +45,12 @@ pub enum NotifierError {
     Lock(#[from] invitebus_filelock::LockError),
 }
 
-/// The notifier file's layout. Version 2 keeps each notification's `traceparent`; a file of
-/// version 1 is rebuilt from the log on open (sending nothing twice, see the service).
+/// The notifier file's layout. Version 2 keeps each notification's `traceparent`, version 3
+/// its sequence in `INVITES_NOTIFY` and the erasures a forget asks; a file of an older version
+/// is rebuilt from the log on open (sending nothing twice, see the service).
 pub const LAYOUT: Layout = Layout {
     schema: CREATE,
-    version: 2,
+    version: 3,
     // A load defers its reads (`InviteRead` marks a user's notifications of an invite read)
     // until this index is built once, at its end.
     load_indexes: &[],
@@ -181,6 +184,16 @@ impl Notifier {
         let (rebuild, loading) = (self.rebuild, self.store.loading());
         let (store, held) = (&mut self.store, &mut self.load);
         store.apply(events, |tx, event, env| {
+            if let Event::UserForgotten(e) = event {
+                let old = match held.as_mut() {
+                    Some(memory) => memory.forget(&e.user_id),
+                    None => tx
+                        .prepare_cached("SELECT name FROM names WHERE user_id = ?1")?
+                        .query_row([e.user_id.as_str()], |r| r.get::<_, String>(0))
+                        .optional()?,
+                };
+                forget(tx, e.user_id.as_str(), old.as_deref())?;
+            }
             let made = match held.as_mut() {
                 Some(memory) => {
                     memory.remember(event);
@@ -239,6 +252,29 @@ fn remember(tx: &Connection, event: &Event) -> rusqlite::Result<()> {
         }
         _ => {}
     }
+    Ok(())
+}
+
+/// A forgotten user: their name reads `[forgotten]`, in the names the texts are made from and in
+/// every text made with it (each begins with it); those already stored in `INVITES_NOTIFY` are
+/// queued for erasure there (the service's eraser deletes them by sequence). Unsent ones go out
+/// rewritten.
+fn forget(tx: &Connection, user: &str, old_name: Option<&str>) -> rusqlite::Result<()> {
+    tx.prepare_cached("UPDATE names SET name = ?2 WHERE user_id = ?1")?
+        .execute(params![user, FORGOTTEN])?;
+    let Some(old) = old_name.map(shown).filter(|o| o != FORGOTTEN) else {
+        return Ok(());
+    };
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO forget_erase (id, user_id, nseq) SELECT id, user_id, nseq FROM notifications \
+         WHERE from_user = ?1 AND sent = 1 AND live_only = 0 AND substr(text, 1, length(?2)) = ?2",
+    )?
+    .execute(params![user, old])?;
+    tx.prepare_cached(
+        "UPDATE notifications SET text = ?3 || substr(text, length(?2) + 1) \
+         WHERE from_user = ?1 AND substr(text, 1, length(?2)) = ?2",
+    )?
+    .execute(params![user, old, FORGOTTEN])?;
     Ok(())
 }
 

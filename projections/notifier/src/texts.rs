@@ -294,6 +294,7 @@ pub fn notifications(event: &Event, position: u64, memory: &dyn Memory) -> Vec<N
         | Event::ExportRequested(_)
         | Event::ExportStarted(_)
         | Event::ExportFailed(_)
+        | Event::UserForgotten(_)
         | Event::WebhookRegistered(_)
         | Event::WebhookDeleted(_)
         | Event::WebhookReplayed(_) => vec![],

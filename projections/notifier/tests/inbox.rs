@@ -25,6 +25,7 @@ async fn start() -> Stack {
     let bus = Bus::start().await;
     let mut n = NotifierConfig::new(bus.path("notifier.db"));
     n.subjects = bus.subjects.clone();
+    n.feed.keys = Some(bus.keys.clone());
     let notifier = NotifierService::start(bus.client.clone(), n).await.unwrap();
     Stack { bus, notifier }
 }
@@ -216,6 +217,7 @@ async fn rebuilding_the_notifier_sends_nothing_and_makes_the_same_inbox() {
     let mut config = NotifierConfig::new(rebuilt);
     config.subjects = Subjects::default();
     config.queue_group = "rebuilt".into();
+    config.feed.keys = Some(s.keys.clone());
     let second = NotifierService::start(s.client.clone(), config).await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(notify.info().await.unwrap().state.messages, 5, "nothing sent twice");

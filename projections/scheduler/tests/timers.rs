@@ -29,6 +29,7 @@ async fn start() -> Stack {
     let bus = Bus::start().await;
     let mut n = NotifierConfig::new(bus.path("notifier.db"));
     n.subjects = bus.subjects.clone();
+    n.feed.keys = Some(bus.keys.clone());
     let notifier = NotifierService::start(bus.client.clone(), n).await.unwrap();
     Stack {
         bus,

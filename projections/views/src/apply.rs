@@ -4,6 +4,7 @@
 use crate::counts::Counts;
 use invitebus_events::envelope::format_time;
 use invitebus_events::event::UserUpserted;
+use invitebus_events::personal::FORGOTTEN;
 use invitebus_events::{Event, RecordStatus};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
@@ -139,6 +140,7 @@ impl Rows {
     pub(crate) fn apply(&mut self, tx: &Connection, event: &Event) -> rusqlite::Result<()> {
         match event {
             Event::UserUpserted(e) => upsert_user(tx, e)?,
+            Event::UserForgotten(e) => forget_user(tx, e.user_id.as_str())?,
             Event::ResourceRegistered(e) => {
                 tx.prepare_cached(
                 "INSERT OR REPLACE INTO resources (resource_id, kind, name, owner, capacity, parent_id, info, member_count) \
@@ -383,6 +385,24 @@ impl Rows {
         }
         Ok(())
     }
+}
+
+/// A forgotten user: every personal field the views hold of them reads `[forgotten]`, as a
+/// rebuild (whose events open to `[forgotten]`) gives: their profile's fields that were set, and
+/// the comments of their tentative answers.
+pub(crate) fn forget_user(tx: &Connection, user: &str) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "UPDATE users SET name = ?2, phone = iif(phone IS NULL, NULL, ?2), email = iif(email IS NULL, NULL, ?2), \
+         company_name = iif(company_name IS NULL, NULL, ?2), department = iif(department IS NULL, NULL, ?2), \
+         position = iif(position IS NULL, NULL, ?2), area = iif(area IS NULL, NULL, ?2) WHERE user_id = ?1",
+    )?
+    .execute(params![user, FORGOTTEN])?;
+    tx.prepare_cached(
+        "UPDATE records SET proposal = json_set(proposal, '$.comment', ?2) \
+         WHERE invitee = ?1 AND json_extract(proposal, '$.comment') IS NOT NULL",
+    )?
+    .execute(params![user, FORGOTTEN])?;
+    Ok(())
 }
 
 /// A profile's row, replacing the one before (also the fold's writer: a fresh table has none).

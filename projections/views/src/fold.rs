@@ -14,6 +14,7 @@
 
 use crate::apply::{json, time};
 use invitebus_events::event::{InviteCreated, InviteDecided, UserUpserted};
+use invitebus_events::personal::FORGOTTEN;
 use invitebus_events::{Event, Id, RecordStatus};
 use std::collections::BTreeMap;
 
@@ -140,6 +141,34 @@ impl Fold {
             Event::UserUpserted(e) => {
                 self.bytes += ROW_OVERHEAD + size(e.user_id.as_str()) + size(&e.name) + opt(&e.phone) + opt(&e.email);
                 self.users.insert(e.user_id.clone(), e);
+            }
+            // As `apply::forget_user` rewrites the rows.
+            Event::UserForgotten(e) => {
+                if let Some(u) = self.users.get_mut(&e.user_id) {
+                    u.name = FORGOTTEN.to_string();
+                    for f in [
+                        &mut u.phone,
+                        &mut u.email,
+                        &mut u.company_name,
+                        &mut u.department,
+                        &mut u.position,
+                        &mut u.area,
+                    ] {
+                        if let Some(v) = f.as_mut() {
+                            *v = FORGOTTEN.to_string();
+                        }
+                    }
+                }
+                for r in self.records.values_mut().filter(|r| r.invitee == e.user_id) {
+                    if let Some(p) = r.proposal.as_mut() {
+                        if let Ok(mut v) = serde_json::from_str::<serde_json::Value>(p) {
+                            if v.get("comment").is_some_and(|c| !c.is_null()) {
+                                v["comment"] = FORGOTTEN.into();
+                                *p = v.to_string();
+                            }
+                        }
+                    }
+                }
             }
             Event::ResourceRegistered(e) => {
                 let info = json(&e.info);

@@ -65,6 +65,7 @@ pub fn owned_streams(
 pub fn people(event: &Event) -> Vec<&Id> {
     match event {
         Event::UserUpserted(_) => vec![],
+        Event::UserForgotten(_) => vec![],
         Event::ResourceRegistered(e) => vec![&e.owner],
         Event::MemberJoined(e) => e.inviter.iter().chain([&e.user_id]).collect(),
         Event::MemberLeft(e) => vec![&e.user_id],
@@ -122,6 +123,7 @@ pub fn load(
     catalogue: Option<&Connection>,
     resource: &Id,
     until: u64,
+    keys: Option<&invitebus_keys::KeyRing>,
 ) -> Result<u64, ViewError> {
     let mut events: Vec<Envelope> = Vec::new();
     let mut users = BTreeSet::new();
@@ -140,7 +142,7 @@ pub fn load(
     }
     events.sort_by_key(|e| e.position);
     for batch in events.chunks(BATCH) {
-        views.apply_batch(batch)?;
+        invitebus_feed::apply_revealed(views, batch, keys)?;
     }
     Ok(events.len() as u64)
 }

@@ -14,6 +14,7 @@ fn settings() -> ReadSettings {
     ReadSettings {
         chunk: 1000,
         workers: 2,
+        keys: None,
     }
 }
 
@@ -144,6 +145,7 @@ async fn a_live_role_far_behind_catches_up_in_bulk_then_follows() {
     assert!(bulk::acknowledged(&log).unwrap() >= head);
     let mut config = ViewsConfig::new(bus.path("views.db"));
     config.subjects = bus.subjects.clone();
+    config.feed.keys = Some(bus.keys.clone());
     config.feed.local_log = Some(LocalLog {
         path: log.clone(),
         min_lag: 100_000,
@@ -194,8 +196,20 @@ async fn a_live_role_far_behind_catches_up_in_bulk_then_follows() {
         &between[..between.len().min(5)]
     );
     // No gap, no duplicate: the followed file equals a bulk rebuild of the whole log.
-    let mut check = Views::open(bus.path("check.db")).unwrap();
-    bulk::load(&mut check, &log, last, &settings(), |_| Ok(())).unwrap();
+    // Opened with the same keys as the live role's (a bulk load reveals in its decoders, which
+    // may fetch a key: off the async runtime).
+    let (check_path, keys) = (bus.path("check.db"), bus.keys.clone());
+    let log_ = log.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut check = Views::open(check_path).unwrap();
+        let with_keys = ReadSettings {
+            keys: Some(keys),
+            ..settings()
+        };
+        bulk::load(&mut check, &log_, last, &with_keys, |_| Ok(())).unwrap();
+    })
+    .await
+    .unwrap();
     let (a, b) = (dump(&bus.path("views.db")), dump(&bus.path("check.db")));
     for (table, rows) in &a {
         assert!(rows == &b[table], "table {table} differs");

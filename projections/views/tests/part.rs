@@ -43,7 +43,7 @@ fn a_resource_as_of_a_position_equals_the_live_views_then_restricted_to_it() {
         ] {
             let path = dir.path().join(format!("{resource}-{}.db", name.replace(' ', "-")));
             let mut views = Views::open(&path).unwrap();
-            let read = part::load(&mut views, &reader, catalogue, &id, until).unwrap();
+            let read = part::load(&mut views, &reader, catalogue, &id, until, None).unwrap();
             assert!(read < until / 10, "{resource} ({name}): {read} of {until} events read");
             assert_eq!(&of_resource(&path, resource).unwrap(), then, "{resource}, {name}");
         }

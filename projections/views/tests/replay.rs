@@ -42,17 +42,26 @@ async fn rebuild(s: &Stack, head: u64, path: &std::path::Path) {
         .await
         .unwrap();
     let mut messages = consumer.messages().await.unwrap();
-    let mut views = Views::open(path).unwrap();
+    let mut views = Some(Views::open(path).unwrap());
     let mut batch = Vec::new();
     while let Some(m) = messages.next().await {
         let env: Envelope = serde_json::from_slice(&m.unwrap().payload).unwrap();
         let done = env.position == head;
         batch.push(env);
         if batch.len() == 7 || done {
-            views.apply_batch(&batch).unwrap();
-            // Applying the same events again changes nothing.
-            views.apply_batch(&batch).unwrap();
-            batch.clear();
+            // With the keys the live role opens personal fields with (off the runtime: a key
+            // may be fetched).
+            let (mut v, b, keys) = (views.take().unwrap(), std::mem::take(&mut batch), s.keys.clone());
+            views = Some(
+                tokio::task::spawn_blocking(move || {
+                    invitebus_feed::apply_revealed(&mut v, &b, Some(&keys)).unwrap();
+                    // Applying the same events again changes nothing.
+                    invitebus_feed::apply_revealed(&mut v, &b, Some(&keys)).unwrap();
+                    v
+                })
+                .await
+                .unwrap(),
+            );
         }
         if done {
             break;

@@ -67,8 +67,15 @@ fn run_sync(args: ExportBenchArgs) -> anyhow::Result<()> {
         };
         let out = dir.path().join(format!("export.{format}"));
         let t = Instant::now();
-        let rows = invitebus_exporter::file::write_rows(&conn, &Default::default(), format, &out, |_, _| Ok(()))
-            .map_err(|e| anyhow::anyhow!(e))?;
+        let rows = invitebus_exporter::file::write_rows(
+            &conn,
+            &Default::default(),
+            format,
+            &out,
+            &mut Default::default(),
+            |_, _| Ok(()),
+        )
+        .map_err(|e| anyhow::anyhow!(e))?;
         let secs = t.elapsed().as_secs_f64();
         stop.store(true, Ordering::Relaxed);
         let _ = sampler.join();

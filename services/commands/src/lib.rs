@@ -11,6 +11,7 @@
 //! - [`command`]: one file per command, and [`command::execute`], the registry.
 //! - [`cache`]: aggregate state kept in memory between commands, loaded from the log on a miss.
 //! - [`writer`]: the single writer: group commit over an in-memory cache of aggregate state.
+//! - [`personal`]: sealing personal fields as a command arrives, destroying a forgotten user's key.
 //! - [`health`]: `invites.health`, from every role's status reports.
 //! - [`durability`]: when a reply goes out: at once, or once JetStream holds its events.
 //! - [`service`]: the NATS loop around it: `invites.cmd.*`, `invites.health`, and the log
@@ -32,6 +33,7 @@ pub mod export;
 pub mod health;
 pub mod invite;
 pub mod lease;
+pub mod personal;
 pub mod queries;
 pub mod resource;
 pub mod service;

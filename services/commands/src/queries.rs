@@ -6,6 +6,7 @@ use invitebus_eventlog::{LogError, LogReader};
 use invitebus_events::command::{check_body, decode_fields};
 use invitebus_events::event::StreamType;
 use invitebus_events::{Envelope, ErrorCode, Event, Id, ProtocolError, ADMIN_ROLE};
+use invitebus_keys::KeyRing;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -26,7 +27,11 @@ fn unavailable(e: LogError) -> ProtocolError {
 }
 
 /// Decodes the request and reads the stream as of its `as_of`, checking who may see it.
-fn read(reader: &LogReader, body: &[u8]) -> Result<(StreamQuery, StreamType, Vec<Envelope>), ProtocolError> {
+fn read(
+    reader: &LogReader,
+    keys: Option<&KeyRing>,
+    body: &[u8],
+) -> Result<(StreamQuery, StreamType, Vec<Envelope>), ProtocolError> {
     check_body(body)?;
     let q: StreamQuery = decode_fields(body)?;
     let actor = q
@@ -60,7 +65,28 @@ fn read(reader: &LogReader, body: &[u8]) -> Result<(StreamQuery, StreamType, Vec
             "only admins and the stream's participants may read it",
         ));
     }
+    let mut events = events;
+    if let Some(keys) = keys {
+        for env in events.iter_mut() {
+            reveal(env, keys)?;
+        }
+    }
     Ok((q, ty, events))
+}
+
+/// Opens the sealed personal fields of `env` for a caller allowed to read it: `[forgotten]`
+/// where the key is gone. Envelopes of other types pass untouched (no decoding).
+pub fn reveal(env: &mut Envelope, keys: &KeyRing) -> Result<(), ProtocolError> {
+    if !invitebus_events::personal::is_personal(&env.event_type) {
+        return Ok(());
+    }
+    let mut event = env
+        .event()
+        .map_err(|e| ProtocolError::internal(format!("position {}: {e}", env.position)))?;
+    keys.reveal_blocking(&mut event)
+        .map_err(|e| ProtocolError::unavailable(format!("{e}; retry")))?;
+    env.data = event.data();
+    Ok(())
 }
 
 /// The largest position SQLite can hold (positions are stored as i64).
@@ -82,14 +108,14 @@ fn names(env: &Envelope, actor: &Id) -> bool {
 }
 
 /// `history`: `{"items": [envelope]}`.
-pub fn history(reader: &LogReader, body: &[u8]) -> Result<Value, ProtocolError> {
-    let (_, _, events) = read(reader, body)?;
+pub fn history(reader: &LogReader, keys: Option<&KeyRing>, body: &[u8]) -> Result<Value, ProtocolError> {
+    let (_, _, events) = read(reader, keys, body)?;
     Ok(json!({ "items": events }))
 }
 
 /// `state`: `{"stream_id","version","state"}`.
-pub fn state(reader: &LogReader, body: &[u8]) -> Result<Value, ProtocolError> {
-    let (q, ty, envelopes) = read(reader, body)?;
+pub fn state(reader: &LogReader, keys: Option<&KeyRing>, body: &[u8]) -> Result<Value, ProtocolError> {
+    let (q, ty, envelopes) = read(reader, keys, body)?;
     let version = envelopes.last().map(|e| e.version).unwrap_or(0);
     let mut events = Vec::with_capacity(envelopes.len());
     for env in &envelopes {
@@ -129,9 +155,11 @@ pub fn fold(ty: StreamType, events: &[Event]) -> Value {
         }
         StreamType::User => {
             let s = events.iter().fold(user::UserState::default(), user::evolve);
-            s.profile
-                .map(|p| serde_json::to_value(p).unwrap_or(Value::Null))
-                .unwrap_or(Value::Null)
+            match (s.profile, s.forgotten) {
+                (Some(p), _) => serde_json::to_value(p).unwrap_or(Value::Null),
+                (None, true) => json!({ "forgotten": true }),
+                (None, false) => Value::Null,
+            }
         }
         StreamType::Code => {
             let s = events.iter().fold(code::CodeState::default(), code::evolve);

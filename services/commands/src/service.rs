@@ -11,6 +11,7 @@ use invitebus_eventlog::relay::{self, Relay, RelayError};
 use invitebus_eventlog::{LogError, LogReader};
 use invitebus_events::subject::Subjects;
 use invitebus_events::{CommandRequest, ProtocolError, Reply};
+use invitebus_keys::KeyRing;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -40,6 +41,9 @@ pub struct ServiceConfig {
     pub durability: Durability,
     /// Sealing webhooks' secrets, and whether their targets may be private addresses.
     pub webhooks: crate::webhook::WebhookIntake,
+    /// Seal personal fields with their person's data key (kept in the `invites-keys` bucket,
+    /// wrapped with `webhooks.key`, the master key), and open them for the log's queries.
+    pub seal_personal: bool,
 }
 
 impl ServiceConfig {
@@ -54,6 +58,7 @@ impl ServiceConfig {
             bus_auth: BusAuth::Off,
             durability: Durability::Local,
             webhooks: Default::default(),
+            seal_personal: true,
         }
     }
 }
@@ -66,6 +71,19 @@ pub enum ServiceError {
     /// NATS or JetStream refused or did not answer; the cause is kept.
     #[error("nats: {0}")]
     Nats(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error(transparent)]
+    Keys(#[from] invitebus_keys::keyring::RingError),
+}
+
+/// The data keys of `config`'s deployment (the bucket made when missing), or None when personal
+/// fields are not sealed.
+pub async fn key_ring(client: &Client, config: &ServiceConfig) -> Result<Option<Arc<KeyRing>>, ServiceError> {
+    if !config.seal_personal {
+        return Ok(None);
+    }
+    let js = async_nats::jetstream::new(client.clone());
+    let ring = KeyRing::open(&js, config.webhooks.key.clone(), config.subjects.replicas(), true).await?;
+    Ok(Some(Arc::new(ring)))
 }
 
 /// A running command service; [`CommandService::shutdown`] stops it cleanly.
@@ -93,6 +111,7 @@ impl CommandService {
             deposed: Some(deposed.clone()),
             drop_unpublished: config.durability == Durability::Replicated,
         };
+        let keys = key_ring(&client, &config).await?;
         let (writer, handle) = Writer::start(config.writer.clone(), link)?;
         let nats = |e: async_nats::SubscribeError| ServiceError::Nats(e.into());
         let subjects = config.subjects.clone();
@@ -163,7 +182,7 @@ impl CommandService {
                 reply_tx,
                 config.exports_enabled,
                 config.bus_auth.clone(),
-                config.webhooks.clone(),
+                (config.webhooks.clone(), keys.clone()),
                 shutdown_rx.clone(),
             )),
             tokio::spawn(crate::durability::reply_loop(
@@ -184,7 +203,7 @@ impl CommandService {
                 client.clone(),
                 history,
                 reader.clone(),
-                (queries::history, config.bus_auth.clone()),
+                (queries::history, config.bus_auth.clone(), keys.clone()),
                 shutdown_rx.clone(),
             )),
             tokio::spawn(unknown_queries(
@@ -198,7 +217,7 @@ impl CommandService {
                 client.clone(),
                 state,
                 reader,
-                (queries::state, config.bus_auth.clone()),
+                (queries::state, config.bus_auth.clone(), keys),
                 shutdown_rx,
             )),
         ];
@@ -265,7 +284,7 @@ async fn command_loop(
     replies: mpsc::UnboundedSender<(Subject, Reply)>,
     exports_enabled: bool,
     auth: BusAuth,
-    webhooks: crate::webhook::WebhookIntake,
+    (webhooks, keys): (crate::webhook::WebhookIntake, Option<Arc<KeyRing>>),
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -300,6 +319,10 @@ async fn command_loop(
             )),
             _ => crate::webhook::at_edge(&mut r, &webhooks).map(|()| r),
         });
+        let decoded = match (decoded, &keys) {
+            (Ok(mut r), Some(keys)) => crate::personal::at_edge(&mut r, keys).await.map(|()| r),
+            (decoded, _) => decoded,
+        };
         match decoded {
             Err(e) => {
                 if let Some(to) = reply_to {
@@ -370,13 +393,13 @@ async fn unknown_queries(
     }
 }
 
-pub(crate) type QueryFn = fn(&LogReader, &[u8]) -> Result<serde_json::Value, ProtocolError>;
+pub(crate) type QueryFn = fn(&LogReader, Option<&KeyRing>, &[u8]) -> Result<serde_json::Value, ProtocolError>;
 
 pub(crate) async fn query_loop(
     client: Client,
     mut sub: async_nats::Subscriber,
     reader: Arc<Mutex<LogReader>>,
-    (query, auth): (QueryFn, BusAuth),
+    (query, auth, keys): (QueryFn, BusAuth, Option<Arc<KeyRing>>),
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -388,12 +411,12 @@ pub(crate) async fn query_loop(
             continue;
         }
         let Some(to) = msg.reply.clone() else { continue };
-        let reader = reader.clone();
+        let (reader, keys) = (reader.clone(), keys.clone());
         let result = match auth.bind_message(&msg) {
             Err(e) => Err(e),
             Ok(body) => tokio::task::spawn_blocking(move || {
                 let reader = reader.lock().unwrap_or_else(|p| p.into_inner());
-                query(&reader, &body)
+                query(&reader, keys.as_deref(), &body)
             })
             .await
             .unwrap_or_else(|e| Err(ProtocolError::internal(format!("query task failed: {e}")))),

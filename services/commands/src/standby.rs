@@ -61,6 +61,7 @@ pub async fn stand_by(
     };
     let mut tasks = Vec::new();
     let reader = Arc::new(Mutex::new(LogReader::open(&path)?));
+    let keys = crate::service::key_ring(client, config).await?;
     for (query, run) in [
         ("history", crate::queries::history as crate::service::QueryFn),
         ("state", crate::queries::state),
@@ -73,7 +74,7 @@ pub async fn stand_by(
             client.clone(),
             sub,
             reader.clone(),
-            (run, config.bus_auth.clone()),
+            (run, config.bus_auth.clone(), keys.clone()),
             stop_tx.subscribe(),
         )));
     }

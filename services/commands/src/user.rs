@@ -7,14 +7,29 @@ use invitebus_events::{ErrorCode, Event};
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct UserState {
+    /// The profile as stored: its personal fields sealed with the user's data key.
     pub profile: Option<UserUpserted>,
+    /// Some profile was stored in plain text (before fields were sealed): a forget can only
+    /// be partial.
+    pub plain: bool,
+    /// Forgotten and not upserted since.
+    pub forgotten: bool,
 }
 
 aggregate!(UserState, StreamType::User, evolve);
 
 pub fn evolve(mut state: UserState, event: &Event) -> UserState {
-    if let Event::UserUpserted(e) = event {
-        state.profile = Some(e.clone());
+    match event {
+        Event::UserUpserted(e) => {
+            state.plain |= event.has_plain_personal_data();
+            state.profile = Some(e.clone());
+            state.forgotten = false;
+        }
+        Event::UserForgotten(_) => {
+            state.profile = None;
+            state.forgotten = true;
+        }
+        _ => {}
     }
     state
 }
@@ -23,8 +38,9 @@ pub fn evolve(mut state: UserState, event: &Event) -> UserState {
 /// status.
 #[derive(Debug, thiserror::Error)]
 pub enum UserError {
-    /// A profile changed by someone neither that user nor an admin: `forbidden`, 403.
-    #[error("only the user or an admin may change a profile")]
+    /// A profile changed, or a user forgotten, by someone neither that user nor an admin:
+    /// `forbidden`, 403.
+    #[error("only the user or an admin may change a profile or forget a user")]
     NotSelfOrAdmin,
     /// Loading failed: see [`StoreError`].
     #[error(transparent)]

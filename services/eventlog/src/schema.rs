@@ -100,6 +100,8 @@ pub(crate) fn prepare(conn: &mut Connection) -> rusqlite::Result<()> {
 pub(crate) fn pragmas(conn: &Connection, synchronous: &str) -> rusqlite::Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", synchronous)?;
+    // What is deleted (a deposed writer's tail, a discarded command row) is overwritten.
+    conn.pragma_update(None, "secure_delete", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     Ok(())
 }

@@ -37,7 +37,7 @@ fn open(common: &Common) -> anyhow::Result<LogReader> {
     LogReader::open(&path).with_context(|| format!("opening {}", path.display()))
 }
 
-pub fn run(args: AuditArgs) -> anyhow::Result<i32> {
+pub async fn run(args: AuditArgs) -> anyhow::Result<i32> {
     match args.command {
         AuditCmd::History {
             common,
@@ -50,7 +50,15 @@ pub fn run(args: AuditArgs) -> anyhow::Result<i32> {
                 eprintln!("no events in stream {stream_id}");
                 return Ok(1);
             }
-            for e in events {
+            // Personal fields opened with the data keys (`[forgotten]` once a key is gone).
+            let keys = match events.iter().any(|e| crate::client::personal(&e.event_type)) {
+                true => common.keys_if_reachable().await,
+                false => None,
+            };
+            for mut e in events {
+                if let Some(keys) = &keys {
+                    crate::client::reveal(&mut e, keys).await?;
+                }
                 if !crate::out::line(&serde_json::to_string(&e)?) {
                     break;
                 }

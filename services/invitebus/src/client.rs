@@ -158,6 +158,7 @@ pub async fn tail(args: TailArgs) -> anyhow::Result<()> {
         .await
         .context("creating an ordered consumer")?;
     let mut messages = consumer.messages().await.context("reading events")?;
+    let mut keys: Option<Option<invitebus_keys::KeyRing>> = None;
     loop {
         let next = if args.no_follow {
             match tokio::time::timeout(Duration::from_millis(500), messages.next()).await {
@@ -170,8 +171,20 @@ pub async fn tail(args: TailArgs) -> anyhow::Result<()> {
         let Some(msg) = next else { break };
         let msg = msg.context("reading an event")?;
         let seq = msg.info().map(|i| i.stream_sequence).unwrap_or(0);
-        if let Ok(env) = serde_json::from_slice::<Envelope>(&msg.payload) {
-            if env.position >= args.from && !crate::out::line(&String::from_utf8_lossy(&msg.payload)) {
+        if let Ok(mut env) = serde_json::from_slice::<Envelope>(&msg.payload) {
+            let line = match personal(&env.event_type) {
+                false => String::from_utf8_lossy(&msg.payload).into_owned(),
+                true => {
+                    if keys.is_none() {
+                        keys = Some(args.common.keys_if_reachable().await);
+                    }
+                    if let Some(Some(k)) = &keys {
+                        reveal(&mut env, k).await?;
+                    }
+                    serde_json::to_string(&env)?
+                }
+            };
+            if env.position >= args.from && !crate::out::line(&line) {
                 break;
             }
         }
@@ -179,5 +192,23 @@ pub async fn tail(args: TailArgs) -> anyhow::Result<()> {
             break;
         }
     }
+    Ok(())
+}
+
+/// True for the event types whose data holds personal fields (sealed in the log and the stream).
+pub fn personal(event_type: &str) -> bool {
+    invitebus_events::personal::is_personal(event_type)
+}
+
+/// Opens the personal fields of `env` with `keys` (`[forgotten]` where a key is gone).
+pub async fn reveal(env: &mut Envelope, keys: &invitebus_keys::KeyRing) -> anyhow::Result<()> {
+    if !personal(&env.event_type) {
+        return Ok(());
+    }
+    let mut event = env
+        .event()
+        .map_err(|e| anyhow::anyhow!("position {}: {e}", env.position))?;
+    keys.reveal(&mut event).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    env.data = event.data();
     Ok(())
 }

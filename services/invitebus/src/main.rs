@@ -73,9 +73,54 @@ pub struct Common {
         hide_env_values = true
     )]
     pub nats_password: Option<String>,
+    /// The deployment's master key: seals secrets and wraps the data keys kept inside events
+    /// (webhooks' signing secrets, users' personal fields); every role of one deployment needs
+    /// the same, and `tail` and `audit history` use it to open personal fields. Kept secret.
+    #[arg(
+        long = "master-key",
+        env = "INVITEBUS_MASTER_KEY",
+        default_value = invitebus_keys::DEV_MASTER_KEY,
+        global = true,
+        hide_env_values = true
+    )]
+    pub master_key: String,
 }
 
 impl Common {
+    /// The data keys, to open personal fields with, when this bus and credential reach them;
+    /// else None, said once on stderr (the fields are then printed as stored, sealed).
+    pub async fn keys_if_reachable(&self) -> Option<invitebus_keys::KeyRing> {
+        let opened = async {
+            let client = crate::nats::connect(&self.nats_url, self.login()?.as_ref()).await?;
+            self.key_ring(&client, false).await
+        };
+        match tokio::time::timeout(std::time::Duration::from_secs(5), opened).await {
+            Ok(Ok(keys)) => Some(keys),
+            Ok(Err(e)) => {
+                eprintln!("note: personal fields are printed sealed ({e:#}); invitebus's service credential and INVITEBUS_MASTER_KEY open them");
+                None
+            }
+            Err(_) => {
+                eprintln!("note: personal fields are printed sealed (NATS did not answer within 5 s)");
+                None
+            }
+        }
+    }
+
+    /// The users' data keys, over the bucket of the bus at these settings (made when missing
+    /// only if `create`): what opens personal fields.
+    pub async fn key_ring(&self, client: &async_nats::Client, create: bool) -> anyhow::Result<invitebus_keys::KeyRing> {
+        let js = async_nats::jetstream::new(client.clone());
+        invitebus_keys::KeyRing::open(
+            &js,
+            invitebus_keys::MasterKey::new(&self.master_key),
+            self.subjects().replicas(),
+            create,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("the data keys' bucket: {e}"))
+    }
+
     /// Where this process's messages go on the bus.
     pub fn subjects(&self) -> invitebus_events::subject::Subjects {
         invitebus_events::subject::Subjects::new(self.prefix.clone()).with_replicas(self.replicas.into())
@@ -193,7 +238,7 @@ fn main() {
                     Ok(0)
                 }
             }
-            Cmd::Audit(args) => audit::run(args),
+            Cmd::Audit(args) => audit::run(args).await,
             Cmd::Export(args) => export::run(args).await,
             Cmd::Replay(args) => replay::run(args).await.map(|_| 0),
             Cmd::Restore(args) => restore::run(args).await.map(|_| 0),

@@ -50,6 +50,8 @@ struct Sources {
     /// `INVITES_EVENTS`' last sequence: nothing beyond it is read.
     stored: u64,
     log: Option<(PathBuf, u64)>,
+    /// Opens personal fields (None when the data keys cannot be reached: they stay sealed).
+    keys: Option<std::sync::Arc<invitebus_keys::KeyRing>>,
 }
 
 pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
@@ -57,6 +59,13 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
     // when none answers: projections are usually rebuilt while serve is stopped.
     let (client, _nats) =
         crate::nats::connect_or_start(&args.common.nats_url, &args.common.data, args.common.login()?.as_ref()).await?;
+    let keys = match args.common.key_ring(&client, false).await {
+        Ok(k) => Some(std::sync::Arc::new(k)),
+        Err(e) => {
+            eprintln!("note: personal fields stay sealed in what is rebuilt ({e:#})");
+            None
+        }
+    };
     let js = jetstream::new(client);
     let mut stream = js
         .get_stream(EVENTS_STREAM)
@@ -71,7 +80,7 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
         }
         false => None,
     };
-    let sources = Sources { js, stored, log };
+    let sources = Sources { js, stored, log, keys };
     if let Some(until) = &args.until {
         let until = match until.parse::<u64>() {
             // A position past what JetStream holds cannot be had: say so, not a snapshot of less.
@@ -152,6 +161,7 @@ async fn as_of_resource(
         ));
     };
     let (path, catalogue, resource) = (path.to_path_buf(), catalogue.to_path_buf(), resource.clone());
+    let keys = sources.keys.clone();
     tokio::task::spawn_blocking(move || {
         let started = Instant::now();
         let reader = LogReader::open(&log)?;
@@ -163,7 +173,14 @@ async fn as_of_resource(
             false => None,
         };
         let mut views = Views::open(&path)?;
-        let events = invitebus_views::part::load(&mut views, &reader, catalogue.as_ref(), &resource, position)?;
+        let events = invitebus_views::part::load(
+            &mut views,
+            &reader,
+            catalogue.as_ref(),
+            &resource,
+            position,
+            keys.as_deref(),
+        )?;
         println!(
             "views of {resource} as of {position}: {events} events of its streams in {:.2} s",
             started.elapsed().as_secs_f64()
@@ -212,24 +229,22 @@ async fn rebuild<P: Projection>(sources: &Sources, mut projection: P, until: Unt
     let progress = bar(label, target);
     if let Some((path, acknowledged)) = sources.log.clone() {
         let (bar_, label_) = (progress.clone(), label.to_string());
+        let settings = ReadSettings {
+            keys: sources.keys.clone(),
+            ..Default::default()
+        };
         projection = tokio::task::spawn_blocking(move || {
-            bulk::load(
-                &mut projection,
-                &path,
-                bulk_until.min(acknowledged),
-                &ReadSettings::default(),
-                |p| {
-                    bar_.set_position(p);
-                    Ok(())
-                },
-            )
+            bulk::load(&mut projection, &path, bulk_until.min(acknowledged), &settings, |p| {
+                bar_.set_position(p);
+                Ok(())
+            })
             .map_err(|e| anyhow::anyhow!("{label_}: {e}"))?;
             Ok::<P, anyhow::Error>(projection)
         })
         .await??;
     }
     if projection.position() < target {
-        projection = from_stream(&sources.js, projection, until, target, &progress).await?;
+        projection = from_stream(sources, projection, until, target, &progress).await?;
     }
     // A load from the stream alone is swapped in now (after the bulk path, it already was).
     let label_ = label.to_string();
@@ -258,13 +273,13 @@ async fn rebuild<P: Projection>(sources: &Sources, mut projection: P, until: Unt
 
 /// Applies the events after the projection's position from `INVITES_EVENTS`, up to `until`.
 async fn from_stream<P: Projection>(
-    js: &jetstream::Context,
+    sources: &Sources,
     mut projection: P,
     until: Until,
     last: u64,
     progress: &indicatif::ProgressBar,
 ) -> anyhow::Result<P> {
-    let stream = js.get_stream(EVENTS_STREAM).await?;
+    let stream = sources.js.get_stream(EVENTS_STREAM).await?;
     let consumer = stream
         .create_consumer(consumer::pull::OrderedConfig {
             deliver_policy: consumer::DeliverPolicy::ByStartSequence {
@@ -294,8 +309,10 @@ async fn from_stream<P: Projection>(
                 break;
             }
         }
+        let keys = sources.keys.clone();
         projection = tokio::task::spawn_blocking(move || {
-            projection.apply(&batch).map_err(|e| anyhow::anyhow!("{e}"))?;
+            invitebus_feed::apply_revealed(&mut projection, &batch, keys.as_deref())
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             Ok::<P, anyhow::Error>(projection)
         })
         .await??;

@@ -36,15 +36,6 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub service_secret: String,
-    /// The deployment's master key: seals secrets kept inside events (a webhook's signing
-    /// secret), so every role of one deployment needs the same; kept secret.
-    #[arg(
-        long,
-        env = "INVITEBUS_MASTER_KEY",
-        default_value = invitebus_keys::DEV_MASTER_KEY,
-        hide_env_values = true
-    )]
-    pub master_key: String,
     /// Let webhooks target loopback and private addresses (refused otherwise, at registration
     /// for an address in the URL and at each delivery for what its host resolves to).
     #[arg(long, env = "INVITEBUS_WEBHOOK_ALLOW_PRIVATE")]
@@ -185,7 +176,7 @@ fn check_master_key(args: &ServeArgs) -> anyhow::Result<()> {
         .nats_url
         .split(',')
         .all(|u| crate::nats::loopback_port(u.trim()).is_some());
-    let key = &args.master_key;
+    let key = &args.common.master_key;
     if !local && (key == invitebus_keys::DEV_MASTER_KEY || key.len() < MIN_MASTER_KEY) {
         anyhow::bail!(
             "NATS is at {} (beyond this machine) and INVITEBUS_MASTER_KEY is the development key or shorter than {MIN_MASTER_KEY} bytes: set a master key of your own, the same for every role",
@@ -238,7 +229,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             config.health.unhealthy_after = std::time::Duration::from_secs_f64(args.unhealthy_after.max(0.1));
             config.bus_auth = bus_auth.clone();
             config.webhooks = invitebus_commands::webhook::WebhookIntake {
-                key: invitebus_keys::MasterKey::new(&args.master_key),
+                key: invitebus_keys::MasterKey::new(&args.common.master_key),
                 allow_private: args.webhook_allow_private,
                 allow_hosts: args.webhook_allow_hosts.clone(),
             };
@@ -269,13 +260,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
         false => None,
     };
+    // The data keys, for the roles that open personal fields (each with its own connection).
+    let keys = |client: async_nats::Client| {
+        let common = &args.common;
+        async move { anyhow::Ok(std::sync::Arc::new(common.key_ring(&client, true).await?)) }
+    };
     let views = match runs(Role::Views) {
         true => Some({
             let client = bus.client(User::Views).await?;
+            let ring = keys(client.clone()).await?;
             retrying("views", || {
                 let mut config = ViewsConfig::new(args.common.data.join("views.db"));
                 config.subjects = subjects.clone();
                 config.feed = feed("views");
+                config.feed.keys = Some(ring.clone());
                 config.bus_auth = bus_auth.clone();
                 ViewService::start(client.clone(), config)
             })
@@ -286,10 +284,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let notifier = match runs(Role::Notifier) {
         true => Some({
             let client = bus.client(User::Notifier).await?;
+            let ring = keys(client.clone()).await?;
             retrying("notifier", || {
                 let mut config = NotifierConfig::new(args.common.data.join("notifier.db"));
                 config.subjects = subjects.clone();
                 config.feed = feed("notifier");
+                config.feed.keys = Some(ring.clone());
                 config.bus_auth = bus_auth.clone();
                 NotifierService::start(client.clone(), config)
             })
@@ -315,11 +315,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let exporter = match runs(Role::Exporter) {
         true => Some({
             let client = bus.client(User::Exporter).await?;
+            let ring = keys(client.clone()).await?;
             retrying("exporter", || {
                 let mut config = ExporterConfig::new(args.common.data.join("exporter.db"));
                 config.subjects = subjects.clone();
                 config.service_key = args.service_secret.as_bytes().to_vec();
                 config.feed = feed("exporter");
+                config.feed.keys = Some(ring.clone());
                 config.bus_auth = bus_auth.clone();
                 ExporterService::start(client.clone(), config)
             })
@@ -333,7 +335,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             retrying("webhooks", || {
                 let mut config = WebhooksConfig::new(args.common.data.join("webhooks.db"));
                 config.subjects = subjects.clone();
-                config.master_key = invitebus_keys::MasterKey::new(&args.master_key);
+                config.master_key = invitebus_keys::MasterKey::new(&args.common.master_key);
                 config.delivery.allow_private = args.webhook_allow_private;
                 config.delivery.max_attempts = args.webhook_attempts.max(1);
                 config.delivery.allow_hosts = args.webhook_allow_hosts.clone();

@@ -10,6 +10,12 @@
 //! another.
 #![forbid(unsafe_code)]
 
+pub mod keyring;
+pub mod personal;
+
+pub use keyring::KeyRing;
+pub use personal::DataKey;
+
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use ring::rand::{SecureRandom, SystemRandom};
 
@@ -37,6 +43,8 @@ pub enum Purpose {
     WebhookSecret,
     /// What a `RegisterWebhook`'s `command_id` retries are matched on instead of the secret.
     SecretDigest,
+    /// A user's data key, as the key bucket keeps it (wrapped).
+    DataKey,
 }
 
 impl Purpose {
@@ -44,6 +52,7 @@ impl Purpose {
         match self {
             Purpose::WebhookSecret => b"invitebus/webhook-secret/v1",
             Purpose::SecretDigest => b"invitebus/secret-digest/v1",
+            Purpose::DataKey => b"invitebus/data-key/v1",
         }
     }
 }
@@ -72,37 +81,43 @@ impl MasterKey {
         MasterKey::new(DEV_MASTER_KEY)
     }
 
-    fn key(&self, purpose: Purpose) -> LessSafeKey {
-        let derived = ring::hmac::sign(
+    /// The 32 bytes derived from the master key for `purpose`.
+    fn derive(&self, purpose: Purpose) -> [u8; 32] {
+        let tag = ring::hmac::sign(
             &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.secret),
             purpose.label(),
         );
-        let unbound = UnboundKey::new(&AES_256_GCM, derived.as_ref()).expect("HMAC-SHA256 gives 32 bytes");
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
+    }
+
+    fn key(&self, purpose: Purpose) -> LessSafeKey {
+        let unbound = UnboundKey::new(&AES_256_GCM, &self.derive(purpose)).expect("HMAC-SHA256 gives 32 bytes");
         LessSafeKey::new(unbound)
     }
 
     /// A keyed hash of `text` (hex HMAC-SHA256 under a key derived for `purpose`): stable, and
     /// no help to anyone guessing `text` without the master key.
     pub fn keyed_hash(&self, purpose: Purpose, text: &str) -> String {
-        let derived = ring::hmac::sign(
-            &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.secret),
-            purpose.label(),
-        );
-        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, derived.as_ref());
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.derive(purpose));
         hex::encode(ring::hmac::sign(&key, text.as_bytes()).as_ref())
     }
 
     /// Seals `plain` for `purpose` with a fresh random nonce.
     pub fn seal(&self, purpose: Purpose, plain: &str) -> Result<String, KeyError> {
+        self.seal_for(purpose, "", plain)
+    }
+
+    /// [`MasterKey::seal`], bound to `context` as well (a wrapped data key to its user and key
+    /// id): it opens only with the same context.
+    pub fn seal_for(&self, purpose: Purpose, context: &str, plain: &str) -> Result<String, KeyError> {
         let mut nonce = [0u8; NONCE_LEN];
         SystemRandom::new().fill(&mut nonce).map_err(|_| KeyError::Random)?;
         let mut data = plain.as_bytes().to_vec();
+        let aad = [purpose.label(), context.as_bytes()].concat();
         self.key(purpose)
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(purpose.label()),
-                &mut data,
-            )
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut data)
             .map_err(|_| KeyError::Random)?;
         let mut out = String::with_capacity(PREFIX.len() + 2 * (NONCE_LEN + data.len()));
         out.push_str(PREFIX);
@@ -113,6 +128,11 @@ impl MasterKey {
 
     /// Opens what [`MasterKey::seal`] made for the same purpose under the same master key.
     pub fn open(&self, purpose: Purpose, sealed: &str) -> Result<String, KeyError> {
+        self.open_for(purpose, "", sealed)
+    }
+
+    /// Opens what [`MasterKey::seal_for`] made with the same context.
+    pub fn open_for(&self, purpose: Purpose, context: &str, sealed: &str) -> Result<String, KeyError> {
         let bytes = sealed
             .strip_prefix(PREFIX)
             .and_then(|h| hex::decode(h).ok())
@@ -123,9 +143,10 @@ impl MasterKey {
         let (nonce, rest) = bytes.split_at(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| KeyError::Malformed)?;
         let mut data = rest.to_vec();
+        let aad = [purpose.label(), context.as_bytes()].concat();
         let plain = self
             .key(purpose)
-            .open_in_place(nonce, Aad::from(purpose.label()), &mut data)
+            .open_in_place(nonce, Aad::from(aad), &mut data)
             .map_err(|_| KeyError::WrongKey)?;
         String::from_utf8(plain.to_vec()).map_err(|_| KeyError::WrongKey)
     }

@@ -440,6 +440,7 @@ pub fn assert_bulk_equals_live<P: invitebus_feed::Projection>(
     let settings = invitebus_feed::bulk::ReadSettings {
         chunk: 1000,
         workers: 2,
+        keys: None,
     };
     let loaded = invitebus_feed::bulk::load(&mut rebuilt, &log, head, &settings, |_| Ok(())).expect("the bulk load");
     assert_eq!((loaded, rebuilt.position()), (head, head));

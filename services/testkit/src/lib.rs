@@ -26,6 +26,9 @@ pub struct Bus {
     pub commands: CommandService,
     pub subjects: Subjects,
     pub dir: tempfile::TempDir,
+    /// The data keys the command service seals personal fields with (the development master
+    /// key): give them to a projection under test (`feed.keys`) and it opens those fields.
+    pub keys: std::sync::Arc<invitebus_keys::KeyRing>,
 }
 
 impl Bus {
@@ -43,15 +46,20 @@ impl Bus {
         let mut config = ServiceConfig::new(WriterConfig::new(dir.path().join("events.db")));
         config.subjects = subjects.clone();
         tune(&mut config);
+        let master = config.webhooks.key.clone();
         let commands = CommandService::start(client.clone(), config)
             .await
             .expect("the command service starts");
+        let keys = invitebus_keys::KeyRing::open(&async_nats::jetstream::new(client.clone()), master, 1, true)
+            .await
+            .expect("the data keys' bucket");
         Bus {
             nats,
             client,
             commands,
             subjects,
             dir,
+            keys: std::sync::Arc::new(keys),
         }
     }
 

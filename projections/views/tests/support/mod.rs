@@ -36,6 +36,7 @@ impl Stack {
     pub async fn start_views(&mut self) {
         let mut config = ViewsConfig::new(self.views_path());
         config.subjects = self.bus.subjects.clone();
+        config.feed.keys = Some(self.bus.keys.clone());
         self.views = Some(ViewService::start(self.bus.client.clone(), config).await.unwrap());
     }
 

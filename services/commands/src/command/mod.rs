@@ -13,6 +13,7 @@ pub mod delete_webhook;
 pub mod deny_invite;
 pub mod expire_invite;
 pub mod fail_export;
+pub mod forget_user;
 pub mod hide_invite;
 pub mod join_resource;
 pub mod leave_resource;
@@ -54,6 +55,7 @@ pub fn execute(
     let store = Store::new(cache, source, ids, meta);
     match command.clone() {
         Command::UpsertUser(c) => run(upsert_user::UpsertUser(c), store, ctx).map_err(Into::into),
+        Command::ForgetUser(c) => run(forget_user::ForgetUser(c), store, ctx).map_err(Into::into),
         Command::RegisterResource(c) => run(register_resource::RegisterResource(c), store, ctx).map_err(Into::into),
         Command::JoinResource(c) => run(join_resource::JoinResource(c), store, ctx).map_err(Into::into),
         Command::LeaveResource(c) => run(leave_resource::LeaveResource(c), store, ctx).map_err(Into::into),

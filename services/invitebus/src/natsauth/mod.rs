@@ -5,7 +5,7 @@
 pub mod bus;
 pub mod files;
 
-use invitebus_events::subject::{Subjects, EVENTS_STREAM, EXPORTS_BUCKET, EXPORTS_STREAM, NOTIFY_STREAM};
+use invitebus_events::subject::{Subjects, EVENTS_STREAM, EXPORTS_BUCKET, EXPORTS_STREAM, KEYS_BUCKET, NOTIFY_STREAM};
 
 /// A NATS user of an invitebus deployment: one per role, `service` (all roles at once, for a
 /// `serve` given one credential and for `export`/`replay`), and `client` (anyone else).
@@ -143,6 +143,19 @@ fn projection(p: &mut Permissions, s: &Subjects, name: &str) {
     p.publish([format!("{API}.CONSUMER.DELETE.{EVENTS_STREAM}.>"), s.status(name)]);
 }
 
+/// Reading the data keys (`invites-keys`): a role that opens personal fields. The bucket is
+/// made by whichever role starts first.
+fn read_keys(p: &mut Permissions) {
+    let keys = format!("KV_{KEYS_BUCKET}");
+    p.publish(create(&keys));
+    p.publish(get_messages(&keys));
+}
+
+/// Deleting messages of `stream` by sequence (a forget erases them).
+fn erase(stream: &str) -> String {
+    format!("{API}.STREAM.MSG.DELETE.{stream}")
+}
+
 /// What `user` may do. Every invitebus user may ask `$JS.API.INFO` (serve waits for JetStream)
 /// and read its own inbox; only `commands` (and `service`) may answer a command or publish an event.
 pub fn permissions(user: User, s: &Subjects) -> Permissions {
@@ -164,15 +177,23 @@ pub fn permissions(user: User, s: &Subjects) -> Permissions {
             ]);
             p.publish(consume(EVENTS_STREAM));
             p.publish([format!("{API}.CONSUMER.DELETE.{EVENTS_STREAM}.>")]);
+            // Data keys: made when a person's fields are first sealed, erased when forgotten.
+            read_keys(&mut p);
+            p.publish([format!("$KV.{KEYS_BUCKET}.>"), erase(&format!("KV_{KEYS_BUCKET}"))]);
             p.allow_responses = true;
         }
         User::Views => {
             projection(&mut p, s, invitebus_views::projection::NAME);
+            read_keys(&mut p);
             p.subscribe(invitebus_views::service::QUERIES.iter().map(|q| s.query(q)));
             p.allow_responses = true;
         }
         User::Notifier => {
             projection(&mut p, s, invitebus_notifier::store::NAME);
+            read_keys(&mut p);
+            // A forgotten user's notifications are erased from INVITES_NOTIFY.
+            p.publish(consume(NOTIFY_STREAM));
+            p.publish([erase(NOTIFY_STREAM), format!("{API}.CONSUMER.DELETE.{NOTIFY_STREAM}.>")]);
             p.subscribe([s.query("inbox")]);
             p.publish([everything("notify.>"), everything("push.>"), everything("sms.>")]);
             p.publish(create(NOTIFY_STREAM));
@@ -185,6 +206,7 @@ pub fn permissions(user: User, s: &Subjects) -> Permissions {
         }
         User::Exporter => {
             projection(&mut p, s, "exporter");
+            read_keys(&mut p);
             p.publish([everything("cmd.>"), everything("q.>"), everything("export.*.progress")]);
             p.publish(create(EXPORTS_STREAM));
             let bucket = object_stream();
@@ -192,6 +214,8 @@ pub fn permissions(user: User, s: &Subjects) -> Permissions {
             p.publish(get_messages(&bucket));
             p.publish(consume(&bucket));
             p.publish([format!("$O.{EXPORTS_BUCKET}.>"), format!("{API}.STREAM.PURGE.{bucket}")]);
+            // A forgotten user's export files are erased chunk by chunk.
+            p.publish([erase(&bucket), format!("{API}.CONSUMER.DELETE.{bucket}.>")]);
         }
         User::Webhooks => {
             // Its workers read the events through ordered consumers of their own (`consume`).

@@ -202,3 +202,30 @@ fn compose_nats_config_is_current() {
         "docker/nats-auth.conf is stale: run this test with INVITEBUS_WRITE_COMPOSE_CONFIG=1"
     );
 }
+
+#[test]
+fn the_data_keys_are_read_by_the_roles_that_open_personal_fields_and_erased_by_commands_only() {
+    let read = "$JS.API.DIRECT.GET.KV_invites-keys.$KV.invites-keys.fang";
+    for user in User::ALL {
+        let opens = matches!(
+            user,
+            User::Commands | User::Views | User::Notifier | User::Exporter | User::Service
+        );
+        assert_eq!(may_publish(user, read), opens, "{user:?}");
+        assert_eq!(
+            may_publish(user, "$JS.API.STREAM.MSG.DELETE.KV_invites-keys"),
+            matches!(user, User::Commands | User::Service),
+            "{user:?}"
+        );
+    }
+    assert!(may_publish(User::Notifier, "$JS.API.STREAM.MSG.DELETE.INVITES_NOTIFY"));
+    assert!(may_publish(
+        User::Exporter,
+        "$JS.API.STREAM.MSG.DELETE.OBJ_invites-exports"
+    ));
+    assert!(!may_publish(User::Client, "$KV.invites-keys.fang"));
+    assert!(
+        !may_publish(User::Views, "$KV.invites-keys.fang"),
+        "only commands makes keys"
+    );
+}

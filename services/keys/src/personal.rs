@@ -1,0 +1,124 @@
+//! A person's data key, and their personal fields sealed with it.
+//!
+//! Sealing is deterministic (the nonce is an HMAC of the field's name and text under the data
+//! key, a synthetic IV): the same value seals to the same text, so a decision that compares a
+//! profile with the one before sees "unchanged" whether the state came from memory or from the
+//! log. The field's name, the user and the key id are bound in as associated data: a sealed
+//! phone never opens as a name, nor as another user's.
+
+use invitebus_events::personal::{sealed_by, SEALED_PREFIX};
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+
+/// One user's data key.
+#[derive(Clone)]
+pub struct DataKey {
+    pub user: String,
+    /// Names this key among the user's keys (a user forgotten and back later gets a new one).
+    pub key_id: String,
+    key: [u8; 32],
+}
+
+impl std::fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DataKey({}:{})", self.user, self.key_id)
+    }
+}
+
+impl DataKey {
+    pub fn new(user: &str, key_id: &str, key: [u8; 32]) -> DataKey {
+        DataKey {
+            user: user.to_string(),
+            key_id: key_id.to_string(),
+            key,
+        }
+    }
+
+    /// A fresh random key for `user`.
+    pub fn generate(user: &str) -> Result<DataKey, crate::KeyError> {
+        use ring::rand::SecureRandom;
+        let rng = ring::rand::SystemRandom::new();
+        let mut key = [0u8; 32];
+        let mut id = [0u8; 6];
+        rng.fill(&mut key).map_err(|_| crate::KeyError::Random)?;
+        rng.fill(&mut id).map_err(|_| crate::KeyError::Random)?;
+        Ok(DataKey::new(user, &hex::encode(id), key))
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8; 32] {
+        &self.key
+    }
+
+    fn aad(&self, field: &str) -> Vec<u8> {
+        format!("{SEALED_PREFIX}{}:{}:{field}", self.user, self.key_id).into_bytes()
+    }
+
+    fn aead(&self) -> LessSafeKey {
+        LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &self.key).expect("32 bytes"))
+    }
+
+    /// `plain`, the value of personal field `field`, sealed: `pd1:<user>:<key id>:<hex>`.
+    pub fn seal(&self, field: &str, plain: &str) -> String {
+        let siv = ring::hmac::sign(
+            &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.key),
+            &[field.as_bytes(), b"\0", plain.as_bytes()].concat(),
+        );
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce.copy_from_slice(&siv.as_ref()[..NONCE_LEN]);
+        let mut data = plain.as_bytes().to_vec();
+        self.aead()
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(self.aad(field)),
+                &mut data,
+            )
+            .expect("sealing in memory does not fail");
+        format!(
+            "{SEALED_PREFIX}{}:{}:{}{}",
+            self.user,
+            self.key_id,
+            hex::encode(nonce),
+            hex::encode(&data)
+        )
+    }
+
+    /// Opens a field this key sealed; None when it is not one (another key, another field,
+    /// altered).
+    pub fn open(&self, field: &str, sealed: &str) -> Option<String> {
+        let s = sealed_by(sealed)?;
+        if s.user != self.user || s.key_id != self.key_id {
+            return None;
+        }
+        let bytes = hex::decode(s.blob).ok()?;
+        if bytes.len() < NONCE_LEN + AES_256_GCM.tag_len() {
+            return None;
+        }
+        let (nonce, rest) = bytes.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+        let mut data = rest.to_vec();
+        let plain = self
+            .aead()
+            .open_in_place(nonce, Aad::from(self.aad(field)), &mut data)
+            .ok()?;
+        String::from_utf8(plain.to_vec()).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealing_is_deterministic_and_bound_to_field_user_and_key() {
+        let k = DataKey::generate("fang").unwrap();
+        let a = k.seal("phone", "+86 138 0000 0000");
+        assert_eq!(a, k.seal("phone", "+86 138 0000 0000"), "the same value seals the same");
+        assert_ne!(a, k.seal("phone", "+86 138 0000 0001"));
+        assert!(!a.contains("138"));
+        assert!(a.starts_with(&format!("pd1:fang:{}:", k.key_id)));
+        assert_eq!(k.open("phone", &a).as_deref(), Some("+86 138 0000 0000"));
+        assert_eq!(k.open("name", &a), None, "another field");
+        let other = DataKey::generate("fang").unwrap();
+        assert_eq!(other.open("phone", &a), None, "another key of the same user");
+        assert_eq!(k.open("phone", "Fang"), None, "plain text");
+    }
+}
