@@ -127,10 +127,11 @@ pub fn write_rows(
     format: &str,
     path: &Path,
     people: &mut std::collections::HashSet<String>,
+    key: &invitebus_keys::MasterKey,
     mut progress: impl FnMut(i64, i64) -> Result<(), String>,
 ) -> Result<i64, String> {
     use invitebus_views::admin::{admin_model, admin_where, ADMIN_SELECT};
-    let (clause, args) = admin_where(filters);
+    let (clause, args) = admin_where(filters, key);
     let count: i64 = conn
         .query_row(
             &format!("SELECT COUNT(*) FROM records r WHERE {clause}"),

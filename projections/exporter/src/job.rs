@@ -52,6 +52,8 @@ pub struct Exporter {
     pub(crate) trace: Option<String>,
     /// Which files in the bucket hold whom (a forget erases them).
     pub(crate) files: crate::files::ExportFiles,
+    /// The deployment's master key: phones are looked up by its keyed hash.
+    pub(crate) phone_key: invitebus_keys::MasterKey,
 }
 
 /// Creates the progress stream (the last message per export is kept) and the files bucket.
@@ -166,7 +168,7 @@ impl Exporter {
         self.progress(r, "starting", 1, json!({}))?;
         // The writer's own connection: during a bulk load it is the loading file's, as of the request.
         let conn = invitebus_feed::Projection::store(&self.views).conn();
-        let (clause, args) = admin_where(&r.filters);
+        let (clause, args) = admin_where(&r.filters, &self.phone_key);
         let count: i64 = conn
             .query_row(
                 &format!("SELECT COUNT(*) FROM records r WHERE {clause}"),
@@ -193,13 +195,12 @@ impl Exporter {
             Err(reason) => Err(("failed", reason)),
             Ok(()) => {
                 self.progress(r, "before_upload", 99, json!({"count": count}))?;
+                // Recorded before it is put: a crash in between leaves no file nobody tracks.
+                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("export");
+                self.files.put(id.as_str(), name, &people)?;
                 self.upload(&path).map_err(|reason| ("upload_failure", reason))
             }
         };
-        if outcome.is_ok() {
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("export");
-            self.files.put(id.as_str(), name, &people)?;
-        }
         let counted = match &outcome {
             Ok(_) => "success",
             Err((status, _)) => status,
@@ -244,15 +245,23 @@ impl Exporter {
         people: &mut std::collections::HashSet<String>,
     ) -> Result<(), String> {
         let (mut last_report, mut last_pct) = (Instant::now(), 1u32);
-        write_rows(conn, &r.filters, r.format.as_str(), path, people, |done, count| {
-            let pct = (1 + done * 97 / count.max(1)) as u32;
-            if pct >= last_pct + 5 || last_report.elapsed() >= Duration::from_secs(1) {
-                self.progress(r, "writing_file", pct, json!({"count": count}))
-                    .map_err(|e| e.to_string())?;
-                (last_report, last_pct) = (Instant::now(), pct);
-            }
-            Ok(())
-        })
+        write_rows(
+            conn,
+            &r.filters,
+            r.format.as_str(),
+            path,
+            people,
+            &self.phone_key,
+            |done, count| {
+                let pct = (1 + done * 97 / count.max(1)) as u32;
+                if pct >= last_pct + 5 || last_report.elapsed() >= Duration::from_secs(1) {
+                    self.progress(r, "writing_file", pct, json!({"count": count}))
+                        .map_err(|e| e.to_string())?;
+                    (last_report, last_pct) = (Instant::now(), pct);
+                }
+                Ok(())
+            },
+        )
         .map(|_| ())
     }
 
@@ -294,16 +303,7 @@ impl invitebus_feed::Projection for Exporter {
     /// meets the log's old requests again; those that finished are not run again
     /// ([`Exporter::finished`]).
     fn apply_decoded(&mut self, events: &[invitebus_feed::Decoded]) -> Result<(), ExporterError> {
-        // A forget queues the files holding the person first (kept beside the copy, so a retry
-        // of the batch finds them queued), and erases them once the batch is in.
-        let mut forgot = false;
-        for d in events.iter().filter(|d| d.env.position > self.position()) {
-            if let Event::UserForgotten(f) = &d.event {
-                self.files.forget(f.user_id.as_str())?;
-                forgot = true;
-            }
-        }
-        self.apply_in_order(events)?;
+        let forgot = self.apply_in_order(events)?;
         if forgot {
             let (files, js) = (self.files.clone(), self.js.clone());
             self.handle.block_on(async move { files.erase_queued(&js).await });
@@ -313,21 +313,33 @@ impl invitebus_feed::Projection for Exporter {
 }
 
 impl Exporter {
-    /// Applies `events` to the copy, running each export request as of the event before it.
-    fn apply_in_order(&mut self, events: &[invitebus_feed::Decoded]) -> Result<(), ExporterError> {
+    /// Applies `events` to the copy, in log order: each export request runs as of the event
+    /// before it, and each forget queues the files made before it that hold the person (in the
+    /// files store, before the checkpoint passes it, so a retried batch queues them again).
+    /// True when the batch held a forget (its files are erased once the batch is in).
+    fn apply_in_order(&mut self, events: &[invitebus_feed::Decoded]) -> Result<bool, ExporterError> {
         use invitebus_feed::Projection;
-        let mut from = 0;
+        let (mut from, mut forgot) = (0, false);
         for (i, d) in events.iter().enumerate() {
-            let Event::ExportRequested(r) = &d.event else { continue };
             if d.env.position <= self.position() {
                 continue;
             }
-            // The copy of the views up to P-1: the admin view as of the request.
-            self.views.apply_decoded(&events[from..i])?;
-            self.trace = d.env.traceparent.clone();
-            self.run(r)?;
-            from = i;
+            match &d.event {
+                Event::UserForgotten(f) => {
+                    self.files.forget(f.user_id.as_str())?;
+                    forgot = true;
+                }
+                Event::ExportRequested(r) => {
+                    // The copy of the views up to P-1: the admin view as of the request.
+                    self.views.apply_decoded(&events[from..i])?;
+                    self.trace = d.env.traceparent.clone();
+                    self.run(r)?;
+                    from = i;
+                }
+                _ => {}
+            }
         }
-        Ok(self.views.apply_decoded(&events[from..])?)
+        self.views.apply_decoded(&events[from..])?;
+        Ok(forgot)
     }
 }

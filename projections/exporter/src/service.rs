@@ -19,6 +19,8 @@ pub struct ExporterConfig {
     pub bus_auth: invitebus_auth::BusAuth,
     /// The feed's watchdog and consumer settings.
     pub feed: invitebus_feed::FeedSettings,
+    /// The deployment's master key: phones are kept and looked up by its keyed hash.
+    pub master_key: invitebus_keys::MasterKey,
 }
 
 impl ExporterConfig {
@@ -29,6 +31,7 @@ impl ExporterConfig {
             service_key: invitebus_events::command::DEV_SERVICE_KEY.to_vec(),
             bus_auth: Default::default(),
             feed: invitebus_feed::FeedSettings::default(),
+            master_key: invitebus_keys::MasterKey::dev(),
         }
     }
 }
@@ -45,7 +48,7 @@ impl ExporterService {
         let files = crate::files::ExportFiles::open(&crate::files::path_beside(&config.path))
             .map_err(invitebus_views::ViewError::from)?;
         let exporter = Exporter {
-            views: Views::open(&config.path)?,
+            views: Views::open(&config.path)?.with_phone_key(config.master_key.clone()),
             handle: tokio::runtime::Handle::current(),
             client: client.clone(),
             js,
@@ -54,6 +57,7 @@ impl ExporterService {
             bus_auth: config.bus_auth.clone(),
             trace: None,
             files: files.clone(),
+            phone_key: config.master_key.clone(),
         };
         let mut run =
             invitebus_feed::Running::start(&client, &config.subjects, "exporter", exporter, config.feed.clone());

@@ -48,7 +48,7 @@ pub async fn answer_queries<F>(
     mut shutdown: watch::Receiver<bool>,
     handle: F,
 ) where
-    F: Fn(&rusqlite::Connection, &[u8]) -> Result<serde_json::Value, ProtocolError> + Send + Sync + Copy + 'static,
+    F: Fn(&rusqlite::Connection, &[u8]) -> Result<serde_json::Value, ProtocolError> + Send + Sync + Clone + 'static,
 {
     loop {
         let msg = tokio::select! {
@@ -59,7 +59,7 @@ pub async fn answer_queries<F>(
             continue;
         }
         let Some(to) = msg.reply.clone() else { continue };
-        let (reader, mut applied, client) = (reader.clone(), applied.clone(), client.clone());
+        let (reader, mut applied, client, handle) = (reader.clone(), applied.clone(), client.clone(), handle.clone());
         let bound = auth.bind_message(&msg);
         tokio::spawn(async move {
             let body = match bound {

@@ -14,6 +14,15 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+/// What a search of a subject found.
+enum Found {
+    At(u64),
+    /// Read to the end: not there (never stored, or gone).
+    Absent,
+    /// The reading stopped before the end.
+    Unsure,
+}
+
 pub struct Eraser {
     pub conn: Arc<Mutex<Reader>>,
     pub js: jetstream::Context,
@@ -59,7 +68,12 @@ impl Eraser {
         for (id, user, seq) in &rows {
             let seq = match seq {
                 Some(s) => Some(*s),
-                None => self.find(&stream, user, id).await?,
+                None => match self.find(&stream, user, id).await? {
+                    Found::At(s) => Some(s),
+                    Found::Absent => None,
+                    // Not read to the end: asked again next turn.
+                    Found::Unsure => continue,
+                },
             };
             if let Some(seq) = seq {
                 match stream.delete_message(seq).await {
@@ -80,16 +94,11 @@ impl Eraser {
         Ok(rows.len())
     }
 
-    /// The sequence of notification `id` on `user`'s subject, looked for message by message.
-    async fn find(
-        &self,
-        stream: &jetstream::stream::Stream,
-        user: &str,
-        id: &str,
-    ) -> Result<Option<u64>, NotifierError> {
+    /// Where notification `id` is on `user`'s subject, looked for message by message.
+    async fn find(&self, stream: &jetstream::stream::Stream, user: &str, id: &str) -> Result<Found, NotifierError> {
         let nats = |e: Box<dyn std::error::Error + Send + Sync>| NotifierError::Nats(e);
         let Ok(user) = invitebus_events::Id::parse(user) else {
-            return Ok(None);
+            return Ok(Found::Absent);
         };
         let consumer = stream
             .create_consumer(consumer::pull::OrderedConfig {
@@ -99,21 +108,25 @@ impl Eraser {
             })
             .await
             .map_err(|e| nats(e.into()))?;
+        if consumer.cached_info().num_pending == 0 {
+            return Ok(Found::Absent);
+        }
         let mut messages = consumer.messages().await.map_err(|e| nats(e.into()))?;
-        while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_millis(500), messages.next()).await {
+        while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_secs(2), messages.next()).await {
             let msg = msg.map_err(|e| nats(e.into()))?;
+            let info = msg.info().map_err(nats)?;
             let is = msg
                 .headers
                 .as_ref()
                 .and_then(|h| h.get("Nats-Msg-Id"))
                 .is_some_and(|v| v.as_str() == id);
             if is {
-                return Ok(Some(msg.info().map_err(nats)?.stream_sequence));
+                return Ok(Found::At(info.stream_sequence));
             }
-            if msg.info().is_ok_and(|i| i.pending == 0) {
-                break;
+            if info.pending == 0 {
+                return Ok(Found::Absent);
             }
         }
-        Ok(None)
+        Ok(Found::Unsure)
     }
 }

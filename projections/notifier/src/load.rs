@@ -82,11 +82,11 @@ impl InMemory {
         }
     }
 
-    /// A forgotten user: their name is `[forgotten]` from now on; the one before, if known.
-    pub fn forget(&mut self, user: &Id) -> Option<String> {
-        self.names
-            .get_mut(user)
-            .map(|n| std::mem::replace(n, invitebus_events::personal::FORGOTTEN.to_string()))
+    /// A forgotten user: their name is `[forgotten]` from now on.
+    pub fn forget(&mut self, user: &Id) {
+        if let Some(n) = self.names.get_mut(user) {
+            *n = invitebus_events::personal::FORGOTTEN.to_string();
+        }
     }
 
     /// Writes every entry into the (empty) tables of `tx`, each in key order.

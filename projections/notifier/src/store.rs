@@ -23,7 +23,7 @@ CREATE TABLE IF NOT EXISTS notifications (
     id TEXT PRIMARY KEY, user_id TEXT NOT NULL, kind TEXT NOT NULL, text TEXT NOT NULL, invite_id TEXT,
     resource_id TEXT, from_user TEXT, at TEXT NOT NULL, position INTEGER NOT NULL, push TEXT,
     read INTEGER NOT NULL DEFAULT 0, sent INTEGER NOT NULL DEFAULT 0, sms INTEGER NOT NULL DEFAULT 0,
-    live_only INTEGER NOT NULL DEFAULT 0, traceparent TEXT, nseq INTEGER
+    live_only INTEGER NOT NULL DEFAULT 0, traceparent TEXT, nseq INTEGER, name_len INTEGER
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS forget_erase (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, nseq INTEGER) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS notifications_user ON notifications (user_id, position);
@@ -185,31 +185,27 @@ impl Notifier {
         let (store, held) = (&mut self.store, &mut self.load);
         store.apply(events, |tx, event, env| {
             if let Event::UserForgotten(e) = event {
-                let old = match held.as_mut() {
-                    Some(memory) => memory.forget(&e.user_id),
-                    None => tx
-                        .prepare_cached("SELECT name FROM names WHERE user_id = ?1")?
-                        .query_row([e.user_id.as_str()], |r| r.get::<_, String>(0))
-                        .optional()?,
-                };
-                forget(tx, e.user_id.as_str(), old.as_deref())?;
+                if let Some(memory) = held.as_mut() {
+                    memory.forget(&e.user_id);
+                }
+                forget(tx, e.user_id.as_str())?;
             }
             let made = match held.as_mut() {
                 Some(memory) => {
                     memory.remember(event);
-                    notifications(event, env.position, memory)
+                    named(notifications(event, env.position, memory), memory)
                 }
                 None => {
                     remember(tx, event)?;
                     let memory = Remembered::new(tx);
-                    let made = notifications(event, env.position, &memory);
+                    let made = named(notifications(event, env.position, &memory), &memory);
                     memory.check()?;
                     made
                 }
             };
-            for mut n in made {
+            for (mut n, name_len) in made {
                 n.traceparent = env.traceparent.clone();
-                insert(tx, &n, rebuild)?;
+                insert(tx, &n, name_len, rebuild)?;
             }
             if let Event::InviteRead(e) = event {
                 match loading {
@@ -255,33 +251,45 @@ fn remember(tx: &Connection, event: &Event) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Each notification with the length, in characters, of the name its text begins with, when
+/// it begins with its sender's (what a forget of the sender rewrites, whatever they were called
+/// then).
+fn named(made: Vec<Notification>, memory: &dyn Memory) -> Vec<(Notification, Option<usize>)> {
+    made.into_iter()
+        .map(|n| {
+            let name = n.from.as_ref().map(|f| shown(&memory.name(f)));
+            let len = name
+                .filter(|name| n.text.starts_with(name.as_str()))
+                .map(|name| name.chars().count());
+            (n, len)
+        })
+        .collect()
+}
+
 /// A forgotten user: their name reads `[forgotten]`, in the names the texts are made from and in
-/// every text made with it (each begins with it); those already stored in `INVITES_NOTIFY` are
-/// queued for erasure there (the service's eraser deletes them by sequence). Unsent ones go out
-/// rewritten.
-fn forget(tx: &Connection, user: &str, old_name: Option<&str>) -> rusqlite::Result<()> {
+/// every text made with any name of theirs (each begins with it); those already stored in
+/// `INVITES_NOTIFY` are queued for erasure there (the service's eraser deletes them by
+/// sequence). Unsent ones go out rewritten.
+fn forget(tx: &Connection, user: &str) -> rusqlite::Result<()> {
     tx.prepare_cached("UPDATE names SET name = ?2 WHERE user_id = ?1")?
         .execute(params![user, FORGOTTEN])?;
-    let Some(old) = old_name.map(shown).filter(|o| o != FORGOTTEN) else {
-        return Ok(());
-    };
     tx.prepare_cached(
         "INSERT OR IGNORE INTO forget_erase (id, user_id, nseq) SELECT id, user_id, nseq FROM notifications \
-         WHERE from_user = ?1 AND sent = 1 AND live_only = 0 AND substr(text, 1, length(?2)) = ?2",
+         WHERE from_user = ?1 AND name_len IS NOT NULL AND sent = 1 AND live_only = 0 AND substr(text, 1, name_len) <> ?2",
     )?
-    .execute(params![user, old])?;
+    .execute(params![user, FORGOTTEN])?;
     tx.prepare_cached(
-        "UPDATE notifications SET text = ?3 || substr(text, length(?2) + 1) \
-         WHERE from_user = ?1 AND substr(text, 1, length(?2)) = ?2",
+        "UPDATE notifications SET text = ?2 || substr(text, name_len + 1), name_len = length(?2) \
+         WHERE from_user = ?1 AND name_len IS NOT NULL",
     )?
-    .execute(params![user, old, FORGOTTEN])?;
+    .execute(params![user, FORGOTTEN])?;
     Ok(())
 }
 
-fn insert(tx: &Connection, n: &Notification, sent: bool) -> rusqlite::Result<()> {
+fn insert(tx: &Connection, n: &Notification, name_len: Option<usize>, sent: bool) -> rusqlite::Result<()> {
     tx.prepare_cached(
-        "INSERT OR IGNORE INTO notifications (id, user_id, kind, text, invite_id, resource_id, from_user, at, position, push, sent, sms, live_only, traceparent) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        "INSERT OR IGNORE INTO notifications (id, user_id, kind, text, invite_id, resource_id, from_user, at, position, push, sent, sms, live_only, traceparent, name_len) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     )?
     .execute(params![
         n.id,
@@ -297,7 +305,8 @@ fn insert(tx: &Connection, n: &Notification, sent: bool) -> rusqlite::Result<()>
         sent,
         n.sms,
         n.live_only,
-        n.traceparent
+        n.traceparent,
+        name_len.map(|l| l as i64)
     ])?;
     Ok(())
 }

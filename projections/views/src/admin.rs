@@ -12,7 +12,12 @@ use rusqlite::{params, params_from_iter, Connection, Row};
 use serde_json::{json, Value};
 
 /// `admin`: seed 004's page of records, filtered and paginated, newest first. Admin only.
-pub fn page(conn: &Connection, q: &QueryRequest, body: &[u8]) -> Result<Value, ProtocolError> {
+pub fn page(
+    conn: &Connection,
+    q: &QueryRequest,
+    body: &[u8],
+    key: &invitebus_keys::MasterKey,
+) -> Result<Value, ProtocolError> {
     q.actor()?;
     if !q.is_admin() {
         return Err(ProtocolError::forbidden("the admin view is for admins"));
@@ -21,11 +26,21 @@ pub fn page(conn: &Connection, q: &QueryRequest, body: &[u8]) -> Result<Value, P
     // failed, and the error would name `body` instead of, say, `status`.
     let filters: AdminFilters = decode_fields(body)?;
     let (page, per_page, offset) = q.paging()?;
-    admin_page(conn, &filters, page, per_page, offset)
+    admin_page(conn, &filters, page, per_page, offset, key)
 }
 
-/// The WHERE clause on `records r` and its arguments for `filters` (shared with the exporter).
-pub fn admin_where(filters: &AdminFilters) -> (String, Vec<Sql>) {
+/// A phone filter as the users' rows are looked up by: its keyed hash (a value that is one
+/// already, as an export request carries it, stays).
+fn phone_lookup(phone: &str, key: &invitebus_keys::MasterKey) -> String {
+    match phone.starts_with("ph1:") {
+        true => phone.to_string(),
+        false => key.phone_hash(phone),
+    }
+}
+
+/// The WHERE clause on `records r` and its arguments for `filters` (shared with the exporter);
+/// phones are looked up by their hash under `key`, the deployment's master key.
+pub fn admin_where(filters: &AdminFilters, key: &invitebus_keys::MasterKey) -> (String, Vec<Sql>) {
     let mut clauses = vec!["1 = 1".to_string()];
     let mut args = Vec::new();
     let mut add = |clause: &str, v: Sql| {
@@ -37,14 +52,14 @@ pub fn admin_where(filters: &AdminFilters) -> (String, Vec<Sql>) {
     }
     if let Some(p) = &filters.inviter_phone {
         add(
-            "r.inviter IN (SELECT user_id FROM users WHERE phone = ?)",
-            Sql::Text(p.clone()),
+            "r.inviter IN (SELECT user_id FROM users WHERE phone_hash = ?)",
+            Sql::Text(phone_lookup(p, key)),
         );
     }
     if let Some(p) = &filters.invitee_phone {
         add(
-            "r.invitee IN (SELECT user_id FROM users WHERE phone = ?)",
-            Sql::Text(p.clone()),
+            "r.invitee IN (SELECT user_id FROM users WHERE phone_hash = ?)",
+            Sql::Text(phone_lookup(p, key)),
         );
     }
     if let Some(t) = &filters.created_from {
@@ -92,6 +107,7 @@ fn admin_page(
     page: u32,
     per_page: u32,
     offset: u32,
+    key: &invitebus_keys::MasterKey,
 ) -> Result<Value, ProtocolError> {
     // One read transaction: the total and the rows come from the same moment of the view.
     let tx = conn.unchecked_transaction().map_err(db)?;
@@ -99,16 +115,16 @@ fn admin_page(
         Some(Counted::Buckets(status)) => bucket_page(&tx, status, per_page, offset)?,
         Some(Counted::Resource(resource, status)) => {
             let total = resource_total(&tx, resource, status)?;
-            (total, page_seqs(&tx, filters, per_page, offset)?)
+            (total, page_seqs(&tx, filters, per_page, offset, key)?)
         }
         None => {
-            let (clause, args) = admin_where(filters);
+            let (clause, args) = admin_where(filters, key);
             let total: i64 = tx
                 .prepare_cached(&format!("SELECT COUNT(*) FROM records r WHERE {clause}"))
                 .map_err(db)?
                 .query_row(params_from_iter(args.iter()), |r| r.get(0))
                 .map_err(db)?;
-            (total, page_seqs(&tx, filters, per_page, offset)?)
+            (total, page_seqs(&tx, filters, per_page, offset, key)?)
         }
     };
     let models = models(&tx, &seqs)?;
@@ -218,8 +234,14 @@ fn resource_total(conn: &Connection, resource: &Id, status: Option<RecordStatus>
 }
 
 /// One page of `seq`s, newest first, found on `records` alone (its indexes cover every filter).
-fn page_seqs(conn: &Connection, filters: &AdminFilters, per_page: u32, offset: u32) -> Result<Vec<i64>, ProtocolError> {
-    let (clause, args) = admin_where(filters);
+fn page_seqs(
+    conn: &Connection,
+    filters: &AdminFilters,
+    per_page: u32,
+    offset: u32,
+    key: &invitebus_keys::MasterKey,
+) -> Result<Vec<i64>, ProtocolError> {
+    let (clause, args) = admin_where(filters, key);
     conn.prepare_cached(&format!(
         "SELECT r.seq FROM records r WHERE {clause} ORDER BY r.seq DESC LIMIT {per_page} OFFSET {offset}"
     ))

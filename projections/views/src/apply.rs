@@ -33,6 +33,8 @@ fn set_proposal(tx: &Connection, invite: &str, invitee: &str, proposal: Option<S
 /// The record changes of one batch, with the counts they move (`None` while bulk loading).
 pub(crate) struct Rows {
     pub(crate) counts: Option<Counts>,
+    /// Keys the phones' hashes ([`invitebus_keys::MasterKey::phone_hash`]).
+    pub(crate) phone_key: invitebus_keys::MasterKey,
 }
 
 impl Rows {
@@ -139,7 +141,7 @@ fn invite_status(tx: &Connection, invite: &str, at: &str) -> rusqlite::Result<()
 impl Rows {
     pub(crate) fn apply(&mut self, tx: &Connection, event: &Event) -> rusqlite::Result<()> {
         match event {
-            Event::UserUpserted(e) => upsert_user(tx, e)?,
+            Event::UserUpserted(e) => upsert_user(tx, e, &self.phone_key)?,
             Event::UserForgotten(e) => forget_user(tx, e.user_id.as_str())?,
             Event::ResourceRegistered(e) => {
                 tx.prepare_cached(
@@ -394,7 +396,8 @@ pub(crate) fn forget_user(tx: &Connection, user: &str) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "UPDATE users SET name = ?2, phone = iif(phone IS NULL, NULL, ?2), email = iif(email IS NULL, NULL, ?2), \
          company_name = iif(company_name IS NULL, NULL, ?2), department = iif(department IS NULL, NULL, ?2), \
-         position = iif(position IS NULL, NULL, ?2), area = iif(area IS NULL, NULL, ?2) WHERE user_id = ?1",
+         position = iif(position IS NULL, NULL, ?2), area = iif(area IS NULL, NULL, ?2), phone_hash = NULL \
+         WHERE user_id = ?1",
     )?
     .execute(params![user, FORGOTTEN])?;
     tx.prepare_cached(
@@ -405,11 +408,20 @@ pub(crate) fn forget_user(tx: &Connection, user: &str) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// The keyed hash the admin filters look a phone up by; none for a phone that is not there in
+/// clear (forgotten, or still sealed without keys).
+pub(crate) fn phone_hash(phone: &Option<String>, key: &invitebus_keys::MasterKey) -> Option<String> {
+    phone
+        .as_deref()
+        .filter(|p| *p != FORGOTTEN && invitebus_events::personal::sealed_by(p).is_none())
+        .map(|p| key.phone_hash(p))
+}
+
 /// A profile's row, replacing the one before (also the fold's writer: a fresh table has none).
-pub(crate) fn upsert_user(tx: &Connection, e: &UserUpserted) -> rusqlite::Result<()> {
+pub(crate) fn upsert_user(tx: &Connection, e: &UserUpserted, key: &invitebus_keys::MasterKey) -> rusqlite::Result<()> {
     tx.prepare_cached(
-        "INSERT OR REPLACE INTO users (user_id, name, phone, email, company_name, department, position, area) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT OR REPLACE INTO users (user_id, name, phone, email, company_name, department, position, area, phone_hash) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
     .execute(params![
         e.user_id.as_str(),
@@ -419,7 +431,8 @@ pub(crate) fn upsert_user(tx: &Connection, e: &UserUpserted) -> rusqlite::Result
         e.company_name,
         e.department,
         e.position,
-        e.area
+        e.area,
+        phone_hash(&e.phone, key)
     ])?;
     Ok(())
 }

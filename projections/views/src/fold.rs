@@ -109,6 +109,8 @@ struct Export {
 /// The view rows of a load so far.
 #[derive(Default)]
 pub struct Fold {
+    /// Keys the phones' hashes.
+    pub(crate) phone_key: invitebus_keys::MasterKey,
     users: HashMap<Id, UserUpserted>,
     resources: HashMap<Id, Resource>,
     members: HashSet<(Id, Id)>,
@@ -129,6 +131,14 @@ fn opt(s: &Option<String>) -> usize {
 }
 
 impl Fold {
+    /// An empty fold whose phones are hashed with `key`.
+    pub fn with_phone_key(key: invitebus_keys::MasterKey) -> Fold {
+        Fold {
+            phone_key: key,
+            ..Fold::default()
+        }
+    }
+
     /// About how much memory the rows take.
     pub fn bytes(&self) -> usize {
         self.bytes

@@ -43,6 +43,8 @@ pub struct Views {
     budget: usize,
     /// When the fold began, for the log line that ends it.
     folding_since: std::time::Instant,
+    /// Keys the phones' hashes (the deployment's master key).
+    phone_key: invitebus_keys::MasterKey,
 }
 
 impl Views {
@@ -54,7 +56,15 @@ impl Views {
             fold: None,
             budget: fold::DEFAULT_BUDGET,
             folding_since: std::time::Instant::now(),
+            phone_key: invitebus_keys::MasterKey::dev(),
         })
+    }
+
+    /// Hashes phones with `key`, the deployment's master key (the development one by default):
+    /// the admin filters look phones up by that hash.
+    pub fn with_phone_key(mut self, key: invitebus_keys::MasterKey) -> Views {
+        self.phone_key = key;
+        self
     }
 
     /// At most `bytes` of rows folded in memory in a fresh bulk load (default
@@ -141,6 +151,7 @@ impl invitebus_feed::Projection for Views {
         // A bulk load counts nothing: the counts are filled once at its end.
         let rows = std::cell::RefCell::new(Rows {
             counts: (!self.store.loading()).then(Counts::default),
+            phone_key: self.phone_key.clone(),
         });
         self.store.apply_then(
             events,
@@ -151,7 +162,7 @@ impl invitebus_feed::Projection for Views {
     fn begin_load(&mut self) -> Result<(), ViewError> {
         self.store.begin_load()?;
         if self.store.position() == 0 {
-            self.fold = Some(Fold::default());
+            self.fold = Some(Fold::with_phone_key(self.phone_key.clone()));
             self.folding_since = std::time::Instant::now();
         }
         Ok(())

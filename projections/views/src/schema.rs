@@ -6,10 +6,11 @@
 
 /// The view file's layout. Version 2 added `members` (who may list a resource's codes),
 /// version 4 the record counts (3 kept them by triggers, which counted twice beside
-/// [`crate::counts`]); a file of another version is rebuilt from the log on open.
+/// [`crate::counts`]), version 6 the phones' keyed hashes the admin filters look up; a file of
+/// another version is rebuilt from the log on open.
 pub const LAYOUT: invitebus_feed::store::Layout = invitebus_feed::store::Layout {
     schema: CREATE,
-    version: 5,
+    version: 6,
     load_indexes: &[],
     fill: crate::counts::FILL,
 };
@@ -17,9 +18,9 @@ pub const LAYOUT: invitebus_feed::store::Layout = invitebus_feed::store::Layout 
 pub(crate) const CREATE: &str = "
 CREATE TABLE IF NOT EXISTS users (
     user_id TEXT PRIMARY KEY, name TEXT NOT NULL, phone TEXT, email TEXT, company_name TEXT,
-    department TEXT, position TEXT, area TEXT
+    department TEXT, position TEXT, area TEXT, phone_hash TEXT
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS users_phone ON users (phone);
+CREATE INDEX IF NOT EXISTS users_phone_hash ON users (phone_hash);
 CREATE TABLE IF NOT EXISTS resources (
     resource_id TEXT PRIMARY KEY, kind TEXT NOT NULL, name TEXT NOT NULL, owner TEXT NOT NULL,
     capacity INTEGER NOT NULL, parent_id TEXT, info TEXT, member_count INTEGER NOT NULL DEFAULT 0

@@ -26,6 +26,8 @@ pub struct ViewsConfig {
     pub queue_group: String,
     /// The feed's watchdog and consumer settings.
     pub feed: invitebus_feed::FeedSettings,
+    /// The deployment's master key: phones are kept and looked up by its keyed hash.
+    pub master_key: invitebus_keys::MasterKey,
 }
 
 impl ViewsConfig {
@@ -36,6 +38,7 @@ impl ViewsConfig {
             bus_auth: Default::default(),
             queue_group: "invitebus-views".into(),
             feed: invitebus_feed::FeedSettings::default(),
+            master_key: invitebus_keys::MasterKey::dev(),
         }
     }
 }
@@ -48,7 +51,7 @@ pub struct ViewService {
 impl ViewService {
     pub async fn start(client: Client, config: ViewsConfig) -> Result<ViewService, ViewError> {
         let lock = invitebus_filelock::lock(&config.path, "the views role")?;
-        let views = Views::open(&config.path)?;
+        let views = Views::open(&config.path)?.with_phone_key(config.master_key.clone());
         let reader = views.file().reader()?;
         let mut run = invitebus_feed::Running::start(&client, &config.subjects, NAME, views, config.feed.clone());
         run.hold(lock);
@@ -57,7 +60,8 @@ impl ViewService {
                 .queue_subscribe(config.subjects.query(name), config.queue_group.clone())
                 .await
                 .map_err(|e| ViewError::Nats(e.into()))?;
-            let handler = move |c: &Connection, b: &[u8]| answer(c, name, b);
+            let key = config.master_key.clone();
+            let handler = move |c: &Connection, b: &[u8]| answer(c, name, b, &key);
             let (client, reader, auth) = (client.clone(), reader.clone(), config.bus_auth.clone());
             run.spawn(move |applied, shutdown| {
                 invitebus_feed::answer_queries(client, sub, reader, auth, applied, shutdown, handler)
@@ -77,13 +81,18 @@ impl ViewService {
     }
 }
 
-fn answer(conn: &Connection, name: &str, body: &[u8]) -> Result<serde_json::Value, ProtocolError> {
+fn answer(
+    conn: &Connection,
+    name: &str,
+    body: &[u8],
+    key: &invitebus_keys::MasterKey,
+) -> Result<serde_json::Value, ProtocolError> {
     let q = QueryRequest::decode(body)?;
     match name {
         "received" => query::received(conn, &q),
         "sent" => query::sent(conn, &q),
         "invite" => query::invite(conn, &q),
-        "admin" => crate::admin::page(conn, &q, body),
+        "admin" => crate::admin::page(conn, &q, body, key),
         "code" => crate::codes::code(conn, body),
         "codes" => crate::codes::codes(conn, body),
         "export" => crate::codes::export(conn, body),

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 /// `(total, [(invite_id, invitee)])` of one page, counted and skipped row by row.
 fn plain(conn: &Connection, filters: &Value, page: u64, per_page: u64) -> (i64, Vec<(String, String)>) {
     let filters: AdminFilters = serde_json::from_value(filters.clone()).unwrap();
-    let (clause, args) = admin_where(&filters);
+    let (clause, args) = admin_where(&filters, &invitebus_keys::MasterKey::dev());
     let total = conn
         .query_row(
             &format!("SELECT COUNT(*) FROM records r WHERE {clause}"),
@@ -41,7 +41,7 @@ fn served(conn: &Connection, filters: &Value, page: u64, per_page: u64) -> (i64,
         .extend(filters.as_object().unwrap().clone());
     let bytes = body.to_string().into_bytes();
     let q = QueryRequest::decode(&bytes).unwrap();
-    let answer = admin::page(conn, &q, &bytes).unwrap();
+    let answer = admin::page(conn, &q, &bytes, &invitebus_keys::MasterKey::dev()).unwrap();
     let models = answer["models"].as_array().unwrap();
     let rows = models
         .iter()
@@ -124,7 +124,7 @@ fn a_bad_filter_is_named_in_its_error() {
             .extend(filters.as_object().unwrap().clone());
         let bytes = body.to_string().into_bytes();
         let q = QueryRequest::decode(&bytes).unwrap();
-        let e = admin::page(&conn, &q, &bytes).unwrap_err();
+        let e = admin::page(&conn, &q, &bytes, &invitebus_keys::MasterKey::dev()).unwrap_err();
         assert_eq!(
             (e.code, e.field.as_deref()),
             (invitebus_events::ErrorCode::InvalidField, Some(field)),

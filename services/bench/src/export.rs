@@ -73,6 +73,7 @@ fn run_sync(args: ExportBenchArgs) -> anyhow::Result<()> {
             format,
             &out,
             &mut Default::default(),
+            &invitebus_keys::MasterKey::dev(),
             |_, _| Ok(()),
         )
         .map_err(|e| anyhow::anyhow!(e))?;

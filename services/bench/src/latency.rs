@@ -161,7 +161,7 @@ fn ask(conn: &rusqlite::Connection, name: &str, mut body: Value, actor: &str) ->
     let bytes = body.to_string().into_bytes();
     let q = QueryRequest::decode(&bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
     let answer = match name {
-        "admin" => invitebus_views::admin::page(conn, &q, &bytes),
+        "admin" => invitebus_views::admin::page(conn, &q, &bytes, &invitebus_keys::MasterKey::dev()),
         "received" => query::received(conn, &q),
         _ => query::sent(conn, &q),
     };

@@ -1,13 +1,13 @@
 //! The command service's edge for personal data: before a command is decided, the personal
 //! fields it carries are sealed with their person's data key (made when they have none), so
-//! that neither the log nor `INVITES_EVENTS` ever holds them in clear; and `ForgetUser` destroys
-//! the key (once the caller is known to be allowed) before the writer appends `UserForgotten`.
-//! A retry of ForgetUser destroys nothing more and is answered from the log.
+//! that neither the log nor `INVITES_EVENTS` ever holds them in clear. A `ForgetUser` destroys
+//! the key once `UserForgotten` is committed, before it is answered ([`forget_after`]); a
+//! writer that starts finishes what a crash left between the two ([`finish_forgets`]).
 
 use crate::command::forget_user::may_forget;
-use invitebus_events::{Command, CommandRequest, Id, ProtocolError};
+use invitebus_events::{Command, CommandRequest, Id, ProtocolError, Reply};
 use invitebus_keys::{DataKey, KeyRing};
-use tracing::info;
+use tracing::{info, warn};
 
 fn unavailable(e: impl std::fmt::Display) -> ProtocolError {
     ProtocolError::unavailable(format!("the key bucket: {e}; retry with the same command_id"))
@@ -27,11 +27,13 @@ fn seal_opt(key: &DataKey, field: &str, text: &mut Option<String>) {
     }
 }
 
-/// Seals `request`'s personal fields, or destroys the key of the user it forgets.
-pub async fn at_edge(request: &mut CommandRequest, keys: &KeyRing) -> Result<(), ProtocolError> {
+/// Seals `request`'s personal fields. Returns the user whose key must go once the command is
+/// committed (a `ForgetUser` from someone allowed to send it).
+pub async fn at_edge(request: &mut CommandRequest, keys: &KeyRing) -> Result<Option<Id>, ProtocolError> {
     let actor = request.meta.actor.clone();
     match &mut request.command {
-        Command::UpsertUser(c) => {
+        // Only for a caller the decision lets through: no key is made for anyone else.
+        Command::UpsertUser(c) if c.user_id == actor || request.meta.is_admin() || request.meta.is_system() => {
             let k = key(keys, &c.user_id).await?;
             seal(&k, "name", &mut c.name);
             seal_opt(&k, "phone", &mut c.phone);
@@ -49,11 +51,56 @@ pub async fn at_edge(request: &mut CommandRequest, keys: &KeyRing) -> Result<(),
             let k = key(keys, &actor).await?;
             seal_opt(&k, "comment", &mut c.comment);
         }
+        // An export's phone filters stay in its event: the keyed hash goes there, not the phone.
+        Command::RequestExport(c) => {
+            for phone in [&mut c.filters.invitee_phone, &mut c.filters.inviter_phone] {
+                if let Some(p) = phone.as_mut().filter(|p| !p.starts_with("ph1:")) {
+                    *p = keys.phone_hash(p);
+                }
+            }
+        }
         Command::ForgetUser(c) if may_forget(actor.as_str(), request.meta.is_admin(), c.user_id.as_str()) => {
-            let erased = keys.erase(c.user_id.as_str()).await.map_err(unavailable)?;
-            info!(user_id = %c.user_id, erased, "a user's data key was destroyed");
+            return Ok(Some(c.user_id.clone()));
         }
         _ => {}
     }
-    Ok(())
+    Ok(None)
+}
+
+/// Destroys `user`'s key, trying again (with a pause) while the bucket does not answer; true
+/// once it is gone.
+pub async fn erase(keys: &KeyRing, user: &str) -> bool {
+    for attempt in 1..=5u32 {
+        match keys.erase(user).await {
+            Ok(n) => {
+                info!(user_id = user, erased = n, "a forgotten user's data key was destroyed");
+                return true;
+            }
+            Err(e) => {
+                warn!(user_id = user, attempt, error = %e, "destroying a forgotten user's data key failed");
+                tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(attempt))).await;
+            }
+        }
+    }
+    false
+}
+
+/// The answer to a `ForgetUser` of `user`: once committed (`ok`), the key is destroyed first;
+/// if it cannot be, the answer says `unavailable` (a retry with the same command_id destroys
+/// it and is answered from the log).
+pub async fn forget_after(keys: &KeyRing, user: &Id, reply: Reply) -> Reply {
+    if !reply.ok || erase(keys, user.as_str()).await {
+        return reply;
+    }
+    Reply::err(ProtocolError::unavailable(
+        "the forget is recorded but the user's data key could not be destroyed yet; retry with the same command_id",
+    ))
+}
+
+/// At a writer's start: the keys of `users`, those the log says are forgotten, are destroyed
+/// (a crash between a forget's commit and its erasure left one; the others are gone already).
+pub async fn finish_forgets(keys: &KeyRing, users: Vec<String>) {
+    for user in users {
+        erase(keys, &user).await;
+    }
 }

@@ -83,7 +83,7 @@ pub fn reveal(env: &mut Envelope, keys: &KeyRing) -> Result<(), ProtocolError> {
     let mut event = env
         .event()
         .map_err(|e| ProtocolError::internal(format!("position {}: {e}", env.position)))?;
-    keys.reveal_blocking(&mut event)
+    keys.reveal_fresh_blocking(&mut event)
         .map_err(|e| ProtocolError::unavailable(format!("{e}; retry")))?;
     env.data = event.data();
     Ok(())

@@ -82,8 +82,18 @@ pub async fn key_ring(client: &Client, config: &ServiceConfig) -> Result<Option<
         return Ok(None);
     }
     let js = async_nats::jetstream::new(client.clone());
-    let ring = KeyRing::open(&js, config.webhooks.key.clone(), config.subjects.replicas(), true).await?;
-    Ok(Some(Arc::new(ring)))
+    // A cluster still electing its leaders can refuse to make the bucket for a while.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        match KeyRing::open(&js, config.webhooks.key.clone(), config.subjects.replicas(), true).await {
+            Ok(ring) => return Ok(Some(Arc::new(ring))),
+            Err(e) if std::time::Instant::now() < deadline => {
+                warn!(error = %e, "the data keys' bucket is not there yet; retrying");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// A running command service; [`CommandService::shutdown`] stops it cleanly.
@@ -113,6 +123,15 @@ impl CommandService {
         };
         let keys = key_ring(&client, &config).await?;
         let (writer, handle) = Writer::start(config.writer.clone(), link)?;
+        if let Some(keys) = keys.clone() {
+            // Forgets a crash left between their commit and their key's erasure.
+            match LogReader::open(&config.writer.log_path).and_then(|r| r.forgotten_users()) {
+                Ok(users) => drop(tokio::spawn(async move {
+                    crate::personal::finish_forgets(&keys, users).await
+                })),
+                Err(e) => warn!(error = %e, "reading the log for forgotten users failed"),
+            }
+        }
         let nats = |e: async_nats::SubscribeError| ServiceError::Nats(e.into());
         let subjects = config.subjects.clone();
 
@@ -320,8 +339,8 @@ async fn command_loop(
             _ => crate::webhook::at_edge(&mut r, &webhooks).map(|()| r),
         });
         let decoded = match (decoded, &keys) {
-            (Ok(mut r), Some(keys)) => crate::personal::at_edge(&mut r, keys).await.map(|()| r),
-            (decoded, _) => decoded,
+            (Ok(mut r), Some(keys)) => crate::personal::at_edge(&mut r, keys).await.map(|forget| (r, forget)),
+            (decoded, _) => decoded.map(|r| (r, None)),
         };
         match decoded {
             Err(e) => {
@@ -329,13 +348,27 @@ async fn command_loop(
                     let _ = replies.send((to, Reply::err(e)));
                 }
             }
-            Ok(request) => {
+            Ok((request, forget)) => {
                 let replies = replies.clone();
-                let respond = Box::new(move |reply: Reply| {
-                    if let Some(to) = reply_to {
-                        let _ = replies.send((to, reply));
+                let respond: crate::writer::Responder = match (forget, keys.clone()) {
+                    // A forget is answered once the user's key is gone too.
+                    (Some(user), Some(keys)) => {
+                        let runtime = tokio::runtime::Handle::current();
+                        Box::new(move |reply: Reply| {
+                            runtime.spawn(async move {
+                                let reply = crate::personal::forget_after(&keys, &user, reply).await;
+                                if let Some(to) = reply_to {
+                                    let _ = replies.send((to, reply));
+                                }
+                            });
+                        })
                     }
-                });
+                    _ => Box::new(move |reply: Reply| {
+                        if let Some(to) = reply_to {
+                            let _ = replies.send((to, reply));
+                        }
+                    }),
+                };
                 writer.submit_with(request, respond).await;
             }
         }

@@ -55,6 +55,21 @@ impl LogReader {
         query::read_stream(&self.conn, stream_id, until)
     }
 
+    /// The users whose stream ends with `UserForgotten` (forgotten, and not back since): whose
+    /// data keys must be gone. Read at a writer's start, to finish a forget a crash interrupted
+    /// between its commit and the key's erasure.
+    pub fn forgotten_users(&self) -> Result<Vec<String>, LogError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT substr(s.stream_id, 6) FROM streams s JOIN events e ON e.stream_key = s.stream_key \
+             WHERE s.stream_type = 'user' AND e.type = 'UserForgotten' \
+             AND e.version = (SELECT MAX(version) FROM events WHERE stream_key = s.stream_key)",
+        )?;
+        let users = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(users)
+    }
+
     /// Up to `limit` events after position `after`, in position order.
     pub fn read_from(&self, after: u64, limit: usize) -> Result<Vec<Envelope>, LogError> {
         query::read_from(&self.conn, after, limit)

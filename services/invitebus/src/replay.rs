@@ -35,6 +35,10 @@ pub struct ReplayArgs {
     /// people they name), read from its own streams in the local log.
     #[arg(long, requires = "until")]
     pub resource: Option<String>,
+    /// Rebuild even when the data keys cannot be reached: personal fields are then written as
+    /// stored, sealed (the roles rewrite nothing of them later). Refused without it.
+    #[arg(long)]
+    pub sealed: bool,
 }
 
 /// Where to stop.
@@ -52,6 +56,8 @@ struct Sources {
     log: Option<(PathBuf, u64)>,
     /// Opens personal fields (None when the data keys cannot be reached: they stay sealed).
     keys: Option<std::sync::Arc<invitebus_keys::KeyRing>>,
+    /// The views' phone hashes are keyed with it.
+    master: invitebus_keys::MasterKey,
 }
 
 pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
@@ -61,10 +67,14 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
         crate::nats::connect_or_start(&args.common.nats_url, &args.common.data, args.common.login()?.as_ref()).await?;
     let keys = match args.common.key_ring(&client, false).await {
         Ok(k) => Some(std::sync::Arc::new(k)),
-        Err(e) => {
+        Err(e) if args.sealed => {
             eprintln!("note: personal fields stay sealed in what is rebuilt ({e:#})");
             None
         }
+        Err(e) => bail!(
+            "{e:#}: without the data keys the rebuilt files would hold personal fields sealed; \
+             use invitebus's service credential and INVITEBUS_MASTER_KEY, or --sealed to rebuild anyway"
+        ),
     };
     let js = jetstream::new(client);
     let mut stream = js
@@ -80,7 +90,14 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
         }
         false => None,
     };
-    let sources = Sources { js, stored, log, keys };
+    let master = invitebus_keys::MasterKey::new(&args.common.master_key);
+    let sources = Sources {
+        js,
+        stored,
+        log,
+        keys,
+        master,
+    };
     if let Some(until) = &args.until {
         let until = match until.parse::<u64>() {
             // A position past what JetStream holds cannot be had: say so, not a snapshot of less.
@@ -106,7 +123,8 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
                 as_of_resource(&sources, until, &resource, &path, &catalogue).await?
             }
             None => {
-                let views = rebuild(&sources, Views::open(&path)?, until, "views as of").await?;
+                let views = Views::open(&path)?.with_phone_key(sources.master.clone());
+                let views = rebuild(&sources, views, until, "views as of").await?;
                 (views.position(), invitebus_views::snapshot::snapshot(&path)?)
             }
         };
@@ -119,7 +137,7 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
     let locks = lock_targets(&args)?;
     let all = Until::Position(stored);
     if matches!(args.projection.as_str(), "all" | "views") {
-        let mut views = Views::open(args.common.data.join("views.db"))?;
+        let mut views = Views::open(args.common.data.join("views.db"))?.with_phone_key(sources.master.clone());
         views.begin_load()?;
         rebuild(&sources, views, all, "views").await?;
     }
@@ -154,14 +172,15 @@ async fn as_of_resource(
         (None, _) => None,
     };
     let Some((log, position)) = local else {
-        let views = rebuild(sources, Views::open(path)?, until, "views as of").await?;
+        let views = Views::open(path)?.with_phone_key(sources.master.clone());
+        let views = rebuild(sources, views, until, "views as of").await?;
         return Ok((
             views.position(),
             invitebus_views::snapshot::of_resource(path, resource.as_str())?,
         ));
     };
     let (path, catalogue, resource) = (path.to_path_buf(), catalogue.to_path_buf(), resource.clone());
-    let keys = sources.keys.clone();
+    let (keys, master) = (sources.keys.clone(), sources.master.clone());
     tokio::task::spawn_blocking(move || {
         let started = Instant::now();
         let reader = LogReader::open(&log)?;
@@ -172,7 +191,7 @@ async fn as_of_resource(
             )?),
             false => None,
         };
-        let mut views = Views::open(&path)?;
+        let mut views = Views::open(&path)?.with_phone_key(master);
         let events = invitebus_views::part::load(
             &mut views,
             &reader,

@@ -263,7 +263,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // The data keys, for the roles that open personal fields (each with its own connection).
     let keys = |client: async_nats::Client| {
         let common = &args.common;
-        async move { anyhow::Ok(std::sync::Arc::new(common.key_ring(&client, true).await?)) }
+        async move {
+            let ring = retrying("the data keys", || async {
+                common
+                    .key_ring(&client, true)
+                    .await
+                    .map_err(|e| std::io::Error::other(format!("{e:#}")))
+            })
+            .await?;
+            anyhow::Ok(std::sync::Arc::new(ring))
+        }
     };
     let views = match runs(Role::Views) {
         true => Some({
@@ -274,6 +283,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 config.subjects = subjects.clone();
                 config.feed = feed("views");
                 config.feed.keys = Some(ring.clone());
+                config.master_key = invitebus_keys::MasterKey::new(&args.common.master_key);
                 config.bus_auth = bus_auth.clone();
                 ViewService::start(client.clone(), config)
             })
@@ -322,6 +332,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 config.service_key = args.service_secret.as_bytes().to_vec();
                 config.feed = feed("exporter");
                 config.feed.keys = Some(ring.clone());
+                config.master_key = invitebus_keys::MasterKey::new(&args.common.master_key);
                 config.bus_auth = bus_auth.clone();
                 ExporterService::start(client.clone(), config)
             })

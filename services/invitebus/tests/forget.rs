@@ -156,28 +156,24 @@ async fn a_forgotten_user_is_gone_from_every_reader_and_every_byte_and_the_chain
     // An export while fang is remembered: the file (downloaded outside the data folder) holds
     // fang, and so does its copy in the object store until the forget.
     let downloads = tempfile::tempdir().unwrap();
-    let export = |name: &str| {
+    let export = |name: &str, filter: &str| {
         let out = downloads.path().join(name);
         let out_arg = out.to_str().unwrap().to_string();
-        cli(
-            &[
-                "export",
-                "--format",
-                "csv",
-                "--actor",
-                "root",
-                "--filter",
-                "resource_id=conf",
-                "--out",
-                &out_arg,
-            ],
-            data.path(),
-            &url,
-        );
+        let args = [
+            "export", "--format", "csv", "--actor", "root", "--filter", filter, "--out", &out_arg,
+        ];
+        cli(&args, data.path(), &url);
         std::fs::read_to_string(out).unwrap()
     };
-    let before = export("before.csv");
+    let before = export("before.csv", "resource_id=conf");
     assert!(before.contains(FANG[3]), "{before}");
+    // By fang's phone: the request's event carries its keyed hash, never the phone.
+    let by_phone = export("by-phone.csv", &format!("invitee_phone={}", FANG[1]));
+    assert_eq!(
+        by_phone.lines().count(),
+        3,
+        "a header and fang's two records: {by_phone}"
+    );
     let admin = query(
         &client,
         "admin",
@@ -243,7 +239,7 @@ async fn a_forgotten_user_is_gone_from_every_reader_and_every_byte_and_the_chain
     assert_eq!(gone["total_count"], 0, "{gone}");
 
     // A new CSV export.
-    let after = export("after.csv");
+    let after = export("after.csv", "resource_id=conf");
     assert!(after.contains("[forgotten]") && after.contains(LI_NAME), "{after}");
     for s in FANG {
         assert!(!after.contains(s), "{s} in {after}");

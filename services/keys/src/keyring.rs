@@ -60,7 +60,7 @@ impl std::fmt::Debug for KeyRing {
 }
 
 /// Makes the bucket's stream when missing, with the KV conventions (`KV_<bucket>`, one message
-/// per key, direct gets; deletes allowed: forgetting deletes messages). async-nats 0.51's
+/// per key; deletes allowed: forgetting deletes messages; no direct gets, see below). async-nats 0.51's
 /// `create_key_value` sends a configuration nats-server 2.9 answers in a form it cannot read.
 pub async fn ensure_bucket(js: &jetstream::Context, replicas: usize) -> Result<(), RingError> {
     if js.get_stream(format!("KV_{KEYS_BUCKET}")).await.is_ok() {
@@ -74,7 +74,9 @@ pub async fn ensure_bucket(js: &jetstream::Context, replicas: usize) -> Result<(
         storage: jetstream::stream::StorageType::File,
         num_replicas: replicas.max(1),
         allow_rollup: true,
-        allow_direct: true,
+        // Reads go to the stream's leader: a lagging replica must never make a live key look
+        // gone (nor a destroyed one look live).
+        allow_direct: false,
         discard: jetstream::stream::DiscardPolicy::New,
         ..Default::default()
     })
@@ -269,6 +271,25 @@ impl KeyRing {
         Ok(())
     }
 
+    /// [`KeyRing::reveal`] from a blocking thread, asking the bucket for every key (no cache):
+    /// for answers to a caller (the `history` and `state` queries), which must show a forget
+    /// made elsewhere at once, even by an instance that has not read its `UserForgotten` yet.
+    pub fn reveal_fresh_blocking(&self, event: &mut Event) -> Result<(), RingError> {
+        let (_, fields) = event.personal_fields();
+        for f in fields {
+            let Some(s) = sealed_by(f.text) else { continue };
+            let key = match self.is_gone(s.user, s.key_id) {
+                true => None,
+                false => self
+                    .handle
+                    .block_on(self.fetch(s.user))?
+                    .filter(|k| k.key_id == s.key_id),
+            };
+            *f.text = opened(key.as_ref(), f.name, f.text);
+        }
+        Ok(())
+    }
+
     /// [`KeyRing::reveal`] from a blocking thread.
     pub fn reveal_blocking(&self, event: &mut Event) -> Result<(), RingError> {
         if let Event::UserForgotten(f) = event {
@@ -281,6 +302,13 @@ impl KeyRing {
             *f.text = opened(key.as_ref(), f.name, f.text);
         }
         Ok(())
+    }
+}
+
+impl KeyRing {
+    /// The master key's keyed hash of a phone ([`MasterKey::phone_hash`]).
+    pub fn phone_hash(&self, phone: &str) -> String {
+        self.master.phone_hash(phone)
     }
 }
 

@@ -52,14 +52,23 @@ impl DataKey {
         format!("{SEALED_PREFIX}{}:{}:{field}", self.user, self.key_id).into_bytes()
     }
 
+    /// A subkey of the data key for `label`: the synthetic nonce's HMAC and AES-GCM never share
+    /// a key.
+    fn subkey(&self, label: &[u8]) -> [u8; 32] {
+        let tag = ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.key), label);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
+    }
+
     fn aead(&self) -> LessSafeKey {
-        LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &self.key).expect("32 bytes"))
+        LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &self.subkey(b"invitebus/pd1/aes")).expect("32 bytes"))
     }
 
     /// `plain`, the value of personal field `field`, sealed: `pd1:<user>:<key id>:<hex>`.
     pub fn seal(&self, field: &str, plain: &str) -> String {
         let siv = ring::hmac::sign(
-            &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.key),
+            &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.subkey(b"invitebus/pd1/nonce")),
             &[field.as_bytes(), b"\0", plain.as_bytes()].concat(),
         );
         let mut nonce = [0u8; NONCE_LEN];

@@ -14,7 +14,7 @@ impl Fold {
         let mut users: Vec<_> = self.users.into_values().collect();
         users.sort_unstable_by(|a, b| a.user_id.cmp(&b.user_id));
         for e in &users {
-            upsert_user(tx, e)?;
+            upsert_user(tx, e, &self.phone_key)?;
         }
         let mut resources: Vec<_> = self.resources.into_iter().collect();
         resources.sort_unstable_by(|a, b| a.0.cmp(&b.0));
