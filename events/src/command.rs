@@ -29,7 +29,7 @@ pub const MAX_INJECTED: usize = 2 * 1024;
 
 /// The fields every command carries beside its own.
 #[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CommandMeta {
     /// The user on whose behalf; `system` for invitebus's own workers.
     pub actor: Id,
@@ -103,6 +103,12 @@ macro_rules! commands {
                 // serde_json's maps are sorted by key, so this JSON is canonical.
                 let json = serde_json::to_vec(&self.fields_json()).expect("commands serialize");
                 hex::encode(Sha256::digest(&json))
+            }
+
+            /// Each command's own fields as a JSON Schema (a `$ref` into `generator`'s
+            /// definitions), by name: the AsyncAPI document describes them from here.
+            pub fn field_schemas(generator: &mut schemars::SchemaGenerator) -> Vec<(&'static str, schemars::Schema)> {
+                vec![$((stringify!($name), generator.subschema_for::<$name>()),)*]
             }
 
             /// The command's own fields as a JSON object.

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// An event as it stands in the log and on `invites.evt.<Type>.<stream_id>`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Envelope {
     /// Gapless, strictly increasing across the whole log, from 1.
     pub position: u64,
@@ -22,6 +22,7 @@ pub struct Envelope {
     pub event_type: String,
     pub schema: u32,
     #[serde(with = "millis")]
+    #[schemars(with = "DateTime<Utc>")]
     pub recorded_at: DateTime<Utc>,
     pub actor: String,
     pub command_id: Option<String>,

@@ -5,7 +5,7 @@ use std::fmt;
 
 /// The fixed error codes; `as_str` is the wire form, [`ErrorCode::http_status`] the status an
 /// HTTP route answers with (each variant's doc says which). Seeds' own codes: [`crate::seeds`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// Not JSON, not an object, an unknown command or query, a body over 64 KiB. HTTP 400.
@@ -145,7 +145,7 @@ impl fmt::Display for ErrorCode {
 }
 
 /// The error a command or query answers with: `{"code","message","field"}` on the wire.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct ProtocolError {
     pub code: ErrorCode,

@@ -83,6 +83,12 @@ macro_rules! events {
                 }
             }
 
+            /// Each event type's `data` as a JSON Schema (a `$ref` into `generator`'s
+            /// definitions), by type: the AsyncAPI document describes them from here.
+            pub fn data_schemas(generator: &mut schemars::SchemaGenerator) -> Vec<(&'static str, schemars::Schema)> {
+                vec![$((stringify!($name), generator.subschema_for::<$name>()),)*]
+            }
+
             /// The `data` object of the envelope.
             pub fn data(&self) -> Value {
                 match self {

@@ -36,6 +36,17 @@ impl Id {
     }
 }
 
+/// The id rule as a JSON Schema (the AsyncAPI document's payloads).
+impl schemars::JsonSchema for Id {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Id".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"})
+    }
+}
+
 /// A string that breaks the id rule.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("not a valid id (want 1-64 of A-Z a-z 0-9 _ -): {0:?}")]

@@ -16,7 +16,7 @@ pub const MIN_POSITION_WAIT_MS: u64 = 5_000;
 
 /// Seed 004's filters on the admin view; every one optional.
 #[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AdminFilters {
     pub created_from: Option<chrono::DateTime<chrono::Utc>>,
     pub created_to: Option<chrono::DateTime<chrono::Utc>>,

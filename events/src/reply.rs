@@ -6,7 +6,7 @@ use serde_json::Value;
 
 /// `{"ok":true,"data":…,"position":N}` or `{"ok":false,"error":{…}}`.
 #[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Reply {
     pub ok: bool,
     pub data: Option<Value>,

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The status of one (invite, invitee) pair.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RecordStatus {
     Pending,
@@ -71,7 +71,7 @@ impl RecordStatus {
 }
 
 /// The status of a whole invite.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum InviteStatus {
     Open,

@@ -15,6 +15,12 @@ pub const EXPORTS_BUCKET: &str = "invites-exports";
 /// The KV bucket of users' data keys, wrapped with the master key (one entry per user).
 pub const KEYS_BUCKET: &str = "invites-keys";
 
+/// The queue groups the roles answer requests in (their defaults; NATS hands each request to
+/// one member of a group).
+pub const COMMANDS_QUEUE_GROUP: &str = "invitebus-commands";
+pub const VIEWS_QUEUE_GROUP: &str = "invitebus-views";
+pub const NOTIFIER_QUEUE_GROUP: &str = "invitebus-notifier";
+
 /// Where invitebus's messages go on the bus: subjects under one prefix, and how many copies
 /// JetStream keeps of the streams and bucket invitebus creates. Settings, passed in: nothing
 /// here reads the environment (the binary does, `INVITEBUS_PREFIX` and `INVITEBUS_REPLICAS`).

@@ -8,7 +8,7 @@ use crate::query::AdminFilters;
 use serde::{Deserialize, Serialize};
 
 /// Export file formats.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ExportFormat {
     #[default]
@@ -27,7 +27,7 @@ impl ExportFormat {
 
 /// An admin asks for an export of the admin view.
 #[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RequestExport {
     /// Only `admin` for now.
     pub view: Option<String>,
@@ -53,7 +53,7 @@ impl Fields for RequestExport {
 }
 
 /// The exporter has counted the rows.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StartExport {
     pub export_id: Id,
     #[serde(default)]
@@ -61,7 +61,7 @@ pub struct StartExport {
 }
 
 /// The exporter has stored the file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CompleteExport {
     pub export_id: Id,
     pub file_url: String,
@@ -72,7 +72,7 @@ pub struct CompleteExport {
 }
 
 /// The export failed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FailExport {
     pub export_id: Id,
     #[serde(default)]

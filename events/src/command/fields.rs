@@ -24,7 +24,7 @@ macro_rules! plain_fields {
 
 /// Creates or replaces a user's profile.
 #[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UpsertUser {
     pub user_id: Id,
     pub name: String,
@@ -38,7 +38,7 @@ pub struct UpsertUser {
 
 /// Registers a resource (conference, meeting, channel, guild, …); the actor becomes its owner.
 #[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RegisterResource {
     pub resource_id: Id,
     pub kind: Id,
@@ -51,13 +51,13 @@ pub struct RegisterResource {
 }
 
 /// The actor joins a resource directly.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct JoinResource {
     pub resource_id: Id,
 }
 
 /// The actor leaves a resource.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LeaveResource {
     pub resource_id: Id,
 }
@@ -66,7 +66,7 @@ pub struct LeaveResource {
 /// CreateInvite, CreateInviteCode, RedeemInviteCode and UpdateInvite adding invitees on it get
 /// `invites_paused`.
 #[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PauseInvites {
     pub resource_id: Id,
     /// When the pause ends by itself (the scheduler records the resume); none: until resumed.
@@ -75,7 +75,7 @@ pub struct PauseInvites {
 
 /// The resource's owner or an admin resumes it; the scheduler sends it at a pause's `until`.
 #[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ResumeInvites {
     pub resource_id: Id,
     /// Resume only the pause that lasts until this time (the scheduler's resume), so that an
@@ -85,13 +85,13 @@ pub struct ResumeInvites {
 
 /// Forget a person (the user, or an admin): their data key is destroyed, so their personal
 /// fields read `[forgotten]` everywhere from now on.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ForgetUser {
     pub user_id: Id,
 }
 
 /// How a reminder is delivered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RemindType {
     InApp,
@@ -100,7 +100,7 @@ pub enum RemindType {
 
 /// Seed 001's meeting details.
 #[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InviteDetail {
     pub address: Option<String>,
     pub begin_time: Option<DateTime<Utc>>,
@@ -113,7 +113,7 @@ pub struct InviteDetail {
 
 /// Push information for offline delivery (seed 002's pushInfo).
 #[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PushInfo {
     pub badge: Option<bool>,
     pub content: Option<String>,
@@ -123,7 +123,7 @@ pub struct PushInfo {
 
 /// What an invite says and to whom: shared by CreateInvite and StartCall.
 #[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InviteSpec {
     /// Client-given id (seed 002's requestId); a UUIDv7 is made when absent.
     pub invite_id: Option<Id>,
@@ -186,7 +186,7 @@ impl InviteSpec {
 }
 
 /// Invites users to a resource.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CreateInvite {
     pub resource_id: Id,
     #[serde(flatten)]
@@ -212,7 +212,7 @@ impl Fields for CreateInvite {
 }
 
 /// Creates a channel, joins it and invites into it, in one append (seed 002's call).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StartCall {
     #[serde(flatten)]
     pub call: CallSpec,
@@ -222,7 +222,7 @@ pub struct StartCall {
 
 /// The channel a call creates.
 #[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CallSpec {
     /// A UUIDv7 is made when absent.
     pub resource_id: Option<Id>,
@@ -251,7 +251,7 @@ impl Fields for StartCall {
 
 /// Changes an open invite: text, details, expiry, who is invited.
 #[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UpdateInvite {
     pub invite_id: Id,
     pub message: Option<String>,
@@ -282,7 +282,7 @@ impl Fields for UpdateInvite {
 }
 
 /// Names one invite.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InviteRef {
     pub invite_id: Id,
 }
@@ -300,7 +300,7 @@ pub type RemindInvite = InviteRef;
 
 /// An invitee accepts.
 #[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AcceptInvite {
     pub invite_id: Id,
     /// Join the resource at once (default true) when no approval is required.
@@ -309,7 +309,7 @@ pub struct AcceptInvite {
 
 /// An invitee answers "maybe", perhaps proposing other times for the meeting.
 #[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TentativelyAcceptInvite {
     pub invite_id: Id,
     pub proposed_begin_time: Option<DateTime<Utc>>,
@@ -335,7 +335,7 @@ impl Fields for TentativelyAcceptInvite {
 
 /// An invitee refuses.
 #[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RejectInvite {
     pub invite_id: Id,
     pub reason: Option<String>,
@@ -352,7 +352,7 @@ impl Fields for RejectInvite {
 
 /// The inviter sends an invite again to some or all unanswered invitees.
 #[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ResendInvite {
     pub invite_id: Id,
     pub invitees: Option<Vec<Id>>,
@@ -360,7 +360,7 @@ pub struct ResendInvite {
 
 /// An admin or the resource's owner decides an `applying` record.
 #[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Decision {
     pub invite_id: Id,
     /// Required when the invite has several invitees.
@@ -382,7 +382,7 @@ pub type DenyInvite = Decision;
 
 /// Creates a shareable code for a resource (seed 003).
 #[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CreateInviteCode {
     pub resource_id: Id,
     /// 8 random base62 characters are made when absent.
@@ -399,7 +399,7 @@ pub struct CreateInviteCode {
 }
 
 /// Names one invite code.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CodeRef {
     pub code: Id,
 }

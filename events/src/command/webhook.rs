@@ -22,7 +22,7 @@ pub const ALL_EVENTS: &str = "*";
 /// An endpoint to deliver events to, each POST signed with `secret` (Stripe's scheme: the
 /// `Invitebus-Signature` header, PROTOCOL.md "Webhooks").
 #[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RegisterWebhook {
     pub webhook_id: Id,
     /// `http://` or `https://`, no user or password in it.
@@ -42,7 +42,7 @@ pub struct RegisterWebhook {
 }
 
 /// Names one webhook.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WebhookRef {
     pub webhook_id: Id,
 }
@@ -50,7 +50,7 @@ pub struct WebhookRef {
 pub type DeleteWebhook = WebhookRef;
 
 /// Deliver again from `from_position` on (the log's position, ≥ 1), also to a failing endpoint.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ReplayWebhook {
     pub webhook_id: Id,
     pub from_position: u64,

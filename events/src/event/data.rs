@@ -15,7 +15,7 @@ use serde_json::Value;
 type Time = DateTime<Utc>;
 
 /// A user's profile, whole.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UserUpserted {
     #[serde(default)]
     pub area: Option<String>,
@@ -37,7 +37,7 @@ pub struct UserUpserted {
 /// A user forgotten: their data key is destroyed, so every personal field sealed with it reads
 /// `[forgotten]` from now on. `erased` is `full`, or `partial` when some of their profile was
 /// stored before fields were sealed (in plain text, which the hash chain keeps).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UserForgotten {
     pub at: Time,
     pub by: Id,
@@ -45,7 +45,7 @@ pub struct UserForgotten {
     pub user_id: Id,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ResourceRegistered {
     pub at: Time,
     /// 0 = unlimited.
@@ -62,7 +62,7 @@ pub struct ResourceRegistered {
 
 /// How a member came in; exactly one of the fields tells, `invite_id` and `code` may come together.
 #[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Via {
     pub code: Option<Id>,
     pub direct: Option<bool>,
@@ -97,7 +97,7 @@ impl Via {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MemberJoined {
     pub at: Time,
     /// Who brought the member in (the inviter or the code's creator), when anyone did.
@@ -110,7 +110,7 @@ pub struct MemberJoined {
     pub via: Via,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MemberLeft {
     pub at: Time,
     pub member_count: u32,
@@ -121,7 +121,7 @@ pub struct MemberLeft {
 /// New invites, codes, redemptions and added invitees on the resource are refused
 /// (`invites_paused`) until it is resumed, or until `until` if set; invites already sent can
 /// still be answered.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InvitesPaused {
     pub at: Time,
     pub by: Id,
@@ -132,14 +132,14 @@ pub struct InvitesPaused {
 
 /// The resource takes new invites again: resumed by its owner or an admin, or by the scheduler
 /// at the pause's `until`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InvitesResumed {
     pub at: Time,
     pub by: Id,
     pub resource_id: Id,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InviteCreated {
     /// The invite code whose redemption made this invite.
     #[serde(default)]
@@ -166,7 +166,7 @@ pub struct InviteCreated {
 }
 
 /// The invite's changeable fields after the update, whole, and who was added or removed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InviteUpdated {
     pub added: Vec<Id>,
     pub at: Time,
@@ -189,7 +189,7 @@ pub struct InviteUpdated {
     pub tentative_reset: Vec<Id>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InviteCancelled {
     pub at: Time,
     /// The invitees whose records became `cancelled` (those who had not answered).
@@ -200,7 +200,7 @@ pub struct InviteCancelled {
     pub role: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InviteAccepted {
     pub at: Time,
     pub invite_id: Id,
@@ -212,7 +212,7 @@ pub struct InviteAccepted {
     pub status: RecordStatus,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InviteRejected {
     pub at: Time,
     pub invite_id: Id,
@@ -226,7 +226,7 @@ pub struct InviteRejected {
 
 /// An invitee answers "maybe" (Microsoft Graph's `tentativelyAccept`), perhaps proposing other
 /// times; the record is `tentative` and still unanswered.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InviteTentativelyAccepted {
     pub at: Time,
     #[serde(default)]
@@ -242,7 +242,7 @@ pub struct InviteTentativelyAccepted {
     pub role: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InviteResent {
     pub at: Time,
     pub invite_id: Id,
@@ -252,7 +252,7 @@ pub struct InviteResent {
     pub role: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InviteRead {
     pub at: Time,
     pub invite_id: Id,
@@ -261,7 +261,7 @@ pub struct InviteRead {
     pub resource_id: Id,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InviteHidden {
     pub at: Time,
     pub invite_id: Id,
@@ -270,7 +270,7 @@ pub struct InviteHidden {
 }
 
 /// An `applying` record approved (then `approved`) or denied (then `denied`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InviteDecided {
     pub at: Time,
     /// The admin or owner who decided.
@@ -287,7 +287,7 @@ pub struct InviteDecided {
 pub type InviteApproved = InviteDecided;
 pub type InviteDenied = InviteDecided;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InviteExpired {
     pub at: Time,
     /// The invitees whose records became `expired`.
@@ -300,7 +300,7 @@ pub struct InviteExpired {
 
 /// A meeting's reminder went out (seed 001): to the inviter and every invitee who had not
 /// refused, cancelled or expired.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InviteReminded {
     pub at: Time,
     #[serde(default)]
@@ -316,7 +316,7 @@ pub struct InviteReminded {
     pub role: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InviteCodeCreated {
     pub code: Id,
     pub created_at: Time,
@@ -330,7 +330,7 @@ pub struct InviteCodeCreated {
     pub temporary: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InviteCodeRedeemed {
     pub at: Time,
     pub code: Id,
@@ -344,7 +344,7 @@ pub struct InviteCodeRedeemed {
     pub uses: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InviteCodeDeleted {
     pub at: Time,
     pub by: Id,
@@ -352,7 +352,7 @@ pub struct InviteCodeDeleted {
     pub resource_id: Id,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ExportRequested {
     pub at: Time,
     pub export_id: Id,
@@ -362,7 +362,7 @@ pub struct ExportRequested {
     pub view: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ExportStarted {
     pub at: Time,
     pub count: u64,
@@ -370,7 +370,7 @@ pub struct ExportStarted {
     pub requested_by: Id,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ExportCompleted {
     pub at: Time,
     pub count: u64,
@@ -380,7 +380,7 @@ pub struct ExportCompleted {
     pub requested_by: Id,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ExportFailed {
     pub at: Time,
     pub export_id: Id,
@@ -392,7 +392,7 @@ pub struct ExportFailed {
 /// `secret` is sealed with the deployment's master key (`invitebus_keys`): the event is on
 /// `INVITES_EVENTS`, which every subscriber reads, so it never holds the secret in clear.
 #[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WebhookRegistered {
     pub at: Time,
     /// The registrant: an admin, or the owner of `resource_id`.
@@ -406,7 +406,7 @@ pub struct WebhookRegistered {
     pub webhook_id: Id,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WebhookDeleted {
     pub at: Time,
     pub by: Id,
@@ -414,7 +414,7 @@ pub struct WebhookDeleted {
 }
 
 /// Delivery starts again at `from_position` (also for an endpoint marked failing).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WebhookReplayed {
     pub at: Time,
     pub by: Id,

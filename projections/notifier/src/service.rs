@@ -42,7 +42,7 @@ impl NotifierConfig {
             path: path.into(),
             subjects: Subjects::default(),
             bus_auth: Default::default(),
-            queue_group: "invitebus-notifier".into(),
+            queue_group: invitebus_events::subject::NOTIFIER_QUEUE_GROUP.into(),
             feed: invitebus_feed::FeedSettings::default(),
         }
     }

@@ -36,7 +36,7 @@ impl ViewsConfig {
             path: path.into(),
             subjects: Subjects::default(),
             bus_auth: Default::default(),
-            queue_group: "invitebus-views".into(),
+            queue_group: invitebus_events::subject::VIEWS_QUEUE_GROUP.into(),
             feed: invitebus_feed::FeedSettings::default(),
             master_key: invitebus_keys::MasterKey::dev(),
         }

@@ -51,7 +51,7 @@ impl ServiceConfig {
         ServiceConfig {
             subjects: Subjects::default(),
             writer,
-            queue_group: "invitebus-commands".into(),
+            queue_group: invitebus_events::subject::COMMANDS_QUEUE_GROUP.into(),
             relay_client: None,
             exports_enabled: false,
             health: crate::health::HealthSettings::default(),

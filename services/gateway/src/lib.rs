@@ -37,7 +37,7 @@ pub fn router(config: GatewayConfig) -> axum::Router {
         .merge(codes::routes())
         .merge(admin::routes())
         .merge(exports::routes())
-        .merge(openapi::routes())
+        .merge(openapi::routes(&config.subjects))
         .route("/metrics", axum::routing::get(observe::metrics))
         .layer(axum::middleware::from_fn_with_state(config.clone(), shape::bounded))
         .layer(axum::middleware::from_fn(limits::retry_after))

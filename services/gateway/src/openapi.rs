@@ -2,12 +2,14 @@
 //! that a route cannot be served without being described (the tests walk the table). Every
 //! status a route can answer is listed with its body, and every path parameter has its pattern,
 //! so a schema-driven tester (schemathesis, `.ci/schemathesis`) can check each answer.
+//! `GET /asyncapi.json` serves the NATS API's document beside it (crate `invitebus-asyncapi`).
 
 mod schemas;
 
 use axum::routing::get;
 use axum::{Json, Router};
 use invitebus_events::query::QUERIES;
+use invitebus_events::subject::Subjects;
 use invitebus_events::Command;
 use schemas::{id, one_of, r};
 use serde_json::{json, Map, Value};
@@ -68,6 +70,13 @@ fn responses(route: &Route) -> Value {
     match (route.method, path) {
         (_, "/openapi.json") => {
             out.insert("200".into(), json_body("this document", json!({"type": "object"})));
+        }
+        (_, "/asyncapi.json") => {
+            let doc = json!({"type": "object", "required": ["asyncapi", "channels"]});
+            out.insert(
+                "200".into(),
+                json_body("the AsyncAPI 3.0 document of the NATS API", doc),
+            );
         }
         (_, "/metrics") => {
             let text = |d: &str| json!({"description": d, "content": {"text/plain": {"schema": {"type": "string"}}}});
@@ -288,6 +297,14 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         method: "get",
+        path: "/asyncapi.json",
+        tag: "meta",
+        summary:
+            "The AsyncAPI 3.0 document of the NATS API (commands, queries, events), for this gateway's subject prefix",
+        signed_in: false,
+    },
+    Route {
+        method: "get",
         path: "/metrics",
         tag: "meta",
         summary: "Prometheus metrics of this process (README, Watching it)",
@@ -295,9 +312,13 @@ pub const ROUTES: &[Route] = &[
     },
 ];
 
-pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
+/// `/openapi.json`, and `/asyncapi.json` for the subjects this gateway uses (the prefix is a setting).
+pub fn routes<S: Clone + Send + Sync + 'static>(subjects: &Subjects) -> Router<S> {
     let doc = document();
-    Router::new().route("/openapi.json", get(move || async move { Json(doc) }))
+    let asyncapi = invitebus_asyncapi::document(subjects);
+    Router::new()
+        .route("/openapi.json", get(move || async move { Json(doc) }))
+        .route("/asyncapi.json", get(move || async move { Json(asyncapi) }))
 }
 
 /// A seed 004 record: `<invite_id>.<invitee>`, or a bare invite id.

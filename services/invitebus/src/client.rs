@@ -4,9 +4,10 @@ use crate::Common;
 use anyhow::{bail, Context};
 use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
+use invitebus_client::{Client, ClientError};
 use invitebus_events::event::StreamType;
 use invitebus_events::subject::EVENTS_STREAM;
-use invitebus_events::{Envelope, Reply};
+use invitebus_events::{Envelope, Id};
 use std::io::Read;
 use std::time::Duration;
 
@@ -18,9 +19,13 @@ pub struct SendArgs {
     pub command: String,
     /// The body: JSON text, `@file`, or `-` for standard input.
     pub body: String,
-    /// Seconds to wait for the reply.
+    /// Seconds to wait for a reply, each attempt.
     #[arg(long, default_value_t = 10)]
     pub timeout: u64,
+    /// Attempts before giving up: a command is sent again with the same `command_id` (one is
+    /// added when the body has none), so it applies once.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub attempts: u32,
     /// The token the request acts with (`Authorization: Bearer …` on the message), for a bus
     /// whose `serve` runs with `--bus-auth token`; `invitebus token` mints one.
     #[arg(long, env = "INVITEBUS_TOKEN", hide_env_values = true)]
@@ -48,23 +53,27 @@ pub async fn send(args: SendArgs, kind: Kind) -> anyhow::Result<i32> {
     if !invitebus_events::ids::is_valid_id(&args.command) {
         bail!("`{}` is not a command or query name", args.command);
     }
-    let client = crate::nats::connect(&args.common.nats_url, args.common.login()?.as_ref()).await?;
-    let subjects = args.common.subjects();
-    let subject = match kind {
-        Kind::Command => subjects.command(&args.command),
-        Kind::Query => subjects.query(&args.command),
-    };
-    let mut headers = async_nats::HeaderMap::new();
+    let body: serde_json::Value = serde_json::from_str(&body).context("the body is not JSON")?;
+    let nats = crate::nats::connect(&args.common.nats_url, args.common.login()?.as_ref()).await?;
+    // The body's own actor goes as it is; the client's is used only by its typed calls.
+    let actor = body["actor"].as_str().and_then(|a| Id::parse(a).ok());
+    let mut client = Client::new(nats, actor.unwrap_or_else(|| Id::parse("cli").expect("an id")))
+        .with_subjects(args.common.subjects())
+        .with_timeout(Duration::from_secs(args.timeout))
+        .with_attempts(args.attempts);
     if let Some(t) = &args.token {
-        headers.insert(
-            invitebus_auth::bus::AUTHORIZATION,
-            format!("Bearer {}", t.trim()).as_str(),
-        );
+        client = client.with_token(t.trim());
     }
-    let reply = request(&client, subject, headers, body.into_bytes(), args.timeout).await?;
-    println!("{}", String::from_utf8_lossy(&reply));
-    let parsed: Reply = serde_json::from_slice(&reply).context("the reply is not a protocol reply")?;
-    Ok(if parsed.ok { 0 } else { 1 })
+    let answer = match kind {
+        Kind::Command => client.send_raw(&args.command, body).await,
+        Kind::Query => client.query_raw(&args.command, &body).await,
+    }
+    .map_err(|e| match e {
+        ClientError::NoReply { .. } => anyhow::anyhow!("{e} (is `invitebus serve` running?)"),
+        e => anyhow::anyhow!(e),
+    })?;
+    println!("{}", String::from_utf8_lossy(&answer.body));
+    Ok(if answer.reply.ok { 0 } else { 1 })
 }
 
 async fn request(

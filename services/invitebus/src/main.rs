@@ -185,6 +185,14 @@ enum Cmd {
     /// Write what a NATS user needs to connect to a `serve --nats-auth` bus (mode 0600):
     /// `creds --role client --out client.creds`.
     Creds(natsauth::CredsArgs),
+    /// Write the AsyncAPI 3.0 document of the NATS API (the gateway serves it at /asyncapi.json).
+    Asyncapi {
+        #[command(flatten)]
+        common: Common,
+        /// Write it to this file instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 /// Exit codes: 0 ok, 1 an error reply or a failed check (send, query, audit verify), 2 the
@@ -243,6 +251,17 @@ fn main() {
             Cmd::Replay(args) => replay::run(args).await.map(|_| 0),
             Cmd::Restore(args) => restore::run(args).await.map(|_| 0),
             Cmd::Creds(args) => natsauth::write_creds(args).map(|_| 0),
+            Cmd::Asyncapi { common, out } => {
+                let doc = invitebus_asyncapi::document(&invitebus_events::subject::Subjects::new(common.prefix));
+                let text = serde_json::to_string_pretty(&doc)? + "\n";
+                match out {
+                    Some(path) => {
+                        std::fs::write(&path, text).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?
+                    }
+                    None => print!("{text}"),
+                }
+                Ok(0)
+            }
         }
     });
     match result {

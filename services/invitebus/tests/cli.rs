@@ -207,3 +207,19 @@ fn serve_refuses_the_development_master_key_beyond_loopback() {
         );
     }
 }
+
+#[test]
+fn asyncapi_writes_the_document_for_the_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("asyncapi.json");
+    let out = std::process::Command::new(support::BIN)
+        .args(["asyncapi", "--prefix", "acme", "--out"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(doc["asyncapi"], "3.0.0");
+    assert_eq!(doc["channels"]["cmd.CreateInvite"]["address"], "acme.cmd.CreateInvite");
+    assert_eq!(doc["channels"]["events"]["address"], "acme.evt.{eventType}.{streamId}");
+}

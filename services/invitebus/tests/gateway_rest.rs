@@ -690,6 +690,13 @@ async fn openapi_describes_every_route_and_every_route_is_served() {
     let gw = Gateway::start().await;
     let doc = gw.get("/openapi.json", &[]).await.json();
     assert_eq!(doc["openapi"], "3.1.0");
+    // The NATS API's document beside it, for the gateway's prefix (its content: crate asyncapi).
+    let asyncapi = gw.get("/asyncapi.json", &[]).await.json();
+    assert_eq!(asyncapi["asyncapi"], "3.0.0");
+    assert_eq!(
+        asyncapi["channels"]["cmd.AcceptInvite"]["address"],
+        "invites.cmd.AcceptInvite"
+    );
     let paths = doc["paths"].as_object().unwrap();
     assert_eq!(
         paths.len(),
