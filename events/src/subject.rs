@@ -97,6 +97,21 @@ impl Subjects {
         )
     }
 
+    /// [`Subjects::events_filter`] for one stream named by its type and id (a stream id may be
+    /// longer than an id: `resource-` and 64 characters).
+    pub fn stream_events_filter(
+        &self,
+        event_type: Option<&str>,
+        stream: Option<(crate::event::StreamType, &Id)>,
+    ) -> String {
+        format!(
+            "{}.evt.{}.{}",
+            self.prefix,
+            event_type.unwrap_or("*"),
+            stream.map(|(t, id)| t.stream_id(id)).as_deref().unwrap_or("*")
+        )
+    }
+
     /// `invites.notify.<user_id>`
     pub fn notify(&self, user: &Id) -> String {
         format!("{}.notify.{user}", self.prefix)

@@ -9,6 +9,10 @@ fn id() -> Value {
     json!({"$ref": "#/components/schemas/Id"})
 }
 
+fn id_or_null() -> Value {
+    json!({"anyOf": [id(), {"type": "null"}]})
+}
+
 fn string() -> Value {
     json!({"type": "string"})
 }
@@ -22,8 +26,8 @@ fn query_fields(name: &str) -> Option<(Value, &'static [&'static str])> {
     let page = json!({"type": "integer", "minimum": 1, "description": "from 1"});
     let per_page = json!({"type": "integer", "minimum": 1, "maximum": 100, "description": "default 15"});
     let status = json!({"type": "string", "description": "a record status (seed 000's init, accept, reject too)"});
-    let as_of = json!({"description": "a position, or an RFC 3339 time; absent: now",
-        "oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "format": "date-time"}]});
+    let as_of = json!({"description": "a position (a number, or digits in a string), or an RFC 3339 time; absent: now",
+        "type": ["integer", "string"]});
     Some(match name {
         "received" | "sent" => (json!({"page": page, "per_page": per_page, "status": status}), &[]),
         "invite" => (json!({"invite_id": id()}), &["invite_id"]),
@@ -95,7 +99,7 @@ pub fn event_headers() -> Value {
 pub fn notification() -> Value {
     json!({"type": "object", "required": ["id", "user_id", "kind", "text", "at", "position"], "properties": {
         "id": {"type": "string", "description": "<position>-<user_id>"}, "user_id": id(), "kind": string(), "text": string(),
-        "invite_id": id(), "resource_id": id(), "from": id(), "at": {"type": "string", "format": "date-time"},
+        "invite_id": id_or_null(), "resource_id": id_or_null(), "from": id_or_null(), "at": {"type": "string", "format": "date-time"},
         "position": position(), "push": {}, "sms": {"type": "boolean"}, "live_only": {"type": "boolean"},
         "traceparent": string()}})
 }

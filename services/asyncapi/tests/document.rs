@@ -175,6 +175,11 @@ fn payloads_describe_what_invitebus_takes_and_sends() {
     let sent = serde_json::to_value(&envelope).unwrap();
     let found = check_payload(&doc, "event.InviteAccepted", &sent);
     assert!(found.is_empty(), "{found:#?}");
+    // A notification as the notifier writes one (texts.rs: absent ids are null).
+    let notification = json!({"id": "9-li", "user_id": "li", "kind": "export_ready", "text": "Your export is ready",
+        "invite_id": null, "resource_id": null, "from": null, "at": "2026-12-07T01:00:00.123Z", "position": 9, "push": null});
+    let found = check_payload(&doc, "Notification", &notification);
+    assert!(found.is_empty(), "{found:#?}");
     // The same envelope does not pass as another type's.
     assert!(!check_payload(&doc, "event.MemberJoined", &sent).is_empty());
 }

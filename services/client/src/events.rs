@@ -9,8 +9,9 @@
 use crate::ClientError;
 use async_nats::jetstream::{self, consumer};
 use futures::{Stream, StreamExt};
+use invitebus_events::event::StreamType;
 use invitebus_events::subject::{Subjects, EVENTS_STREAM};
-use invitebus_events::{Envelope, Id};
+use invitebus_events::{Envelope, Event, ProtocolError};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -22,7 +23,7 @@ pub struct EventFilter {
     /// One event type (`InviteAccepted`, …).
     pub event_type: Option<String>,
     /// One stream (`invite-<id>`, …).
-    pub stream_id: Option<Id>,
+    pub stream_id: Option<String>,
 }
 
 /// Envelopes in log order, from the position asked for, then live; ends only when dropped
@@ -44,9 +45,27 @@ impl Events {
         from: u64,
         filter: EventFilter,
     ) -> Result<Events, ClientError> {
-        let filter_subject = subjects.events_filter(filter.event_type.as_deref(), filter.stream_id.as_ref());
+        if let Some(t) = &filter.event_type {
+            if !Event::TYPES.contains(&t.as_str()) {
+                return Err(ClientError::Refused(ProtocolError::invalid(
+                    "event_type",
+                    format!("no event type `{t}`"),
+                )));
+            }
+        }
+        let stream = match &filter.stream_id {
+            None => None,
+            Some(s) => Some(StreamType::parse_stream_id(s).ok_or_else(|| {
+                ClientError::Refused(ProtocolError::invalid("stream_id", format!("`{s}` is not a stream id")))
+            })?),
+        };
+        let filter_subject =
+            subjects.stream_events_filter(filter.event_type.as_deref(), stream.as_ref().map(|(t, id)| (*t, id)));
+        // Said at once rather than retried for ever: no stream yet, or no permission to read it.
+        let js = jetstream::new(nats);
+        js.get_stream(EVENTS_STREAM).await.map_err(ClientError::nats)?;
         let (tx, rx) = mpsc::channel(BUFFER);
-        let task = tokio::spawn(run(jetstream::new(nats), filter_subject, from.max(1), tx));
+        let task = tokio::spawn(run(js, filter_subject, from.max(1), tx));
         Ok(Events { rx, task })
     }
 }
@@ -69,6 +88,7 @@ impl Stream for Events {
 async fn run(js: jetstream::Context, filter: String, mut next: u64, tx: mpsc::Sender<Result<Envelope, ClientError>>) {
     let mut pause = Duration::from_millis(100);
     loop {
+        let before = next;
         match follow_once(&js, &filter, &mut next, &tx).await {
             Ok(Stop::Done) => return,
             Ok(Stop::Ended) => tracing::info!(position = next, "the event consumer ended; following again"),
@@ -76,6 +96,9 @@ async fn run(js: jetstream::Context, filter: String, mut next: u64, tx: mpsc::Se
         }
         if tx.is_closed() {
             return;
+        }
+        if next > before {
+            pause = Duration::from_millis(100); // it made progress: a new failure starts short
         }
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(MAX_PAUSE);

@@ -50,7 +50,7 @@ use invitebus_events::{Command, CommandMeta, CommandRequest, ErrorCode, Id, Prot
 use serde_json::Value;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What a call can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -62,9 +62,9 @@ pub enum ClientError {
     /// again with the same `command_id` ([`Client::send_with_id`]) to find out.
     #[error("no reply on {subject} after {attempts} attempts")]
     NoReply { subject: String, attempts: u32 },
-    #[error("a reply that is not a protocol reply: {0}")]
+    #[error("the reply is not a protocol reply")]
     Decode(#[source] serde_json::Error),
-    #[error("NATS: {0}")]
+    #[error("the NATS request failed")]
     Nats(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
@@ -104,7 +104,8 @@ pub struct Client {
 }
 
 impl Client {
-    /// Acting for `actor`, on the default prefix, 5 s per attempt, 4 attempts.
+    /// Acting for `actor`, on the default prefix, 7 s per attempt (a query waits up to 5 s for
+    /// its `min_position` before answering `unavailable`), 4 attempts.
     pub fn new(nats: async_nats::Client, actor: Id) -> Client {
         Client {
             nats,
@@ -112,7 +113,7 @@ impl Client {
             actor,
             roles: Vec::new(),
             token: None,
-            timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(7),
             attempts: 4,
             seen: Arc::new(AtomicU64::new(0)),
         }
@@ -142,7 +143,9 @@ impl Client {
         self
     }
 
-    /// How many times a request is sent before [`ClientError::NoReply`] (at least 1).
+    /// How many attempts may time out before [`ClientError::NoReply`] (at least 1). Answers
+    /// that come at once (no responders, `unavailable`: a writer taking over) are retried
+    /// until attempts × timeout has passed, not counted.
     pub fn with_attempts(mut self, attempts: u32) -> Client {
         self.attempts = attempts.max(1);
         self
@@ -178,10 +181,13 @@ impl Client {
     /// when the body has none, so its retries are safe too; the body's own `actor` wins.
     pub async fn send_raw(&self, name: &str, mut body: Value) -> Result<Answer, ClientError> {
         if let Value::Object(o) = &mut body {
-            o.entry("command_id")
-                .or_insert_with(|| uuid::Uuid::now_v7().to_string().into());
+            if o.get("command_id").is_none_or(Value::is_null) {
+                o.insert("command_id".into(), uuid::Uuid::now_v7().to_string().into());
+            }
         }
-        self.exchange(self.subjects.command(name), &body).await
+        let answer = self.exchange(self.subjects.command(name), &body).await?;
+        self.saw(answer.reply.position.flatten());
+        Ok(answer)
     }
 
     /// Asks `query`, after the views have reached every position this client has seen.
@@ -236,45 +242,57 @@ impl Client {
         }
     }
 
-    /// Sends `body` on `subject` until a reply other than `unavailable` comes, at most
-    /// `attempts` times, waiting 100 ms, 200 ms, … (at most 2 s) between them.
+    /// Sends `body` on `subject` until a reply other than `unavailable` comes: at most
+    /// `attempts` timeouts, and no longer than attempts × timeout for answers that come at once
+    /// (no responders, `unavailable`), waiting 100 ms, 200 ms, … (at most 2 s) between tries.
     async fn exchange(&self, subject: String, body: &Value) -> Result<Answer, ClientError> {
         let payload = payload(body);
+        let deadline = Instant::now() + self.timeout * self.attempts;
         let mut pause = Duration::from_millis(100);
-        for attempt in 1..=self.attempts {
+        let mut timeouts = 0;
+        loop {
             match self.once(&subject, payload.clone()).await? {
-                Some(answer) if !unavailable(&answer.reply) || attempt == self.attempts => return Ok(answer),
-                Some(_) => tracing::debug!(subject, attempt, "unavailable; sending again"),
-                None => tracing::debug!(subject, attempt, "no reply; sending again"),
+                Attempt::Answer(answer) if !unavailable(&answer.reply) || Instant::now() >= deadline => {
+                    return Ok(answer)
+                }
+                Attempt::Answer(_) => tracing::debug!(subject, "unavailable; sending again"),
+                Attempt::NoResponders => tracing::debug!(subject, "no responders; sending again"),
+                Attempt::TimedOut => {
+                    timeouts += 1;
+                    tracing::debug!(subject, timeouts, "no reply; sending again");
+                }
             }
-            if attempt < self.attempts {
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(2));
+            if timeouts >= self.attempts || Instant::now() >= deadline {
+                return Err(ClientError::NoReply {
+                    subject,
+                    attempts: self.attempts,
+                });
             }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(2));
         }
-        Err(ClientError::NoReply {
-            subject,
-            attempts: self.attempts,
-        })
     }
 
-    /// One attempt: the reply, or None when none came (timeout, no responders).
-    async fn once(&self, subject: &str, payload: bytes::Bytes) -> Result<Option<Answer>, ClientError> {
+    /// One attempt, waiting `timeout` for its reply.
+    async fn once(&self, subject: &str, payload: bytes::Bytes) -> Result<Attempt, ClientError> {
         let mut headers = HeaderMap::new();
         if let Some(t) = &self.token {
             headers.insert("Authorization", format!("Bearer {t}").as_str());
         }
-        let sent = self.nats.request_with_headers(subject.to_string(), headers, payload);
-        match tokio::time::timeout(self.timeout, sent).await {
-            Err(_) => Ok(None),
-            Ok(Err(e)) => match e.kind() {
-                async_nats::RequestErrorKind::TimedOut | async_nats::RequestErrorKind::NoResponders => Ok(None),
+        let request = async_nats::Request::new()
+            .headers(headers)
+            .payload(payload)
+            .timeout(Some(self.timeout));
+        match self.nats.send_request(subject.to_string(), request).await {
+            Err(e) => match e.kind() {
+                async_nats::RequestErrorKind::TimedOut => Ok(Attempt::TimedOut),
+                async_nats::RequestErrorKind::NoResponders => Ok(Attempt::NoResponders),
                 async_nats::RequestErrorKind::InvalidSubject
                 | async_nats::RequestErrorKind::MaxPayloadExceeded
                 | async_nats::RequestErrorKind::Other => Err(ClientError::nats(e)),
             },
-            Ok(Ok(msg)) => match serde_json::from_slice(&msg.payload) {
-                Ok(reply) => Ok(Some(Answer {
+            Ok(msg) => match serde_json::from_slice(&msg.payload) {
+                Ok(reply) => Ok(Attempt::Answer(Answer {
                     reply,
                     body: msg.payload,
                 })),
@@ -282,6 +300,13 @@ impl Client {
             },
         }
     }
+}
+
+/// What one attempt got.
+enum Attempt {
+    Answer(Answer),
+    TimedOut,
+    NoResponders,
 }
 
 fn unavailable(reply: &Reply) -> bool {

@@ -33,7 +33,12 @@ pub enum Query {
     /// A resource's codes.
     Codes { resource_id: Id },
     /// The actor's notifications, oldest first.
-    Inbox { unread_only: bool, after: Option<u64> },
+    Inbox {
+        unread_only: bool,
+        after: Option<u64>,
+        /// At most 500.
+        per_page: Option<u32>,
+    },
     /// A stream's events, up to `as_of` (a position, or an RFC 3339 time).
     History { stream_id: String, as_of: Option<Value> },
     /// A stream folded up to `as_of`.
@@ -81,7 +86,11 @@ impl Query {
             }
             Query::Code { code } => json!({"code": code}),
             Query::Codes { resource_id } => json!({"resource_id": resource_id}),
-            Query::Inbox { unread_only, after } => json!({"unread_only": unread_only, "after": after}),
+            Query::Inbox {
+                unread_only,
+                after,
+                per_page,
+            } => json!({"unread_only": unread_only, "after": after, "per_page": per_page}),
             Query::History { stream_id, as_of } | Query::State { stream_id, as_of } => {
                 json!({"stream_id": stream_id, "as_of": as_of})
             }

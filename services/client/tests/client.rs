@@ -84,6 +84,54 @@ async fn a_command_sent_again_with_its_id_appends_once_and_gets_the_first_reply(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_whose_reply_is_lost_is_sent_again_with_its_id_and_applies_once() {
+    let bus = Bus::start().await;
+    let xuan = Client::new(bus.client.clone(), id("xuan"));
+    xuan.send(register("conf")).await.unwrap();
+
+    // Between the client and the command service, a hop that passes every request on and
+    // loses the first reply (as a dropped connection would).
+    let mut requests = bus.client.subscribe("lossy.cmd.*").await.unwrap();
+    let hop = bus.client.clone();
+    let ids = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = ids.clone();
+    let relay = tokio::spawn(async move {
+        while let Some(msg) = requests.next().await {
+            let name = msg.subject.as_str().rsplit('.').next().unwrap().to_string();
+            let answer = hop
+                .request(format!("invites.cmd.{name}"), msg.payload.clone())
+                .await
+                .unwrap();
+            let body: serde_json::Value = serde_json::from_slice(&msg.payload).unwrap();
+            let first = {
+                let mut ids = seen.lock().unwrap();
+                ids.push(body["command_id"].as_str().unwrap().to_string());
+                ids.len() == 1
+            };
+            if !first {
+                hop.publish(msg.reply.unwrap(), answer.payload).await.unwrap();
+            }
+        }
+    });
+    let fang = Client::new(bus.client.clone(), id("fang"))
+        .with_subjects(invitebus_events::subject::Subjects::new("lossy"))
+        .with_timeout(Duration::from_secs(1));
+    let sent = fang.send(join("conf")).await.unwrap();
+    relay.abort();
+
+    let ids = ids.lock().unwrap().clone();
+    assert_eq!(ids.len(), 2, "sent twice: {ids:?}");
+    assert_eq!(ids[0], ids[1], "with the same command_id");
+    assert_eq!(fang.seen_position(), sent.position.unwrap());
+    let events = history(&xuan, "resource-conf").await;
+    assert_eq!(
+        events,
+        ["ResourceRegistered", "MemberJoined", "MemberJoined"],
+        "fang joined once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_command_sent_while_no_writer_answers_is_retried_until_one_does() {
     // The nats-server and the client first; the command service only a second later, as a
     // standby taking over would (no responders meanwhile).
