@@ -15,6 +15,10 @@ pub const EXPORTS_BUCKET: &str = "invites-exports";
 /// The KV bucket of users' data keys, wrapped with the master key (one entry per user).
 pub const KEYS_BUCKET: &str = "invites-keys";
 
+/// The header every event of a command of several events carries on `INVITES_EVENTS`:
+/// `<first>-<last>` positions (PROTOCOL.md, Relay and JetStream).
+pub const COMMAND_SPAN_HEADER: &str = "Invitebus-Command-Span";
+
 /// The queue groups the roles answer requests in (their defaults; NATS hands each request to
 /// one member of a group).
 pub const COMMANDS_QUEUE_GROUP: &str = "invitebus-commands";

@@ -2,7 +2,7 @@
 //! them with structs of their own), notifications, export progress, projection status, and the
 //! headers. Written from PROTOCOL.md; `tests/document.rs` checks that every query has one.
 
-use invitebus_events::subject::{COMMANDS_QUEUE_GROUP, NOTIFIER_QUEUE_GROUP, VIEWS_QUEUE_GROUP};
+use invitebus_events::subject::{COMMANDS_QUEUE_GROUP, COMMAND_SPAN_HEADER, NOTIFIER_QUEUE_GROUP, VIEWS_QUEUE_GROUP};
 use serde_json::{json, Map, Value};
 
 fn id() -> Value {
@@ -90,7 +90,7 @@ pub fn event_headers() -> Value {
         "Nats-Msg-Id": {"type": "string", "pattern": "^[0-9]+$", "description": "the event's position"},
         "Nats-Expected-Last-Sequence": {"type": "string", "pattern": "^[0-9]+$", "description": "position - 1 (fencing)"},
         "Invitebus-Reply": {"type": "string", "description": "on a command's last event: the command's reply"},
-        "Invitebus-Command-Span": {"type": "string", "pattern": "^[0-9]+-[0-9]+$", "description": "on every event of a command of several: its first and last positions"},
+        (COMMAND_SPAN_HEADER): {"type": "string", "pattern": "^[0-9]+-[0-9]+$", "description": "on every event of a command of several: its first and last positions"},
         "Invitebus-Command-Rest": {"type": "string", "description": "on the first of those: the rest's envelopes and the reply"},
         "traceparent": {"type": "string"}}})
 }

@@ -26,12 +26,17 @@ fn unavailable(e: LogError) -> ProtocolError {
     ProtocolError::unavailable(format!("reading the log: {e}"))
 }
 
+/// A stream read for a caller: its events (personal fields opened) and the positions among them
+/// whose stored hash does not match their stored contents.
+struct Read {
+    query: StreamQuery,
+    stream_type: StreamType,
+    events: Vec<Envelope>,
+    broken: Vec<u64>,
+}
+
 /// Decodes the request and reads the stream as of its `as_of`, checking who may see it.
-fn read(
-    reader: &LogReader,
-    keys: Option<&KeyRing>,
-    body: &[u8],
-) -> Result<(StreamQuery, StreamType, Vec<Envelope>), ProtocolError> {
+fn read(reader: &LogReader, keys: Option<&KeyRing>, body: &[u8]) -> Result<Read, ProtocolError> {
     check_body(body)?;
     let q: StreamQuery = decode_fields(body)?;
     let actor = q
@@ -65,13 +70,24 @@ fn read(
             "only admins and the stream's participants may read it",
         ));
     }
+    // Checked on the stored bytes, before personal fields are opened.
+    let broken = events
+        .iter()
+        .filter(|e| !e.hash_is_valid())
+        .map(|e| e.position)
+        .collect();
     let mut events = events;
     if let Some(keys) = keys {
         for env in events.iter_mut() {
             reveal(env, keys)?;
         }
     }
-    Ok((q, ty, events))
+    Ok(Read {
+        query: q,
+        stream_type: ty,
+        events,
+        broken,
+    })
 }
 
 /// Opens the sealed personal fields of `env` for a caller allowed to read it: `[forgotten]`
@@ -107,15 +123,21 @@ fn names(env: &Envelope, actor: &Id) -> bool {
             .is_some_and(|a| a.iter().any(|v| v.as_str() == Some(actor.as_str())))
 }
 
-/// `history`: `{"items": [envelope]}`.
+/// `history`: `{"items": [envelope], "broken": [position]}` (`broken`: events whose stored hash
+/// does not match what is stored, i.e. altered in the file).
 pub fn history(reader: &LogReader, keys: Option<&KeyRing>, body: &[u8]) -> Result<Value, ProtocolError> {
-    let (_, _, events) = read(reader, keys, body)?;
-    Ok(json!({ "items": events }))
+    let read = read(reader, keys, body)?;
+    Ok(json!({ "items": read.events, "broken": read.broken }))
 }
 
 /// `state`: `{"stream_id","version","state"}`.
 pub fn state(reader: &LogReader, keys: Option<&KeyRing>, body: &[u8]) -> Result<Value, ProtocolError> {
-    let (q, ty, envelopes) = read(reader, keys, body)?;
+    let Read {
+        query: q,
+        stream_type: ty,
+        events: envelopes,
+        ..
+    } = read(reader, keys, body)?;
     let version = envelopes.last().map(|e| e.version).unwrap_or(0);
     let mut events = Vec::with_capacity(envelopes.len());
     for env in &envelopes {

@@ -17,7 +17,7 @@ use invitebus_events::Envelope;
 use serde::Deserialize;
 
 /// `<first>-<last>`: the positions of the command this event is part of.
-pub const SPAN_HEADER: &str = "Invitebus-Command-Span";
+pub const SPAN_HEADER: &str = invitebus_events::subject::COMMAND_SPAN_HEADER;
 /// On a command's first event: `{"events": [the rest's envelopes], "reply": …}`.
 pub const REST_HEADER: &str = "Invitebus-Command-Rest";
 /// The largest rest carried: the message must stay under NATS's `max_payload` (1 MiB by

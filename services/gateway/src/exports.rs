@@ -175,8 +175,28 @@ async fn send_all(mut socket: WebSocket, frames: impl Stream<Item = Value>, stop
 }
 
 async fn file(State(cfg): State<Arc<GatewayConfig>>, Path(id): Path<String>, Authed(caller): Authed) -> Response {
+    file_for(&cfg, caller, &id).await.unwrap_or_else(failure)
+}
+
+/// The export's progress for `caller`, once the `export` query lets them see it (the console's
+/// progress bar reads the same).
+pub(crate) async fn progress_for(
+    cfg: &GatewayConfig,
+    caller: Result<Caller, ProtocolError>,
+    id: &str,
+) -> Result<impl Stream<Item = Value>, ProtocolError> {
+    export(cfg, caller, id).await?;
+    progress(cfg, id).await
+}
+
+/// The finished file of export `id`, streamed from the object store, for `caller`.
+pub(crate) async fn file_for(
+    cfg: &GatewayConfig,
+    caller: Result<Caller, ProtocolError>,
+    id: &str,
+) -> Result<Response, ProtocolError> {
     let run = async {
-        let (_, view) = export(&cfg, caller, &id).await?;
+        let (_, view) = export(cfg, caller, id).await?;
         // The view decides who may; the object store decides whether the file is there (the
         // `success` progress message can come before the view has recorded CompleteExport).
         if view["status"] == "failed" {
@@ -205,7 +225,7 @@ async fn file(State(cfg): State<Arc<GatewayConfig>>, Path(id): Path<String>, Aut
         )
             .into_response())
     };
-    run.await.unwrap_or_else(failure)
+    run.await
 }
 
 #[cfg(test)]

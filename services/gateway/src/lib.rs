@@ -14,6 +14,7 @@ pub mod auth;
 pub mod bus;
 pub mod codes;
 pub mod conference;
+pub mod console;
 pub mod exports;
 pub mod limits;
 pub mod listen;
@@ -38,6 +39,7 @@ pub fn router(config: GatewayConfig) -> axum::Router {
         .merge(admin::routes())
         .merge(exports::routes())
         .merge(openapi::routes(&config.subjects))
+        .merge(console::routes())
         .route("/metrics", axum::routing::get(observe::metrics))
         .layer(axum::middleware::from_fn_with_state(config.clone(), shape::bounded))
         .layer(axum::middleware::from_fn(limits::retry_after))

@@ -237,6 +237,12 @@ pub fn permissions(user: User, s: &Subjects) -> Permissions {
             ]);
             p.publish(consume(EXPORTS_STREAM));
             p.publish([format!("{API}.CONSUMER.DELETE.{EXPORTS_STREAM}.>")]);
+            // The console reads the events (tail, commands per second, trace) and, for a
+            // trace, the notifications, through ordered consumers of its own.
+            for stream in [EVENTS_STREAM, NOTIFY_STREAM] {
+                p.publish(consume(stream));
+                p.publish([format!("{API}.CONSUMER.DELETE.{stream}.>")]);
+            }
             // The files route streams an export from the bucket.
             let bucket = object_stream();
             p.publish(consume(&bucket));

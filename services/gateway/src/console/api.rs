@@ -1,0 +1,232 @@
+//! The console's JSON routes: a stream and its state, a correlation id's trace, the admin
+//! records with their filters, approving and denying, starting an export and its file. Each is
+//! the bus's own query or command on behalf of the signed-in admin.
+
+use super::{failure, session, session_for_write};
+use crate::bus::GatewayConfig;
+use async_nats::jetstream::{self, consumer};
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures::StreamExt;
+use invitebus_events::subject::{EVENTS_STREAM, NOTIFY_STREAM};
+use invitebus_events::{ProtocolError, RecordStatus};
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub fn routes() -> Router<Arc<GatewayConfig>> {
+    Router::new()
+        .route("/console/api/streams/{stream_id}", get(stream))
+        .route("/console/api/trace/{correlation_id}", get(trace))
+        .route("/console/api/records", get(records))
+        .route("/console/api/records/{id}/{decision}", post(decide))
+        .route("/console/api/exports", post(start_export))
+        .route("/console/api/exports/{id}/file", get(export_file))
+}
+
+fn answer(result: Result<Value, ProtocolError>) -> Response {
+    match result {
+        Ok(data) => Json(json!({"ok": true, "data": data})).into_response(),
+        Err(e) => failure(e),
+    }
+}
+
+/// A stream's events (with the positions whose stored hash does not hold) and its state as of
+/// `as_of` (a position or a time; absent: now).
+async fn stream(
+    State(cfg): State<Arc<GatewayConfig>>,
+    Path(stream_id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let run = async {
+        let caller = session(&cfg, &headers)?;
+        let history = cfg.query(&caller, "history", json!({"stream_id": stream_id})).await?;
+        let mut fields = json!({"stream_id": stream_id});
+        if let Some(as_of) = params.get("as_of").filter(|a| !a.is_empty()) {
+            fields["as_of"] = json!(as_of);
+        }
+        let state = cfg.query(&caller, "state", fields).await?;
+        Ok(json!({"items": history["items"], "broken": history["broken"], "state": state}))
+    };
+    answer(run.await)
+}
+
+/// The most recent messages a trace reads of each stream.
+const TRACE_WINDOW: u64 = 100_000;
+
+/// Every event carrying `correlation_id` among the last [`TRACE_WINDOW`] of the log, the
+/// notifications those events caused, and the exports among them.
+async fn trace(
+    State(cfg): State<Arc<GatewayConfig>>,
+    Path(correlation_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let run = async {
+        session(&cfg, &headers)?;
+        let events = scan(&cfg, EVENTS_STREAM, |e: &Value| {
+            e["correlation_id"] == correlation_id.as_str()
+        })
+        .await?;
+        let positions: BTreeSet<u64> = events.iter().filter_map(|e| e["position"].as_u64()).collect();
+        let notifications = match positions.is_empty() {
+            true => vec![],
+            false => {
+                scan(&cfg, NOTIFY_STREAM, |n: &Value| {
+                    n["position"].as_u64().is_some_and(|p| positions.contains(&p))
+                })
+                .await?
+            }
+        };
+        let exports: Vec<Value> = events
+            .iter()
+            .filter(|e| e["stream_type"] == "export")
+            .map(|e| json!({"export_id": e["data"]["export_id"], "type": e["type"], "position": e["position"]}))
+            .collect();
+        Ok(
+            json!({"correlation_id": correlation_id, "events": events, "notifications": notifications,
+            "exports": exports, "window": TRACE_WINDOW}),
+        )
+    };
+    answer(run.await)
+}
+
+/// The messages of `stream_name` among its last [`TRACE_WINDOW`] whose JSON body `keep` takes.
+async fn scan(
+    cfg: &GatewayConfig,
+    stream_name: &str,
+    keep: impl Fn(&Value) -> bool,
+) -> Result<Vec<Value>, ProtocolError> {
+    let unavailable = |e: &dyn std::fmt::Display| ProtocolError::unavailable(format!("reading {stream_name}: {e}"));
+    let js = jetstream::new(cfg.client.clone());
+    let mut stream = js.get_stream(stream_name).await.map_err(|e| unavailable(&e))?;
+    let last = stream.info().await.map_err(|e| unavailable(&e))?.state.last_sequence;
+    if last == 0 {
+        return Ok(vec![]);
+    }
+    let consumer = stream
+        .create_consumer(consumer::pull::OrderedConfig {
+            deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: last.saturating_sub(TRACE_WINDOW).max(1),
+            },
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| unavailable(&e))?;
+    let mut messages = consumer.messages().await.map_err(|e| unavailable(&e))?;
+    let mut kept = Vec::new();
+    loop {
+        let Ok(Some(msg)) = tokio::time::timeout(Duration::from_secs(5), messages.next()).await else {
+            break;
+        };
+        let msg = msg.map_err(|e| unavailable(&e))?;
+        let seq = msg.info().map(|i| i.stream_sequence).unwrap_or(last);
+        if let Ok(body) = serde_json::from_slice::<Value>(&msg.payload) {
+            if keep(&body) {
+                kept.push(body);
+            }
+        }
+        if seq >= last {
+            break;
+        }
+    }
+    Ok(kept)
+}
+
+/// The admin view's page for seed 004's filters (`resource_id`, `inviter_phone`,
+/// `invitee_phone`, `status`, `created_from`, `created_to`, `page`, `per_page`).
+async fn records(
+    State(cfg): State<Arc<GatewayConfig>>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let run = async {
+        let caller = session(&cfg, &headers)?;
+        let mut fields = Map::new();
+        for key in [
+            "resource_id",
+            "inviter_phone",
+            "invitee_phone",
+            "status",
+            "created_from",
+            "created_to",
+        ] {
+            if let Some(v) = params.get(key).filter(|v| !v.is_empty()) {
+                fields.insert(key.into(), json!(v));
+            }
+        }
+        for key in ["page", "per_page"] {
+            if let Some(v) = params.get(key).filter(|v| !v.is_empty()) {
+                let n: u32 = v.parse().map_err(|_| ProtocolError::invalid(key, "a number from 1"))?;
+                fields.insert(key.into(), json!(n));
+            }
+        }
+        cfg.fresh_query(&caller, "admin", Value::Object(fields)).await
+    };
+    answer(run.await)
+}
+
+/// `POST /console/api/records/{invite_id}.{invitee}/approve|deny {"description"}`.
+async fn decide(
+    State(cfg): State<Arc<GatewayConfig>>,
+    Path((id, decision)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let run = async {
+        let caller = session_for_write(&cfg, &headers)?;
+        let command = match decision.as_str() {
+            "approve" => "ApproveInvite",
+            "deny" => "DenyInvite",
+            _ => return Err(ProtocolError::invalid("decision", "approve or deny")),
+        };
+        let body = crate::bus::json_object(&body)?;
+        let (invite_id, invitee) = id.split_once('.').unwrap_or((id.as_str(), ""));
+        let mut fields = json!({"invite_id": invite_id});
+        if !invitee.is_empty() {
+            fields["invitee"] = json!(invitee);
+        }
+        if let Some(d) = body
+            .get("description")
+            .filter(|d| d.as_str().is_some_and(|s| !s.is_empty()))
+        {
+            fields["description"] = d.clone();
+        }
+        let done = cfg.command(&caller, command, fields).await?;
+        Ok(json!({"position": done.position, "status": match command {
+            "ApproveInvite" => RecordStatus::Approved.as_str(),
+            _ => RecordStatus::Denied.as_str(),
+        }}))
+    };
+    answer(run.await)
+}
+
+/// `POST /console/api/exports {"format", "filters"}`: an export of the admin view.
+async fn start_export(State(cfg): State<Arc<GatewayConfig>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let run = async {
+        let caller = session_for_write(&cfg, &headers)?;
+        let body = crate::bus::json_object(&body)?;
+        let format = body.get("format").cloned().unwrap_or(json!("xlsx"));
+        let filters = body.get("filters").cloned().unwrap_or(json!({}));
+        let done = cfg
+            .command(
+                &caller,
+                "RequestExport",
+                json!({"view": "admin", "format": format, "filters": filters}),
+            )
+            .await?;
+        Ok(json!({"export_id": done.data["export_id"], "position": done.position}))
+    };
+    answer(run.await)
+}
+
+/// The finished file of an export, for the signed-in admin.
+async fn export_file(State(cfg): State<Arc<GatewayConfig>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    crate::exports::file_for(&cfg, session(&cfg, &headers), &id)
+        .await
+        .unwrap_or_else(failure)
+}
