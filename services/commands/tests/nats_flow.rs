@@ -410,6 +410,7 @@ async fn history_and_state_queries_read_the_log_as_of_a_position() {
         .into_result()
         .unwrap();
     assert_eq!(history["items"].as_array().unwrap().len(), 2);
+    assert_eq!(history["broken"], json!([]), "every stored hash holds");
     let stranger = q("history", json!({"actor":"mallory","stream_id":"invite-h"})).await;
     assert_eq!(stranger.error.unwrap().code, ErrorCode::Forbidden);
     let admin = q(
@@ -420,4 +421,17 @@ async fn history_and_state_queries_read_the_log_as_of_a_position() {
     assert!(admin.ok);
     let bad = q("state", json!({"actor":"fang","stream_id":"invite.h"})).await;
     assert_eq!(bad.error.unwrap().code, ErrorCode::InvalidField);
+    // A row altered in the file is named: its stored hash no longer matches what is stored.
+    let accepted = history["items"][1]["position"].as_u64().unwrap();
+    let file = rusqlite::Connection::open(bus.dir.path().join("events.db")).unwrap();
+    file.execute(
+        "UPDATE events SET actor = 'mallory' WHERE position = ?1",
+        [accepted as i64],
+    )
+    .unwrap();
+    let history = q("history", json!({"actor":"xuan","stream_id":"invite-h"}))
+        .await
+        .into_result()
+        .unwrap();
+    assert_eq!(history["broken"], json!([accepted]));
 }
