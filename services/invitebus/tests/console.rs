@@ -227,7 +227,7 @@ async fn an_admin_runs_invitebus_from_the_console() {
     })
     .await;
     assert!(
-        rows[0].contains("InviteCreated") && rows[0].contains("chain holds"),
+        rows[0].contains("InviteCreated") && rows[0].contains("hash holds"),
         "{rows:?}"
     );
     assert!(rows[1].contains("InviteAccepted"), "{rows:?}");
@@ -355,6 +355,23 @@ async fn the_console_is_for_admins_with_a_cookie_and_writes_need_the_csrf_header
         .post("/console/session", &[], &json!({"token": "a b; c=d"}).to_string())
         .await;
     assert_eq!(a.status, 400);
+    // A form posted from another site (text/plain, no preflight) signs nobody in.
+    let admin = json!({"token": Gateway::admin_token("root")}).to_string();
+    let raw = format!(
+        "POST /console/session HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{admin}",
+        admin.len()
+    );
+    let mut socket = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut socket, raw.as_bytes())
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    tokio::io::AsyncReadExt::read_to_end(&mut socket, &mut answer)
+        .await
+        .unwrap();
+    let answer = support::http::parse(&answer);
+    assert_eq!(answer.status, 400);
+    assert!(answer.header("set-cookie").is_none());
     // The page asks the browser to run nothing but its own script.
     let page = gw.get("/console", &[]).await;
     assert!(page

@@ -2,11 +2,10 @@
 //! records with their filters, approving and denying, starting an export and its file. Each is
 //! the bus's own query or command on behalf of the signed-in admin.
 
-use super::{failure, session, session_for_write};
+use super::{failure, Session};
 use crate::bus::GatewayConfig;
 use async_nats::jetstream::{self, consumer};
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -41,10 +40,10 @@ async fn stream(
     State(cfg): State<Arc<GatewayConfig>>,
     Path(stream_id): Path<String>,
     Query(params): Query<HashMap<String, String>>,
-    headers: HeaderMap,
+    Session(caller): Session,
 ) -> Response {
     let run = async {
-        let caller = session(&cfg, &headers)?;
+        let caller = caller?;
         let history = cfg.query(&caller, "history", json!({"stream_id": stream_id})).await?;
         let mut fields = json!({"stream_id": stream_id});
         if let Some(as_of) = params.get("as_of").filter(|a| !a.is_empty()) {
@@ -58,17 +57,22 @@ async fn stream(
 
 /// The most recent messages a trace reads of each stream.
 const TRACE_WINDOW: u64 = 100_000;
+/// The most a trace keeps of each stream, and how long it reads in all.
+const TRACE_MATCHES: usize = 1_000;
+const TRACE_WITHIN: Duration = Duration::from_secs(20);
 
 /// Every event carrying `correlation_id` among the last [`TRACE_WINDOW`] of the log, the
-/// notifications those events caused, and the exports among them.
+/// notifications those events caused, and the exports among them; `complete` is false when a
+/// scan was cut short (time, or more than [`TRACE_MATCHES`] matches).
 async fn trace(
     State(cfg): State<Arc<GatewayConfig>>,
     Path(correlation_id): Path<String>,
-    headers: HeaderMap,
+    Session(caller): Session,
 ) -> Response {
     let run = async {
-        session(&cfg, &headers)?;
-        let events = scan(&cfg, EVENTS_STREAM, |e: &Value| {
+        caller?;
+        let deadline = tokio::time::Instant::now() + TRACE_WITHIN;
+        let (events, mut complete) = scan(&cfg, EVENTS_STREAM, deadline, |e: &Value| {
             e["correlation_id"] == correlation_id.as_str()
         })
         .await?;
@@ -76,10 +80,12 @@ async fn trace(
         let notifications = match positions.is_empty() {
             true => vec![],
             false => {
-                scan(&cfg, NOTIFY_STREAM, |n: &Value| {
+                let (found, whole) = scan(&cfg, NOTIFY_STREAM, deadline, |n: &Value| {
                     n["position"].as_u64().is_some_and(|p| positions.contains(&p))
                 })
-                .await?
+                .await?;
+                complete &= whole;
+                found
             }
         };
         let exports: Vec<Value> = events
@@ -89,30 +95,31 @@ async fn trace(
             .collect();
         Ok(
             json!({"correlation_id": correlation_id, "events": events, "notifications": notifications,
-            "exports": exports, "window": TRACE_WINDOW}),
+            "exports": exports, "window": TRACE_WINDOW, "complete": complete}),
         )
     };
     answer(run.await)
 }
 
-/// The messages of `stream_name` among its last [`TRACE_WINDOW`] whose JSON body `keep` takes.
+/// The messages of `stream_name` among its last [`TRACE_WINDOW`] whose JSON body `keep` takes,
+/// and whether the scan read them all (before `deadline`, within [`TRACE_MATCHES`]).
 async fn scan(
     cfg: &GatewayConfig,
     stream_name: &str,
+    deadline: tokio::time::Instant,
     keep: impl Fn(&Value) -> bool,
-) -> Result<Vec<Value>, ProtocolError> {
+) -> Result<(Vec<Value>, bool), ProtocolError> {
     let unavailable = |e: &dyn std::fmt::Display| ProtocolError::unavailable(format!("reading {stream_name}: {e}"));
     let js = jetstream::new(cfg.client.clone());
     let mut stream = js.get_stream(stream_name).await.map_err(|e| unavailable(&e))?;
     let last = stream.info().await.map_err(|e| unavailable(&e))?.state.last_sequence;
     if last == 0 {
-        return Ok(vec![]);
+        return Ok((vec![], true));
     }
+    let start = last.saturating_sub(TRACE_WINDOW).max(1);
     let consumer = stream
         .create_consumer(consumer::pull::OrderedConfig {
-            deliver_policy: consumer::DeliverPolicy::ByStartSequence {
-                start_sequence: last.saturating_sub(TRACE_WINDOW).max(1),
-            },
+            deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: start },
             ..Default::default()
         })
         .await
@@ -120,21 +127,30 @@ async fn scan(
     let mut messages = consumer.messages().await.map_err(|e| unavailable(&e))?;
     let mut kept = Vec::new();
     loop {
-        let Ok(Some(msg)) = tokio::time::timeout(Duration::from_secs(5), messages.next()).await else {
-            break;
+        let Ok(next) = tokio::time::timeout_at(deadline, messages.next()).await else {
+            return Ok((kept, false));
+        };
+        let Some(msg) = next else {
+            return Ok((kept, false));
         };
         let msg = msg.map_err(|e| unavailable(&e))?;
-        let seq = msg.info().map(|i| i.stream_sequence).unwrap_or(last);
-        if let Ok(body) = serde_json::from_slice::<Value>(&msg.payload) {
-            if keep(&body) {
-                kept.push(body);
+        let (seq, pending) = msg.info().map(|i| (i.stream_sequence, i.pending)).unwrap_or((last, 0));
+        // Made again before its first message, an ordered consumer starts from the beginning.
+        if seq >= start {
+            if let Ok(body) = serde_json::from_slice::<Value>(&msg.payload) {
+                if keep(&body) {
+                    if kept.len() == TRACE_MATCHES {
+                        return Ok((kept, false));
+                    }
+                    kept.push(body);
+                }
             }
         }
-        if seq >= last {
-            break;
+        // Nothing left that was there when it started (deleted messages have no turn).
+        if seq >= last || pending == 0 {
+            return Ok((kept, true));
         }
     }
-    Ok(kept)
 }
 
 /// The admin view's page for seed 004's filters (`resource_id`, `inviter_phone`,
@@ -142,10 +158,10 @@ async fn scan(
 async fn records(
     State(cfg): State<Arc<GatewayConfig>>,
     Query(params): Query<HashMap<String, String>>,
-    headers: HeaderMap,
+    Session(caller): Session,
 ) -> Response {
     let run = async {
-        let caller = session(&cfg, &headers)?;
+        let caller = caller?;
         let mut fields = Map::new();
         for key in [
             "resource_id",
@@ -174,11 +190,11 @@ async fn records(
 async fn decide(
     State(cfg): State<Arc<GatewayConfig>>,
     Path((id, decision)): Path<(String, String)>,
-    headers: HeaderMap,
+    Session(caller): Session,
     body: axum::body::Bytes,
 ) -> Response {
     let run = async {
-        let caller = session_for_write(&cfg, &headers)?;
+        let caller = caller?;
         let command = match decision.as_str() {
             "approve" => "ApproveInvite",
             "deny" => "DenyInvite",
@@ -206,9 +222,13 @@ async fn decide(
 }
 
 /// `POST /console/api/exports {"format", "filters"}`: an export of the admin view.
-async fn start_export(State(cfg): State<Arc<GatewayConfig>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+async fn start_export(
+    State(cfg): State<Arc<GatewayConfig>>,
+    Session(caller): Session,
+    body: axum::body::Bytes,
+) -> Response {
     let run = async {
-        let caller = session_for_write(&cfg, &headers)?;
+        let caller = caller?;
         let body = crate::bus::json_object(&body)?;
         let format = body.get("format").cloned().unwrap_or(json!("xlsx"));
         let filters = body.get("filters").cloned().unwrap_or(json!({}));
@@ -225,8 +245,12 @@ async fn start_export(State(cfg): State<Arc<GatewayConfig>>, headers: HeaderMap,
 }
 
 /// The finished file of an export, for the signed-in admin.
-async fn export_file(State(cfg): State<Arc<GatewayConfig>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
-    crate::exports::file_for(&cfg, session(&cfg, &headers), &id)
+async fn export_file(
+    State(cfg): State<Arc<GatewayConfig>>,
+    Path(id): Path<String>,
+    Session(caller): Session,
+) -> Response {
+    crate::exports::file_for(&cfg, caller, &id)
         .await
         .unwrap_or_else(failure)
 }

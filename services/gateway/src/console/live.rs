@@ -1,11 +1,10 @@
 //! The console's live routes, as Server-Sent Events: the overview (health every second and
 //! commands per second), the tail of the event stream, an export's progress.
 
-use super::{failure, session};
+use super::{failure, Session};
 use crate::bus::GatewayConfig;
 use async_nats::jetstream::{self, consumer};
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -55,13 +54,21 @@ fn sse(frames: impl Stream<Item = Value> + Send + 'static) -> Response {
 /// oldest first, the last five minutes]}`. Commands that appended events are counted from the
 /// stream by their first event (headers only are read, from five minutes back); refusals
 /// append nothing and are not in it.
-async fn overview(State(cfg): State<Arc<GatewayConfig>>, headers: HeaderMap) -> Response {
-    if let Err(e) = session(&cfg, &headers) {
-        return failure(e);
-    }
+async fn overview(State(cfg): State<Arc<GatewayConfig>>, Session(caller): Session) -> Response {
+    let caller = match caller {
+        Ok(c) => c,
+        Err(e) => return failure(e),
+    };
+    let until = session_end(&cfg, &caller.token);
     let (tx, rx) = mpsc::channel::<Value>(4);
-    tokio::spawn(overview_loop(cfg, tx));
+    tokio::spawn(overview_loop(cfg, tx, until));
     sse(tokio_stream(rx))
+}
+
+/// When a live route's session ends: its token's expiry (a stream outlives no session).
+fn session_end(cfg: &GatewayConfig, token: &str) -> tokio::time::Instant {
+    let left = super::seconds_left(cfg, token).max(0) as u64;
+    tokio::time::Instant::now() + Duration::from_secs(left)
 }
 
 /// Commands per second by second (unix seconds), from the stream's headers.
@@ -84,7 +91,13 @@ async fn count_commands(cfg: Arc<GatewayConfig>, counts: Arc<std::sync::Mutex<Ha
             let mut messages = consumer.messages().await.map_err(|e| e.to_string())?;
             while let Some(msg) = messages.next().await {
                 let msg = msg.map_err(|e| e.to_string())?;
-                if let (true, Ok(info)) = (starts_command(&msg), msg.info()) {
+                let Ok(info) = msg.info() else { continue };
+                // An ordered consumer made again before its first message starts from the
+                // beginning of the stream: what is older than the window is not counted.
+                if info.published < since {
+                    continue;
+                }
+                if starts_command(&msg) {
                     let second = info.published.unix_timestamp();
                     *counts
                         .lock()
@@ -102,11 +115,11 @@ async fn count_commands(cfg: Arc<GatewayConfig>, counts: Arc<std::sync::Mutex<Ha
     }
 }
 
-async fn overview_loop(cfg: Arc<GatewayConfig>, tx: mpsc::Sender<Value>) {
+async fn overview_loop(cfg: Arc<GatewayConfig>, tx: mpsc::Sender<Value>, until: tokio::time::Instant) {
     let counts = Arc::new(std::sync::Mutex::new(HashMap::new()));
     let counter = tokio::spawn(count_commands(cfg.clone(), counts.clone()));
     let mut tick = tokio::time::interval(Duration::from_secs(1));
-    loop {
+    while tokio::time::Instant::now() < until {
         tick.tick().await;
         let reply: Reply = cfg.request(cfg.subjects.health(), b"{}".to_vec()).await;
         let now = chrono::Utc::now().timestamp();
@@ -130,10 +143,10 @@ async fn overview_loop(cfg: Arc<GatewayConfig>, tx: mpsc::Sender<Value>) {
 async fn tail(
     State(cfg): State<Arc<GatewayConfig>>,
     Query(params): Query<HashMap<String, String>>,
-    headers: HeaderMap,
+    Session(caller): Session,
 ) -> Response {
     let run = async {
-        session(&cfg, &headers)?;
+        let caller = caller?;
         let event_type = params.get("type").filter(|t| !t.is_empty());
         if let Some(t) = event_type {
             if !invitebus_events::Event::TYPES.contains(&t.as_str()) {
@@ -151,18 +164,35 @@ async fn tail(
             .stream_events_filter(event_type.map(String::as_str), stream.as_ref().map(|(t, id)| (*t, id)));
         let unavailable = |e: &dyn std::fmt::Display| ProtocolError::unavailable(format!("following events: {e}"));
         let js = jetstream::new(cfg.client.clone());
-        let stream = js.get_stream(EVENTS_STREAM).await.map_err(|e| unavailable(&e))?;
+        let mut stream = js.get_stream(EVENTS_STREAM).await.map_err(|e| unavailable(&e))?;
+        let after = stream.info().await.map_err(|e| unavailable(&e))?.state.last_sequence;
         let consumer = stream
             .create_consumer(consumer::pull::OrderedConfig {
                 filter_subject: filter,
-                deliver_policy: consumer::DeliverPolicy::New,
+                deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                    start_sequence: after + 1,
+                },
                 ..Default::default()
             })
             .await
             .map_err(|e| unavailable(&e))?;
         let messages = consumer.messages().await.map_err(|e| unavailable(&e))?;
-        Ok(messages
-            .filter_map(|m| async move { m.ok().and_then(|m| serde_json::from_slice::<Value>(&m.payload).ok()) }))
+        let events = messages.filter_map(move |m| async move {
+            let m = match m {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the console's tail lost a message; it goes on");
+                    return None;
+                }
+            };
+            // An ordered consumer made again before its first message starts from the
+            // beginning of the stream: the tail shows only what came after it opened.
+            let seq = m.info().map(|i| i.stream_sequence).unwrap_or(0);
+            (seq > after)
+                .then(|| serde_json::from_slice::<Value>(&m.payload).ok())
+                .flatten()
+        });
+        Ok(events.take_until(tokio::time::sleep_until(session_end(&cfg, &caller.token))))
     };
     match run.await {
         Ok(events) => sse(events),
@@ -174,9 +204,9 @@ async fn tail(
 async fn export_progress(
     State(cfg): State<Arc<GatewayConfig>>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    Session(caller): Session,
 ) -> Response {
-    match crate::exports::progress_for(&cfg, session(&cfg, &headers), &id).await {
+    match crate::exports::progress_for(&cfg, caller, &id).await {
         Ok(frames) => sse(frames),
         Err(e) => failure(e),
     }

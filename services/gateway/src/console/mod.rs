@@ -16,13 +16,15 @@ mod api;
 mod live;
 
 use crate::bus::{Caller, GatewayConfig};
-use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use invitebus_events::{ErrorCode, ProtocolError, RecordStatus};
 use serde_json::{json, Value};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 /// The cookie that holds the admin's token.
@@ -94,7 +96,7 @@ fn cookie_token(headers: &HeaderMap) -> Option<String> {
 }
 
 /// An admin, as the token of a request's cookie names them: the console is for admins only.
-fn admin_of(cfg: &GatewayConfig, token: &str) -> Result<Caller, ProtocolError> {
+fn admin_of(cfg: &GatewayConfig, token: &str, address: Option<IpAddr>) -> Result<Caller, ProtocolError> {
     let claims = cfg
         .verifier
         .verify(token)
@@ -103,7 +105,7 @@ fn admin_of(cfg: &GatewayConfig, token: &str) -> Result<Caller, ProtocolError> {
         user: claims.sub,
         roles: claims.roles,
         token: token.to_string(),
-        address: None,
+        address,
     };
     if !caller.is_admin() {
         return Err(ProtocolError::forbidden("the console is for admins"));
@@ -111,28 +113,57 @@ fn admin_of(cfg: &GatewayConfig, token: &str) -> Result<Caller, ProtocolError> {
     Ok(caller)
 }
 
-/// The signed-in admin of a console request.
-pub fn session(cfg: &GatewayConfig, headers: &HeaderMap) -> Result<Caller, ProtocolError> {
-    let token = cookie_token(headers)
-        .ok_or_else(|| ProtocolError::with_field(ErrorCode::Unauthenticated, "token", "not signed in"))?;
-    admin_of(cfg, &token)
+/// The signed-in admin of a console request, every route's first extractor: the same rate
+/// limits as every other route (the address's before the token is read, the user's after),
+/// then the cookie, then for a write (any method but GET) the CSRF header.
+pub struct Session(pub Result<Caller, ProtocolError>);
+
+impl FromRequestParts<Arc<GatewayConfig>> for Session {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, cfg: &Arc<GatewayConfig>) -> Result<Session, Self::Rejection> {
+        let address = address_of(parts);
+        let run = || -> Result<Caller, ProtocolError> {
+            limited(parts, cfg.limits.check_address(address))?;
+            let token = cookie_token(&parts.headers)
+                .ok_or_else(|| ProtocolError::with_field(ErrorCode::Unauthenticated, "token", "not signed in"))?;
+            let caller = admin_of(cfg, &token, address)?;
+            limited(parts, cfg.limits.check_user(&caller.user))?;
+            if parts.method != Method::GET {
+                let sent = parts
+                    .headers
+                    .get(CSRF_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                if sent != csrf_of(&caller.token) {
+                    return Err(ProtocolError::with_field(
+                        ErrorCode::Forbidden,
+                        CSRF_HEADER,
+                        "missing or wrong CSRF header",
+                    ));
+                }
+            }
+            Ok(caller)
+        };
+        Ok(Session(run()))
+    }
 }
 
-/// [`session`] for a write: the CSRF header must match the session's.
-pub fn session_for_write(cfg: &GatewayConfig, headers: &HeaderMap) -> Result<Caller, ProtocolError> {
-    let caller = session(cfg, headers)?;
-    let sent = headers
-        .get(CSRF_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    if sent != csrf_of(&caller.token) {
-        return Err(ProtocolError::with_field(
-            ErrorCode::Forbidden,
-            CSRF_HEADER,
-            "missing or wrong CSRF header",
-        ));
-    }
-    Ok(caller)
+fn address_of(parts: &Parts) -> Option<IpAddr> {
+    parts
+        .extensions
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
+/// A rate limit's refusal as an error, its `Retry-After` set as every route's is.
+fn limited(parts: &Parts, checked: Result<(), crate::limits::Refusal>) -> Result<(), ProtocolError> {
+    checked.map_err(|r| {
+        if let Some(slot) = parts.extensions.get::<crate::limits::RetrySlot>() {
+            slot.set(r.retry_after);
+        }
+        r.error
+    })
 }
 
 fn cookie(value: &str, max_age: i64) -> HeaderValue {
@@ -140,9 +171,23 @@ fn cookie(value: &str, max_age: i64) -> HeaderValue {
     HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("invitebus_console=; Max-Age=0"))
 }
 
-/// `POST /console/session {"token"}`: an admin's token becomes the session cookie.
-async fn sign_in(State(cfg): State<Arc<GatewayConfig>>, body: axum::body::Bytes) -> Response {
-    let run = || -> Result<Response, ProtocolError> {
+/// `POST /console/session {"token"}` (JSON only: a form from another site cannot sign anyone
+/// in): an admin's token becomes the session cookie.
+async fn sign_in(State(cfg): State<Arc<GatewayConfig>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let run = async {
+        limited(&parts, cfg.limits.check_address(address_of(&parts)))?;
+        let json = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with("application/json"));
+        if !json {
+            return Err(ProtocolError::invalid_command("the body must be application/json"));
+        }
+        let body = axum::body::to_bytes(body, crate::bus::MAX_HTTP_BODY)
+            .await
+            .map_err(|e| ProtocolError::invalid_command(format!("the body: {e}")))?;
         let body: Value =
             serde_json::from_slice(&body).map_err(|_| ProtocolError::invalid_command("the body is not JSON"))?;
         let token = body["token"]
@@ -153,22 +198,28 @@ async fn sign_in(State(cfg): State<Arc<GatewayConfig>>, body: axum::body::Bytes)
         if token.is_empty() || !token.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
             return Err(ProtocolError::invalid("token", "not a token"));
         }
-        let caller = admin_of(&cfg, token)?;
-        let max_age = cfg
-            .verifier
-            .verify(token)
-            .map(|c| (c.exp as i64 - chrono::Utc::now().timestamp()).max(0))
-            .unwrap_or(0);
+        let caller = admin_of(&cfg, token, address_of(&parts))?;
+        limited(&parts, cfg.limits.check_user(&caller.user))?;
         let mut answer = Json(json!({"ok": true, "data": session_data(&caller)})).into_response();
-        answer.headers_mut().insert(header::SET_COOKIE, cookie(token, max_age));
+        answer
+            .headers_mut()
+            .insert(header::SET_COOKIE, cookie(token, seconds_left(&cfg, token)));
         Ok(answer)
     };
-    run().unwrap_or_else(failure)
+    run.await.unwrap_or_else(failure)
+}
+
+/// Seconds until `token` expires (0 when it does not verify).
+pub fn seconds_left(cfg: &GatewayConfig, token: &str) -> i64 {
+    cfg.verifier
+        .verify(token)
+        .map(|c| (c.exp as i64 - chrono::Utc::now().timestamp()).max(0))
+        .unwrap_or(0)
 }
 
 /// `DELETE /console/session`: forgets the cookie.
-async fn sign_out(State(cfg): State<Arc<GatewayConfig>>, headers: HeaderMap) -> Response {
-    match session_for_write(&cfg, &headers) {
+async fn sign_out(Session(caller): Session) -> Response {
+    match caller {
         Ok(_) => {
             let mut answer = (StatusCode::OK, Json(json!({"ok": true}))).into_response();
             answer.headers_mut().insert(header::SET_COOKIE, cookie("", 0));
@@ -185,8 +236,8 @@ fn session_data(caller: &Caller) -> Value {
 }
 
 /// `GET /console/api/me`: who is signed in, and the CSRF value of the session.
-async fn me(State(cfg): State<Arc<GatewayConfig>>, headers: HeaderMap) -> Response {
-    match session(&cfg, &headers) {
+async fn me(Session(caller): Session) -> Response {
+    match caller {
         Ok(caller) => Json(json!({"ok": true, "data": session_data(&caller)})).into_response(),
         Err(e) => failure(e),
     }

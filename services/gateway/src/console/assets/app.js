@@ -55,6 +55,10 @@ async function signedIn(data) {
 function overview() {
   const source = new EventSource("/console/api/overview");
   state.live = source;
+  source.onerror = () => {
+    $("health-state").textContent = "the console lost its live connection; it retries (sign in again if your token expired)";
+    $("health-state").className = "bad";
+  };
   source.onmessage = (m) => {
     const f = JSON.parse(m.data);
     const h = f.health || {};
@@ -107,7 +111,7 @@ async function lookUp(e) {
       out.append(el("div", { class: "event", "data-testid": "event-row" },
         el("strong", { text: "#" + ev.position + " " + ev.type }), " v" + ev.version + " · " + ev.recorded_at + " · by " + ev.actor + " · hash ",
         el("code", { text: String(ev.hash).slice(0, 16) + "…" }), " ",
-        el("span", { class: holds ? "ok" : "bad", text: holds ? "chain holds" : "HASH DOES NOT HOLD" }),
+        el("span", { class: holds ? "ok" : "bad", text: holds ? "hash holds" : "HASH DOES NOT HOLD (altered)" }),
         el("button", { type: "button", text: "state as of here", onclick: () => { $("stream-as-of").value = ev.position; lookUp(new Event("submit")); } }),
         el("pre", { text: JSON.stringify(ev.data, null, 2) })));
     }
@@ -149,6 +153,7 @@ async function trace(e) {
     const data = await api("GET", "/console/api/trace/" + encodeURIComponent($("trace-id").value.trim()));
     const out = $("trace-out");
     out.replaceChildren(el("p", { text: data.events.length + " events, " + data.notifications.length + " notifications, " + data.exports.length + " exports (among the last " + data.window + " messages)" }));
+    if (!data.complete) out.append(el("p", { class: "bad", text: "incomplete: the scan was cut short (too long, or too many matches)" }));
     for (const ev of data.events) out.append(el("div", { class: "event", "data-testid": "trace-event" }, el("strong", { text: "#" + ev.position + " " + ev.type + " " + ev.stream_id }), el("pre", { text: JSON.stringify(ev.data, null, 2) })));
     for (const n of data.notifications) out.append(el("div", { class: "event" }, el("strong", { text: "notification to " + n.user_id + ": " }), n.text));
     for (const x of data.exports) out.append(el("div", { class: "event" }, el("strong", { text: "export " + x.export_id + ": " }), x.type));
@@ -200,9 +205,11 @@ async function startExport() {
     delete filtersNow.page;
     const data = await api("POST", "/console/api/exports", { format: $("export-format").value, filters: filtersNow });
     const source = new EventSource("/console/api/exports/" + encodeURIComponent(data.export_id) + "/progress");
+    source.onerror = () => { if (source.readyState === EventSource.CLOSED) $("export-error").textContent = "the progress stream stopped"; };
     source.onmessage = (m) => {
       const p = JSON.parse(m.data);
       setProgress(p.progress || 0, p.status + (p.count != null ? " · " + p.count + " rows" : ""));
+      if (p.status === "failed" || p.status === "upload_failure") $("export-error").textContent = "the export " + p.status;
       if (p.status === "success") {
         const a = $("export-download");
         a.href = "/console/api/exports/" + encodeURIComponent(data.export_id) + "/file";
