@@ -144,8 +144,12 @@ impl Fields for ReplayWebhook {
 
 /// True when a webhook naming `types` (and maybe a resource) takes `event`.
 pub fn webhook_takes(types: &[String], resource_id: Option<&Id>, event: &Event) -> bool {
-    let typed = types.iter().any(|t| t == ALL_EVENTS || t == event.event_type());
-    typed && resource_id.is_none_or(|r| event.resource_id() == Some(r))
+    webhook_takes_type(types, event.event_type()) && resource_id.is_none_or(|r| event.resource_id() == Some(r))
+}
+
+/// The type half of [`webhook_takes`]: what a worker checks before it decodes an event.
+pub fn webhook_takes_type(types: &[String], event_type: &str) -> bool {
+    types.iter().any(|t| t == ALL_EVENTS || t == event_type)
 }
 
 /// Whether `host` is on an operator's list of webhook hosts (`INVITEBUS_WEBHOOK_ALLOW_HOSTS`):

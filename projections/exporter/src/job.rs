@@ -52,6 +52,8 @@ pub struct Exporter {
     pub(crate) trace: Option<String>,
     /// Which files in the bucket hold whom (a forget erases them).
     pub(crate) files: crate::files::ExportFiles,
+    /// Wakes the eraser when a forget has queued files.
+    pub(crate) erase_now: std::sync::Arc<tokio::sync::Notify>,
     /// The deployment's master key: phones are looked up by its keyed hash.
     pub(crate) phone_key: invitebus_keys::MasterKey,
 }
@@ -303,10 +305,9 @@ impl invitebus_feed::Projection for Exporter {
     /// meets the log's old requests again; those that finished are not run again
     /// ([`Exporter::finished`]).
     fn apply_decoded(&mut self, events: &[invitebus_feed::Decoded]) -> Result<(), ExporterError> {
-        let forgot = self.apply_in_order(events)?;
-        if forgot {
-            let (files, js) = (self.files.clone(), self.js.clone());
-            self.handle.block_on(async move { files.erase_queued(&js).await });
+        if self.apply_in_order(events)? {
+            // The eraser (one task, `service.rs`) deletes the queued files; the feed goes on.
+            self.erase_now.notify_one();
         }
         Ok(())
     }

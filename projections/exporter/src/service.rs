@@ -47,6 +47,7 @@ impl ExporterService {
         let lock = invitebus_filelock::lock(&config.path, "the exporter role")?;
         let files = crate::files::ExportFiles::open(&crate::files::path_beside(&config.path))
             .map_err(invitebus_views::ViewError::from)?;
+        let erase_now = std::sync::Arc::new(tokio::sync::Notify::new());
         let exporter = Exporter {
             views: Views::open(&config.path)?.with_phone_key(config.master_key.clone()),
             handle: tokio::runtime::Handle::current(),
@@ -57,18 +58,21 @@ impl ExporterService {
             bus_auth: config.bus_auth.clone(),
             trace: None,
             files: files.clone(),
+            erase_now: erase_now.clone(),
             phone_key: config.master_key.clone(),
         };
         let mut run =
             invitebus_feed::Running::start(&client, &config.subjects, "exporter", exporter, config.feed.clone());
         run.hold(lock);
-        // Erasures that failed (the bucket did not answer) are tried again every few seconds.
+        // The one eraser: woken by a forget, and every few seconds for erasures that failed
+        // (the bucket did not answer).
         let js = async_nats::jetstream::new(client.clone());
         run.spawn(move |_, mut shutdown| async move {
             loop {
                 files.erase_queued(&js).await;
                 tokio::select! {
                     _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+                    _ = erase_now.notified() => {}
                     _ = shutdown.changed() => return,
                 }
             }

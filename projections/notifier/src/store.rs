@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS notifications (
 CREATE TABLE IF NOT EXISTS forget_erase (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, nseq INTEGER) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS notifications_user ON notifications (user_id, position);
 CREATE INDEX IF NOT EXISTS notifications_unsent ON notifications (sent, position);
+CREATE INDEX IF NOT EXISTS notifications_from ON notifications (from_user) WHERE name_len IS NOT NULL;
 ";
 
 #[derive(Debug, thiserror::Error)]

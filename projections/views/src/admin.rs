@@ -29,15 +29,6 @@ pub fn page(
     admin_page(conn, &filters, page, per_page, offset, key)
 }
 
-/// A phone filter as the users' rows are looked up by: its keyed hash (a value that is one
-/// already, as an export request carries it, stays).
-fn phone_lookup(phone: &str, key: &invitebus_keys::MasterKey) -> String {
-    match phone.starts_with("ph1:") {
-        true => phone.to_string(),
-        false => key.phone_hash(phone),
-    }
-}
-
 /// The WHERE clause on `records r` and its arguments for `filters` (shared with the exporter);
 /// phones are looked up by their hash under `key`, the deployment's master key.
 pub fn admin_where(filters: &AdminFilters, key: &invitebus_keys::MasterKey) -> (String, Vec<Sql>) {
@@ -53,13 +44,13 @@ pub fn admin_where(filters: &AdminFilters, key: &invitebus_keys::MasterKey) -> (
     if let Some(p) = &filters.inviter_phone {
         add(
             "r.inviter IN (SELECT user_id FROM users WHERE phone_hash = ?)",
-            Sql::Text(phone_lookup(p, key)),
+            Sql::Text(key.phone_lookup(p)),
         );
     }
     if let Some(p) = &filters.invitee_phone {
         add(
             "r.invitee IN (SELECT user_id FROM users WHERE phone_hash = ?)",
-            Sql::Text(phone_lookup(p, key)),
+            Sql::Text(key.phone_lookup(p)),
         );
     }
     if let Some(t) = &filters.created_from {

@@ -10,7 +10,7 @@ use crate::sign::{signature, SIGNATURE_HEADER};
 use crate::target::{self, Target};
 use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
-use invitebus_events::command::webhook_takes;
+use invitebus_events::command::{webhook_takes, webhook_takes_type};
 use invitebus_events::subject::{Subjects, EVENTS_STREAM};
 use invitebus_events::Envelope;
 use invitebus_feed::store::Reader;
@@ -222,8 +222,10 @@ impl Delivery {
                 reached = applied.wait_for(|p| *p >= position) => { reached?; }
                 _ = stop.changed() => return Ok(Stopped::Shutdown),
             }
+            // Every endpoint reads every event: its type is checked before the data is decoded.
             let takes = serde_json::from_slice::<Envelope>(&msg.payload)
                 .ok()
+                .filter(|env| webhook_takes_type(&self.endpoint.events, &env.event_type))
                 .and_then(|env| env.event().ok())
                 .is_some_and(|event| webhook_takes(&self.endpoint.events, self.endpoint.resource_id.as_ref(), &event));
             if !takes {

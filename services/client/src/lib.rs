@@ -100,6 +100,8 @@ pub struct Client {
     token: Option<String>,
     timeout: Duration,
     attempts: u32,
+    /// How long instant answers are retried; None: attempts × timeout.
+    instant_for: Option<Duration>,
     seen: Arc<AtomicU64>,
 }
 
@@ -115,6 +117,7 @@ impl Client {
             token: None,
             timeout: Duration::from_secs(7),
             attempts: 4,
+            instant_for: None,
             seen: Arc::new(AtomicU64::new(0)),
         }
     }
@@ -148,6 +151,13 @@ impl Client {
     /// until attempts × timeout has passed, not counted.
     pub fn with_attempts(mut self, attempts: u32) -> Client {
         self.attempts = attempts.max(1);
+        self
+    }
+
+    /// How long answers that come at once (no responders, `unavailable`) are retried, instead
+    /// of attempts × timeout: short for a person at a terminal, long enough for a takeover.
+    pub fn with_instant_retries_for(mut self, wait: Duration) -> Client {
+        self.instant_for = Some(wait);
         self
     }
 
@@ -247,7 +257,7 @@ impl Client {
     /// (no responders, `unavailable`), waiting 100 ms, 200 ms, … (at most 2 s) between tries.
     async fn exchange(&self, subject: String, body: &Value) -> Result<Answer, ClientError> {
         let payload = payload(body);
-        let deadline = Instant::now() + self.timeout * self.attempts;
+        let deadline = Instant::now() + self.instant_for.unwrap_or(self.timeout * self.attempts);
         let mut pause = Duration::from_millis(100);
         let mut timeouts = 0;
         loop {

@@ -54,8 +54,8 @@ pub async fn at_edge(request: &mut CommandRequest, keys: &KeyRing) -> Result<Opt
         // An export's phone filters stay in its event: the keyed hash goes there, not the phone.
         Command::RequestExport(c) => {
             for phone in [&mut c.filters.invitee_phone, &mut c.filters.inviter_phone] {
-                if let Some(p) = phone.as_mut().filter(|p| !p.starts_with("ph1:")) {
-                    *p = keys.phone_hash(p);
+                if let Some(p) = phone.as_mut() {
+                    *p = keys.phone_lookup(p);
                 }
             }
         }

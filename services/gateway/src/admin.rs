@@ -198,6 +198,20 @@ async fn list(
     run.await.unwrap_or_else(failure)
 }
 
+/// The fields of `ApproveInvite` / `DenyInvite` for record `id` (see [`record_id`]), with its
+/// description when there is one (the console's records page sends the same).
+pub(crate) fn decision_fields(id: &str, description: Option<&Value>) -> Value {
+    let (invite_id, invitee) = record_id(id);
+    let mut fields = json!({"invite_id": invite_id});
+    if let Some(invitee) = invitee {
+        fields["invitee"] = json!(invitee);
+    }
+    if let Some(description) = description.filter(|d| !d.is_null()) {
+        fields["description"] = description.clone();
+    }
+    fields
+}
+
 /// `<invite_id>.<invitee>`, or a bare invite id for an invite with one applicant.
 fn record_id(id: &str) -> (String, Option<String>) {
     match id.split_once('.') {
@@ -251,13 +265,7 @@ async fn decide(
         let caller = caller?;
         let body = json_object(body)?;
         let (invite_id, invitee) = record_id(id);
-        let mut fields = json!({"invite_id": invite_id});
-        if let Some(invitee) = &invitee {
-            fields["invitee"] = json!(invitee);
-        }
-        if let Some(description) = body.get("approve_description").filter(|d| !d.is_null()) {
-            fields["description"] = description.clone();
-        }
+        let fields = decision_fields(id, body.get("approve_description"));
         let done = cfg.command(&caller, command, fields).await?;
         let model = model(cfg, &caller, &invite_id, invitee.as_deref(), done.position).await?;
         Ok(ok("成功", model))

@@ -60,7 +60,9 @@ pub async fn send(args: SendArgs, kind: Kind) -> anyhow::Result<i32> {
     let mut client = Client::new(nats, actor.unwrap_or_else(|| Id::parse("cli").expect("an id")))
         .with_subjects(args.common.subjects())
         .with_timeout(Duration::from_secs(args.timeout))
-        .with_attempts(args.attempts);
+        .with_attempts(args.attempts)
+        // Nobody answering is said within 3 s (a standby's takeover takes about 2).
+        .with_instant_retries_for(Duration::from_secs(3));
     if let Some(t) = &args.token {
         client = client.with_token(t.trim());
     }

@@ -40,10 +40,16 @@ impl Driver {
 
     async fn browser(&self) -> Browser {
         let _ = rustls::crypto::ring::default_provider().install_default();
+        // Debian's; INVITEBUS_CHROMIUM names another.
+        let binary = std::env::var("INVITEBUS_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        assert!(
+            std::path::Path::new(&binary).is_file(),
+            "no Chromium at {binary} (Debian: apt install chromium chromium-driver; .ci/run installs them; INVITEBUS_CHROMIUM names another)"
+        );
         let mut caps = serde_json::Map::new();
         caps.insert(
             "goog:chromeOptions".into(),
-            json!({"binary": "/usr/bin/chromium",
+            json!({"binary": binary,
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1000"]}),
         );
         ClientBuilder::rustls()

@@ -306,9 +306,9 @@ impl KeyRing {
 }
 
 impl KeyRing {
-    /// The master key's keyed hash of a phone ([`MasterKey::phone_hash`]).
-    pub fn phone_hash(&self, phone: &str) -> String {
-        self.master.phone_hash(phone)
+    /// What a phone filter is looked up by ([`MasterKey::phone_lookup`]).
+    pub fn phone_lookup(&self, phone: &str) -> String {
+        self.master.phone_lookup(phone)
     }
 }
 

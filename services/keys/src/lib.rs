@@ -60,6 +60,9 @@ impl Purpose {
     }
 }
 
+/// How a phone's keyed hash begins (`ph1:<hex>`).
+pub const PHONE_HASH_PREFIX: &str = "ph1:";
+
 /// The master key: every role of a deployment holds the same one.
 #[derive(Clone)]
 pub struct MasterKey {
@@ -119,7 +122,16 @@ impl MasterKey {
     /// phone, so neither a lookup nor the log needs the phone in clear.
     pub fn phone_hash(&self, phone: &str) -> String {
         let normal: String = phone.chars().filter(|c| c.is_ascii_digit() || *c == '+').collect();
-        format!("ph1:{}", self.keyed_hash(Purpose::PhoneLookup, &normal))
+        format!("{PHONE_HASH_PREFIX}{}", self.keyed_hash(Purpose::PhoneLookup, &normal))
+    }
+
+    /// What a phone filter is looked up by: [`MasterKey::phone_hash`] of a phone, and a value
+    /// that is such a hash already (as an export request carries it) as it is.
+    pub fn phone_lookup(&self, phone: &str) -> String {
+        match phone.starts_with(PHONE_HASH_PREFIX) {
+            true => phone.to_string(),
+            false => self.phone_hash(phone),
+        }
     }
 
     /// Seals `plain` for `purpose` with a fresh random nonce.

@@ -201,17 +201,8 @@ async fn decide(
             _ => return Err(ProtocolError::invalid("decision", "approve or deny")),
         };
         let body = crate::bus::json_object(&body)?;
-        let (invite_id, invitee) = id.split_once('.').unwrap_or((id.as_str(), ""));
-        let mut fields = json!({"invite_id": invite_id});
-        if !invitee.is_empty() {
-            fields["invitee"] = json!(invitee);
-        }
-        if let Some(d) = body
-            .get("description")
-            .filter(|d| d.as_str().is_some_and(|s| !s.is_empty()))
-        {
-            fields["description"] = d.clone();
-        }
+        let description = body.get("description").filter(|d| d.as_str() != Some(""));
+        let fields = crate::admin::decision_fields(&id, description);
         let done = cfg.command(&caller, command, fields).await?;
         Ok(json!({"position": done.position, "status": match command {
             "ApproveInvite" => RecordStatus::Approved.as_str(),
