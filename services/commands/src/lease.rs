@@ -11,6 +11,7 @@
 //! read-back) refuses whatever a paused holder still tries to publish after that.
 
 use async_nats::jetstream::{self, kv};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// The bucket's name.
@@ -110,7 +111,13 @@ pub struct Lease {
     settings: LeaseSettings,
     revision: u64,
     until: Instant,
+    /// Renewals sent whose answer never came (timed out, or the connection failed), with when
+    /// each was sent: one may have been stored, and the key then holds one of these values.
+    unanswered: VecDeque<(bytes::Bytes, Instant)>,
 }
+
+/// Unanswered renewals remembered: a tenure holds three renewals, so older ones cannot matter.
+const UNANSWERED: usize = 4;
 
 fn entry(settings: &LeaseSettings) -> bytes::Bytes {
     let body = serde_json::json!({
@@ -130,6 +137,7 @@ pub async fn try_acquire(store: &kv::Store, settings: &LeaseSettings) -> Result<
             settings: settings.clone(),
             revision,
             until: tenure_until(sent, settings),
+            unanswered: VecDeque::new(),
         })),
         Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => Ok(None),
         Err(e) => Err(LeaseError::Nats(e.into())),
@@ -150,18 +158,58 @@ impl Lease {
     }
 
     /// Renews with compare-and-set on the revision; on success the tenure runs from the send.
-    /// [`LeaseError::Lost`] when another instance holds the key.
+    /// [`LeaseError::Lost`] when another instance holds the key. A renewal whose answer was lost
+    /// (a timeout, a dropped connection) may still have been stored, moving the revision: a
+    /// refusal that finds one of this holder's unanswered values in the key takes that revision
+    /// and renews again, instead of stepping down for nothing.
     pub async fn renew(&mut self) -> Result<(), LeaseError> {
-        let sent = Instant::now();
-        match self.store.update(KEY, entry(&self.settings), self.revision).await {
-            Ok(revision) => {
-                self.revision = revision;
-                self.until = tenure_until(sent, &self.settings);
-                Ok(())
+        for _ in 0..2 {
+            let (sent, value) = (Instant::now(), entry(&self.settings));
+            // Remembered before the await: a caller's timeout drops this future mid-flight.
+            if self.unanswered.len() == UNANSWERED {
+                self.unanswered.pop_front();
             }
-            Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => Err(LeaseError::Lost),
-            Err(e) => Err(LeaseError::Nats(e.into())),
+            self.unanswered.push_back((value.clone(), sent));
+            match self.store.update(KEY, value, self.revision).await {
+                Ok(revision) => {
+                    self.unanswered.clear();
+                    self.revision = revision;
+                    self.until = tenure_until(sent, &self.settings);
+                    return Ok(());
+                }
+                Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
+                    // The refused value was not stored.
+                    self.unanswered.pop_back();
+                    if !self.adopt_unanswered().await? {
+                        return Err(LeaseError::Lost);
+                    }
+                }
+                Err(e) => return Err(LeaseError::Nats(e.into())),
+            }
         }
+        Err(LeaseError::Lost)
+    }
+
+    /// True when the key holds one of this holder's unanswered renewals: that renewal was
+    /// stored, so the lease is still this holder's, at that revision, with the tenure it gave
+    /// (counted from its send, like any renewal's).
+    async fn adopt_unanswered(&mut self) -> Result<bool, LeaseError> {
+        let found = self
+            .store
+            .entry(KEY)
+            .await
+            .map_err(|e| LeaseError::Nats(e.into()))?
+            .filter(|e| e.operation == kv::Operation::Put);
+        let Some(found) = found else { return Ok(false) };
+        let Some(sent) = self.unanswered.iter().find(|(v, _)| *v == found.value).map(|(_, sent)| *sent) else {
+            return Ok(false);
+        };
+        tracing::info!(revision = found.revision, "a renewal whose answer was lost had been stored: the lease is still ours");
+        metrics::counter!("invitebus_writer_lease_renewals_recovered_total").increment(1);
+        self.unanswered.clear();
+        self.revision = found.revision;
+        self.until = self.until.max(tenure_until(sent, &self.settings));
+        Ok(true)
     }
 
     /// Gives the lease up (a clean stop): a standby takes over at its next poll, not after the TTL.

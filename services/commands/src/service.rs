@@ -154,7 +154,8 @@ impl CommandService {
                     deposed_tx.send_replace(Some(kept));
                     stepper.step_down().await;
                 }
-                Err(e) => warn!(error = %e, "relay stopped"),
+                // Unreachable today: the relay restarts itself after any other failure.
+                Err(e) => error!(error = %e, "relay stopped"),
             }
         });
 

@@ -1,9 +1,11 @@
 //! The writer's lease against a real nats-server: one holder at a time, a renewal by compare-and-
 //! set, an entry that ages out lets a standby win and the old holder's renewal is refused, a clean
-//! release lets a standby win at once, and every instance must share the bucket's TTL.
+//! release lets a standby win at once, a renewal stored whose answer was lost keeps the lease,
+//! and every instance must share the bucket's TTL.
 
 use invitebus_commands::lease::{self, LeaseError, LeaseSettings};
 use invitebus_natsrun::NatsServer;
+use futures::FutureExt;
 use std::time::{Duration, Instant};
 
 fn settings(holder: &str, ttl_ms: u64) -> LeaseSettings {
@@ -74,4 +76,34 @@ async fn an_instance_with_another_ttl_than_the_bucket_is_refused() {
         }
         other => panic!("a different TTL must be refused: {:?}", other.err()),
     }
+}
+
+/// A renewal that was stored but whose answer never came (here the caller gave up at once, as
+/// the leader's renewal timeout does) moved the key's revision: the next renewal finds this
+/// holder's own value there, takes that revision and renews, instead of stepping down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewal_whose_answer_was_lost_does_not_end_the_lease() {
+    let nats = NatsServer::start_temp().unwrap();
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let (a, b) = (settings("a", 3000), settings("b", 3000));
+    let store = lease::bucket(&js, &a).await.unwrap();
+    let mut held = lease::try_acquire(&store, &a).await.unwrap().expect("nobody holds it");
+    let revision = |store: async_nats::jetstream::kv::Store| async move {
+        store.entry("writer").await.unwrap().map(|e| e.revision)
+    };
+    let before = revision(store.clone()).await.expect("the entry");
+
+    // Sent, and dropped before its answer could be read (polled once).
+    assert!(held.renew().now_or_never().is_none(), "a renewal answered without waiting");
+    let sent = Instant::now();
+    while revision(store.clone()).await == Some(before) {
+        assert!(sent.elapsed() < Duration::from_secs(5), "the abandoned renewal never reached the bucket");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    held.renew().await.expect("the lease is still this holder's");
+    assert_eq!(lease::holder(&store).await.as_deref(), Some("a"));
+    assert!(lease::try_acquire(&store, &b).await.unwrap().is_none(), "a second holder");
+    // Renewals go on by compare-and-set on the revision it took.
+    held.renew().await.expect("renewed again");
 }

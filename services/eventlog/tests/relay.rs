@@ -162,3 +162,41 @@ async fn a_position_lost_between_two_stored_ones_is_published() {
         "every position once, at its own sequence"
     );
 }
+
+/// A session that fails for another reason than fencing (here: the log is not there yet) is
+/// followed by another, from the log, after a back-off: the relay never stops silently.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_that_fails_starts_again_from_its_log() {
+    let nats = NatsServer::start_temp().unwrap();
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let js = async_nats::jetstream::new(client.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let (_feed, rx) = relay::feed();
+    let (published, mut seen) = watch::channel(0);
+    let relay = Relay {
+        log_path: path.clone(),
+        jetstream: js.clone(),
+        subjects: Subjects::default(),
+        feed: rx,
+        published,
+        tenure: None,
+    };
+    let (stop_tx, stop) = watch::channel(false);
+    let running = tokio::spawn(relay.run(stop));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!running.is_finished(), "the relay gave up on a log it could not open");
+
+    let mut log = EventLog::open(&path, &Options::default()).unwrap();
+    for n in 1..=3 {
+        log.append(&[command(n)], Utc::now()).unwrap();
+    }
+    tokio::time::timeout(Duration::from_secs(30), seen.wait_for(|p| *p >= 3))
+        .await
+        .expect("the relay published nothing after its log appeared")
+        .unwrap();
+    let mut stream = js.get_stream(EVENTS_STREAM).await.unwrap();
+    assert_eq!(stream.info().await.unwrap().state.last_sequence, 3);
+    stop_tx.send(true).unwrap();
+    running.await.unwrap().unwrap();
+}

@@ -40,7 +40,7 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 /// Events read from the log, or stamped, at once.
 pub const RELAY_BATCH: usize = 1000;
@@ -49,6 +49,9 @@ pub const RELAY_BATCH: usize = 1000;
 pub const RELAY_STALL: Duration = Duration::from_secs(10);
 /// Messages in flight with no ack for this long end the session the same way.
 pub const ACK_TIMEOUT: Duration = Duration::from_secs(5);
+/// Back-off between two sessions of a relay that failed, doubling up to [`RESTART_MAX`].
+const RESTART_MIN: Duration = Duration::from_millis(200);
+const RESTART_MAX: Duration = Duration::from_secs(30);
 /// Events taken from the writer's feed and not yet sent; past it the feed is left to fill (the
 /// writer then drops batches) and the relay reads from the log.
 const QUEUE_CAP: usize = 16 * RELAY_BATCH;
@@ -183,9 +186,39 @@ impl Outbox {
 }
 
 impl Relay {
-    /// Runs until the writer has stopped and everything committed is published, or `shutdown`
-    /// fires. NATS errors are retried with back-off; they never lose an event.
+    /// Runs until the writer has stopped and everything committed is published, `shutdown`
+    /// fires, or another writer owns the stream ([`RelayError::Fenced`], the only error it
+    /// returns). Any other failure (the log unreadable for a while, the ack subscription refused)
+    /// ends the session, logged at error level and counted (`invitebus_relay_restarts_total`),
+    /// and a new one starts from the log after a back-off: a relay never stops publishing
+    /// silently, and health says `stalled` meanwhile.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), RelayError> {
+        let mut backoff = RESTART_MIN;
+        loop {
+            let began = std::time::Instant::now();
+            match self.session(&mut shutdown).await {
+                Ok(()) => return Ok(()),
+                Err(e @ RelayError::Fenced { .. }) => return Err(e),
+                Err(e) => {
+                    metrics::counter!("invitebus_relay_restarts_total").increment(1);
+                    // A session that ran for a while earns a quick restart again.
+                    if began.elapsed() > RESTART_MAX * 2 {
+                        backoff = RESTART_MIN;
+                    }
+                    error!(error = %e, retry_in_ms = backoff.as_millis() as u64, "relay failed; starting again from the log");
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = shutdown.changed() => return Ok(()),
+                    }
+                    backoff = (backoff * 2).min(RESTART_MAX);
+                }
+            }
+        }
+    }
+
+    /// One session: from where the stream and the log agree, publishing until done, stopped or
+    /// failed. NATS errors within it are retried with back-off; they never lose an event.
+    async fn session(&mut self, shutdown: &mut watch::Receiver<bool>) -> Result<(), RelayError> {
         let mut reader = LogReader::open(&self.log_path)?;
         let mut published = loop {
             match self.start_position(&mut reader).await {
