@@ -10,6 +10,9 @@ pub const EVENTS_STREAM: &str = "INVITES_EVENTS";
 pub const NOTIFY_STREAM: &str = "INVITES_NOTIFY";
 /// The JetStream stream holding export progress.
 pub const EXPORTS_STREAM: &str = "INVITES_EXPORTS";
+/// The JetStream stream holding the rests of commands too large to carry theirs in a header
+/// (PROTOCOL.md, Relay and JetStream).
+pub const RESTS_STREAM: &str = "INVITES_RESTS";
 /// The object store bucket for export files.
 pub const EXPORTS_BUCKET: &str = "invites-exports";
 /// The KV bucket of users' data keys, wrapped with the master key (one entry per user).
@@ -89,6 +92,18 @@ impl Subjects {
     /// `invites.evt.>`, every event.
     pub fn all_events(&self) -> String {
         format!("{}.evt.>", self.prefix)
+    }
+
+    /// Part `part` of the rest of the command whose first event has hash `first_hash`; None
+    /// when that is not a hash (lowercase hex), so nothing else reaches the subject.
+    pub fn rest(&self, first_hash: &str, part: usize) -> Option<String> {
+        let hex = !first_hash.is_empty() && first_hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        hex.then(|| format!("{}.rest.{first_hash}.{part}", self.prefix))
+    }
+
+    /// Every rest's subject (the stream `INVITES_RESTS`).
+    pub fn all_rests(&self) -> String {
+        format!("{}.rest.>", self.prefix)
     }
 
     /// A filter on events: `None` is any type or any stream.
@@ -174,5 +189,9 @@ mod tests {
         assert_eq!(s.notify(&fang), "invites.notify.fang");
         assert_eq!(s.events_filter(None, Some(&fang)), "invites.evt.*.fang");
         assert_eq!(s.health(), "invites.health");
+        assert_eq!(s.rest("0a9f", 2).as_deref(), Some("invites.rest.0a9f.2"));
+        for not_a_hash in ["", "0A9F", "ab.cd", "ab*", "ab>", "ab cd"] {
+            assert_eq!(s.rest(not_a_hash, 0), None, "{not_a_hash:?}");
+        }
     }
 }

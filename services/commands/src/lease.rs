@@ -201,10 +201,18 @@ impl Lease {
             .map_err(|e| LeaseError::Nats(e.into()))?
             .filter(|e| e.operation == kv::Operation::Put);
         let Some(found) = found else { return Ok(false) };
-        let Some(sent) = self.unanswered.iter().find(|(v, _)| *v == found.value).map(|(_, sent)| *sent) else {
+        let Some(sent) = self
+            .unanswered
+            .iter()
+            .find(|(v, _)| *v == found.value)
+            .map(|(_, sent)| *sent)
+        else {
             return Ok(false);
         };
-        tracing::info!(revision = found.revision, "a renewal whose answer was lost had been stored: the lease is still ours");
+        tracing::info!(
+            revision = found.revision,
+            "a renewal whose answer was lost had been stored: the lease is still ours"
+        );
         metrics::counter!("invitebus_writer_lease_renewals_recovered_total").increment(1);
         self.unanswered.clear();
         self.revision = found.revision;

@@ -137,7 +137,7 @@ pub async fn stand_by(
     };
     // The last writer may have stopped between two publishes of one command: finish it (its
     // first event carries the rest) before anything is decided on half of it.
-    if let Err(e) = copy::complete_tip(js, &mut log).await {
+    if let Err(e) = copy::complete_tip(js, &config.subjects, &mut log).await {
         lease.release().await;
         return Err(copy_error(e));
     }

@@ -3,9 +3,9 @@
 //! release lets a standby win at once, a renewal stored whose answer was lost keeps the lease,
 //! and every instance must share the bucket's TTL.
 
+use futures::FutureExt;
 use invitebus_commands::lease::{self, LeaseError, LeaseSettings};
 use invitebus_natsrun::NatsServer;
-use futures::FutureExt;
 use std::time::{Duration, Instant};
 
 fn settings(holder: &str, ttl_ms: u64) -> LeaseSettings {
@@ -94,16 +94,25 @@ async fn a_renewal_whose_answer_was_lost_does_not_end_the_lease() {
     let before = revision(store.clone()).await.expect("the entry");
 
     // Sent, and dropped before its answer could be read (polled once).
-    assert!(held.renew().now_or_never().is_none(), "a renewal answered without waiting");
+    assert!(
+        held.renew().now_or_never().is_none(),
+        "a renewal answered without waiting"
+    );
     let sent = Instant::now();
     while revision(store.clone()).await == Some(before) {
-        assert!(sent.elapsed() < Duration::from_secs(5), "the abandoned renewal never reached the bucket");
+        assert!(
+            sent.elapsed() < Duration::from_secs(5),
+            "the abandoned renewal never reached the bucket"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 
     held.renew().await.expect("the lease is still this holder's");
     assert_eq!(lease::holder(&store).await.as_deref(), Some("a"));
-    assert!(lease::try_acquire(&store, &b).await.unwrap().is_none(), "a second holder");
+    assert!(
+        lease::try_acquire(&store, &b).await.unwrap().is_none(),
+        "a second holder"
+    );
     // Renewals go on by compare-and-set on the revision it took.
     held.renew().await.expect("renewed again");
 }

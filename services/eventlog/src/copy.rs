@@ -10,7 +10,7 @@ use crate::RELAY_CHECKPOINT;
 use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
 use invitebus_events::envelope::format_time;
-use invitebus_events::subject::EVENTS_STREAM;
+use invitebus_events::subject::{Subjects, EVENTS_STREAM};
 use invitebus_events::Envelope;
 use rusqlite::{params, TransactionBehavior};
 
@@ -357,10 +357,11 @@ pub async fn published_prefix(js: &jetstream::Context, log: &mut EventLog) -> Re
 /// stopped between two of their publishes), appends the rest of that command as its first event
 /// carries it ([`crate::stored`]), unpublished: this log's relay publishes it next. A writer
 /// taking over calls this before deciding anything. Returns how many events were appended: 0
-/// when the tip ends a command, or when its rest cannot be used (none carried: an older writer's
-/// or a too large command; unreadable; not continuing the chain), which is logged and counted
+/// when the tip ends a command, or when its rest cannot be used (none carried, as by a writer
+/// older than the rests; its parts gone from `INVITES_RESTS`; unreadable; not continuing the
+/// chain), which is logged and counted
 /// (`invitebus_writer_partial_commands_total`) and never stops a takeover.
-pub async fn complete_tip(js: &jetstream::Context, log: &mut EventLog) -> Result<u64, CopyError> {
+pub async fn complete_tip(js: &jetstream::Context, subjects: &Subjects, log: &mut EventLog) -> Result<u64, CopyError> {
     let nats = |e: Box<dyn std::error::Error + Send + Sync>| CopyError::Nats(e);
     let mut stream = js.get_stream(EVENTS_STREAM).await.map_err(|e| nats(e.into()))?;
     let last = stream.info().await.map_err(|e| nats(e.into()))?.state.last_sequence;
@@ -388,12 +389,13 @@ pub async fn complete_tip(js: &jetstream::Context, log: &mut EventLog) -> Result
             Err(e) => return partial(format!("its first event, {first}: {e}")),
         },
     };
-    let Some(rest) = head.headers.get(crate::stored::REST_HEADER) else {
-        return partial(format!("its first event carries no {}", crate::stored::REST_HEADER));
-    };
-    let rest: crate::stored::Rest = match serde_json::from_str(rest.as_str()) {
+    let rest = match crate::stored::rest_of(js, subjects, &head).await {
         Ok(rest) => rest,
-        Err(e) => return partial(format!("{}: {e}", crate::stored::REST_HEADER)),
+        Err(why) => return partial(why),
+    };
+    let rest: crate::stored::Rest = match serde_json::from_str(&rest) {
+        Ok(rest) => rest,
+        Err(e) => return partial(format!("its rest: {e}")),
     };
     let count = rest.events.len();
     let mut copies: Vec<Copied> = rest

@@ -8,11 +8,18 @@
 //! of the command's envelopes and its reply. A copy whose tip is inside a span (a standby that
 //! won the lease, `restore`) appends that rest itself and its relay publishes it
 //! ([`crate::copy::complete_tip`]): the command is whole again, a retry is answered with its
-//! reply, and nothing is decided on half of it.
+//! reply, and nothing is decided on half of it. A rest too large for a header goes first into
+//! the stream `INVITES_RESTS`, in parts, and the first event says how many
+//! ([`REST_PARTS_HEADER`]).
 
 use crate::query::Published;
-use async_nats::jetstream::stream::{self, RawMessageError};
+use async_nats::jetstream::{
+    self,
+    message::StreamMessage,
+    stream::{self, RawMessageError},
+};
 use async_nats::HeaderMap;
+use invitebus_events::subject::{Subjects, RESTS_STREAM};
 use invitebus_events::Envelope;
 use serde::Deserialize;
 
@@ -20,10 +27,13 @@ use serde::Deserialize;
 pub const SPAN_HEADER: &str = invitebus_events::subject::COMMAND_SPAN_HEADER;
 /// On a command's first event: `{"events": [the rest's envelopes], "reply": …}`.
 pub const REST_HEADER: &str = "Invitebus-Command-Rest";
-/// The largest rest carried: the message must stay under NATS's `max_payload` (1 MiB by
-/// default). A larger command (over ~300 events) goes without one: PROTOCOL.md says what that
-/// leaves.
+/// The largest rest carried in the header: the message must stay under NATS's `max_payload`
+/// (1 MiB by default). A larger one (a command of over ~300 events) is stored in
+/// `INVITES_RESTS` in parts of this size before the command's first event is published.
 pub const REST_MAX: usize = 256 * 1024;
+/// On a command's first event, instead of [`REST_HEADER`]: how many parts of its rest
+/// `INVITES_RESTS` holds, on `<prefix>.rest.<the first event's hash>.<part>`.
+pub const REST_PARTS_HEADER: &str = "Invitebus-Command-Rest-Parts";
 
 /// The headers one event gets from its command: its span, and the rest on the first.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,8 +70,8 @@ pub fn stamps(rows: &[Published], resumed_from: Option<u64>) -> Vec<Option<Stamp
             let span = format!("{start}-{}", last.position);
             let reply = last.reply.as_deref().unwrap_or("null");
             let size: usize = rows[i + 1..=end].iter().map(|e| e.payload.len() + 1).sum::<usize>() + reply.len() + 24;
-            // Only a command's first event carries it, and only while it fits.
-            let rest = (first.starts_command && size <= REST_MAX).then(|| {
+            // Only a command's first event carries it (in a header, or in parts past REST_MAX).
+            let rest = first.starts_command.then(|| {
                 let events: Vec<&[u8]> = rows[i + 1..=end].iter().map(|e| e.payload.as_slice()).collect();
                 let mut rest = Vec::with_capacity(size);
                 rest.extend_from_slice(b"{\"events\":[");
@@ -71,9 +81,6 @@ pub fn stamps(rows: &[Published], resumed_from: Option<u64>) -> Vec<Option<Stamp
                 rest.push(b'}');
                 String::from_utf8(rest).expect("envelopes are UTF-8")
             });
-            if first.starts_command && rest.is_none() {
-                tracing::warn!(position = first.position, events = end + 1 - i, "a command too large to carry its rest: a writer change between its publishes would leave part of it");
-            }
             for (k, slot) in out[i..=end].iter_mut().enumerate() {
                 *slot = Some(Stamp {
                     span: span.clone(),
@@ -84,6 +91,44 @@ pub fn stamps(rows: &[Published], resumed_from: Option<u64>) -> Vec<Option<Stamp
         i = end + 1;
     }
     out
+}
+
+/// The rest a command's first event carries, as JSON text: from its header, or joined from its
+/// parts in `INVITES_RESTS` (each part the first message on its subject: the writer stored it
+/// before the event). Err says why it cannot be had.
+pub async fn rest_of(js: &jetstream::Context, subjects: &Subjects, first: &StreamMessage) -> Result<String, String> {
+    if let Some(rest) = first.headers.get(REST_HEADER) {
+        return Ok(rest.as_str().to_string());
+    }
+    let Some(parts) = first.headers.get(REST_PARTS_HEADER) else {
+        return Err(format!(
+            "its first event carries neither {REST_HEADER} nor {REST_PARTS_HEADER}"
+        ));
+    };
+    let parts: usize = parts
+        .as_str()
+        .parse()
+        .map_err(|e| format!("{REST_PARTS_HEADER}: {e}"))?;
+    let hash = hash_of(&first.payload);
+    let stream = js
+        .get_stream(RESTS_STREAM)
+        .await
+        .map_err(|e| format!("{RESTS_STREAM}: {e}"))?;
+    let mut rest = Vec::with_capacity(parts * REST_MAX);
+    for part in 0..parts {
+        let subject = subjects
+            .rest(&hash, part)
+            .ok_or_else(|| format!("its first event's hash {hash:?} is not a hash"))?;
+        let message = stream
+            .raw_message_builder()
+            .sequence(1)
+            .next_by_subject(subject.clone())
+            .send()
+            .await
+            .map_err(|e| format!("{subject}: {e}"))?;
+        rest.extend_from_slice(&message.payload);
+    }
+    String::from_utf8(rest).map_err(|e| format!("its rest's parts: {e}"))
 }
 
 /// The span a message carries: `(first, last)`.

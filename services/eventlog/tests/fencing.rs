@@ -4,8 +4,9 @@
 //! at its position, and stops with `Fenced`; it then drops its tail and copies the stream.
 
 use chrono::Utc;
-use invitebus_eventlog::copy::copy_from_stream;
+use invitebus_eventlog::copy::{complete_tip, copy_from_stream};
 use invitebus_eventlog::relay::{self, ensure_events_stream, Relay, RelayError};
+use invitebus_eventlog::stored::{REST_HEADER, REST_PARTS_HEADER};
 use invitebus_eventlog::{AppendCommand, EventLog, LogReader, NewEvent, Options};
 use invitebus_events::subject::{Subjects, EVENTS_STREAM};
 use invitebus_natsrun::NatsServer;
@@ -104,7 +105,7 @@ async fn stream_hashes(js: &async_nats::jetstream::Context) -> Vec<String> {
 fn log_hashes(path: &Path) -> Vec<String> {
     LogReader::open(path)
         .unwrap()
-        .read_published(0, 100)
+        .read_published(0, 10_000)
         .unwrap()
         .into_iter()
         .map(|e| e.hash)
@@ -259,13 +260,52 @@ fn a_command_of_several_events_carries_its_rest_on_its_first_event() {
 /// the lost writer's own (same hashes), and a retry is answered with the command's reply.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_copy_finishes_a_command_the_stream_holds_half_of() {
+    let first = finishes_half_a_command(three_event_command()).await;
+    assert!(
+        first.headers.get(REST_HEADER).is_some(),
+        "a small rest goes in the header"
+    );
+}
+
+/// The same with a command whose rest is far over what a header may carry (1,200 events, more
+/// than the relay's batch of 1,000, about 800 KiB): the relay read it whole, and its rest went
+/// into `INVITES_RESTS` in parts before its first event was published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_finishes_a_command_too_large_for_a_header() {
+    let mut c = three_event_command();
+    let pad = "p".repeat(400);
+    c.events = (1..=1200)
+        .map(|v| NewEvent {
+            stream_id: "invite-x2".into(),
+            stream_type: "invite",
+            version: v,
+            event_type: "InviteRead",
+            schema: 1,
+            data: json!({"invite_id": "x2", "v": v, "pad": pad}).to_string(),
+        })
+        .collect();
+    let first = finishes_half_a_command(c).await;
+    assert!(first.headers.get(REST_HEADER).is_none());
+    let parts: usize = first
+        .headers
+        .get(REST_PARTS_HEADER)
+        .expect("the parts' count")
+        .as_str()
+        .parse()
+        .unwrap();
+    assert!(parts >= 2, "{parts} parts");
+}
+
+/// Runs the scenario above with `big` as the second command (after a one-event one) and returns
+/// the stored message of its first event.
+async fn finishes_half_a_command(big: AppendCommand) -> async_nats::jetstream::message::StreamMessage {
+    let events = big.events.len() as u64;
     let nats = NatsServer::start_temp().unwrap();
     let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
     let mut log = EventLog::open(&a, &Options::default()).unwrap();
-    log.append(&[command("x", 1), three_event_command()], Utc::now())
-        .unwrap();
+    log.append(&[command("x", 1), big], Utc::now()).unwrap();
     drop(log);
     let mut config = ensure_events_stream(&js, &Subjects::default())
         .await
@@ -285,8 +325,9 @@ async fn a_copy_finishes_a_command_the_stream_holds_half_of() {
     let log = EventLog::open(&b, &Options::default()).unwrap();
     let mut log = copy_from_stream(&js, log, None, |_| {}).await.unwrap();
     assert_eq!(log.head(), 2, "the copy ends inside command 2");
-    assert_eq!(invitebus_eventlog::copy::complete_tip(&js, &mut log).await.unwrap(), 2);
-    assert_eq!(log.head(), 4);
+    let subjects = Subjects::default();
+    assert_eq!(complete_tip(&js, &subjects, &mut log).await.unwrap(), events - 1);
+    assert_eq!(log.head(), events + 1);
     assert_eq!(
         log_hashes(&b),
         log_hashes(&a),
@@ -298,7 +339,7 @@ async fn a_copy_finishes_a_command_the_stream_holds_half_of() {
         "published only to 2"
     );
     assert_eq!(
-        invitebus_eventlog::copy::complete_tip(&js, &mut log).await.unwrap(),
+        complete_tip(&js, &subjects, &mut log).await.unwrap(),
         0,
         "the log is past the stream: nothing more to complete"
     );
@@ -308,16 +349,22 @@ async fn a_copy_finishes_a_command_the_stream_holds_half_of() {
         .lookup_command("fang", "AcceptInvite", "x-c2")
         .unwrap()
         .expect("the command's reply came with its rest");
-    assert_eq!((reply.position, reply.data), (Some(4), json!({"n": 2})));
+    assert_eq!((reply.position, reply.data), (Some(events + 1), json!({"n": 2})));
 
     config.max_messages = -1;
     js.update_stream(&config).await.unwrap();
-    let (ended, at) = relay_once(&js, &b, 4).await;
+    let (ended, at) = relay_once(&js, &b, events + 1).await;
     assert!(ended.is_none(), "{ended:?}");
-    assert_eq!(at, 4);
+    assert_eq!(at, events + 1);
     assert_eq!(
         stream_hashes(&js).await,
         log_hashes(&a),
         "the stream holds the whole command"
     );
+    js.get_stream(EVENTS_STREAM)
+        .await
+        .unwrap()
+        .get_raw_message(2)
+        .await
+        .unwrap()
 }

@@ -54,7 +54,7 @@ pub struct Common {
     /// Data folder: the event log (events.db) and, when invitebus starts NATS itself, its store.
     #[arg(long = "data", env = "INVITEBUS_DATA", default_value = "./data", global = true)]
     pub data: PathBuf,
-    /// The subject prefix: commands on `<prefix>.cmd.*`, events on `<prefix>.events.…`.
+    /// The subject prefix: commands on `<prefix>.cmd.*`, events on `<prefix>.evt.…`.
     #[arg(long = "prefix", env = "INVITEBUS_PREFIX", default_value = invitebus_events::subject::DEFAULT_PREFIX, global = true, value_parser = prefix)]
     pub prefix: String,
     /// Copies JetStream keeps of the streams and bucket invitebus creates (3 on a three-node cluster).

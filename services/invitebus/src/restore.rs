@@ -10,7 +10,7 @@ use async_nats::jetstream;
 use invitebus_eventlog::copy::{complete_tip, copy_from_stream};
 use invitebus_eventlog::stored::hash_of;
 use invitebus_eventlog::{EventLog, Options};
-use invitebus_events::subject::EVENTS_STREAM;
+use invitebus_events::subject::{Subjects, EVENTS_STREAM};
 use std::time::Instant;
 
 #[derive(clap::Args)]
@@ -29,6 +29,7 @@ pub async fn run(args: RestoreArgs) -> anyhow::Result<()> {
     let (client, _nats) =
         crate::nats::connect_or_start(&args.common.nats_url, &args.common.data, args.common.login()?.as_ref()).await?;
     let js = jetstream::new(client);
+    let subjects = Subjects::new(args.common.prefix.clone());
     let mut stream = js
         .get_stream(EVENTS_STREAM)
         .await
@@ -80,7 +81,7 @@ pub async fn run(args: RestoreArgs) -> anyhow::Result<()> {
     let restored_to = log.head();
     // A writer lost between two publishes of one command: its rest, which the stream's copy of
     // the command's first event carries, goes into the log for `serve` to publish.
-    let completed = complete_tip(&js, &mut log).await?;
+    let completed = complete_tip(&js, &subjects, &mut log).await?;
     if completed > 0 {
         println!("the stream ended inside a command: appended its last {completed} events, which `serve` publishes");
     }

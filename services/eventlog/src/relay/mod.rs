@@ -25,18 +25,19 @@
 //! message alone, the probe, and sends the rest only once it is stored fresh.
 
 mod flight;
+mod outbox;
 pub use flight::RELAY_WINDOW;
 
 use crate::error::LogError;
 use crate::query::Published;
 use crate::read::LogReader;
-use crate::stored::{Stamp, REST_HEADER, SPAN_HEADER};
+use crate::stored::{Stamp, REST_HEADER, REST_MAX, REST_PARTS_HEADER, SPAN_HEADER};
 use crate::RELAY_CHECKPOINT;
 use async_nats::jetstream::{self, stream};
 use flight::Flight;
 use futures::{FutureExt, StreamExt};
-use invitebus_events::subject::{Subjects, EVENTS_STREAM};
-use std::collections::VecDeque;
+use invitebus_events::subject::{Subjects, EVENTS_STREAM, RESTS_STREAM};
+use outbox::Outbox;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -52,6 +53,11 @@ pub const ACK_TIMEOUT: Duration = Duration::from_secs(5);
 /// Back-off between two sessions of a relay that failed, doubling up to [`RESTART_MAX`].
 const RESTART_MIN: Duration = Duration::from_millis(200);
 const RESTART_MAX: Duration = Duration::from_secs(30);
+/// How long `INVITES_RESTS` keeps a rest.
+pub const RESTS_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
+/// How far back a relay resuming inside a command looks for where it began (more than the
+/// largest command: 500 invitees make about 1,000 events).
+const COMMAND_SCAN: u64 = 4096;
 /// Events taken from the writer's feed and not yet sent; past it the feed is left to fill (the
 /// writer then drops batches) and the relay reads from the log.
 const QUEUE_CAP: usize = 16 * RELAY_BATCH;
@@ -117,19 +123,26 @@ pub async fn ensure_events_stream(js: &jetstream::Context, subjects: &Subjects) 
     .map_err(|e| RelayError::Nats(e.into()))
 }
 
+/// Creates `INVITES_RESTS` (file storage) when missing. A rest matters only while the stream
+/// ends inside its command, which a standby or a restore completes: kept for [`RESTS_MAX_AGE`].
+pub async fn ensure_rests_stream(js: &jetstream::Context, subjects: &Subjects) -> Result<stream::Stream, RelayError> {
+    js.get_or_create_stream(stream::Config {
+        name: RESTS_STREAM.to_string(),
+        subjects: vec![subjects.all_rests()],
+        storage: stream::StorageType::File,
+        duplicate_window: Duration::from_secs(120),
+        max_age: RESTS_MAX_AGE,
+        num_replicas: subjects.replicas(),
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| RelayError::Nats(e.into()))
+}
+
 async fn hash_at(stream: &stream::Stream, position: u64) -> Result<Option<String>, RelayError> {
     crate::stored::hash_at(stream, position)
         .await
         .map_err(|e| RelayError::Nats(e.into()))
-}
-
-/// Keeps in `rows` only whole commands (up to the last event that ends one) and returns the
-/// rest, for the next round. A round that is part of one long command is kept whole.
-fn whole_commands(rows: &mut Vec<Published>) -> Vec<Published> {
-    match rows.iter().rposition(|e| e.ends_command) {
-        Some(last) => rows.split_off(last + 1),
-        None => Vec::new(),
-    }
 }
 
 /// How the sending part of a turn ended.
@@ -140,49 +153,6 @@ enum Sending {
     Full,
     /// The lease's tenure is over: nothing more goes out until it is back.
     Paused,
-}
-
-/// What the writer handed over and what is ready to go, in position order after the last
-/// position sent: `queue` as committed, `pending` stamped (one chunk of whole commands).
-#[derive(Default)]
-struct Outbox {
-    queue: VecDeque<Published>,
-    pending: VecDeque<(Published, Option<Stamp>)>,
-}
-
-impl Outbox {
-    fn clear(&mut self) {
-        self.queue.clear();
-        self.pending.clear();
-    }
-
-    /// The next whole commands after `after`, at most [`RELAY_BATCH`] events (or one command
-    /// longer than that): from the writer's batches when they continue `after`, else from the
-    /// log (the relay started behind, fell behind, or a batch was dropped from the feed).
-    fn next_rows(&mut self, reader: &mut LogReader, after: u64) -> Result<Vec<Published>, LogError> {
-        while self.queue.front().is_some_and(|e| e.position <= after) {
-            self.queue.pop_front();
-        }
-        if self.queue.front().is_none_or(|e| e.position != after + 1) {
-            let mut rows = reader.read_published(after, RELAY_BATCH)?;
-            whole_commands(&mut rows);
-            return Ok(rows);
-        }
-        // Only the run without holes: what follows a hole is read from the log next time.
-        let limit = self.queue.len().min(RELAY_BATCH);
-        let n = self
-            .queue
-            .iter()
-            .take(limit)
-            .enumerate()
-            .take_while(|(i, e)| e.position == after + 1 + *i as u64)
-            .count();
-        let mut rows: Vec<Published> = self.queue.drain(..n).collect();
-        for rest in whole_commands(&mut rows).into_iter().rev() {
-            self.queue.push_front(rest);
-        }
-        Ok(rows)
-    }
 }
 
 impl Relay {
@@ -342,7 +312,7 @@ impl Relay {
                     return Ok(Sending::Done);
                 }
                 let resumed_from = match rows.first() {
-                    Some(r) if !r.starts_command => reader.command_start(r.position, 512)?,
+                    Some(r) if !r.starts_command => reader.command_start(r.position, COMMAND_SCAN)?,
                     _ => None,
                 };
                 let stamps = crate::stored::stamps(&rows, resumed_from);
@@ -358,7 +328,11 @@ impl Relay {
                 break;
             };
             let (position, ends_command) = (env.position, env.ends_command);
-            let (subject, headers, payload) = self.message(env, stamp);
+            let parts = match stamp.as_ref().and_then(|s| s.rest.as_deref()) {
+                Some(rest) if rest.len() > REST_MAX => Some(self.store_rest(&env.hash, rest).await?),
+                _ => None,
+            };
+            let (subject, headers, payload) = self.message(env, stamp, parts);
             let publish = client.publish_with_reply_and_headers(
                 subject,
                 flight.reply_to(inbox, position),
@@ -381,7 +355,12 @@ impl Relay {
 
     /// One position's message: its subject, its headers (`Nats-Msg-Id`, the fencing
     /// `Nats-Expected-Last-Sequence`, the reply, the trace, a command's span and rest) and body.
-    fn message(&self, env: Published, stamp: Option<Stamp>) -> (String, async_nats::HeaderMap, Vec<u8>) {
+    fn message(
+        &self,
+        env: Published,
+        stamp: Option<Stamp>,
+        parts: Option<usize>,
+    ) -> (String, async_nats::HeaderMap, Vec<u8>) {
         let subject = self.subjects.event(&env.event_type, &env.stream_id);
         let mut headers = async_nats::HeaderMap::new();
         headers.insert("Nats-Msg-Id", env.position.to_string().as_str());
@@ -394,11 +373,47 @@ impl Relay {
         }
         if let Some(stamp) = stamp {
             headers.insert(SPAN_HEADER, stamp.span.as_str());
-            if let Some(rest) = &stamp.rest {
-                headers.insert(REST_HEADER, rest.as_str());
+            match (&stamp.rest, parts) {
+                (Some(_), Some(parts)) => headers.insert(REST_PARTS_HEADER, parts.to_string().as_str()),
+                (Some(rest), None) => headers.insert(REST_HEADER, rest.as_str()),
+                (None, _) => {}
             }
         }
         (subject, headers, env.payload)
+    }
+
+    /// Stores a rest too large for a header in `INVITES_RESTS`, in parts of [`REST_MAX`], each
+    /// acknowledged before its command's first event goes out; returns how many parts. Each
+    /// part's id is `<hash>.<part>`, so a session that sends them again stores nothing twice.
+    async fn store_rest(&self, first_hash: &str, rest: &str) -> Result<usize, RelayError> {
+        let nats = |e: Box<dyn std::error::Error + Send + Sync>| RelayError::Nats(e);
+        ensure_rests_stream(&self.jetstream, &self.subjects).await?;
+        let parts: Vec<&[u8]> = rest.as_bytes().chunks(REST_MAX).collect();
+        for (part, bytes) in parts.iter().enumerate() {
+            let Some(subject) = self.subjects.rest(first_hash, part) else {
+                return Err(nats(format!("the event's hash {first_hash:?} is not a hash").into()));
+            };
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("Nats-Msg-Id", format!("{first_hash}.{part}").as_str());
+            let stored = async {
+                let ack = self
+                    .jetstream
+                    .publish_with_headers(subject, headers, bytes.to_vec().into())
+                    .await?;
+                ack.await.map(|_| ()).map_err(Into::into)
+            };
+            match tokio::time::timeout(ACK_TIMEOUT, stored).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(nats(e)),
+                Err(_) => {
+                    return Err(nats(
+                        format!("no ack for a rest's part in {} s", ACK_TIMEOUT.as_secs()).into(),
+                    ))
+                }
+            }
+        }
+        metrics::counter!("invitebus_relay_rests_stored_total").increment(1);
+        Ok(parts.len())
     }
 
     /// The last position of the unbroken run of `ours` (the log's events right after `from`)

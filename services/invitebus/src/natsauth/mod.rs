@@ -5,7 +5,9 @@
 pub mod bus;
 pub mod files;
 
-use invitebus_events::subject::{Subjects, EVENTS_STREAM, EXPORTS_BUCKET, EXPORTS_STREAM, KEYS_BUCKET, NOTIFY_STREAM};
+use invitebus_events::subject::{
+    Subjects, EVENTS_STREAM, EXPORTS_BUCKET, EXPORTS_STREAM, KEYS_BUCKET, NOTIFY_STREAM, RESTS_STREAM,
+};
 
 /// A NATS user of an invitebus deployment: one per role, `service` (all roles at once, for a
 /// `serve` given one credential and for `export`/`replay`), and `client` (anyone else).
@@ -167,6 +169,10 @@ pub fn permissions(user: User, s: &Subjects) -> Permissions {
             p.publish([s.all_events()]);
             p.publish(create(EVENTS_STREAM));
             p.publish(get_messages(EVENTS_STREAM));
+            // Rests too large for a header: stored by the relay, read by a standby taking over.
+            p.publish([s.all_rests()]);
+            p.publish(create(RESTS_STREAM));
+            p.publish(get_messages(RESTS_STREAM));
             // Standby writers (`--lease`): the lease's bucket, following the events, reporting.
             let lease = format!("KV_{}", invitebus_commands::lease::LEASE_BUCKET);
             p.publish(create(&lease));
@@ -268,6 +274,7 @@ pub fn permissions(user: User, s: &Subjects) -> Permissions {
             // Spelled out although nothing above allows them, so no later allow can.
             p.publish_deny = vec![
                 s.all_events(),
+                s.all_rests(),
                 format!("{API}.STREAM.DELETE.>"),
                 format!("{API}.STREAM.PURGE.>"),
                 format!("{API}.STREAM.MSG.DELETE.>"),
@@ -284,7 +291,7 @@ pub fn permissions(user: User, s: &Subjects) -> Permissions {
     p.publish([format!("{API}.INFO")]);
     p.subscribe([format!("{}.>", user.inbox_prefix())]);
     if !matches!(user, User::Commands | User::Service) {
-        p.publish_deny.push(s.all_events());
+        p.publish_deny.extend([s.all_events(), s.all_rests()]);
         p.subscribe_deny.push(everything("cmd.>"));
     }
     p.tidy()

@@ -53,6 +53,13 @@ fn only_commands_and_service_answer_commands_and_publish_events() {
             writer,
             "{user:?}"
         );
+        // A large command's rest, which a takeover appends to its log, is theirs alone too.
+        assert_eq!(may_publish(user, "invites.rest.0a9f.0"), writer, "{user:?}");
+        assert_eq!(
+            may_publish(user, "$JS.API.STREAM.MSG.GET.INVITES_RESTS"),
+            writer,
+            "{user:?}"
+        );
     }
 }
 
