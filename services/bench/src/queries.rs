@@ -30,6 +30,16 @@ pub struct QueriesArgs {
     /// Queries timed per case.
     #[arg(long, default_value_t = 200)]
     pub samples: usize,
+    /// Time only these projections' rebuilds (and skip the admin table unless `views` is one):
+    /// for profiling one of them. Default: all.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+}
+
+impl QueriesArgs {
+    fn times(&self, projection: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|p| p == projection)
+    }
 }
 
 pub(super) const USERS: u64 = 20_000;
@@ -167,7 +177,6 @@ pub(super) fn envelope(position: u64, event: &Event) -> Envelope {
 fn run_sync(args: QueriesArgs) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let log = args.log.clone().unwrap_or_else(|| dir.path().join("events.db"));
-    let path = dir.path().join("views.db");
     println!(
         "invitebus-bench queries: {} records, {} samples per case",
         args.records, args.samples
@@ -198,50 +207,60 @@ fn run_sync(args: QueriesArgs) -> anyhow::Result<()> {
         "read + decode (bulk reader, {} decoders, page cache warm): {raw:.0} events/s",
         settings.workers
     );
-    let rebuild = |name: &str, rate: f64| {
-        println!(
-            "{name:<10} bulk rebuild: {rate:>9.0} events/s = {:.2} × read + decode",
-            rate / raw
+    if args.times("views") {
+        views(&args, dir.path(), &log, head, &settings, raw)?;
+    }
+    if args.times("notifier") {
+        notifier(dir.path(), &log, head, &settings, raw)?;
+    }
+    if args.times("scheduler") {
+        let mut timers = Timers::open(&dir.path().join("scheduler.db"))?;
+        rebuild(
+            "scheduler",
+            timed(head, || load(&mut timers, &log, head, &settings))?,
+            raw,
         );
-    };
+        drop(timers);
+    }
+    Ok(())
+}
+
+fn rebuild(name: &str, rate: f64, raw: f64) {
+    println!(
+        "{name:<10} bulk rebuild: {rate:>9.0} events/s = {:.2} × read + decode",
+        rate / raw
+    );
+}
+
+/// The views' rebuild, the same load event by event, the per-batch baseline, and the admin table.
+fn views(
+    args: &QueriesArgs,
+    dir: &std::path::Path,
+    log: &std::path::Path,
+    head: u64,
+    settings: &ReadSettings,
+    raw: f64,
+) -> anyhow::Result<()> {
+    let path = dir.join("views.db");
     let mut views = Views::open(&path)?;
-    let views_rate = timed(head, || load(&mut views, &log, head, &settings))?;
-    rebuild("views", views_rate);
+    let views_rate = timed(head, || load(&mut views, log, head, settings))?;
+    rebuild("views", views_rate, raw);
     drop(views);
     {
         // The same load with no memory to fold in: every event through SQL, as before the fold.
-        let mut sql = Views::open(dir.path().join("by-event.db"))?.with_fold_budget(0);
-        let rate = timed(head, || load(&mut sql, &log, head, &settings))?;
+        let mut sql = Views::open(dir.join("by-event.db"))?.with_fold_budget(0);
+        let rate = timed(head, || load(&mut sql, log, head, settings))?;
         println!(
             "views bulk, event by event (fold budget 0): {rate:.0} events/s; folding is {:.2}× that",
             views_rate / rate
         );
         drop(sql);
-        std::fs::remove_file(dir.path().join("by-event.db"))?;
+        std::fs::remove_file(dir.join("by-event.db"))?;
     }
-    let mut notifier = Notifier::open(&dir.path().join("notifier.db"))?;
-    let notifier_rate = timed(head, || load(&mut notifier, &log, head, &settings))?;
-    rebuild("notifier", notifier_rate);
-    drop(notifier);
-    {
-        // The same load looking names and push info up in SQL, event by event, as before.
-        let path = dir.path().join("notifier-sql.db");
-        let mut sql = Notifier::open(&path)?.with_load_budget(0);
-        let rate = timed(head, || load(&mut sql, &log, head, &settings))?;
-        println!(
-            "notifier bulk, look-ups in SQL (load budget 0): {rate:.0} events/s; memory is {:.2}× that",
-            notifier_rate / rate
-        );
-        drop(sql);
-        std::fs::remove_file(path)?;
-    }
-    let mut timers = Timers::open(&dir.path().join("scheduler.db"))?;
-    rebuild("scheduler", timed(head, || load(&mut timers, &log, head, &settings))?);
-    drop(timers);
     if !args.no_baseline {
         // Before: the events applied through `apply_batch`, 10,000 at a time, into a live file.
-        let mut views = Views::open(dir.path().join("baseline.db"))?;
-        let reader = invitebus_eventlog::LogReader::open(&log)?;
+        let mut views = Views::open(dir.join("baseline.db"))?;
+        let reader = invitebus_eventlog::LogReader::open(log)?;
         let secs = {
             let started = Instant::now();
             let mut after = 0;
@@ -261,6 +280,31 @@ fn run_sync(args: QueriesArgs) -> anyhow::Result<()> {
     }
 
     crate::latency::run(&path, head, args.records, args.samples)
+}
+
+/// The notifier's rebuild, and the same load with its look-ups in SQL.
+fn notifier(
+    dir: &std::path::Path,
+    log: &std::path::Path,
+    head: u64,
+    settings: &ReadSettings,
+    raw: f64,
+) -> anyhow::Result<()> {
+    let mut notifier = Notifier::open(&dir.join("notifier.db"))?;
+    let notifier_rate = timed(head, || load(&mut notifier, log, head, settings))?;
+    rebuild("notifier", notifier_rate, raw);
+    drop(notifier);
+    // The same load looking names and push info up in SQL, event by event, as before.
+    let path = dir.join("notifier-sql.db");
+    let mut sql = Notifier::open(&path)?.with_load_budget(0);
+    let rate = timed(head, || load(&mut sql, log, head, settings))?;
+    println!(
+        "notifier bulk, look-ups in SQL (load budget 0): {rate:.0} events/s; memory is {:.2}× that",
+        notifier_rate / rate
+    );
+    drop(sql);
+    std::fs::remove_file(path)?;
+    Ok(())
 }
 
 /// Runs `f` (which loads `events`) and returns events per second.

@@ -26,8 +26,6 @@ pub struct Flight {
     waiting: BTreeSet<u64>,
     /// The session's first message is still to be acknowledged fresh.
     probing: bool,
-    /// The last message sent ended its command: the relay may stop here when the lease lapses.
-    pub between_commands: bool,
     /// When the oldest unacknowledged message was sent, or the last ack came.
     pub since: Instant,
 }
@@ -49,7 +47,6 @@ impl Flight {
             sent: stored,
             waiting: BTreeSet::new(),
             probing: true,
-            between_commands: true,
             since: Instant::now(),
         }
     }
@@ -70,12 +67,11 @@ impl Flight {
     }
 
     /// Records `position` as sent (positions are sent in order, one after the other).
-    pub fn sent(&mut self, position: u64, ends_command: bool) {
+    pub fn sent(&mut self, position: u64) {
         if self.waiting.is_empty() {
             self.since = Instant::now();
         }
         self.sent = position;
-        self.between_commands = ends_command;
         self.waiting.insert(position);
     }
 
@@ -130,12 +126,12 @@ mod tests {
     fn the_probe_goes_alone_then_the_window_opens() {
         let mut f = Flight::new(3, 10);
         assert_eq!(f.room(), 1);
-        f.sent(11, true);
+        f.sent(11);
         assert_eq!(f.room(), 0);
         assert_eq!(f.ack("_INBOX.x.3.11", STORED).unwrap(), Ack::Stored(11));
         assert_eq!(f.room(), RELAY_WINDOW);
-        f.sent(12, false);
-        f.sent(13, true);
+        f.sent(12);
+        f.sent(13);
         assert_eq!(f.room(), RELAY_WINDOW - 2);
         assert!(!f.settled());
     }
@@ -143,10 +139,10 @@ mod tests {
     #[test]
     fn acked_through_stops_below_the_first_unacknowledged_position() {
         let mut f = Flight::new(0, 10);
-        f.sent(11, true);
+        f.sent(11);
         f.ack("i.0.11", STORED).unwrap();
         for p in 12..=15 {
-            f.sent(p, true);
+            f.sent(p);
         }
         f.ack("i.0.14", STORED).unwrap();
         f.ack("i.0.12", STORED).unwrap();
@@ -160,7 +156,7 @@ mod tests {
     #[test]
     fn acks_of_another_session_or_unsent_positions_are_stale() {
         let mut f = Flight::new(2, 0);
-        f.sent(1, true);
+        f.sent(1);
         assert_eq!(f.ack("i.1.1", STORED).unwrap(), Ack::Stale);
         assert_eq!(f.ack("i.2.7", STORED).unwrap(), Ack::Stale);
         assert_eq!(f.ack("garbage", STORED).unwrap(), Ack::Stale);
@@ -170,7 +166,7 @@ mod tests {
     #[test]
     fn a_refusal_or_a_duplicate_ends_the_session() {
         let mut f = Flight::new(0, 0);
-        f.sent(1, true);
+        f.sent(1);
         let refused = br#"{"error":{"code":400,"err_code":10071,"description":"wrong last sequence: 7"}}"#;
         assert!(f.ack("i.0.1", refused).is_err());
         let duplicate = br#"{"stream":"INVITES_EVENTS","seq":1,"duplicate":true}"#;

@@ -318,29 +318,39 @@ impl Relay {
                 let stamps = crate::stored::stamps(&rows, resumed_from);
                 out.pending.extend(rows.into_iter().zip(stamps));
             }
-            // Per command: a holder paused mid-stream must not go on publishing when it
-            // resumes; never inside a command, which would leave half of it in the stream.
-            // (What the client already queued still goes out: PROTOCOL.md, "Standby writers".)
-            if flight.between_commands && self.tenure_over() {
+            // A holder paused past its lease must not go on publishing when it resumes, not
+            // even the rest of a command: the writer that took over completes a command the
+            // stream holds part of from its first event's rest, with these very events.
+            if self.tenure_over() {
                 return Ok(Sending::Paused);
             }
             let Some((env, stamp)) = out.pending.pop_front() else {
                 break;
             };
-            let (position, ends_command) = (env.position, env.ends_command);
+            let position = env.position;
             let parts = match stamp.as_ref().and_then(|s| s.rest.as_deref()) {
                 Some(rest) if rest.len() > REST_MAX => Some(self.store_rest(&env.hash, rest).await?),
                 _ => None,
             };
             let (subject, headers, payload) = self.message(env, stamp, parts);
-            let publish = client.publish_with_reply_and_headers(
-                subject,
-                flight.reply_to(inbox, position),
-                headers,
-                payload.into(),
-            );
+            let reply_to = flight.reply_to(inbox, position);
+            // Under a lease each message is flushed to the socket before the next is handed
+            // over, so at most one is ever queued inside this process: a holder paused past its
+            // lease cannot send a run of stale messages when it resumes, which could fork the
+            // stream (what the kernel holds goes out during the pause). PROTOCOL.md, "Standby
+            // writers". A single writer has nobody to fork with and does not pay for it.
+            let publish = async {
+                client
+                    .publish_with_reply_and_headers(subject, reply_to, headers, payload.into())
+                    .await
+                    .map_err(|e| RelayError::Nats(e.into()))?;
+                match self.tenure.is_some() {
+                    true => client.flush().await.map_err(|e| RelayError::Nats(e.into())),
+                    false => Ok(()),
+                }
+            };
             match tokio::time::timeout(RELAY_STALL, publish).await {
-                Ok(sent) => sent.map_err(|e| RelayError::Nats(e.into()))?,
+                Ok(sent) => sent?,
                 Err(_) => {
                     metrics::counter!("invitebus_relay_stalls_total").increment(1);
                     return Err(RelayError::Nats(
@@ -348,7 +358,7 @@ impl Relay {
                     ));
                 }
             }
-            flight.sent(position, ends_command);
+            flight.sent(position);
         }
         Ok(Sending::Full)
     }
