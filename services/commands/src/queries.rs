@@ -6,7 +6,7 @@ use invitebus_eventlog::{LogError, LogReader};
 use invitebus_events::command::{check_body, decode_fields};
 use invitebus_events::event::StreamType;
 use invitebus_events::{Envelope, ErrorCode, Event, Id, ProtocolError, ADMIN_ROLE};
-use invitebus_keys::KeyRing;
+use invitebus_keys::{FreshReveal, KeyRing};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -78,8 +78,9 @@ fn read(reader: &LogReader, keys: Option<&KeyRing>, body: &[u8]) -> Result<Read,
         .collect();
     let mut events = events;
     if let Some(keys) = keys {
+        let mut fresh = keys.fresh();
         for env in events.iter_mut() {
-            reveal(env, keys)?;
+            reveal(env, &mut fresh)?;
         }
     }
     Ok(Read {
@@ -92,14 +93,14 @@ fn read(reader: &LogReader, keys: Option<&KeyRing>, body: &[u8]) -> Result<Read,
 
 /// Opens the sealed personal fields of `env` for a caller allowed to read it: `[forgotten]`
 /// where the key is gone. Envelopes of other types pass untouched (no decoding).
-pub fn reveal(env: &mut Envelope, keys: &KeyRing) -> Result<(), ProtocolError> {
+pub fn reveal(env: &mut Envelope, keys: &mut FreshReveal<'_>) -> Result<(), ProtocolError> {
     if !invitebus_events::personal::is_personal(&env.event_type) {
         return Ok(());
     }
     let mut event = env
         .event()
         .map_err(|e| ProtocolError::internal(format!("position {}: {e}", env.position)))?;
-    keys.reveal_fresh_blocking(&mut event)
+    keys.reveal_blocking(&mut event)
         .map_err(|e| ProtocolError::unavailable(format!("{e}; retry")))?;
     env.data = event.data();
     Ok(())

@@ -2,10 +2,9 @@
 
 use crate::Common;
 use anyhow::{bail, Context};
-use async_nats::jetstream::{self, consumer};
+use async_nats::jetstream;
 use futures::StreamExt;
-use invitebus_client::{Client, ClientError};
-use invitebus_events::event::StreamType;
+use invitebus_client::{Client, ClientError, EventFilter};
 use invitebus_events::subject::EVENTS_STREAM;
 use invitebus_events::{Envelope, Id};
 use std::io::Read;
@@ -127,79 +126,60 @@ pub struct TailArgs {
     pub no_follow: bool,
 }
 
-/// Follows `INVITES_EVENTS` with an ordered consumer from `--from`, printing each envelope.
+/// Prints `INVITES_EVENTS` from `--from`, then follows it live, through the client library's
+/// event stream: it follows again after a disconnect or a server restart, from the position
+/// after the last one printed (no gap, no line twice).
 pub async fn tail(args: TailArgs) -> anyhow::Result<()> {
-    if let Some(t) = &args.event_type {
-        if !invitebus_events::Event::TYPES.contains(&t.as_str()) {
-            bail!(
-                "unknown event type `{t}`; known: {}",
-                invitebus_events::Event::TYPES.join(", ")
-            );
+    let nats = crate::nats::connect(&args.common.nats_url, args.common.login()?.as_ref()).await?;
+    let missing = || format!("no {EVENTS_STREAM} stream yet (has `invitebus serve` run?)");
+    // With --no-follow: the history up to the stream's last message when tail starts.
+    let last = match args.no_follow {
+        true => {
+            let mut stream = jetstream::new(nats.clone())
+                .get_stream(EVENTS_STREAM)
+                .await
+                .with_context(missing)?;
+            stream.info().await.map(|i| i.state.last_sequence).unwrap_or(0)
         }
-    }
-    let stream_filter = match &args.stream {
-        None => None,
-        Some(s) => {
-            StreamType::parse_stream_id(s).with_context(|| format!("`{s}` is not a stream id (e.g. invite-<id>)"))?;
-            Some(s.clone())
-        }
+        false => u64::MAX,
     };
-    let subjects = args.common.subjects();
-    let filter = format!(
-        "{}.evt.{}.{}",
-        subjects.prefix(),
-        args.event_type.as_deref().unwrap_or("*"),
-        stream_filter.as_deref().unwrap_or("*")
-    );
-    let client = crate::nats::connect(&args.common.nats_url, args.common.login()?.as_ref()).await?;
-    let js = jetstream::new(client);
-    let mut stream = js
-        .get_stream(EVENTS_STREAM)
-        .await
-        .with_context(|| format!("no {EVENTS_STREAM} stream yet (has `invitebus serve` run?)"))?;
-    let last = stream.info().await.map(|i| i.state.last_sequence).unwrap_or(0);
-    let consumer = stream
-        .create_consumer(consumer::pull::OrderedConfig {
-            filter_subject: filter,
-            deliver_policy: consumer::DeliverPolicy::ByStartSequence {
-                start_sequence: args.from.max(1),
-            },
-            ..Default::default()
-        })
-        .await
-        .context("creating an ordered consumer")?;
-    let mut messages = consumer.messages().await.context("reading events")?;
+    let filter = EventFilter {
+        event_type: args.event_type.clone(),
+        stream_id: args.stream.clone(),
+    };
+    let client = Client::new(nats, Id::parse("cli").expect("an id")).with_subjects(args.common.subjects());
+    let mut events = client.events(args.from, Some(filter)).await.map_err(|e| match e {
+        ClientError::Refused(p) if p.field.as_deref() == Some("event_type") => {
+            anyhow::anyhow!("{}; known: {}", p.message, invitebus_events::Event::TYPES.join(", "))
+        }
+        ClientError::Refused(p) => anyhow::anyhow!("{} (e.g. invite-<id>)", p.message),
+        e @ ClientError::Nats(_) => anyhow::Error::new(e).context(missing()),
+        e => anyhow::anyhow!(e),
+    })?;
     let mut keys: Option<Option<invitebus_keys::KeyRing>> = None;
+    if args.from > last {
+        return Ok(());
+    }
     loop {
-        let next = if args.no_follow {
-            match tokio::time::timeout(Duration::from_millis(500), messages.next()).await {
-                Ok(m) => m,
+        let next = match args.no_follow {
+            // A filter's last match may come before the stream's last message.
+            true => match tokio::time::timeout(Duration::from_millis(500), events.next()).await {
+                Ok(next) => next,
                 Err(_) => break,
-            }
-        } else {
-            messages.next().await
+            },
+            false => events.next().await,
         };
-        let Some(msg) = next else { break };
-        let msg = msg.context("reading an event")?;
-        let seq = msg.info().map(|i| i.stream_sequence).unwrap_or(0);
-        if let Ok(mut env) = serde_json::from_slice::<Envelope>(&msg.payload) {
-            let line = match personal(&env.event_type) {
-                false => String::from_utf8_lossy(&msg.payload).into_owned(),
-                true => {
-                    if keys.is_none() {
-                        keys = Some(args.common.keys_if_reachable().await);
-                    }
-                    if let Some(Some(k)) = &keys {
-                        reveal(&mut env, k).await?;
-                    }
-                    serde_json::to_string(&env)?
-                }
-            };
-            if env.position >= args.from && !crate::out::line(&line) {
-                break;
+        let Some(env) = next else { break };
+        let mut env = env.context("reading an event")?;
+        if personal(&env.event_type) {
+            if keys.is_none() {
+                keys = Some(args.common.keys_if_reachable().await);
+            }
+            if let Some(Some(k)) = &keys {
+                reveal(&mut env, k).await?;
             }
         }
-        if args.no_follow && seq >= last {
+        if !crate::out::line(&serde_json::to_string(&env)?) || env.position >= last {
             break;
         }
     }

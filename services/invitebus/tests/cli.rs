@@ -62,6 +62,14 @@ async fn serve_starts_its_own_nats_when_none_answers_and_stops_on_sigterm() {
     let lines: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
     assert_eq!(lines.len(), 1);
     assert!(lines[0].contains("\"UserUpserted\""));
+    for (flag, value, says) in [("--type", "Nope", "known: "), ("--stream", "nope", "not a stream id")] {
+        let out = std::process::Command::new(support::BIN)
+            .args(["tail", "--no-follow", flag, value, "--nats", &url])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "tail {flag} {value}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(says), "{out:?}");
+    }
 
     assert_eq!(serve.terminate().code(), Some(0), "SIGTERM stops cleanly");
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;

@@ -272,22 +272,20 @@ impl KeyRing {
     }
 
     /// [`KeyRing::reveal`] from a blocking thread, asking the bucket for every key (no cache):
-    /// for answers to a caller (the `history` and `state` queries), which must show a forget
-    /// made elsewhere at once, even by an instance that has not read its `UserForgotten` yet.
+    /// for answers to a caller. One answer of many events goes through [`KeyRing::fresh`].
     pub fn reveal_fresh_blocking(&self, event: &mut Event) -> Result<(), RingError> {
-        let (_, fields) = event.personal_fields();
-        for f in fields {
-            let Some(s) = sealed_by(f.text) else { continue };
-            let key = match self.is_gone(s.user, s.key_id) {
-                true => None,
-                false => self
-                    .handle
-                    .block_on(self.fetch(s.user))?
-                    .filter(|k| k.key_id == s.key_id),
-            };
-            *f.text = opened(key.as_ref(), f.name, f.text);
+        self.fresh().reveal_blocking(event)
+    }
+
+    /// Opens personal fields for one answer to a caller (the `history` and `state` queries),
+    /// which must show a forget made elsewhere at once, even by an instance that has not read
+    /// its `UserForgotten` yet: each user's key is asked of the bucket, once per answer (before,
+    /// once per field).
+    pub fn fresh(&self) -> FreshReveal<'_> {
+        FreshReveal {
+            ring: self,
+            fetched: HashMap::new(),
         }
-        Ok(())
     }
 
     /// [`KeyRing::reveal`] from a blocking thread.
@@ -299,6 +297,39 @@ impl KeyRing {
         for f in fields {
             let Some(s) = sealed_by(f.text) else { continue };
             let key = self.lookup_blocking(s.user, s.key_id)?;
+            *f.text = opened(key.as_ref(), f.name, f.text);
+        }
+        Ok(())
+    }
+}
+
+/// See [`KeyRing::fresh`].
+pub struct FreshReveal<'a> {
+    ring: &'a KeyRing,
+    /// Each user's key as the bucket had it during this answer (None: gone).
+    fetched: HashMap<String, Option<DataKey>>,
+}
+
+impl FreshReveal<'_> {
+    /// Opens the sealed personal fields of `event` in place (`[forgotten]` where the key is gone).
+    pub fn reveal_blocking(&mut self, event: &mut Event) -> Result<(), RingError> {
+        let (_, fields) = event.personal_fields();
+        for f in fields {
+            let Some(s) = sealed_by(f.text) else { continue };
+            let key = match self.ring.is_gone(s.user, s.key_id) {
+                true => None,
+                false => {
+                    if !self.fetched.contains_key(s.user) {
+                        let key = self.ring.handle.block_on(self.ring.fetch(s.user))?;
+                        self.fetched.insert(s.user.to_string(), key);
+                    }
+                    self.fetched
+                        .get(s.user)
+                        .cloned()
+                        .flatten()
+                        .filter(|k| k.key_id == s.key_id)
+                }
+            };
             *f.text = opened(key.as_ref(), f.name, f.text);
         }
         Ok(())

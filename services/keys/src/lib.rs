@@ -13,7 +13,7 @@
 pub mod keyring;
 pub mod personal;
 
-pub use keyring::KeyRing;
+pub use keyring::{FreshReveal, KeyRing};
 pub use personal::DataKey;
 
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};

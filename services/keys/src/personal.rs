@@ -9,13 +9,15 @@
 use invitebus_events::personal::{sealed_by, SEALED_PREFIX};
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 
-/// One user's data key.
+/// One user's data key, with its two subkeys made once (not on every seal and open).
 #[derive(Clone)]
 pub struct DataKey {
     pub user: String,
     /// Names this key among the user's keys (a user forgotten and back later gets a new one).
     pub key_id: String,
     key: [u8; 32],
+    aead: std::sync::Arc<LessSafeKey>,
+    nonce: ring::hmac::Key,
 }
 
 impl std::fmt::Debug for DataKey {
@@ -26,10 +28,13 @@ impl std::fmt::Debug for DataKey {
 
 impl DataKey {
     pub fn new(user: &str, key_id: &str, key: [u8; 32]) -> DataKey {
+        let aes = subkey(&key, b"invitebus/pd1/aes");
         DataKey {
             user: user.to_string(),
             key_id: key_id.to_string(),
             key,
+            aead: std::sync::Arc::new(LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &aes).expect("32 bytes"))),
+            nonce: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &subkey(&key, b"invitebus/pd1/nonce")),
         }
     }
 
@@ -52,29 +57,13 @@ impl DataKey {
         format!("{SEALED_PREFIX}{}:{}:{field}", self.user, self.key_id).into_bytes()
     }
 
-    /// A subkey of the data key for `label`: the synthetic nonce's HMAC and AES-GCM never share
-    /// a key.
-    fn subkey(&self, label: &[u8]) -> [u8; 32] {
-        let tag = ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.key), label);
-        let mut out = [0u8; 32];
-        out.copy_from_slice(tag.as_ref());
-        out
-    }
-
-    fn aead(&self) -> LessSafeKey {
-        LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &self.subkey(b"invitebus/pd1/aes")).expect("32 bytes"))
-    }
-
     /// `plain`, the value of personal field `field`, sealed: `pd1:<user>:<key id>:<hex>`.
     pub fn seal(&self, field: &str, plain: &str) -> String {
-        let siv = ring::hmac::sign(
-            &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.subkey(b"invitebus/pd1/nonce")),
-            &[field.as_bytes(), b"\0", plain.as_bytes()].concat(),
-        );
+        let siv = ring::hmac::sign(&self.nonce, &[field.as_bytes(), b"\0", plain.as_bytes()].concat());
         let mut nonce = [0u8; NONCE_LEN];
         nonce.copy_from_slice(&siv.as_ref()[..NONCE_LEN]);
         let mut data = plain.as_bytes().to_vec();
-        self.aead()
+        self.aead
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
                 Aad::from(self.aad(field)),
@@ -105,11 +94,19 @@ impl DataKey {
         let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
         let mut data = rest.to_vec();
         let plain = self
-            .aead()
+            .aead
             .open_in_place(nonce, Aad::from(self.aad(field)), &mut data)
             .ok()?;
         String::from_utf8(plain.to_vec()).ok()
     }
+}
+
+/// A subkey of a data key for `label`: the synthetic nonce's HMAC and AES-GCM never share a key.
+fn subkey(key: &[u8; 32], label: &[u8]) -> [u8; 32] {
+    let tag = ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key), label);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(tag.as_ref());
+    out
 }
 
 #[cfg(test)]
@@ -131,5 +128,17 @@ mod tests {
         let other = DataKey::generate("fang").unwrap();
         assert_eq!(other.open("phone", &a), None, "another key of the same user");
         assert_eq!(k.open("phone", "Fang"), None, "plain text");
+    }
+
+    /// What every log and stream holds was sealed this way: the same key, field and value must
+    /// seal to these bytes for ever (the value is what the code before 2026-12-07 produced, when
+    /// the subkeys were made on every call).
+    #[test]
+    fn sealing_stays_what_it_was() {
+        let k = DataKey::new("fang", "k1", [7u8; 32]);
+        let sealed =
+            "pd1:fang:k1:5520308c05eed4a4358a4b576f78a0e7ef860b2610bdb1cf059505bf420f4819fc3a860193d2aeee99f5afbca7";
+        assert_eq!(k.seal("phone", "+86 138 0000 0000"), sealed);
+        assert_eq!(k.clone().open("phone", sealed).as_deref(), Some("+86 138 0000 0000"));
     }
 }
