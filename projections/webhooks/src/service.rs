@@ -7,10 +7,9 @@ use crate::registry::{self, Endpoint, Registry, NAME};
 use crate::worker::{self, DeliverySettings, Shared, Stopped};
 use crate::WebhookError;
 use async_nats::Client;
-use futures::StreamExt;
 use invitebus_events::command::{check_body, decode_fields};
 use invitebus_events::subject::Subjects;
-use invitebus_events::{ErrorCode, Id, ProtocolError, Reply, ADMIN_ROLE};
+use invitebus_events::{ErrorCode, Id, ProtocolError, ADMIN_ROLE};
 use invitebus_keys::MasterKey;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -83,8 +82,16 @@ impl WebhooksService {
         run.hold(lock);
         let s = shared.clone();
         run.spawn(move |applied, shutdown| supervise(s, applied, shutdown));
-        let auth = config.bus_auth.clone();
-        run.spawn(move |applied, shutdown| answer(client, queries, shared, auth, applied, shutdown));
+        let (auth, registry) = (config.bus_auth.clone(), shared.registry.clone());
+        // Answered like every projection's queries (min_position, damage reports, a task each).
+        let answer = move |conn: &rusqlite::Connection, body: &[u8]| {
+            check_body(body)?;
+            let q: WebhooksQuery = decode_fields(body)?;
+            list(conn, &shared.deliveries, &q)
+        };
+        run.spawn(move |applied, shutdown| {
+            invitebus_feed::answer_queries(client, queries, registry, auth, applied, shutdown, answer)
+        });
         info!(path = %config.path.display(), "webhooks ready");
         Ok(WebhooksService { run })
     }
@@ -160,68 +167,24 @@ async fn supervise(shared: Arc<Shared>, mut applied: watch::Receiver<u64>, mut s
     }
 }
 
-/// The `webhooks` query.
+/// The `webhooks` query (its `min_position` is read by `answer_queries`).
 #[derive(Debug, Deserialize)]
 struct WebhooksQuery {
     actor: Option<Id>,
     #[serde(default)]
     roles: Vec<String>,
     webhook_id: Option<Id>,
-    #[serde(default)]
-    min_position: Option<u64>,
-}
-
-/// Answers `invites.q.webhooks` until the role stops, each request on its own task.
-async fn answer(
-    client: Client,
-    mut sub: async_nats::Subscriber,
-    shared: Arc<Shared>,
-    auth: invitebus_auth::BusAuth,
-    applied: watch::Receiver<u64>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    loop {
-        let msg = tokio::select! {
-            m = sub.next() => match m { Some(m) => m, None => break },
-            _ = shutdown.changed() => break,
-        };
-        if invitebus_auth::bus::is_delivery(&msg) {
-            continue;
-        }
-        let Some(to) = msg.reply.clone() else { continue };
-        let (client, shared, mut applied) = (client.clone(), shared.clone(), applied.clone());
-        let bound = auth.bind_message(&msg);
-        tokio::spawn(async move {
-            let result = async {
-                let body = bound?;
-                check_body(&body)?;
-                let q: WebhooksQuery = decode_fields(&body)?;
-                invitebus_feed::wait_for(&mut applied, q.min_position).await?;
-                tokio::task::spawn_blocking(move || list(&shared, &q))
-                    .await
-                    .map_err(|e| ProtocolError::internal(e.to_string()))?
-            }
-            .await;
-            let _ = client.publish(to, Reply::from(result).to_bytes().into()).await;
-        });
-    }
 }
 
 /// The webhooks the actor may see (an admin: all; anyone else: those they registered), each
 /// with its delivery; never a secret.
-fn list(shared: &Shared, q: &WebhooksQuery) -> Result<Value, ProtocolError> {
+fn list(conn: &rusqlite::Connection, deliveries: &Deliveries, q: &WebhooksQuery) -> Result<Value, ProtocolError> {
     let actor = q
         .actor
         .as_ref()
         .ok_or_else(|| ProtocolError::with_field(ErrorCode::Unauthenticated, "actor", "no actor"))?;
     let admin = q.roles.iter().any(|r| r == ADMIN_ROLE);
-    let endpoints = {
-        let mut reader = shared.registry.lock().unwrap_or_else(|p| p.into_inner());
-        reader
-            .conn()
-            .and_then(registry::all)
-            .map_err(invitebus_feed::store::read_error)?
-    };
+    let endpoints = registry::all(conn).map_err(invitebus_feed::store::read_error)?;
     let mut items = Vec::new();
     for e in endpoints {
         if !(admin || e.registered_by == actor.as_str())
@@ -229,8 +192,7 @@ fn list(shared: &Shared, q: &WebhooksQuery) -> Result<Value, ProtocolError> {
         {
             continue;
         }
-        let delivery = shared
-            .deliveries
+        let delivery = deliveries
             .get(&e.webhook_id)
             .map_err(|e| ProtocolError::unavailable(format!("reading deliveries: {e}")))?
             .filter(|d| d.generation == e.generation);
