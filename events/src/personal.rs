@@ -47,29 +47,59 @@ pub struct Field<'a> {
     pub text: &'a mut String,
 }
 
+fn push<'a>(out: &mut Vec<Field<'a>>, name: &'static str, v: &'a mut Option<String>) {
+    if let Some(text) = v.as_mut() {
+        out.push(Field { name, text });
+    }
+}
+
+/// The profile's fields that hold a value, in one list for the command that carries a profile
+/// (`UpsertUser`) and the event that stores it (`UserUpserted`). Both destructure their struct
+/// whole to call it, so a field added to either does not compile until it is put here or
+/// named as not personal: none is ever stored in clear by mistake.
+#[allow(clippy::too_many_arguments)]
+fn profile<'a>(
+    out: &mut Vec<Field<'a>>,
+    name: &'a mut String,
+    phone: &'a mut Option<String>,
+    email: &'a mut Option<String>,
+    company_name: &'a mut Option<String>,
+    department: &'a mut Option<String>,
+    position: &'a mut Option<String>,
+    area: &'a mut Option<String>,
+) {
+    out.push(Field {
+        name: "name",
+        text: name,
+    });
+    push(out, "phone", phone);
+    push(out, "email", email);
+    push(out, "company_name", company_name);
+    push(out, "department", department);
+    push(out, "position", position);
+    push(out, "area", area);
+}
+
 impl Event {
     /// The event's personal fields that hold a value, and whose they are (the person whose key
     /// seals them). Empty for every other event.
     pub fn personal_fields(&mut self) -> (Option<&crate::Id>, Vec<Field<'_>>) {
-        fn push<'a>(out: &mut Vec<Field<'a>>, name: &'static str, v: &'a mut Option<String>) {
-            if let Some(text) = v.as_mut() {
-                out.push(Field { name, text });
-            }
-        }
         let mut out = Vec::new();
         match self {
             Event::UserUpserted(e) => {
-                out.push(Field {
-                    name: "name",
-                    text: &mut e.name,
-                });
-                push(&mut out, "phone", &mut e.phone);
-                push(&mut out, "email", &mut e.email);
-                push(&mut out, "company_name", &mut e.company_name);
-                push(&mut out, "department", &mut e.department);
-                push(&mut out, "position", &mut e.position);
-                push(&mut out, "area", &mut e.area);
-                (Some(&e.user_id), out)
+                let crate::event::UserUpserted {
+                    user_id,
+                    name,
+                    phone,
+                    email,
+                    company_name,
+                    department,
+                    position,
+                    area,
+                    at: _,
+                } = e;
+                profile(&mut out, name, phone, email, company_name, department, position, area);
+                (Some(&*user_id), out)
             }
             Event::InviteRejected(e) => {
                 push(&mut out, "reason", &mut e.reason);
@@ -89,6 +119,33 @@ impl Event {
         let mut copy = self.clone();
         let (_, fields) = copy.personal_fields();
         fields.iter().any(|f| sealed_by(f.text).is_none())
+    }
+}
+
+impl crate::Command {
+    /// The command's personal fields that hold a value, as its event will store them (sealed
+    /// by the command service's edge before it is decided). Empty for every other command.
+    pub fn personal_fields(&mut self) -> Vec<Field<'_>> {
+        let mut out = Vec::new();
+        match self {
+            crate::Command::UpsertUser(c) => {
+                let crate::command::UpsertUser {
+                    user_id: _,
+                    name,
+                    phone,
+                    email,
+                    company_name,
+                    department,
+                    position,
+                    area,
+                } = c;
+                profile(&mut out, name, phone, email, company_name, department, position, area);
+            }
+            crate::Command::RejectInvite(c) => push(&mut out, "reason", &mut c.reason),
+            crate::Command::TentativelyAcceptInvite(c) => push(&mut out, "comment", &mut c.comment),
+            _ => {}
+        }
+        out
     }
 }
 

@@ -17,40 +17,36 @@ async fn key(keys: &KeyRing, user: &Id) -> Result<DataKey, ProtocolError> {
     keys.ensure(user.as_str()).await.map_err(unavailable)
 }
 
-fn seal(key: &DataKey, field: &str, text: &mut String) {
-    *text = key.seal(field, text);
-}
-
-fn seal_opt(key: &DataKey, field: &str, text: &mut Option<String>) {
-    if let Some(t) = text.as_mut() {
-        seal(key, field, t);
+/// Whose data key seals `request`'s personal fields: None when it carries none, or when the
+/// decision refuses it anyway (no key is made for anyone else).
+pub fn owner(request: &CommandRequest) -> Option<&Id> {
+    let actor = &request.meta.actor;
+    match &request.command {
+        Command::UpsertUser(c) if c.user_id == *actor || request.meta.is_admin() || request.meta.is_system() => {
+            Some(&c.user_id)
+        }
+        Command::RejectInvite(c) if c.reason.is_some() => Some(actor),
+        Command::TentativelyAcceptInvite(c) if c.comment.is_some() => Some(actor),
+        _ => None,
     }
 }
 
-/// Seals `request`'s personal fields. Returns the user whose key must go once the command is
-/// committed (a `ForgetUser` from someone allowed to send it).
+/// Seals every personal field of `command` with `key` (the list is the events crate's).
+pub fn seal(command: &mut Command, key: &DataKey) {
+    for f in command.personal_fields() {
+        *f.text = key.seal(f.name, f.text);
+    }
+}
+
+/// Seals `request`'s personal fields, and hashes an export's phone filters. Returns the user
+/// whose key must go once the command is committed (a `ForgetUser` from someone allowed to
+/// send it).
 pub async fn at_edge(request: &mut CommandRequest, keys: &KeyRing) -> Result<Option<Id>, ProtocolError> {
-    let actor = request.meta.actor.clone();
+    if let Some(user) = owner(request).cloned() {
+        seal(&mut request.command, &key(keys, &user).await?);
+    }
+    let actor = request.meta.actor.as_str();
     match &mut request.command {
-        // Only for a caller the decision lets through: no key is made for anyone else.
-        Command::UpsertUser(c) if c.user_id == actor || request.meta.is_admin() || request.meta.is_system() => {
-            let k = key(keys, &c.user_id).await?;
-            seal(&k, "name", &mut c.name);
-            seal_opt(&k, "phone", &mut c.phone);
-            seal_opt(&k, "email", &mut c.email);
-            seal_opt(&k, "company_name", &mut c.company_name);
-            seal_opt(&k, "department", &mut c.department);
-            seal_opt(&k, "position", &mut c.position);
-            seal_opt(&k, "area", &mut c.area);
-        }
-        Command::RejectInvite(c) if c.reason.is_some() => {
-            let k = key(keys, &actor).await?;
-            seal_opt(&k, "reason", &mut c.reason);
-        }
-        Command::TentativelyAcceptInvite(c) if c.comment.is_some() => {
-            let k = key(keys, &actor).await?;
-            seal_opt(&k, "comment", &mut c.comment);
-        }
         // An export's phone filters stay in its event: the keyed hash goes there, not the phone.
         Command::RequestExport(c) => {
             for phone in [&mut c.filters.invitee_phone, &mut c.filters.inviter_phone] {
@@ -59,7 +55,7 @@ pub async fn at_edge(request: &mut CommandRequest, keys: &KeyRing) -> Result<Opt
                 }
             }
         }
-        Command::ForgetUser(c) if may_forget(actor.as_str(), request.meta.is_admin(), c.user_id.as_str()) => {
+        Command::ForgetUser(c) if may_forget(actor, request.meta.is_admin(), c.user_id.as_str()) => {
             return Ok(Some(c.user_id.clone()));
         }
         _ => {}
