@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::watch;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 #[derive(Debug, Clone)]
 pub struct SchedulerConfig {
@@ -163,27 +163,61 @@ impl Firing {
                 self.client
                     .request_with_headers(self.subjects.command(command), headers, body.to_string().into());
             let reply = match tokio::time::timeout(Duration::from_secs(5), request).await {
-                Ok(Ok(msg)) => serde_json::from_slice::<Reply>(&msg.payload).ok(),
-                _ => None,
+                Ok(Ok(msg)) => serde_json::from_slice::<Reply>(&msg.payload)
+                    .map_err(|e| format!("the reply is not a protocol reply: {e}")),
+                Ok(Err(e)) => Err(format!("the request failed: {e}")),
+                Err(_) => Err("no reply in 5 s".to_string()),
             };
-            match reply {
-                Some(r) if r.ok => {
+            let refused = match reply {
+                Ok(r) if r.ok => {
                     debug!(invite_id = %timer.invite_id, kind = %timer.kind, position = ?r.position(), "timer fired");
                     self.mark_fired(&timer)?;
+                    continue;
                 }
+                Ok(r) => r.error.map(|e| (e.code, e.message)),
+                Err(why) => {
+                    warn!(invite_id = %timer.invite_id, kind = %timer.kind, %why, "a due timer could not be fired; retrying on the next tick");
+                    metrics::counter!("invitebus_scheduler_fire_failures_total", "reason" => "no_reply").increment(1);
+                    return Ok(());
+                }
+            };
+            match refused {
                 // Nothing left to do for it (cancelled, expired, everyone answered, gone).
-                Some(r)
-                    if r.error
-                        .as_ref()
-                        .is_some_and(|e| e.code != ErrorCode::Unavailable && e.code != ErrorCode::Internal) =>
-                {
-                    debug!(invite_id = %timer.invite_id, kind = %timer.kind, error = ?r.error, "timer no longer applies");
+                Some((code, message)) if !retried(code) => {
+                    debug!(invite_id = %timer.invite_id, kind = %timer.kind, ?code, %message, "timer no longer applies");
                     self.mark_fired(&timer)?;
                 }
-                // Unavailable, or no answer: try again on the next tick.
-                _ => return Ok(()),
+                // Try again on the next tick: the service is down, or refuses invitebus's own
+                // token (a secret that differs between roles): said loudly, never dropped.
+                refused => {
+                    let code = refused.as_ref().map_or(ErrorCode::Internal, |r| r.0);
+                    let message = refused.map(|r| r.1).unwrap_or_default();
+                    let reason = serde_json::to_value(code)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string));
+                    match code {
+                        ErrorCode::Unauthenticated | ErrorCode::Forbidden => {
+                            error!(invite_id = %timer.invite_id, kind = %timer.kind, ?code, %message, "the command service refuses the scheduler's token; due timers wait (check INVITEBUS_SERVICE_SECRET)")
+                        }
+                        _ => {
+                            warn!(invite_id = %timer.invite_id, kind = %timer.kind, ?code, %message, "a due timer could not be fired; retrying on the next tick")
+                        }
+                    }
+                    metrics::counter!("invitebus_scheduler_fire_failures_total", "reason" => reason.unwrap_or_default()).increment(1);
+                    return Ok(());
+                }
             }
         }
         Ok(())
     }
+}
+
+/// Refusals that say "not now" rather than "no longer": the timer stays due. Before 2026-12-07
+/// an authentication refusal marked it fired, so a token problem silently dropped every expiry
+/// and reminder.
+fn retried(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::Unavailable | ErrorCode::Internal | ErrorCode::Unauthenticated | ErrorCode::Forbidden
+    )
 }

@@ -1,7 +1,8 @@
 //! Timers over a real NATS: a reminder due while the scheduler is stopped fires once after it
 //! starts (inbox and SMS hand-off), none fires for a cancelled invite, expiry is sent by `system`,
 //! and an update moves the expiry; a pause `until` a time is resumed by `system` at that time,
-//! once, and a pause that replaced it is not lifted by its timer.
+//! once, and a pause that replaced it is not lifted by its timer; a service token the command
+//! service refuses leaves timers due.
 
 use chrono::{Duration as Span, Utc};
 use futures::StreamExt;
@@ -294,4 +295,84 @@ async fn a_pause_until_a_time_is_resumed_once_and_a_replaced_pause_stays() {
         Some(invitebus_events::ErrorCode::InvitesPaused)
     );
     scheduler.shutdown().await;
+}
+
+/// A scheduler whose service token the command service refuses (its secret differs from the
+/// other roles') keeps its timers due, and one with the right secret fires them afterwards: a
+/// refusal is never taken for "no longer applies" (before 2026-12-07 it marked them fired).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_service_token_leaves_the_timer_due() {
+    use invitebus_auth::{mint, BusAuth, Verifier};
+    let users = std::sync::Arc::new(Verifier::hs256("users-secret"));
+    let auth = |service: &str| BusAuth::Token {
+        users: users.clone(),
+        service: service.to_string(),
+    };
+    let bus = Bus::start_with(|c| c.bus_auth = auth("service-secret")).await;
+    let send = |subject: String, actor: &str, roles: &[&str], body: Value| {
+        let roles: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
+        let mut headers = async_nats::HeaderMap::new();
+        let token = format!("Bearer {}", mint("users-secret", actor, &roles, 600));
+        headers.insert(invitebus_auth::bus::AUTHORIZATION, token.as_str());
+        let client = bus.client.clone();
+        async move {
+            let msg = client
+                .request_with_headers(subject, headers, body.to_string().into())
+                .await
+                .unwrap();
+            serde_json::from_slice::<Reply>(&msg.payload).unwrap()
+        }
+    };
+    let subjects = Subjects::default();
+    for (name, body) in [
+        ("UpsertUser", json!({"user_id":"boss","name":"Boss"})),
+        (
+            "RegisterResource",
+            json!({"resource_id":"m1","kind":"meeting","name":"Weekly"}),
+        ),
+        (
+            "CreateInvite",
+            json!({"resource_id":"m1","invitee":"ann","invite_id":"t1","expires_in":1}),
+        ),
+    ] {
+        let r = send(subjects.command(name), "boss", &[], body).await;
+        assert!(r.ok, "{name}: {r:?}");
+    }
+    let expired = || async {
+        let r = send(
+            subjects.query("history"),
+            "root",
+            &["admin"],
+            json!({"stream_id":"invite-t1"}),
+        )
+        .await;
+        r.into_result().unwrap()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["type"] == "InviteExpired")
+    };
+    let scheduler = |service: &str| {
+        let mut config = SchedulerConfig::new(bus.path("scheduler.db"));
+        config.tick = Duration::from_millis(50);
+        config.bus_auth = auth(service);
+        SchedulerService::start(bus.client.clone(), config)
+    };
+
+    let wrong = scheduler("not-the-service-secret").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(!expired().await, "a refused token expired nothing");
+    wrong.shutdown().await;
+
+    let right = scheduler("service-secret").await.unwrap();
+    let mut fired = false;
+    for _ in 0..100 {
+        if expired().await {
+            fired = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(fired, "the timer stayed due and fired with the right token");
+    right.shutdown().await;
 }

@@ -92,6 +92,7 @@ pub fn event_headers() -> Value {
         "Invitebus-Reply": {"type": "string", "description": "on a command's last event: the command's reply"},
         (COMMAND_SPAN_HEADER): {"type": "string", "pattern": "^[0-9]+-[0-9]+$", "description": "on every event of a command of several: its first and last positions"},
         "Invitebus-Command-Rest": {"type": "string", "description": "on the first of those: the rest's envelopes and the reply"},
+        "Invitebus-Command-Rest-Parts": {"type": "string", "pattern": "^[0-9]+$", "description": "instead, for a rest over 256 KiB: how many parts INVITES_RESTS holds on <prefix>.rest.<this event's hash>.<part> (invitebus's own, for a takeover)"},
         "traceparent": {"type": "string"}}})
 }
 

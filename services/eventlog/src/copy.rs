@@ -391,7 +391,9 @@ pub async fn complete_tip(js: &jetstream::Context, subjects: &Subjects, log: &mu
     };
     let rest = match crate::stored::rest_of(js, subjects, &head).await {
         Ok(rest) => rest,
-        Err(why) => return partial(why),
+        Err(crate::stored::RestError::Gone(why)) => return partial(why),
+        // Not an answer: the takeover tries again (never deciding on half a command).
+        Err(crate::stored::RestError::Nats(why)) => return Err(nats(why.into())),
     };
     let rest: crate::stored::Rest = match serde_json::from_str(&rest) {
         Ok(rest) => rest,

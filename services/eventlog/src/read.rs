@@ -88,8 +88,8 @@ impl LogReader {
 
     /// The position of the first event of the command that `position` is part of, when it began
     /// at most `within` events before (one read): the relay stamps a command it resumes in the
-    /// middle with its whole span. None past that: such a command carries no rest anyway
-    /// ([`crate::stored::REST_MAX`]).
+    /// middle with its whole span. None past that (the relay looks 4,096 events back, more
+    /// than the largest command).
     pub fn command_start(&self, position: u64, within: u64) -> Result<Option<u64>, LogError> {
         query::command_start(&self.conn, position, within)
     }

@@ -15,6 +15,7 @@
 use crate::query::Published;
 use async_nats::jetstream::{
     self,
+    context::GetStreamErrorKind,
     message::StreamMessage,
     stream::{self, RawMessageError},
 };
@@ -93,42 +94,74 @@ pub fn stamps(rows: &[Published], resumed_from: Option<u64>) -> Vec<Option<Stamp
     out
 }
 
+/// Why a command's rest cannot be had.
+#[derive(Debug, thiserror::Error)]
+pub enum RestError {
+    /// It is not there or cannot be used (none carried, its parts gone, altered): the command
+    /// stays partial.
+    #[error("{0}")]
+    Gone(String),
+    /// JetStream did not answer: a takeover must try again rather than decide on half a command.
+    #[error("{0}")]
+    Nats(String),
+}
+
+/// More parts than this is a corrupt header, not a rest (the largest command, 500 invitees,
+/// makes about 4).
+const PARTS_MAX: usize = 64;
+
 /// The rest a command's first event carries, as JSON text: from its header, or joined from its
 /// parts in `INVITES_RESTS` (each part the first message on its subject: the writer stored it
-/// before the event). Err says why it cannot be had.
-pub async fn rest_of(js: &jetstream::Context, subjects: &Subjects, first: &StreamMessage) -> Result<String, String> {
+/// before the event).
+pub async fn rest_of(js: &jetstream::Context, subjects: &Subjects, first: &StreamMessage) -> Result<String, RestError> {
     if let Some(rest) = first.headers.get(REST_HEADER) {
         return Ok(rest.as_str().to_string());
     }
+    let gone = |why: String| RestError::Gone(why);
     let Some(parts) = first.headers.get(REST_PARTS_HEADER) else {
-        return Err(format!(
+        return Err(gone(format!(
             "its first event carries neither {REST_HEADER} nor {REST_PARTS_HEADER}"
-        ));
+        )));
     };
-    let parts: usize = parts
-        .as_str()
-        .parse()
-        .map_err(|e| format!("{REST_PARTS_HEADER}: {e}"))?;
+    let parts: usize = match parts.as_str().parse() {
+        Ok(n) if (1..=PARTS_MAX).contains(&n) => n,
+        _ => {
+            return Err(gone(format!(
+                "{REST_PARTS_HEADER}: {:?} is not 1 to {PARTS_MAX}",
+                parts.as_str()
+            )))
+        }
+    };
     let hash = hash_of(&first.payload);
-    let stream = js
-        .get_stream(RESTS_STREAM)
-        .await
-        .map_err(|e| format!("{RESTS_STREAM}: {e}"))?;
-    let mut rest = Vec::with_capacity(parts * REST_MAX);
+    let stream = match js.get_stream(RESTS_STREAM).await {
+        Ok(stream) => stream,
+        Err(e) => {
+            return Err(match e.kind() {
+                GetStreamErrorKind::JetStream(j) if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND => {
+                    gone(format!("no {RESTS_STREAM} stream"))
+                }
+                _ => RestError::Nats(format!("{RESTS_STREAM}: {e}")),
+            })
+        }
+    };
+    let mut rest = Vec::new();
     for part in 0..parts {
         let subject = subjects
             .rest(&hash, part)
-            .ok_or_else(|| format!("its first event's hash {hash:?} is not a hash"))?;
+            .ok_or_else(|| gone(format!("its first event's hash {hash:?} is not a hash")))?;
         let message = stream
             .raw_message_builder()
             .sequence(1)
             .next_by_subject(subject.clone())
             .send()
             .await
-            .map_err(|e| format!("{subject}: {e}"))?;
+            .map_err(|e| match e.kind() {
+                stream::RawMessageErrorKind::NoMessageFound => gone(format!("{subject}: no message (aged out?)")),
+                _ => RestError::Nats(format!("{subject}: {e}")),
+            })?;
         rest.extend_from_slice(&message.payload);
     }
-    String::from_utf8(rest).map_err(|e| format!("its rest's parts: {e}"))
+    String::from_utf8(rest).map_err(|e| gone(format!("its rest's parts: {e}")))
 }
 
 /// The span a message carries: `(first, last)`.

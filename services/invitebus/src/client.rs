@@ -139,7 +139,12 @@ pub async fn tail(args: TailArgs) -> anyhow::Result<()> {
                 .get_stream(EVENTS_STREAM)
                 .await
                 .with_context(missing)?;
-            stream.info().await.map(|i| i.state.last_sequence).unwrap_or(0)
+            stream
+                .info()
+                .await
+                .context("reading INVITES_EVENTS' last sequence")?
+                .state
+                .last_sequence
         }
         false => u64::MAX,
     };
@@ -160,12 +165,18 @@ pub async fn tail(args: TailArgs) -> anyhow::Result<()> {
     if args.from > last {
         return Ok(());
     }
+    let filtered = args.event_type.is_some() || args.stream.is_some();
+    let mut printed = args.from - 1;
     loop {
         let next = match args.no_follow {
-            // A filter's last match may come before the stream's last message.
-            true => match tokio::time::timeout(Duration::from_millis(500), events.next()).await {
+            true => match tokio::time::timeout(Duration::from_millis(if filtered { 500 } else { 5000 }), events.next())
+                .await
+            {
                 Ok(next) => next,
-                Err(_) => break,
+                // A filter's last match may come before the stream's last message; without
+                // one, stopping short of it is a failure, not the end of the history.
+                Err(_) if filtered => break,
+                Err(_) => bail!("INVITES_EVENTS stopped answering after position {printed} of {last}"),
             },
             false => events.next().await,
         };
@@ -179,6 +190,7 @@ pub async fn tail(args: TailArgs) -> anyhow::Result<()> {
                 reveal(&mut env, k).await?;
             }
         }
+        printed = env.position;
         if !crate::out::line(&serde_json::to_string(&env)?) || env.position >= last {
             break;
         }

@@ -53,6 +53,9 @@ pub const ACK_TIMEOUT: Duration = Duration::from_secs(5);
 /// Back-off between two sessions of a relay that failed, doubling up to [`RESTART_MAX`].
 const RESTART_MIN: Duration = Duration::from_millis(200);
 const RESTART_MAX: Duration = Duration::from_secs(30);
+/// Attempts (each a session, with the relay's back-off) to store one command's rest before its
+/// first event goes out without it.
+const REST_TRIES: u32 = 5;
 /// How long `INVITES_RESTS` keeps a rest.
 pub const RESTS_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
 /// How far back a relay resuming inside a command looks for where it began (more than the
@@ -306,6 +309,13 @@ impl Relay {
     ) -> Result<Sending, RelayError> {
         let client = self.jetstream.client();
         while flight.room() > 0 {
+            // A holder paused past its lease must not go on publishing when it resumes, not
+            // even the rest of a command: the writer that took over completes a command the
+            // stream holds part of from its first event's rest, with these very events.
+            // Checked before anything is read, and again right before each publish.
+            if self.tenure_over() {
+                return Ok(Sending::Paused);
+            }
             if out.pending.is_empty() {
                 let rows = out.next_rows(reader, flight.sent)?;
                 if rows.is_empty() {
@@ -318,20 +328,31 @@ impl Relay {
                 let stamps = crate::stored::stamps(&rows, resumed_from);
                 out.pending.extend(rows.into_iter().zip(stamps));
             }
-            // A holder paused past its lease must not go on publishing when it resumes, not
-            // even the rest of a command: the writer that took over completes a command the
-            // stream holds part of from its first event's rest, with these very events.
-            if self.tenure_over() {
-                return Ok(Sending::Paused);
-            }
-            let Some((env, stamp)) = out.pending.pop_front() else {
+            let Some((env, mut stamp)) = out.pending.pop_front() else {
                 break;
             };
             let position = env.position;
             let parts = match stamp.as_ref().and_then(|s| s.rest.as_deref()) {
-                Some(rest) if rest.len() > REST_MAX => Some(self.store_rest(&env.hash, rest).await?),
+                Some(rest) if rest.len() > REST_MAX => match self.store_rest(&env.hash, rest).await {
+                    Ok(parts) => Some(parts),
+                    Err(e) if out.rest_failed(position) < REST_TRIES => return Err(e),
+                    // Never a relay stuck on one command (a stream it may not write, a limit):
+                    // it goes out as before rests were stored, said loudly.
+                    Err(e) => {
+                        tracing::error!(position, error = %e, "the rest of a large command could not be stored in INVITES_RESTS: its first event goes out without it, and a writer change before the command is whole would leave it partial");
+                        metrics::counter!("invitebus_relay_rests_unstored_total").increment(1);
+                        if let Some(s) = stamp.as_mut() {
+                            s.rest = None;
+                        }
+                        None
+                    }
+                },
                 _ => None,
             };
+            // Storing a rest can take seconds: the lease is checked again before the event.
+            if parts.is_some() && self.tenure_over() {
+                return Ok(Sending::Paused);
+            }
             let (subject, headers, payload) = self.message(env, stamp, parts);
             let reply_to = flight.reply_to(inbox, position);
             // Under a lease each message is flushed to the socket before the next is handed

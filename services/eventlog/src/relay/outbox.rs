@@ -15,9 +15,22 @@ use std::collections::VecDeque;
 pub(super) struct Outbox {
     pub(super) queue: VecDeque<Published>,
     pub(super) pending: VecDeque<(Published, Option<Stamp>)>,
+    /// The command (by its first position) whose rest could not be stored, and how many times
+    /// in a row; kept across sessions ([`Outbox::clear`] leaves it).
+    rest_failures: (u64, u32),
 }
 
 impl Outbox {
+    /// Counts one more failure to store the rest of the command that begins at `position`;
+    /// returns how many in a row.
+    pub(super) fn rest_failed(&mut self, position: u64) -> u32 {
+        if self.rest_failures.0 != position {
+            self.rest_failures = (position, 0);
+        }
+        self.rest_failures.1 += 1;
+        self.rest_failures.1
+    }
+
     pub(super) fn clear(&mut self) {
         self.queue.clear();
         self.pending.clear();
