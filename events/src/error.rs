@@ -57,6 +57,16 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// For invitebus's own workers (timers, exports): a refusal that means "not now" (the
+    /// service is down or failed, or refuses the worker's service token, a configuration to
+    /// fix), so the work stays to do; any other means it no longer applies.
+    pub fn leaves_work_due(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::Unavailable | ErrorCode::Internal | ErrorCode::Unauthenticated | ErrorCode::Forbidden
+        )
+    }
+
     pub const ALL: [ErrorCode; 23] = [
         ErrorCode::InvalidCommand,
         ErrorCode::MissingField,

@@ -182,11 +182,8 @@ impl Exporter {
             "StartExport",
             json!({"actor": SYSTEM_ACTOR, "export_id": id, "count": count, "command_id": system_command_id(&self.service_key, &["start", id.as_str()])}),
         )?;
-        if let Some(e) = started
-            .error
-            .filter(|e| e.code == invitebus_events::ErrorCode::Unavailable)
-        {
-            return Err(ExporterError::Nats(e.message.into()));
+        if let Some(e) = started.error {
+            refused("StartExport", id.as_str(), e)?;
         }
         self.progress(r, "start", 1, json!({"count": count}))?;
         let dir = tempfile::tempdir()?;
@@ -230,12 +227,13 @@ impl Exporter {
         }
     }
 
-    /// Sends the outcome; only `unavailable` (or no answer) makes the job run again.
+    /// Sends the outcome; a refusal that leaves the work due (or no answer) makes the job run
+    /// again.
     fn record(&self, name: &str, body: Value) -> Result<(), ExporterError> {
-        let reply = self.command(name, body)?;
+        let reply = self.command(name, body.clone())?;
         match reply.error {
-            Some(e) if e.code == invitebus_events::ErrorCode::Unavailable => Err(ExporterError::Nats(e.message.into())),
-            _ => Ok(()),
+            Some(e) => refused(name, body["export_id"].as_str().unwrap_or_default(), e),
+            None => Ok(()),
         }
     }
 
@@ -343,4 +341,24 @@ impl Exporter {
         self.views.apply_decoded(&events[from..])?;
         Ok(forgot)
     }
+}
+
+/// What a refusal of one of the exporter's commands means: `Err` (the job runs again) when it
+/// leaves the work due, said at error level when the service refuses the exporter's token
+/// (before 2026-12-07 only `unavailable` was retried, so such a refusal left the export in
+/// progress for ever); any other is logged and the job goes on.
+fn refused(command: &str, export_id: &str, e: invitebus_events::ProtocolError) -> Result<(), ExporterError> {
+    use invitebus_events::ErrorCode::{Forbidden, Unauthenticated};
+    metrics::counter!("invitebus_export_command_refusals_total", "command" => command.to_string()).increment(1);
+    match e.code {
+        Unauthenticated | Forbidden => {
+            tracing::error!(export_id, command, code = ?e.code, message = %e.message, "the command service refuses the exporter's token; the export waits (check INVITEBUS_SERVICE_SECRET)")
+        }
+        code if code.leaves_work_due() => {}
+        code => {
+            warn!(export_id, command, ?code, message = %e.message, "an export command was refused");
+            return Ok(());
+        }
+    }
+    Err(ExporterError::Nats(e.message.into()))
 }

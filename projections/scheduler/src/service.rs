@@ -183,12 +183,13 @@ impl Firing {
             };
             match refused {
                 // Nothing left to do for it (cancelled, expired, everyone answered, gone).
-                Some((code, message)) if !retried(code) => {
+                Some((code, message)) if !code.leaves_work_due() => {
                     debug!(invite_id = %timer.invite_id, kind = %timer.kind, ?code, %message, "timer no longer applies");
                     self.mark_fired(&timer)?;
                 }
                 // Try again on the next tick: the service is down, or refuses invitebus's own
-                // token (a secret that differs between roles): said loudly, never dropped.
+                // token (a secret that differs between roles): said loudly, never dropped
+                // (before 2026-12-07 a token refusal marked the timer fired).
                 refused => {
                     let code = refused.as_ref().map_or(ErrorCode::Internal, |r| r.0);
                     let message = refused.map(|r| r.1).unwrap_or_default();
@@ -210,14 +211,4 @@ impl Firing {
         }
         Ok(())
     }
-}
-
-/// Refusals that say "not now" rather than "no longer": the timer stays due. Before 2026-12-07
-/// an authentication refusal marked it fired, so a token problem silently dropped every expiry
-/// and reminder.
-fn retried(code: ErrorCode) -> bool {
-    matches!(
-        code,
-        ErrorCode::Unavailable | ErrorCode::Internal | ErrorCode::Unauthenticated | ErrorCode::Forbidden
-    )
 }
