@@ -26,6 +26,16 @@ pub use bulk::LocalLog;
 pub use file::{Decoded, ProjectionFile};
 pub use follow::{follow, FeedError};
 pub use queries::{answer_queries, wait_for};
+
+/// Waits until `applied` moves or `wait` passes, whichever comes first. When the feed has
+/// stopped (its sender gone), `changed` would answer at once for ever, turning a caller's loop
+/// into a busy one: it then just waits.
+pub async fn moved_or(applied: &mut tokio::sync::watch::Receiver<u64>, wait: std::time::Duration) {
+    tokio::select! {
+        moved = applied.changed() => if moved.is_err() { tokio::time::sleep(wait).await },
+        _ = tokio::time::sleep(wait) => {}
+    }
+}
 pub use watchdog::{FeedSettings, FeedState, Watch};
 
 use async_nats::jetstream;
@@ -209,7 +219,7 @@ impl Running {
         let watch = Watch::new(projection.position());
         let (js, subjects_) = (jetstream::new(client.clone()), subjects.clone());
         let follow_shutdown = shutdown_rx.clone();
-        let (settings_, watch_) = (settings.clone(), watch.clone());
+        let (settings_, watch_, stopped) = (settings.clone(), watch.clone(), watch.clone());
         let follow = tokio::spawn(async move {
             if let Err(e) = follow(
                 js,
@@ -222,7 +232,11 @@ impl Running {
             )
             .await
             {
-                warn!(projection = name, error = %e, "the projection stopped");
+                // Nothing restarts it here (the projection went with it): said loudly, counted,
+                // and `stopped` in its status, which fails health, until the role restarts.
+                tracing::error!(projection = name, error = %e, "the projection stopped");
+                metrics::counter!("invitebus_projection_exits_total", "projection" => name).increment(1);
+                stopped.stopped();
             }
         });
         let dog = watchdog::watchdog(

@@ -60,6 +60,9 @@ pub enum FeedState {
     CatchingUp,
     /// Behind and not moving for `stall_after`.
     Stalled,
+    /// Its feed ended with an error (a panic in its apply, a file it cannot open): nothing
+    /// moves it again until the role restarts. Health fails on it.
+    Stopped,
 }
 
 #[derive(Debug)]
@@ -126,6 +129,11 @@ impl Watch {
         }
     }
 
+    /// The feed ended with an error: `stopped` from now on.
+    pub fn stopped(&self) {
+        self.lock().state = FeedState::Stopped;
+    }
+
     /// The stream's last sequence, as the watchdog last saw it.
     pub fn head(&self) -> u64 {
         self.lock().head
@@ -144,6 +152,9 @@ impl Watch {
     fn observe(&self, position: u64, head: u64, stall_after: Duration) -> bool {
         let mut s = self.lock();
         s.head = head.max(position);
+        if s.state == FeedState::Stopped {
+            return false;
+        }
         if s.loading.is_some() {
             // A bulk load moves the clock itself (see `loading`): one that does not move for the
             // bound says `stalled` (a consumer restart would not help it; its errors are logged).
@@ -256,8 +267,7 @@ pub fn report_position(
             }
             let _ = client.publish(subject.clone(), body.to_string().into()).await;
             tokio::select! {
-                _ = applied.changed() => tokio::time::sleep(Duration::from_millis(200)).await,
-                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                _ = crate::moved_or(&mut applied, Duration::from_millis(500)) => tokio::time::sleep(Duration::from_millis(200)).await,
                 _ = shutdown.changed() => return,
             }
         }
@@ -267,6 +277,18 @@ pub fn report_position(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stopped_feed_stays_stopped() {
+        let w = Watch::new(10);
+        w.stopped();
+        assert!(!w.observe(10, 10, Duration::from_millis(1)));
+        assert!(
+            !w.observe(10, 50, Duration::ZERO),
+            "no restart is asked of a feed that is gone"
+        );
+        assert_eq!(w.report("v", 10)["state"], "stopped");
+    }
 
     #[test]
     fn behind_and_still_is_a_stall_counted_once_per_bound() {

@@ -38,8 +38,7 @@ impl Eraser {
                 Err(e) => warn!(error = %e, "erasing forgotten notifications failed; retrying"),
             }
             tokio::select! {
-                _ = applied.changed() => {}
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = invitebus_feed::moved_or(&mut applied, Duration::from_secs(1)) => {}
                 _ = shutdown.changed() => return,
             }
         }

@@ -167,8 +167,7 @@ impl Sender {
                 Err(e) => warn!(error = %e, "sending notifications failed; retrying"),
             }
             tokio::select! {
-                _ = applied.changed() => {}
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = invitebus_feed::moved_or(&mut applied, Duration::from_secs(1)) => {}
                 _ = shutdown.changed() => return,
             }
         }

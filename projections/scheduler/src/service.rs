@@ -101,8 +101,7 @@ impl Firing {
                 warn!(error = %e, "firing timers failed; retrying");
             }
             tokio::select! {
-                _ = applied.changed() => {}
-                _ = tokio::time::sleep(tick) => {}
+                _ = invitebus_feed::moved_or(&mut applied, tick) => {}
                 _ = shutdown.changed() => return,
             }
         }

@@ -157,8 +157,7 @@ async fn supervise(shared: Arc<Shared>, mut applied: watch::Receiver<u64>, mut s
             }
         }
         tokio::select! {
-            _ = applied.changed() => {}
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = invitebus_feed::moved_or(&mut applied, Duration::from_secs(1)) => {}
             _ = shutdown.changed() => break,
         }
     }

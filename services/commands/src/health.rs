@@ -67,7 +67,7 @@ impl Health {
         if report["position"].as_u64().is_none() {
             return;
         }
-        let stalled = report["state"] == "stalled";
+        let stalled = report["state"] == "stalled" || report["state"] == "stopped";
         let bad_since = match (stalled, self.heard.get(&name)) {
             (false, _) => None,
             (true, Some(Heard { bad_since: Some(s), .. })) => Some(*s),
@@ -226,5 +226,19 @@ mod tests {
         assert_eq!(r.data.unwrap()["projections"]["views"], 5, "data is kept");
         h.report(json!({"name":"views","position":9,"state":"following","last_progress_at":"y"}));
         assert!(h.answer(9, 9, &settings).ok, "recovered");
+    }
+
+    #[test]
+    fn a_stopped_projection_is_unhealthy_even_at_the_head() {
+        let settings = HealthSettings {
+            unhealthy_after: Duration::from_millis(20),
+        };
+        let mut h = Health::default();
+        h.report(json!({"name":"views","position":9,"state":"stopped","last_progress_at":"x"}));
+        std::thread::sleep(Duration::from_millis(30));
+        h.report(json!({"name":"views","position":9,"state":"stopped","last_progress_at":"x"}));
+        let r = h.answer(9, 9, &settings);
+        assert!(!r.ok);
+        assert!(r.error.unwrap().message.contains("views is stopped"));
     }
 }
