@@ -95,8 +95,28 @@ pub async fn forget_after(keys: &KeyRing, user: &Id, reply: Reply) -> Reply {
 
 /// At a writer's start: the keys of `users`, those the log says are forgotten, are destroyed
 /// (a crash between a forget's commit and its erasure left one; the others are gone already).
+/// Tried until done, a minute apart after the first five tries, each round said at error level
+/// and the users still waiting shown in `invitebus_forgets_pending` (before 2026-12-07 it gave
+/// up after five tries, quietly, until the next start).
 pub async fn finish_forgets(keys: &KeyRing, users: Vec<String>) {
-    for user in users {
-        erase(keys, &user).await;
+    let mut pending = users;
+    loop {
+        metrics::gauge!("invitebus_forgets_pending").set(pending.len() as f64);
+        let mut left = Vec::new();
+        for user in pending {
+            if !erase(keys, &user).await {
+                left.push(user);
+            }
+        }
+        if left.is_empty() {
+            metrics::gauge!("invitebus_forgets_pending").set(0.0);
+            return;
+        }
+        tracing::error!(
+            users = left.len(),
+            "forgotten users' data keys could not be destroyed; trying again in a minute"
+        );
+        pending = left;
+        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
     }
 }
