@@ -85,12 +85,12 @@ impl Health {
 
     /// The answer to `invites.health`.
     pub fn answer(&mut self, head: u64, relayed: u64, settings: &HealthSettings) -> Reply {
-        self.answer_with(head, relayed, None, settings)
+        self.answer_with(head, relayed, Writer::Running, settings)
     }
 
-    /// [`answer`](Self::answer) for a writer that may have been deposed (`deposed`: the
-    /// position up to which its log is published): then the relay is `fenced` and health fails.
-    pub fn answer_with(&mut self, head: u64, relayed: u64, deposed: Option<u64>, settings: &HealthSettings) -> Reply {
+    /// [`answer`](Self::answer) for a writer that may have been deposed (the relay is then
+    /// `fenced`) or have stopped: either fails health.
+    pub fn answer_with(&mut self, head: u64, relayed: u64, writer: Writer, settings: &HealthSettings) -> Reply {
         let now = Instant::now();
         if relayed > self.relay.0 || relayed >= head {
             self.relay = (relayed, now, chrono::Utc::now());
@@ -135,11 +135,18 @@ impl Health {
         if relay_still {
             bad.push(format!("the relay is {} events behind and not moving", head - relayed));
         }
-        if let Some(kept) = deposed {
-            status["relay"]["state"] = json!("fenced");
-            bad.push(format!(
-                "this writer was deposed: another writer owns INVITES_EVENTS after position {kept}"
-            ));
+        match writer {
+            Writer::Running => {}
+            Writer::Deposed { kept } => {
+                status["relay"]["state"] = json!("fenced");
+                bad.push(format!(
+                    "this writer was deposed: another writer owns INVITES_EVENTS after position {kept}"
+                ));
+            }
+            Writer::Stopped => {
+                status.insert("writer".into(), json!({"state": "stopped"}));
+                bad.push("the writer has stopped: no command is taken (see the log)".to_string());
+            }
         }
         let rebuilds: Map<String, Value> = self
             .heard
@@ -172,6 +179,18 @@ impl Health {
     }
 }
 
+/// The writer, as health sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writer {
+    Running,
+    /// Another writer owns the stream after `kept` (the relay was fenced).
+    Deposed {
+        kept: u64,
+    },
+    /// Its thread ended while the service runs (a panic, an error it could not go past).
+    Stopped,
+}
+
 /// Answers `invites.health` until shutdown, from the reports on `status`.
 pub async fn health_loop(
     client: Client,
@@ -182,12 +201,22 @@ pub async fn health_loop(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut health = Health::default();
+    let mut status_open = true;
     loop {
         let msg = tokio::select! {
             m = sub.next() => match m { Some(m) => m, None => break },
-            s = status.next() => {
-                if let Some(report) = s.and_then(|s| serde_json::from_slice::<Value>(&s.payload).ok()) {
-                    health.report(report);
+            s = status.next(), if status_open => {
+                match s {
+                    Some(s) => {
+                        if let Ok(report) = serde_json::from_slice::<Value>(&s.payload) {
+                            health.report(report);
+                        }
+                    }
+                    // Every role then reads `missing` (health fails): said, never spun on.
+                    None => {
+                        tracing::error!("the status subscription ended; projections will read missing");
+                        status_open = false;
+                    }
                 }
                 continue;
             }
@@ -197,8 +226,14 @@ pub async fn health_loop(
             continue;
         }
         if let Some(to) = msg.reply {
-            let deposed = *deposed.borrow();
-            let reply = health.answer_with(*head.borrow(), *relayed.borrow(), deposed, &settings);
+            // The writer's head channel closes when its thread ends; during a shutdown this
+            // loop has stopped first.
+            let writer = match (*deposed.borrow(), head.has_changed().is_err()) {
+                (Some(kept), _) => Writer::Deposed { kept },
+                (None, true) => Writer::Stopped,
+                (None, false) => Writer::Running,
+            };
+            let reply = health.answer_with(*head.borrow(), *relayed.borrow(), writer, &settings);
             let _ = client.publish(to, reply.to_bytes().into()).await;
         }
     }
@@ -226,6 +261,22 @@ mod tests {
         assert_eq!(r.data.unwrap()["projections"]["views"], 5, "data is kept");
         h.report(json!({"name":"views","position":9,"state":"following","last_progress_at":"y"}));
         assert!(h.answer(9, 9, &settings).ok, "recovered");
+    }
+
+    #[test]
+    fn a_stopped_writer_or_a_deposed_one_is_unhealthy() {
+        let settings = HealthSettings {
+            unhealthy_after: Duration::from_secs(30),
+        };
+        let mut h = Health::default();
+        assert!(h.answer_with(9, 9, Writer::Running, &settings).ok);
+        let r = h.answer_with(9, 9, Writer::Stopped, &settings);
+        assert!(!r.ok);
+        assert!(r.error.unwrap().message.contains("the writer has stopped"));
+        assert_eq!(r.data.unwrap()["status"]["writer"]["state"], "stopped");
+        let r = h.answer_with(9, 9, Writer::Deposed { kept: 7 }, &settings);
+        assert!(!r.ok);
+        assert_eq!(r.data.unwrap()["status"]["relay"]["state"], "fenced");
     }
 
     #[test]
