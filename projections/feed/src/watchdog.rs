@@ -212,19 +212,43 @@ pub fn watchdog(
     mut shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut stream = None;
+        let mut stream: Option<jetstream::stream::Stream> = None;
+        let mut blind = 0u64;
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 _ = shutdown.changed() => return,
             }
-            if stream.is_none() {
-                stream = js.get_stream(EVENTS_STREAM).await.ok();
-            }
-            let Some(s) = &stream else { continue };
-            let head = match s.get_info().await {
-                Ok(info) => info.state.last_sequence,
-                Err(_) => continue,
+            let head = match &stream {
+                Some(s) => s
+                    .get_info()
+                    .await
+                    .map(|info| info.state.last_sequence)
+                    .map_err(|e| e.to_string()),
+                None => match js.get_stream(EVENTS_STREAM).await {
+                    Ok(s) => {
+                        let head = s.cached_info().state.last_sequence;
+                        stream = Some(s);
+                        Ok(head)
+                    }
+                    Err(e) => Err(e.to_string()),
+                },
+            };
+            // A watchdog that cannot see the stream cannot tell a stall: said (every 30 s at
+            // most) and counted, never a silent pause of the only check there is.
+            let head = match head {
+                Ok(head) => {
+                    blind = 0;
+                    head
+                }
+                Err(e) => {
+                    if blind.is_multiple_of(30) {
+                        warn!(projection = name, error = %e, "the watchdog cannot read INVITES_EVENTS' head; stalls go unseen meanwhile");
+                    }
+                    blind += 1;
+                    metrics::counter!("invitebus_projection_watchdog_errors_total", "projection" => name).increment(1);
+                    continue;
+                }
             };
             let position = *applied.borrow();
             metrics::gauge!("invitebus_projection_position", "projection" => name).set(position as f64);

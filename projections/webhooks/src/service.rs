@@ -105,6 +105,25 @@ impl WebhooksService {
     }
 }
 
+/// Says why a worker that ended by itself did, before another takes its place: a panic at
+/// error level, anything but failing or a change at warn; every end counted by reason.
+async fn said_why_it_ended(webhook_id: &str, worker: JoinHandle<Stopped>) {
+    let reason = match worker.await {
+        Ok(Stopped::Failing) => "failing",
+        Ok(Stopped::Changed) => "changed",
+        Ok(Stopped::Shutdown) => "shutdown",
+        Err(e) if e.is_panic() => {
+            tracing::error!(webhook_id, error = %e, "a webhook worker panicked; starting it again");
+            "panic"
+        }
+        Err(_) => "cancelled",
+    };
+    if !matches!(reason, "failing" | "changed" | "panic") {
+        warn!(webhook_id, reason, "a webhook worker ended; starting it again");
+    }
+    metrics::counter!("invitebus_webhook_worker_exits_total", "reason" => reason).increment(1);
+}
+
 /// Keeps one worker per endpoint that is neither deleted nor failing, a new one for each new
 /// generation (a replay), never one for a generation older than the delivery's (the registry is
 /// behind: rebuilt, or lost its last commits); reports the endpoints failing and the largest
@@ -147,7 +166,10 @@ async fn supervise(shared: Arc<Shared>, mut applied: watch::Receiver<u64>, mut s
                         _ => {}
                     }
                     if let Some((_, h)) = running.remove(&id) {
-                        h.abort();
+                        match h.is_finished() {
+                            true => said_why_it_ended(&id, h).await,
+                            false => h.abort(),
+                        }
                     }
                     let worker = worker::run(shared.clone(), endpoint.clone(), applied.clone(), shutdown.clone());
                     running.insert(id, (endpoint.generation, tokio::spawn(worker)));

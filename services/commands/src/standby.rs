@@ -167,21 +167,36 @@ async fn report(
     followed: watch::Receiver<u64>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut last = (0, chrono::Utc::now());
+    const STANDBY_STALL: Duration = Duration::from_secs(10);
+    let mut last = (0, chrono::Utc::now(), std::time::Instant::now());
+    let (mut stalls, mut was_stalled) = (0u64, false);
     loop {
         let position = *followed.borrow();
         if position != last.0 {
-            last = (position, chrono::Utc::now());
+            last = (position, chrono::Utc::now(), std::time::Instant::now());
         }
+        // Unknown when the stream cannot be read: never the standby's own position, which
+        // would read as no lag.
         let head = match js.get_stream(invitebus_events::subject::EVENTS_STREAM).await {
-            Ok(mut s) => s.info().await.map(|i| i.state.last_sequence).unwrap_or(position),
-            Err(_) => position,
+            Ok(mut s) => s.info().await.map(|i| i.state.last_sequence).ok(),
+            Err(_) => None,
         };
-        metrics::gauge!("invitebus_standby_lag_events").set(head.saturating_sub(position) as f64);
+        let lag = head.map(|h| h.saturating_sub(position));
+        // Behind and still for this long: `stalled`, which fails health like a stalled role.
+        let stalled = lag.is_some_and(|l| l > 0) && last.2.elapsed() > STANDBY_STALL;
+        if stalled && !was_stalled {
+            stalls += 1;
+            warn!(position, ?head, "the standby is behind INVITES_EVENTS and not moving");
+            metrics::counter!("invitebus_standby_stalls_total").increment(1);
+        }
+        was_stalled = stalled;
+        if let Some(lag) = lag {
+            metrics::gauge!("invitebus_standby_lag_events").set(lag as f64);
+        }
         let body = json!({
-            "name": name, "position": position, "head": head.max(position),
-            "lag": head.saturating_sub(position), "state": "standby",
-            "last_progress_at": format_time(&last.1), "stalls": 0,
+            "name": name, "position": position, "head": head.map(|h| h.max(position)),
+            "lag": lag, "state": if stalled { "stalled" } else { "standby" },
+            "last_progress_at": format_time(&last.1), "stalls": stalls,
         });
         let _ = client.publish(subject.clone(), body.to_string().into()).await;
         tokio::select! {
