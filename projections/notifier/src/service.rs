@@ -160,11 +160,29 @@ struct Sender {
 
 impl Sender {
     async fn run(self, mut applied: watch::Receiver<u64>, mut shutdown: watch::Receiver<bool>) {
+        // Since when sending has failed turn after turn: the oldest unsent notification waits.
+        let mut failing_since: Option<std::time::Instant> = None;
         loop {
-            match self.send_some().await {
-                Ok(n) if n > 0 => continue,
-                Ok(_) => {}
-                Err(e) => warn!(error = %e, "sending notifications failed; retrying"),
+            let outcome = self.send_some().await;
+            metrics::gauge!("invitebus_notifier_sending_failed").set(if outcome.is_err() { 1.0 } else { 0.0 });
+            match outcome {
+                Ok(n) => {
+                    failing_since = None;
+                    if n > 0 {
+                        continue;
+                    }
+                }
+                Err(e) => {
+                    metrics::counter!("invitebus_notifier_send_failures_total").increment(1);
+                    // A stream deleted under the running role is made again (its publishes
+                    // would fail for ever otherwise); a failure here says itself next turn.
+                    let _ = ensure_notify_stream(&self.js, &self.subjects).await;
+                    let since = *failing_since.get_or_insert_with(std::time::Instant::now);
+                    match since.elapsed() > Duration::from_secs(30) {
+                        true => tracing::error!(error = %e, failing_for_s = since.elapsed().as_secs(), "sending notifications keeps failing; nothing is sent meanwhile"),
+                        false => warn!(error = %e, "sending notifications failed; retrying"),
+                    }
+                }
             }
             tokio::select! {
                 _ = invitebus_feed::moved_or(&mut applied, Duration::from_secs(1)) => {}
