@@ -179,7 +179,9 @@ impl Sender {
                     let _ = ensure_notify_stream(&self.js, &self.subjects).await;
                     let since = *failing_since.get_or_insert_with(std::time::Instant::now);
                     match since.elapsed() > Duration::from_secs(30) {
-                        true => tracing::error!(error = %e, failing_for_s = since.elapsed().as_secs(), "sending notifications keeps failing; nothing is sent meanwhile"),
+                        true => {
+                            tracing::error!(error = %e, failing_for_s = since.elapsed().as_secs(), "sending notifications keeps failing; nothing is sent meanwhile")
+                        }
                         false => warn!(error = %e, "sending notifications failed; retrying"),
                     }
                 }
