@@ -31,6 +31,24 @@ fn command(n: u64) -> AppendCommand {
     }
 }
 
+/// A relay of the log at `path`, with no lease, fed by `feed`; and where it reports its position.
+fn relay_of(
+    path: &std::path::Path,
+    js: &async_nats::jetstream::Context,
+    feed: tokio::sync::mpsc::Receiver<Vec<invitebus_eventlog::Published>>,
+) -> (Relay, watch::Receiver<u64>) {
+    let (published, seen) = watch::channel(0);
+    let relay = Relay {
+        log_path: path.to_path_buf(),
+        jetstream: js.clone(),
+        subjects: Subjects::default(),
+        feed,
+        published,
+        tenure: None,
+    };
+    (relay, seen)
+}
+
 /// The writer drops a batch from its feed when the relay lags (the channel is full): the relay
 /// must not publish the next batch right after the one before the hole.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -51,16 +69,8 @@ async fn a_hole_in_the_feed_is_filled_from_the_log() {
     // Positions 4..=7 were dropped from the feed.
     feed.send(all[7..10].to_vec()).await.unwrap();
     drop(feed);
-    let (published, _) = watch::channel(0);
     let js = async_nats::jetstream::new(client.clone());
-    let relay = Relay {
-        log_path: path.clone(),
-        jetstream: js.clone(),
-        subjects: Subjects::default(),
-        feed: rx,
-        published,
-        tenure: None,
-    };
+    let (relay, _) = relay_of(&path, &js, rx);
     let (_stop, stop) = watch::channel(false);
     tokio::time::timeout(Duration::from_secs(30), relay.run(stop))
         .await
@@ -89,7 +99,6 @@ async fn a_position_lost_between_two_stored_ones_is_published() {
     let nats = NatsServer::start_temp().unwrap();
     let client = async_nats::connect(nats.url()).await.unwrap();
     let js = async_nats::jetstream::new(client.clone());
-    let subjects = Subjects::default();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.db");
     let mut log = EventLog::open(&path, &Options::default()).unwrap();
@@ -97,15 +106,7 @@ async fn a_position_lost_between_two_stored_ones_is_published() {
         log.append(&[command(n)], Utc::now()).unwrap();
     }
     let (_feed, rx) = relay::feed();
-    let (published, mut seen) = watch::channel(0);
-    let relay = Relay {
-        log_path: path.clone(),
-        jetstream: js.clone(),
-        subjects: subjects.clone(),
-        feed: rx,
-        published,
-        tenure: None,
-    };
+    let (relay, mut seen) = relay_of(&path, &js, rx);
     let (stop_tx, stop) = watch::channel(false);
     let running = tokio::spawn(relay.run(stop));
     let wait_for = |seen: &mut watch::Receiver<u64>, n: u64| {
@@ -173,15 +174,7 @@ async fn a_relay_that_fails_starts_again_from_its_log() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.db");
     let (_feed, rx) = relay::feed();
-    let (published, mut seen) = watch::channel(0);
-    let relay = Relay {
-        log_path: path.clone(),
-        jetstream: js.clone(),
-        subjects: Subjects::default(),
-        feed: rx,
-        published,
-        tenure: None,
-    };
+    let (relay, mut seen) = relay_of(&path, &js, rx);
     let (stop_tx, stop) = watch::channel(false);
     let running = tokio::spawn(relay.run(stop));
     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -114,27 +114,30 @@ pub const REPLY_HEADER: &str = "Invitebus-Reply";
 
 /// Creates `INVITES_EVENTS` (file storage) when missing.
 pub async fn ensure_events_stream(js: &jetstream::Context, subjects: &Subjects) -> Result<stream::Stream, RelayError> {
-    js.get_or_create_stream(stream::Config {
-        name: EVENTS_STREAM.to_string(),
-        subjects: vec![subjects.all_events()],
-        storage: stream::StorageType::File,
-        duplicate_window: Duration::from_secs(120),
-        num_replicas: subjects.replicas(),
-        ..Default::default()
-    })
-    .await
-    .map_err(|e| RelayError::Nats(e.into()))
+    ensure_stream(js, subjects, EVENTS_STREAM, subjects.all_events(), Duration::ZERO).await
 }
 
 /// Creates `INVITES_RESTS` (file storage) when missing. A rest matters only while the stream
 /// ends inside its command, which a standby or a restore completes: kept for [`RESTS_MAX_AGE`].
 pub async fn ensure_rests_stream(js: &jetstream::Context, subjects: &Subjects) -> Result<stream::Stream, RelayError> {
+    ensure_stream(js, subjects, RESTS_STREAM, subjects.all_rests(), RESTS_MAX_AGE).await
+}
+
+/// One of the relay's streams: file storage, a 2-minute duplicate window, `--replicas` copies,
+/// kept for `max_age` (zero: for ever).
+async fn ensure_stream(
+    js: &jetstream::Context,
+    subjects: &Subjects,
+    name: &str,
+    subject: String,
+    max_age: Duration,
+) -> Result<stream::Stream, RelayError> {
     js.get_or_create_stream(stream::Config {
-        name: RESTS_STREAM.to_string(),
-        subjects: vec![subjects.all_rests()],
+        name: name.to_string(),
+        subjects: vec![subject],
         storage: stream::StorageType::File,
         duplicate_window: Duration::from_secs(120),
-        max_age: RESTS_MAX_AGE,
+        max_age,
         num_replicas: subjects.replicas(),
         ..Default::default()
     })
