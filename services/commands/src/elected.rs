@@ -13,7 +13,7 @@ use std::future::Future;
 use std::time::Instant;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tracing::{error, info, warn};
+use tracing::{error, info, info_span, warn, Instrument};
 
 /// What an instance is doing now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,28 +44,34 @@ impl ElectedService {
             .map_err(|e| ServiceError::Nats(e.into()))?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (standing_tx, standing) = watch::channel(Standing::Standby);
-        let task = tokio::spawn(async move {
-            let mut shutdown = shutdown_rx;
-            loop {
-                standing_tx.send_replace(Standing::Standby);
-                let won = crate::standby::stand_by(&client, &js, &store, &config, &settings, &mut shutdown).await;
-                let lease = match won {
-                    Ok(Some(lease)) => lease,
-                    Ok(None) => return,
-                    Err(e) => {
-                        error!(error = %e, "standby failed; starting over in a second");
-                        tokio::select! {
-                            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => continue,
-                            _ = shutdown.changed() => return,
+        // Every line this instance logs about its standing names it: two instances' logs read
+        // side by side (a takeover) say which one stepped down.
+        let span = info_span!("elected", holder = %settings.holder);
+        let task = tokio::spawn(
+            async move {
+                let mut shutdown = shutdown_rx;
+                loop {
+                    standing_tx.send_replace(Standing::Standby);
+                    let won = crate::standby::stand_by(&client, &js, &store, &config, &settings, &mut shutdown).await;
+                    let lease = match won {
+                        Ok(Some(lease)) => lease,
+                        Ok(None) => return,
+                        Err(e) => {
+                            error!(error = %e, "standby failed; starting over in a second");
+                            tokio::select! {
+                                _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => continue,
+                                _ = shutdown.changed() => return,
+                            }
                         }
+                    };
+                    standing_tx.send_replace(Standing::Leader);
+                    if lead(&client, &config, lease, &settings, &mut shutdown).await {
+                        return;
                     }
-                };
-                standing_tx.send_replace(Standing::Leader);
-                if lead(&client, &config, lease, &settings, &mut shutdown).await {
-                    return;
                 }
             }
-        });
+            .instrument(span),
+        );
         Ok(ElectedService {
             shutdown,
             standing,

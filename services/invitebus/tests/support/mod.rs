@@ -43,7 +43,7 @@ impl Serve {
             ])
             .arg(data)
             .envs(env.iter().copied())
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", serve_log())
             .stdin(Stdio::null())
             .spawn()
             .expect("invitebus serve starts");
@@ -72,7 +72,7 @@ impl Serve {
             .arg(data)
             .env("INVITEBUS_JWT_SECRET", secret)
             .envs(env.iter().copied())
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", serve_log())
             .stdin(Stdio::null())
             .spawn()
             .expect("invitebus serve starts");
@@ -265,4 +265,9 @@ pub async fn jetstream_hashes(client: &async_nats::Client) -> Vec<String> {
         out.push(env["hash"].as_str().unwrap().to_string());
     }
     out
+}
+
+/// The children's log filter: `warn`, or `INVITEBUS_TEST_SERVE_LOG` when a failure needs more.
+fn serve_log() -> String {
+    std::env::var("INVITEBUS_TEST_SERVE_LOG").unwrap_or_else(|_| "warn".into())
 }
