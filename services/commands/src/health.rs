@@ -92,7 +92,9 @@ impl Health {
     /// `fenced`) or have stopped: either fails health.
     pub fn answer_with(&mut self, head: u64, relayed: u64, writer: Writer, settings: &HealthSettings) -> Reply {
         let now = Instant::now();
-        if relayed > self.relay.0 || relayed >= head {
+        // Any move is progress: a relay publishing again into a stream that lost events starts
+        // below where it was.
+        if relayed != self.relay.0 || relayed >= head {
             self.relay = (relayed, now, chrono::Utc::now());
         }
         let mut projections = Map::new();
@@ -291,5 +293,23 @@ mod tests {
         let r = h.answer(9, 9, &settings);
         assert!(!r.ok);
         assert!(r.error.unwrap().message.contains("views is stopped"));
+    }
+
+    #[test]
+    fn a_relay_publishing_again_from_below_is_moving_not_stalled() {
+        let settings = HealthSettings {
+            unhealthy_after: Duration::from_millis(300),
+        };
+        let mut h = Health::default();
+        assert!(h.answer(100, 100, &settings).ok);
+        // The stream lost its events: the relay starts again from 0 and climbs.
+        for relayed in [0, 10, 20, 30] {
+            std::thread::sleep(Duration::from_millis(150));
+            let r = h.answer(100, relayed, &settings);
+            assert!(r.ok, "at {relayed}: {:?}", r.error);
+            assert_eq!(r.data.unwrap()["status"]["relay"]["lag"], 100 - relayed);
+        }
+        std::thread::sleep(Duration::from_millis(350));
+        assert!(!h.answer(100, 30, &settings).ok, "still, past the bound: stalled");
     }
 }

@@ -193,3 +193,53 @@ async fn a_relay_that_fails_starts_again_from_its_log() {
     stop_tx.send(true).unwrap();
     running.await.unwrap().unwrap();
 }
+
+/// The stream lost what the relay had published (deleted and made anew, or restored from an
+/// older copy): the relay publishes it again from the log, instead of trusting its checkpoint
+/// and leaving the stream short while reporting itself at the head.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_lost_its_events_gets_them_again_from_the_log() {
+    let nats = NatsServer::start_temp().unwrap();
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let js = async_nats::jetstream::new(client.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let mut log = EventLog::open(&path, &Options::default()).unwrap();
+    for n in 1..=5 {
+        log.append(&[command(n)], Utc::now()).unwrap();
+    }
+    let relay_to = |n: u64| {
+        let (_feed, rx) = relay::feed();
+        let (relay, mut seen) = relay_of(&path, &js, rx);
+        async move {
+            let (stop_tx, stop) = watch::channel(false);
+            let running = tokio::spawn(relay.run(stop));
+            tokio::time::timeout(Duration::from_secs(30), seen.wait_for(|p| *p >= n))
+                .await
+                .unwrap_or_else(|_| panic!("the relay did not get to position {n}"))
+                .unwrap();
+            stop_tx.send(true).unwrap();
+            running.await.unwrap().unwrap();
+        }
+    };
+    relay_to(5).await;
+    // What the writer does with the relay's report: the log says 1..=5 are in the stream.
+    log.set_checkpoint(invitebus_eventlog::RELAY_CHECKPOINT, 5).unwrap();
+    js.delete_stream(EVENTS_STREAM).await.unwrap();
+
+    relay_to(5).await;
+    let mut stream = js.get_stream(EVENTS_STREAM).await.unwrap();
+    assert_eq!(
+        stream.info().await.unwrap().state.last_sequence,
+        5,
+        "the stream holds the log again"
+    );
+    let reader = LogReader::open(&path).unwrap();
+    for event in reader.read_from(0, 10).unwrap() {
+        let msg = stream.get_raw_message(event.position).await.unwrap();
+        let id = msg.headers.get("Nats-Msg-Id").map(|v| v.as_str().to_string());
+        assert_eq!(id, Some(event.position.to_string()));
+        let hash = invitebus_eventlog::stored::hash_of(&msg.payload);
+        assert_eq!(hash, event.hash, "position {}", event.position);
+    }
+}

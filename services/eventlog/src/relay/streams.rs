@@ -10,7 +10,7 @@ use crate::RELAY_CHECKPOINT;
 use async_nats::jetstream::{self, stream};
 use invitebus_events::subject::{Subjects, EVENTS_STREAM, RESTS_STREAM};
 use std::time::Duration;
-use tracing::warn;
+use tracing::{error, warn};
 
 /// Creates `INVITES_EVENTS` (file storage) when missing.
 pub async fn ensure_events_stream(js: &jetstream::Context, subjects: &Subjects) -> Result<stream::Stream, RelayError> {
@@ -123,12 +123,19 @@ impl Relay {
         Ok(at)
     }
 
-    /// Where the relay starts: its checkpoint, moved forward to what the stream already holds of
-    /// this log (never past the log's head). The chain makes one read enough: the stream's event
-    /// at `q` carrying this log's hash at `q` means the stream holds this log's `1..=q`. When it
-    /// carries another, the relay starts at its checkpoint and its first publish is refused, which
-    /// finds where the stream and the log part. Not stored here (the reader is read-only): the
-    /// relay reports it on `published`, and the writer stores it with its next batch.
+    /// Where the relay starts: its checkpoint, moved to what the stream holds of this log (never
+    /// past the log's head). The chain makes one read enough: the stream's event at `q` carrying
+    /// this log's hash at `q` means the stream holds this log's `1..=q`.
+    /// - Further than the checkpoint: published before a crash; the relay goes on from there.
+    /// - Short of it: the stream lost what it had acknowledged (made anew, or restored from an
+    ///   older copy). The relay publishes again from there, said at error level and counted
+    ///   (`invitebus_relay_stream_rewinds_total`); trusting the checkpoint left the stream
+    ///   without those events while health read the relay as at the head.
+    /// - Another writer's event there: the relay starts at its checkpoint and its first
+    ///   publish is refused, which finds where the stream and the log part.
+    ///
+    /// Not stored here (the reader is read-only): the relay reports it on `published`, and the
+    /// writer stores it with its next batch.
     pub(super) async fn start_position(&self, reader: &mut LogReader) -> Result<u64, RelayError> {
         let mut stream = ensure_events_stream(&self.jetstream, &self.subjects).await?;
         let last = stream
@@ -141,16 +148,31 @@ impl Relay {
         let (checkpoint, q, ours) = {
             let checkpoint = reader.checkpoint(RELAY_CHECKPOINT)?;
             let q = last.min(reader.head()?);
-            let ours = match q > checkpoint {
-                true => reader.read_published(q - 1, 1)?.into_iter().next().map(|e| e.hash),
-                false => None,
+            let ours = match q {
+                0 => None,
+                q => reader.read_published(q - 1, 1)?.into_iter().next().map(|e| e.hash),
             };
             (checkpoint, q, ours)
         };
-        let Some(ours) = ours else { return Ok(checkpoint) };
-        match hash_at(&stream, q).await? {
-            Some(theirs) if ours == theirs => Ok(q),
-            _ => Ok(checkpoint),
+        if q == checkpoint {
+            return Ok(checkpoint);
+        }
+        let holds_ours = match ours {
+            None => q == 0,
+            Some(ours) => hash_at(&stream, q).await?.is_some_and(|theirs| theirs == ours),
+        };
+        match (holds_ours, q < checkpoint) {
+            (false, _) => Ok(checkpoint),
+            (true, false) => Ok(q),
+            (true, true) => {
+                error!(
+                    position = q,
+                    checkpoint,
+                    "INVITES_EVENTS holds less of this log than the relay had published: publishing again from there"
+                );
+                metrics::counter!("invitebus_relay_stream_rewinds_total").increment(1);
+                Ok(q)
+            }
         }
     }
 }
