@@ -115,21 +115,27 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
         let out = args.out.expect("clap requires --out");
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("views.db");
-        let (position, mut snapshot) = match &args.resource {
+        let resource = match &args.resource {
+            Some(resource) => Some(
+                invitebus_events::Id::parse(resource.clone())
+                    .map_err(|e| anyhow::anyhow!("--resource {resource}: {e}"))?,
+            ),
+            None => None,
+        };
+        let position = match &resource {
             Some(resource) => {
-                let resource = invitebus_events::Id::parse(resource.clone())
-                    .map_err(|e| anyhow::anyhow!("--resource {resource}: {e}"))?;
                 let catalogue = args.common.data.join("views.db");
-                as_of_resource(&sources, until, &resource, &path, &catalogue).await?
+                as_of_resource(&sources, until, resource, &path, &catalogue).await?
             }
             None => {
                 let views = Views::open(&path)?.with_phone_key(sources.master.clone());
-                let views = rebuild(&sources, views, until, "views as of").await?;
-                (views.position(), invitebus_views::snapshot::snapshot(&path)?)
+                rebuild(&sources, views, until, "views as of").await?.position()
             }
         };
-        snapshot["as_of_position"] = serde_json::json!(position);
-        std::fs::write(&out, serde_json::to_vec_pretty(&snapshot)?)?;
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&out)?);
+        let resource = resource.as_ref().map(|r| r.as_str());
+        invitebus_views::snapshot::write(&path, resource, position, &mut file)?;
+        std::io::Write::flush(&mut file)?;
         println!("wrote the views as of position {position} to {}", out.display());
         return Ok(());
     }
@@ -160,7 +166,7 @@ async fn as_of_resource(
     resource: &invitebus_events::Id,
     path: &std::path::Path,
     catalogue: &std::path::Path,
-) -> anyhow::Result<(u64, serde_json::Value)> {
+) -> anyhow::Result<u64> {
     let local = match (&sources.log, until) {
         (Some((log, acknowledged)), Until::Position(p)) => (p <= *acknowledged).then(|| (log.clone(), p)),
         // Only when the log holds (acknowledged) an event after the time: a log that ends
@@ -173,11 +179,7 @@ async fn as_of_resource(
     };
     let Some((log, position)) = local else {
         let views = Views::open(path)?.with_phone_key(sources.master.clone());
-        let views = rebuild(sources, views, until, "views as of").await?;
-        return Ok((
-            views.position(),
-            invitebus_views::snapshot::of_resource(path, resource.as_str())?,
-        ));
+        return Ok(rebuild(sources, views, until, "views as of").await?.position());
     };
     let (path, catalogue, resource) = (path.to_path_buf(), catalogue.to_path_buf(), resource.clone());
     let (keys, master) = (sources.keys.clone(), sources.master.clone());
@@ -204,10 +206,7 @@ async fn as_of_resource(
             "views of {resource} as of {position}: {events} events of its streams in {:.2} s",
             started.elapsed().as_secs_f64()
         );
-        Ok((
-            position,
-            invitebus_views::snapshot::of_resource(&path, resource.as_str())?,
-        ))
+        Ok(position)
     })
     .await?
 }
