@@ -44,8 +44,9 @@ impl ElectedService {
             .map_err(|e| ServiceError::Nats(e.into()))?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (standing_tx, standing) = watch::channel(Standing::Standby);
-        // Every line this instance logs about its standing names it: two instances' logs read
-        // side by side (a takeover) say which one stepped down.
+        // The election's own lines (standby, leading, stepping down) name the instance, so two
+        // instances' logs read side by side say which one stepped down. The relay and the
+        // writer log from their own tasks, outside this span.
         let span = info_span!("elected", holder = %settings.holder);
         let task = tokio::spawn(
             async move {

@@ -42,7 +42,20 @@ pub async fn stand_by(
     )?;
     // What this log holds beyond the stream was never published: under replicated durability
     // never acknowledged either. It goes before following (a crashed or deposed writer's tail).
-    let kept = copied(copy::published_prefix(js, &mut log).await)?;
+    // Never what the relay had published (its checkpoint): a stream short of that lost
+    // acknowledged events (deleted and made anew, or restored older), and this log is where
+    // they still are; its relay publishes them again once this instance leads.
+    let shared = copied(copy::published_prefix(js, &mut log).await)?;
+    let acknowledged = log.checkpoint(invitebus_eventlog::RELAY_CHECKPOINT)?.min(log.head());
+    let kept = shared.max(acknowledged);
+    if kept > shared {
+        error!(
+            position = shared,
+            checkpoint = acknowledged,
+            "standby: INVITES_EVENTS holds this log only this far, short of what its relay had published; keeping the rest"
+        );
+        metrics::counter!("invitebus_standby_stream_short_total").increment(1);
+    }
     if kept < log.head() {
         let gone = log.discard_after(kept)?;
         warn!(

@@ -243,3 +243,54 @@ async fn a_stream_that_lost_its_events_gets_them_again_from_the_log() {
         assert_eq!(hash, event.hash, "position {}", event.position);
     }
 }
+
+/// The same loss under a running relay: its publishes are refused from then on, so its
+/// session ends and the next one publishes again from what the stream holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_lost_under_a_running_relay_gets_the_log_again() {
+    let nats = NatsServer::start_temp().unwrap();
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let js = async_nats::jetstream::new(client.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let mut log = EventLog::open(&path, &Options::default()).unwrap();
+    for n in 1..=5 {
+        log.append(&[command(n)], Utc::now()).unwrap();
+    }
+    let (_feed, rx) = relay::feed();
+    let (relay, mut seen) = relay_of(&path, &js, rx);
+    let (stop_tx, stop) = watch::channel(false);
+    let running = tokio::spawn(relay.run(stop));
+    tokio::time::timeout(Duration::from_secs(30), seen.wait_for(|p| *p >= 5))
+        .await
+        .expect("the relay did not publish the log")
+        .unwrap();
+    js.delete_stream(EVENTS_STREAM).await.unwrap();
+    for n in 6..=7 {
+        log.append(&[command(n)], Utc::now()).unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let last = match js.get_stream(EVENTS_STREAM).await {
+            Ok(mut stream) => stream.info().await.unwrap().state.last_sequence,
+            Err(_) => 0,
+        };
+        if last == 7 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stream holds {last} of 7 events"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop_tx.send(true).unwrap();
+    running.await.unwrap().unwrap();
+    let stream = js.get_stream(EVENTS_STREAM).await.unwrap();
+    for event in LogReader::open(&path).unwrap().read_from(0, 10).unwrap() {
+        let theirs = invitebus_eventlog::stored::hash_at(&stream, event.position)
+            .await
+            .unwrap();
+        assert_eq!(theirs, Some(event.hash), "position {}", event.position);
+    }
+}

@@ -132,10 +132,20 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
                 rebuild(&sources, views, until, "views as of").await?.position()
             }
         };
-        let mut file = std::io::BufWriter::new(std::fs::File::create(&out)?);
+        // Written beside the target and renamed over it once whole: a failure part-way leaves
+        // no truncated snapshot where an auditor would look, and an earlier one as it was.
+        let folder = out
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        let mut file = tempfile::NamedTempFile::new_in(folder)?;
         let resource = resource.as_ref().map(|r| r.as_str());
-        invitebus_views::snapshot::write(&path, resource, position, &mut file)?;
-        std::io::Write::flush(&mut file)?;
+        let mut writer = std::io::BufWriter::new(file.as_file_mut());
+        invitebus_views::snapshot::write(&path, resource, position, &mut writer)?;
+        std::io::Write::flush(&mut writer)?;
+        drop(writer);
+        file.as_file().sync_all()?;
+        file.persist(&out)?;
         println!("wrote the views as of position {position} to {}", out.display());
         return Ok(());
     }

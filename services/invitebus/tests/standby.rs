@@ -11,7 +11,7 @@ use invitebus_natsrun::NatsServer;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::{Duration, Instant};
-use support::{connect, healthy, send, Serve};
+use support::{connect, healthy, relayed_all, send, Serve};
 
 fn elected(url: &str, data: &Path, name: &str) -> Serve {
     Serve::start_role_with(
@@ -269,5 +269,55 @@ async fn a_paused_leader_past_its_lease_never_forks_the_stream_and_steps_down() 
     println!(
         "split brain: {} commands acknowledged, all in the leader's log once",
         acked.len()
+    );
+}
+
+/// `INVITES_EVENTS` deleted while the only writer is stopped: started again, the instance is a
+/// standby first, and keeps what its relay had published instead of dropping it as an
+/// unpublished tail; once it leads, its relay publishes it again, and it goes on from there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_lost_acknowledged_events_gets_them_again_from_the_leader() {
+    let nats = NatsServer::start_temp().unwrap();
+    let url = nats.url();
+    let dir = tempfile::tempdir().unwrap();
+    let a_data = dir.path().join("a");
+    let client = connect(&url).await;
+    let mut a = elected(&url, &a_data, "a");
+    healthy(&client).await;
+    let register =
+        json!({"actor": "xuan", "resource_id": "conf", "kind": "conference", "name": "C", "command_id": "r"});
+    assert!(send(&client, "RegisterResource", &register).await.unwrap().ok);
+    let mut acked = Vec::new();
+    for n in 1..=5 {
+        let r = send(&client, "CreateInvite", &invite(n)).await.unwrap();
+        assert!(r.ok, "{r:?}");
+        acked.push((format!("c{n}"), r.position.flatten().unwrap()));
+    }
+    let before = relayed_all(&client).await;
+    assert!(a.terminate().success(), "a clean stop");
+    let js = async_nats::jetstream::new(client.clone());
+    js.delete_stream(invitebus_events::subject::EVENTS_STREAM)
+        .await
+        .unwrap();
+
+    let _a = elected(&url, &a_data, "a");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let h = healthy(&client).await;
+        if h["head"].as_u64() == Some(before) && h["projections"]["relay"].as_u64() == Some(before) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the log was not published again: {h}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r = send(&client, "CreateInvite", &invite(6)).await.unwrap();
+    assert_eq!(r.position.flatten(), Some(before + 1), "{r:?}");
+    acked.push(("c6".to_string(), before + 1));
+    relayed_all(&client).await;
+    assert_acknowledged_once(&a_data, &acked);
+    assert_eq!(
+        support::jetstream_hashes(&client).await,
+        hashes(&a_data),
+        "JetStream holds the log again"
     );
 }

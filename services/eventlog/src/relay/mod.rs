@@ -253,6 +253,15 @@ impl Relay {
             // can be stored while an earlier one was lost. On from the run stored right after
             // `published` (acks can be lost while the messages are not), so what is published
             // again stays within the duplicate window.
+            // A stream that lost what was published (deleted under a running relay) refuses
+            // every publish for ever: end the session, so the next one starts from what the
+            // stream holds ([`Relay::start_position`]).
+            if let Some(last) = self.stream_short_of(published).await {
+                return Err(RelayError::Nats(
+                    format!("INVITES_EVENTS ends at {last}, short of position {published} this relay had published")
+                        .into(),
+                ));
+            }
             let ours = reader.read_published(published, RELAY_BATCH)?;
             let stored = self.stored_after(published, &ours).await?;
             if stored > published {

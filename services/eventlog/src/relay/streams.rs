@@ -86,6 +86,14 @@ impl Relay {
         Ok(parts.len())
     }
 
+    /// The stream's last sequence when it is short of `published` (what this relay had
+    /// stored there is gone); None when it is not, or cannot be read (the caller retries).
+    pub(super) async fn stream_short_of(&self, published: u64) -> Option<u64> {
+        let mut stream = self.jetstream.get_stream(EVENTS_STREAM).await.ok()?;
+        let last = stream.info().await.ok()?.state.last_sequence;
+        (last < published).then_some(last)
+    }
+
     /// The last position of the unbroken run of `ours` (the log's events right after `from`)
     /// that the stream holds, each message checked by its hash: on invitebus's stream sequence =
     /// position, so message `p` must be position `p`. Where the stream holds nothing the run ends
