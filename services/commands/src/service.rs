@@ -233,6 +233,11 @@ impl CommandService {
                 shutdown_rx.clone(),
             )),
             tokio::spawn(relay_gauges(handle.head(), relayed.clone(), shutdown_rx.clone())),
+            tokio::spawn(checkpoint_when_idle(
+                handle.stepper(),
+                relayed.clone(),
+                shutdown_rx.clone(),
+            )),
             tokio::spawn(query_loop(
                 client.clone(),
                 state,
@@ -456,5 +461,26 @@ pub(crate) async fn query_loop(
             .unwrap_or_else(|e| Err(ProtocolError::internal(format!("query task failed: {e}")))),
         };
         let _ = client.publish(to, Reply::from(result).to_bytes().into()).await;
+    }
+}
+
+/// Has the writer store the relay's position a second after it moves. A batch carries it while
+/// commands come; without this an idle writer's checkpoint stayed one batch behind until a clean
+/// stop, and a standby that finds the stream short keeps only up to it (PROTOCOL.md).
+async fn checkpoint_when_idle(
+    stepper: crate::writer::Stepper,
+    mut relayed: watch::Receiver<u64>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            changed = relayed.changed() => if changed.is_err() { return },
+            _ = stop.changed() => return,
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            _ = stop.changed() => return,
+        }
+        stepper.store_checkpoint().await;
     }
 }

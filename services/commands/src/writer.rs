@@ -55,6 +55,8 @@ pub type Responder = Box<dyn FnOnce(Reply) + Send>;
 enum Work {
     Command(Job),
     StepDown,
+    /// Store the relay's position now: no batch may come to carry it.
+    Checkpoint,
 }
 
 struct Job {
@@ -107,7 +109,7 @@ impl WriterHandle {
     }
 }
 
-/// Wakes the writer to step down (see [`WriterHandle::stepper`]).
+/// Wakes the writer between commands (see [`WriterHandle::stepper`]).
 pub struct Stepper(mpsc::WeakSender<Work>);
 
 impl Stepper {
@@ -115,6 +117,14 @@ impl Stepper {
     pub async fn step_down(&self) {
         if let Some(tx) = self.0.upgrade() {
             let _ = tx.send(Work::StepDown).await;
+        }
+    }
+
+    /// Asks the writer, if it still runs, to store how far the relay has published, as a
+    /// batch would: an idle writer's checkpoint then stays current too.
+    pub async fn store_checkpoint(&self) {
+        if let Some(tx) = self.0.upgrade() {
+            let _ = tx.send(Work::Checkpoint).await;
         }
     }
 }
@@ -206,13 +216,17 @@ fn reused_id(command_id: &str, command_type: &str) -> ProtocolError {
 fn run(mut owned: Owned, mut rx: mpsc::Receiver<Work>, head: watch::Sender<u64>, max_batch: usize) {
     let mut jobs = Vec::with_capacity(max_batch);
     while let Some(first) = rx.blocking_recv() {
-        if let Work::Command(job) = first {
-            jobs.push(job);
+        let mut checkpoint = false;
+        match first {
+            Work::Command(job) => jobs.push(job),
+            Work::StepDown => {}
+            Work::Checkpoint => checkpoint = true,
         }
         while jobs.len() < max_batch {
             match rx.try_recv() {
                 Ok(Work::Command(job)) => jobs.push(job),
                 Ok(Work::StepDown) => {}
+                Ok(Work::Checkpoint) => checkpoint = true,
                 Err(_) => break,
             }
         }
@@ -234,12 +248,20 @@ fn run(mut owned: Owned, mut rx: mpsc::Receiver<Work>, head: watch::Sender<u64>,
             }
             continue;
         }
-        if !jobs.is_empty() {
-            process(&mut owned, std::mem::take(&mut jobs), &head);
+        match jobs.is_empty() {
+            false => process(&mut owned, std::mem::take(&mut jobs), &head),
+            true if checkpoint => store_relayed(&mut owned),
+            true => {}
         }
     }
-    // The relay's progress since the last batch, so that a clean stop leaves its checkpoint
-    // current; the writer is the only connection that writes the file, the relay only reads.
+    store_relayed(&mut owned);
+    debug!("writer stops: every sender is gone");
+}
+
+/// Stores the relay's progress since the last batch: when idle, and when the writer stops, so
+/// the checkpoint is current after either (a standby keeps everything up to it, PROTOCOL.md).
+/// The writer is the only connection that writes the file; the relay only reads.
+fn store_relayed(owned: &mut Owned) {
     let relayed = owned.relay.relayed.as_ref().map(|r| *r.borrow());
     if let Some(r) = relayed.filter(|r| *r > owned.checkpointed) {
         match owned.log.set_checkpoint(RELAY_CHECKPOINT, r) {
@@ -249,7 +271,6 @@ fn run(mut owned: Owned, mut rx: mpsc::Receiver<Work>, head: watch::Sender<u64>,
             }
         }
     }
-    debug!("writer stops: every sender is gone");
 }
 
 /// True when this writer runs under a lease whose tenure is over (or was never granted).

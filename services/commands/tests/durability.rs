@@ -89,3 +89,33 @@ async fn local_answers_from_the_log_alone() {
     assert!(reply.ok, "{reply:?}");
     assert!(in_stream(&bus.client).await < reply.position.flatten().unwrap());
 }
+
+/// A batch stores how far the relay had published before it; once commands stop coming, the
+/// writer stores the rest by itself within a second or two, not only at a clean stop: a
+/// standby that finds the stream short after a crash keeps everything up to this checkpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_writer_keeps_the_relays_checkpoint_current() {
+    let bus = Bus::start_with(|c| c.durability = Durability::Replicated).await;
+    bus.ok(
+        "RegisterResource",
+        json!({"actor": "xuan", "resource_id": "conf", "kind": "conference", "name": "C"}),
+    )
+    .await;
+    for n in 1..=3 {
+        bus.ok("CreateInvite", invite(n)).await;
+    }
+    let head = bus.head();
+    assert_eq!(in_stream(&bus.client).await, head, "replicated: answered once stored");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let stored = bus.reader().checkpoint(invitebus_eventlog::RELAY_CHECKPOINT).unwrap();
+        if stored == head {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the relay's checkpoint stayed at {stored} of {head}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
