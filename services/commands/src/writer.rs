@@ -48,8 +48,9 @@ impl WriterConfig {
 /// Called once with the command's reply, after its batch has committed.
 pub type Responder = Box<dyn FnOnce(Reply) + Send>;
 
-/// What reaches the writer thread: a command, or the relay's word that another writer owns the
-/// stream (the writer then drops its unpublished tail at once, not at its next command).
+/// What reaches the writer thread: a command, the relay's word that another writer owns the
+/// stream (the writer then drops its unpublished tail at once, not at its next command), or a
+/// request to store the relay's position while no batch comes to carry it.
 /// Unboxed: commands are nearly all of it, and boxing would allocate once per command.
 #[allow(clippy::large_enum_variant)]
 enum Work {
@@ -89,8 +90,9 @@ impl WriterHandle {
         }
     }
 
-    /// A way to tell the writer to step down that does not keep it running (the writer stops
-    /// when every handle is gone; the relay, which outlives it, holds this one).
+    /// A way to tell the writer to step down, or to store the relay's checkpoint, that does not
+    /// keep it running (the writer stops when every handle is gone; the relay, which outlives
+    /// it, holds one).
     pub fn stepper(&self) -> Stepper {
         Stepper(self.tx.downgrade())
     }
@@ -135,8 +137,8 @@ pub struct Writer {
 }
 
 /// The writer's ties to the relay: where committed batches go, and how far the relay has
-/// published (stored as its checkpoint inside the writer's next transaction, and when the
-/// writer stops: the relay reads the log and never writes it).
+/// published (stored as its checkpoint inside the writer's next transaction, when asked while
+/// idle, and when the writer stops: the relay reads the log and never writes it).
 #[derive(Default)]
 pub struct RelayLink {
     pub feed: Option<RelayFeed>,
@@ -246,12 +248,17 @@ fn run(mut owned: Owned, mut rx: mpsc::Receiver<Work>, head: watch::Sender<u64>,
                     "this instance does not hold the writer's lease; retry with the same command_id",
                 )));
             }
+            if checkpoint {
+                store_relayed(&mut owned);
+            }
             continue;
         }
-        match jobs.is_empty() {
-            false => process(&mut owned, std::mem::take(&mut jobs), &head),
-            true if checkpoint => store_relayed(&mut owned),
-            true => {}
+        if !jobs.is_empty() {
+            process(&mut owned, std::mem::take(&mut jobs), &head);
+        }
+        // After the batch too: one that appended nothing (retries, refusals) carried nothing.
+        if checkpoint {
+            store_relayed(&mut owned);
         }
     }
     store_relayed(&mut owned);

@@ -104,13 +104,44 @@ async fn an_idle_writer_keeps_the_relays_checkpoint_current() {
     for n in 1..=3 {
         bus.ok("CreateInvite", invite(n)).await;
     }
+    settled(&bus).await;
+    // Then one more command, and a flood of commands refused by their decision (no such
+    // resource) from 8 requesters: batches that append nothing, which the writer's wake-up to
+    // store the checkpoint, a second after the relay moves, lands among.
+    bus.ok("CreateInvite", invite(4)).await;
+    let until = std::time::Instant::now() + Duration::from_millis(2500);
+    let flood: Vec<_> = (0..8)
+        .map(|w| {
+            let client = bus.client.clone();
+            tokio::spawn(async move {
+                let mut n = 0;
+                while std::time::Instant::now() < until {
+                    n += 1;
+                    let body = json!({"actor": "xuan", "resource_id": "nowhere", "invitee": "fang",
+                        "invite_id": format!("x{w}-{n}"), "command_id": format!("x{w}-{n}")});
+                    let subject = Subjects::default().command("CreateInvite");
+                    let reply = client.request(subject, body.to_string().into()).await.unwrap();
+                    let reply: invitebus_events::Reply = serde_json::from_slice(&reply.payload).unwrap();
+                    assert!(!reply.ok, "refused: {reply:?}");
+                }
+            })
+        })
+        .collect();
+    for f in flood {
+        f.await.unwrap();
+    }
+    settled(&bus).await;
+}
+
+/// Waits until the log's relay checkpoint is its head (replicated: all of it is in the stream).
+async fn settled(bus: &Bus) {
     let head = bus.head();
     assert_eq!(in_stream(&bus.client).await, head, "replicated: answered once stored");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let stored = bus.reader().checkpoint(invitebus_eventlog::RELAY_CHECKPOINT).unwrap();
         if stored == head {
-            break;
+            return;
         }
         assert!(
             std::time::Instant::now() < deadline,

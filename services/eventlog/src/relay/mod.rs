@@ -6,7 +6,8 @@
 //! slow) it reads the missing positions from the log instead, through a read-only [`LogReader`].
 //! Publishing is pipelined ([`flight`]): up to [`RELAY_WINDOW`] messages in flight, and the
 //! published position moves with each ack, not at the end of a round.
-//! The relay's checkpoint is written by the writer inside its next batch (and when it stops):
+//! The relay's checkpoint is written by the writer inside its next batch (a second after the
+//! relay moves when no batch comes, and when it stops):
 //! no second writer on the file, the relay only reports its position on [`Relay::published`].
 //! On start the relay also reads the position of the stream's last message, so nothing is
 //! published twice even when the checkpoint lags, and a crash between commit and publish only

@@ -143,7 +143,7 @@ impl Relay {
     ///   publish is refused, which finds where the stream and the log part.
     ///
     /// Not stored here (the reader is read-only): the relay reports it on `published`, and the
-    /// writer stores it with its next batch.
+    /// writer stores it (with its next batch, or within a second when idle).
     pub(super) async fn start_position(&self, reader: &mut LogReader) -> Result<u64, RelayError> {
         let mut stream = ensure_events_stream(&self.jetstream, &self.subjects).await?;
         let last = stream
