@@ -353,6 +353,36 @@ async fn nats_server_restarts_under_load() {
     .await;
 }
 
+/// `INVITES_EVENTS` deleted under load (an operator's mistake, or a JetStream store lost): the
+/// relay finds the stream short of what it published and publishes the log again, the
+/// projections follow the stream again from where they were.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "fault suite: run with .ci/faults"]
+async fn the_events_stream_deleted_under_load() {
+    let mut rng = Rng::from_time();
+    let nats = NatsServer::start_temp().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let (serve, client) = setup(&nats, data.path()).await;
+    let load = Load::start(&client);
+    tokio::time::sleep(rng.ms(1000, 3000)).await;
+    let js = async_nats::jetstream::new(client.clone());
+    js.delete_stream(invitebus_events::subject::EVENTS_STREAM)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let acked = load.stop().await;
+    check(
+        "INVITES_EVENTS deleted",
+        1,
+        &client,
+        &nats.url(),
+        data.path(),
+        serve,
+        &acked,
+    )
+    .await;
+}
+
 /// A tmpfs of `size` at `dir`, unmounted on drop (mounting needs root).
 struct Tmpfs(std::path::PathBuf);
 

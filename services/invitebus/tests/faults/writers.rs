@@ -5,6 +5,8 @@
 //!   within 5 s; the lost machine comes back empty and follows from position 0.
 //! - `split_brain`: SIGSTOP the leader past its lease, let the standby take over, SIGCONT: nothing
 //!   the old leader committed reaches JetStream, it steps down and follows.
+//! - `the_events_stream_deleted`: delete `INVITES_EVENTS`; the leader's relay publishes its log
+//!   again and commands are answered again (the time printed), nothing acknowledged lost.
 //!
 //! Each ends with the suite's checks on the new leader's log and prints the takeover time.
 
@@ -214,4 +216,26 @@ async fn split_brain_a_leader_paused_past_its_lease_under_load() {
     let mut acked = load.stop().await;
     acked.insert(probe.0, probe.1);
     d.check("split brain (SIGSTOP past the lease)", &acked, takeover).await;
+}
+
+/// `INVITES_EVENTS` deleted under load with two writers in the election: the leader's relay
+/// publishes its log again (acknowledgements wait for it meanwhile), the standby keeps what it
+/// had followed, and nothing acknowledged is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "fault suite: run with .ci/faults"]
+async fn the_events_stream_deleted_under_load_with_two_writers() {
+    let mut rng = Rng::from_time();
+    let d = Deployment::start().await;
+    let load = Load::start(&d.client);
+    tokio::time::sleep(rng.ms(1000, 3000)).await;
+    let js = async_nats::jetstream::new(d.client.clone());
+    js.delete_stream(invitebus_events::subject::EVENTS_STREAM)
+        .await
+        .unwrap();
+    let deleted = Instant::now();
+    let (back, probe) = d.served_after(deleted, "probe-deleted").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut acked = load.stop().await;
+    acked.insert(probe.0, probe.1);
+    d.check("INVITES_EVENTS deleted (two writers)", &acked, back).await;
 }
