@@ -47,10 +47,8 @@ pub fn write(path: &Path, resource: Option<&str>, as_of_position: u64, out: &mut
     let mut tables = TABLES;
     tables.sort_by_key(|(table, _, _)| *table);
     for (table, order, part) in tables {
-        let filter = match (resource, part) {
-            (None, _) => "1 = 1",
-            (Some(_), Some(part)) => part,
-            (Some(_), None) => continue,
+        let Some(filter) = rows_of(resource, part) else {
+            continue;
         };
         write!(out, ",\n{}: [", json!(table))?;
         let mut first = true;
@@ -69,10 +67,8 @@ fn collect(path: &Path, resource: Option<&str>) -> Result<Value, ViewError> {
     let conn = invitebus_feed::store::open(path, crate::schema::CREATE)?;
     let mut out = Map::new();
     for (table, order, part) in TABLES {
-        let filter = match (resource, part) {
-            (None, _) => "1 = 1",
-            (Some(_), Some(part)) => part,
-            (Some(_), None) => continue,
+        let Some(filter) = rows_of(resource, part) else {
+            continue;
         };
         let mut rows = Vec::new();
         each_row(&conn, (table, order, filter), resource, |row| {
@@ -82,6 +78,15 @@ fn collect(path: &Path, resource: Option<&str>) -> Result<Value, ViewError> {
         out.insert(table.to_string(), Value::Array(rows));
     }
     Ok(Value::Object(out))
+}
+
+/// Which of a table's rows a snapshot holds: all, or those of `resource` (None: the table has
+/// none of a resource's rows).
+fn rows_of(resource: Option<&str>, part: Option<&'static str>) -> Option<&'static str> {
+    match (resource, part) {
+        (None, _) => Some("1 = 1"),
+        (Some(_), part) => part,
+    }
 }
 
 /// Hands `table`'s rows that pass `filter` (`?1`: the resource) to `each`, in `order`.

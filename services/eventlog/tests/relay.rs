@@ -49,6 +49,35 @@ fn relay_of(
     (relay, seen)
 }
 
+/// A nats-server of its own with JetStream, and where the log goes (`path`).
+struct World {
+    _nats: NatsServer,
+    js: async_nats::jetstream::Context,
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+}
+
+async fn world() -> World {
+    let nats = NatsServer::start_temp().unwrap();
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    World {
+        _nats: nats,
+        js,
+        _dir: dir,
+        path,
+    }
+}
+
+/// Waits until the relay reports position `n` (30 s at most).
+async fn reached(seen: &watch::Receiver<u64>, n: u64) {
+    tokio::time::timeout(Duration::from_secs(30), seen.clone().wait_for(|p| *p >= n))
+        .await
+        .unwrap_or_else(|_| panic!("the relay did not get to position {n}"))
+        .unwrap();
+}
+
 /// The writer drops a batch from its feed when the relay lags (the channel is full): the relay
 /// must not publish the next batch right after the one before the hole.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -96,29 +125,16 @@ async fn a_hole_in_the_feed_is_filled_from_the_log() {
 /// acknowledged position (never from the stream's last message) once the refusal ends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_position_lost_between_two_stored_ones_is_published() {
-    let nats = NatsServer::start_temp().unwrap();
-    let client = async_nats::connect(nats.url()).await.unwrap();
-    let js = async_nats::jetstream::new(client.clone());
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("events.db");
-    let mut log = EventLog::open(&path, &Options::default()).unwrap();
+    let World { js, path, .. } = &world().await;
+    let mut log = EventLog::open(path, &Options::default()).unwrap();
     for n in 1..=5 {
         log.append(&[command(n)], Utc::now()).unwrap();
     }
     let (_feed, rx) = relay::feed();
-    let (relay, mut seen) = relay_of(&path, &js, rx);
+    let (relay, seen) = relay_of(path, js, rx);
     let (stop_tx, stop) = watch::channel(false);
     let running = tokio::spawn(relay.run(stop));
-    let wait_for = |seen: &mut watch::Receiver<u64>, n: u64| {
-        let mut seen = seen.clone();
-        async move {
-            tokio::time::timeout(Duration::from_secs(30), seen.wait_for(|p| *p >= n))
-                .await
-                .unwrap_or_else(|_| panic!("the relay did not get to position {n}"))
-                .unwrap();
-        }
-    };
-    wait_for(&mut seen, 5).await;
+    reached(&seen, 5).await;
 
     // The stream takes small messages only, for now.
     let mut config = js.get_stream(EVENTS_STREAM).await.unwrap().cached_info().config.clone();
@@ -145,7 +161,7 @@ async fn a_position_lost_between_two_stored_ones_is_published() {
     assert_eq!(info.last_sequence, 5, "7 and 8 were refused while 6 was missing");
     config.max_message_size = -1;
     js.update_stream(&config).await.unwrap();
-    wait_for(&mut seen, 8).await;
+    reached(&seen, 8).await;
     stop_tx.send(true).unwrap();
     let _ = running.await;
 
@@ -168,26 +184,19 @@ async fn a_position_lost_between_two_stored_ones_is_published() {
 /// followed by another, from the log, after a back-off: the relay never stops silently.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_that_fails_starts_again_from_its_log() {
-    let nats = NatsServer::start_temp().unwrap();
-    let client = async_nats::connect(nats.url()).await.unwrap();
-    let js = async_nats::jetstream::new(client.clone());
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("events.db");
+    let World { js, path, .. } = &world().await;
     let (_feed, rx) = relay::feed();
-    let (relay, mut seen) = relay_of(&path, &js, rx);
+    let (relay, seen) = relay_of(path, js, rx);
     let (stop_tx, stop) = watch::channel(false);
     let running = tokio::spawn(relay.run(stop));
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(!running.is_finished(), "the relay gave up on a log it could not open");
 
-    let mut log = EventLog::open(&path, &Options::default()).unwrap();
+    let mut log = EventLog::open(path, &Options::default()).unwrap();
     for n in 1..=3 {
         log.append(&[command(n)], Utc::now()).unwrap();
     }
-    tokio::time::timeout(Duration::from_secs(30), seen.wait_for(|p| *p >= 3))
-        .await
-        .expect("the relay published nothing after its log appeared")
-        .unwrap();
+    reached(&seen, 3).await;
     let mut stream = js.get_stream(EVENTS_STREAM).await.unwrap();
     assert_eq!(stream.info().await.unwrap().state.last_sequence, 3);
     stop_tx.send(true).unwrap();
@@ -199,25 +208,18 @@ async fn a_relay_that_fails_starts_again_from_its_log() {
 /// and leaving the stream short while reporting itself at the head.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_that_lost_its_events_gets_them_again_from_the_log() {
-    let nats = NatsServer::start_temp().unwrap();
-    let client = async_nats::connect(nats.url()).await.unwrap();
-    let js = async_nats::jetstream::new(client.clone());
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("events.db");
-    let mut log = EventLog::open(&path, &Options::default()).unwrap();
+    let World { js, path, .. } = &world().await;
+    let mut log = EventLog::open(path, &Options::default()).unwrap();
     for n in 1..=5 {
         log.append(&[command(n)], Utc::now()).unwrap();
     }
     let relay_to = |n: u64| {
         let (_feed, rx) = relay::feed();
-        let (relay, mut seen) = relay_of(&path, &js, rx);
+        let (relay, seen) = relay_of(path, js, rx);
         async move {
             let (stop_tx, stop) = watch::channel(false);
             let running = tokio::spawn(relay.run(stop));
-            tokio::time::timeout(Duration::from_secs(30), seen.wait_for(|p| *p >= n))
-                .await
-                .unwrap_or_else(|_| panic!("the relay did not get to position {n}"))
-                .unwrap();
+            reached(&seen, n).await;
             stop_tx.send(true).unwrap();
             running.await.unwrap().unwrap();
         }
@@ -234,7 +236,7 @@ async fn a_stream_that_lost_its_events_gets_them_again_from_the_log() {
         5,
         "the stream holds the log again"
     );
-    let reader = LogReader::open(&path).unwrap();
+    let reader = LogReader::open(path).unwrap();
     for event in reader.read_from(0, 10).unwrap() {
         let msg = stream.get_raw_message(event.position).await.unwrap();
         let id = msg.headers.get("Nats-Msg-Id").map(|v| v.as_str().to_string());
@@ -248,23 +250,16 @@ async fn a_stream_that_lost_its_events_gets_them_again_from_the_log() {
 /// session ends and the next one publishes again from what the stream holds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_lost_under_a_running_relay_gets_the_log_again() {
-    let nats = NatsServer::start_temp().unwrap();
-    let client = async_nats::connect(nats.url()).await.unwrap();
-    let js = async_nats::jetstream::new(client.clone());
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("events.db");
-    let mut log = EventLog::open(&path, &Options::default()).unwrap();
+    let World { js, path, .. } = &world().await;
+    let mut log = EventLog::open(path, &Options::default()).unwrap();
     for n in 1..=5 {
         log.append(&[command(n)], Utc::now()).unwrap();
     }
     let (_feed, rx) = relay::feed();
-    let (relay, mut seen) = relay_of(&path, &js, rx);
+    let (relay, seen) = relay_of(path, js, rx);
     let (stop_tx, stop) = watch::channel(false);
     let running = tokio::spawn(relay.run(stop));
-    tokio::time::timeout(Duration::from_secs(30), seen.wait_for(|p| *p >= 5))
-        .await
-        .expect("the relay did not publish the log")
-        .unwrap();
+    reached(&seen, 5).await;
     js.delete_stream(EVENTS_STREAM).await.unwrap();
     for n in 6..=7 {
         log.append(&[command(n)], Utc::now()).unwrap();
@@ -287,7 +282,7 @@ async fn a_stream_lost_under_a_running_relay_gets_the_log_again() {
     stop_tx.send(true).unwrap();
     running.await.unwrap().unwrap();
     let stream = js.get_stream(EVENTS_STREAM).await.unwrap();
-    for event in LogReader::open(&path).unwrap().read_from(0, 10).unwrap() {
+    for event in LogReader::open(path).unwrap().read_from(0, 10).unwrap() {
         let theirs = invitebus_eventlog::stored::hash_at(&stream, event.position)
             .await
             .unwrap();
