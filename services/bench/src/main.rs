@@ -5,7 +5,8 @@
 //!
 //! Layout: [`commands`]: end-to-end command throughput (closed loop) and the NATS floor;
 //! [`openloop`]: latency against offered load; [`jsstore`]: the JetStream-as-store alternative;
-//! [`cqrs_pg`]: the cqrs-es + postgres-es alternative; [`queries`]: the views; [`export`]: export
+//! [`cqrs_pg`]: the cqrs-es + postgres-es alternative; [`queries`]: the views, against
+//! [`floor`], SQLite's own time for the same files; [`export`]: export
 //! files; [`soak`]: a long load through `invitebus serve` (a child process: the `invitebus` binary
 //! beside this one, `--invitebus` or `INVITEBUS_BIN`) and the projections' time to the head;
 //! [`suite`]: all of it into BENCHMARKS.md with [`plot`]s (`queries`, `export` and `soak` run as
@@ -23,6 +24,7 @@ mod commands;
 mod cqrs_pg;
 mod durability;
 mod export;
+mod floor;
 mod jsstore;
 mod latency;
 mod openloop;

@@ -221,6 +221,7 @@ fn run_sync(args: QueriesArgs) -> anyhow::Result<()> {
             raw,
         );
         drop(timers);
+        floor("scheduler", &dir.path().join("scheduler.db"), head, raw)?;
     }
     Ok(())
 }
@@ -246,6 +247,7 @@ fn views(
     let views_rate = timed(head, || load(&mut views, log, head, settings))?;
     rebuild("views", views_rate, raw);
     drop(views);
+    floor("views", &path, head, raw)?;
     {
         // The same load with no memory to fold in: every event through SQL, as before the fold.
         let mut sql = Views::open(dir.join("by-event.db"))?.with_fold_budget(0);
@@ -294,6 +296,7 @@ fn notifier(
     let notifier_rate = timed(head, || load(&mut notifier, log, head, settings))?;
     rebuild("notifier", notifier_rate, raw);
     drop(notifier);
+    floor("notifier", &dir.join("notifier.db"), head, raw)?;
     // The same load looking names and push info up in SQL, event by event, as before.
     let path = dir.join("notifier-sql.db");
     let mut sql = Notifier::open(&path)?.with_load_budget(0);
@@ -304,6 +307,15 @@ fn notifier(
     );
     drop(sql);
     std::fs::remove_file(path)?;
+    Ok(())
+}
+
+/// The rebuilt file at `rebuilt` written again by SQLite alone, and the ceiling that puts on a
+/// rebuild (see [`crate::floor`]).
+fn floor(name: &str, rebuilt: &std::path::Path, head: u64, raw: f64) -> anyhow::Result<()> {
+    let scratch = rebuilt.with_extension("floor.db");
+    crate::floor::Floor::measure(rebuilt, &scratch)?.print(name, head, raw);
+    std::fs::remove_file(scratch)?;
     Ok(())
 }
 
