@@ -216,7 +216,7 @@ impl Sender {
             .unwrap_or_else(|p| p.into_inner())
             .conn()?
             .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM notifications WHERE sent = 0 ORDER BY position, id LIMIT 500"
+                "SELECT {COLUMNS} FROM notifications WHERE sent = 0 ORDER BY position, user_id LIMIT 500"
             ))?
             .query_map([], |r| from_row(r).map(|(n, _)| n))?
             .collect::<Result<_, _>>()?;
@@ -261,20 +261,20 @@ impl Sender {
         }
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         let conn = conn.conn()?;
-        let mut mark = conn.prepare_cached("UPDATE notifications SET sent = 1 WHERE id = ?1")?;
+        let mut mark = conn.prepare_cached("UPDATE notifications SET sent = 1 WHERE position = ?1 AND user_id = ?2")?;
         for n in &batch {
-            mark.execute(params![n.id])?;
+            mark.execute(params![n.position as i64, n.user_id.as_str()])?;
         }
         // Where each went in INVITES_NOTIFY (a forget erases it there by sequence); one rewritten
         // by a forget while it was on its way is erased at once.
-        let mut seq = conn.prepare_cached("UPDATE notifications SET nseq = ?2 WHERE id = ?1")?;
+        let mut seq = conn.prepare_cached("UPDATE notifications SET nseq = ?3 WHERE position = ?1 AND user_id = ?2")?;
         let mut stale = conn.prepare_cached(
             "INSERT OR IGNORE INTO forget_erase (id, user_id, nseq) SELECT id, user_id, nseq FROM notifications \
-             WHERE id = ?1 AND text <> ?2",
+             WHERE position = ?1 AND user_id = ?2 AND text <> ?3",
         )?;
         for (n, s) in stored {
-            seq.execute(params![n.id, s as i64])?;
-            stale.execute(params![n.id, n.text])?;
+            seq.execute(params![n.position as i64, n.user_id.as_str(), s as i64])?;
+            stale.execute(params![n.position as i64, n.user_id.as_str(), n.text])?;
         }
         Ok(batch.len())
     }
@@ -314,7 +314,7 @@ fn inbox(conn: &Connection, q: &InboxRequest) -> Result<Value, ProtocolError> {
     let rows: Vec<(Notification, bool)> = conn
         .prepare_cached(&format!(
             "SELECT {COLUMNS} FROM notifications WHERE user_id = ?1 AND position > ?2 AND (?3 = 0 OR read = 0) \
-             ORDER BY position, id LIMIT ?4"
+             ORDER BY position LIMIT ?4"
         ))
         .map_err(db)?
         .query_map(params![actor.as_str(), after as i64, q.unread_only, limit], from_row)

@@ -20,14 +20,15 @@ CREATE TABLE IF NOT EXISTS names (user_id TEXT PRIMARY KEY, name TEXT NOT NULL) 
 CREATE TABLE IF NOT EXISTS pushes (invite_id TEXT PRIMARY KEY, push TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS live_only (invite_id TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS notifications (
-    id TEXT PRIMARY KEY, user_id TEXT NOT NULL, kind TEXT NOT NULL, text TEXT NOT NULL, invite_id TEXT,
+    id TEXT NOT NULL, user_id TEXT NOT NULL, kind TEXT NOT NULL, text TEXT NOT NULL, invite_id TEXT,
     resource_id TEXT, from_user TEXT, at TEXT NOT NULL, position INTEGER NOT NULL, push TEXT,
     read INTEGER NOT NULL DEFAULT 0, sent INTEGER NOT NULL DEFAULT 0, sms INTEGER NOT NULL DEFAULT 0,
-    live_only INTEGER NOT NULL DEFAULT 0, traceparent TEXT, nseq INTEGER, name_len INTEGER
+    live_only INTEGER NOT NULL DEFAULT 0, traceparent TEXT, nseq INTEGER, name_len INTEGER,
+    PRIMARY KEY (position, user_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS forget_erase (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, nseq INTEGER) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS notifications_user ON notifications (user_id, position);
-CREATE INDEX IF NOT EXISTS notifications_unsent ON notifications (sent, position);
+CREATE INDEX IF NOT EXISTS notifications_unsent ON notifications (position, user_id) WHERE sent = 0;
 CREATE INDEX IF NOT EXISTS notifications_from ON notifications (from_user) WHERE name_len IS NOT NULL;
 ";
 
@@ -47,14 +48,23 @@ pub enum NotifierError {
 }
 
 /// The notifier file's layout. Version 2 keeps each notification's `traceparent`, version 3
-/// its sequence in `INVITES_NOTIFY` and the erasures a forget asks; a file of an older version
-/// is rebuilt from the log on open (sending nothing twice, see the service).
+/// its sequence in `INVITES_NOTIFY` and the erasures a forget asks; version 4 keys the
+/// notifications by `(position, user_id)`, the order they are made in, and indexes only the
+/// unsent ones. A file of an older version is rebuilt from the log on open (sending nothing
+/// twice, see the service).
+///
+/// Measured (`bench queries`, 1,770,200 events, two runs each, same hour): keyed by their text
+/// id (`"{position}-{user}"`, whose order is not the positions') a rebuild ran at 190,557 and
+/// 205,496 events/s; keyed by `(position, user_id)` at 232,909 and 232,381 (rows appended,
+/// and `notifications_user` built in 1.2 s instead of 1.8); with the unsent index partial and
+/// there from the start, empty through a rebuild, at 235,016 and 235,304.
 pub const LAYOUT: Layout = Layout {
     schema: CREATE,
-    version: 3,
-    // A load defers its reads (`InviteRead` marks a user's notifications of an invite read)
-    // until this index is built once, at its end.
-    load_indexes: &[],
+    version: 4,
+    // Reads are deferred until `notifications_user` is built once, at the load's end; the
+    // unsent index stays empty through a rebuild (every row is written sent), so it is kept
+    // from the start instead of scanning 1.5 million rows for nothing at the end.
+    load_indexes: &["notifications_unsent"],
     fill: load::READS_APPLIED,
 };
 
