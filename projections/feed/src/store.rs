@@ -9,7 +9,7 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tracing::error;
+use tracing::{error, info};
 
 /// A projection file's tables and their version (`PRAGMA user_version`; files written before
 /// versions were kept count as 1). A file of another version is rebuilt from the log.
@@ -23,6 +23,20 @@ pub struct Layout {
     /// Fills the tables a projection keeps from its others (counts the queries read instead of
     /// counting rows) in one pass at the end of a bulk load, which maintains none row by row.
     pub fill: &'static str,
+    /// Files of these older versions are brought to this one in place, keeping what a rebuild
+    /// from the log cannot give back (which notifications were sent, say); any other version
+    /// is rebuilt.
+    pub migrations: &'static [Migration],
+}
+
+/// Brings a file of version `from` to its layout's version in one transaction: `before` runs
+/// on the old tables, then the schema (creating what is new), then `after` (moving rows over).
+/// Killed half way, the file stays at `from` and the next open migrates it again.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    pub from: u32,
+    pub before: &'static str,
+    pub after: &'static str,
 }
 
 impl Layout {
@@ -97,11 +111,11 @@ pub fn read_error(e: rusqlite::Error) -> ProtocolError {
     }
 }
 
-/// What is wrong with the file at `path`, if anything: `quick_check` and the layout's version.
-fn inspect(path: &Path, layout: &Layout) -> rusqlite::Result<Option<String>> {
+/// What the file at `path` is: `quick_check` and the layout's version.
+fn inspect(path: &Path, layout: &Layout) -> rusqlite::Result<Found> {
     let conn = match Connection::open(path) {
         Ok(c) => c,
-        Err(e) if is_damage(&e) => return Ok(Some(format!("cannot open: {e}"))),
+        Err(e) if is_damage(&e) => return Ok(Found::Unusable(format!("cannot open: {e}"))),
         Err(e) => return Err(e),
     };
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -110,23 +124,47 @@ fn inspect(path: &Path, layout: &Layout) -> rusqlite::Result<Option<String>> {
         .and_then(|mut s| s.query_map([], |r| r.get::<_, String>(0))?.collect());
     match check {
         Ok(rows) if rows == ["ok"] => {}
-        Ok(rows) => return Ok(Some(format!("quick_check: {}", rows.join("; ")))),
-        Err(e) if is_damage(&e) => return Ok(Some(format!("quick_check: {e}"))),
+        Ok(rows) => return Ok(Found::Unusable(format!("quick_check: {}", rows.join("; ")))),
+        Err(e) if is_damage(&e) => return Ok(Found::Unusable(format!("quick_check: {e}"))),
         Err(e) => return Err(e),
     }
     let version: u32 = match conn.query_row("PRAGMA user_version", [], |r| r.get(0)) {
         Ok(v) => v,
-        Err(e) if is_damage(&e) => return Ok(Some(format!("user_version: {e}"))),
+        Err(e) if is_damage(&e) => return Ok(Found::Unusable(format!("user_version: {e}"))),
         Err(e) => return Err(e),
     };
-    match version.max(1) == layout.version {
-        true => Ok(None),
-        false => Ok(Some(format!(
-            "its tables are version {}, this build's are version {}",
-            version.max(1),
-            layout.version
-        ))),
+    let version = version.max(1);
+    if version == layout.version {
+        return Ok(Found::Sound);
     }
+    if let Some(m) = layout.migrations.iter().find(|m| m.from == version) {
+        return Ok(Found::Older(*m));
+    }
+    Ok(Found::Unusable(format!(
+        "its tables are version {version}, this build's are version {}",
+        layout.version
+    )))
+}
+
+/// What [`inspect`] found.
+enum Found {
+    Sound,
+    /// Of an older version this layout migrates from.
+    Older(Migration),
+    /// Damaged, or of a version it cannot be migrated from: the reason.
+    Unusable(String),
+}
+
+/// Runs `m` on the file at `path` (see [`Migration`]).
+fn migrate(path: &Path, layout: &Layout, m: &Migration) -> rusqlite::Result<()> {
+    let mut conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    tx.execute_batch(m.before)?;
+    tx.execute_batch(layout.schema)?;
+    tx.execute_batch(m.after)?;
+    tx.pragma_update(None, "user_version", layout.version)?;
+    tx.commit()
 }
 
 /// Moves `path` (and its `-wal`) aside as `<path>.damaged-<time>`, removing its `-shm`.
@@ -148,15 +186,25 @@ pub fn set_aside(path: &Path, reason: &str) -> std::io::Result<Rebuilt> {
     })
 }
 
-/// Opens a projection's file for writing: a file that fails `quick_check`, cannot be read, or
-/// has another layout version is set aside first and a fresh one made (position 0).
+/// Opens a projection's file for writing: a file of a version the layout migrates from is
+/// migrated; one that fails `quick_check`, cannot be read, has another version or fails its
+/// migration is set aside first and a fresh one made (position 0).
 pub fn open_checked(path: &Path, layout: &Layout) -> rusqlite::Result<(Connection, Option<Rebuilt>)> {
-    let mut rebuilt = None;
+    let mut unusable = None;
     if path.exists() {
-        if let Some(reason) = inspect(path, layout)? {
-            let aside = set_aside(path, &reason).map_err(|_| rusqlite::Error::InvalidPath(path.to_path_buf()))?;
-            rebuilt = Some(aside);
+        match inspect(path, layout)? {
+            Found::Sound => {}
+            Found::Unusable(reason) => unusable = Some(reason),
+            Found::Older(m) => match migrate(path, layout, &m) {
+                Ok(()) => info!(file = %path.display(), from = m.from, to = layout.version, "projection file migrated"),
+                Err(e) => unusable = Some(format!("migrating it from version {} failed: {e}", m.from)),
+            },
         }
+    }
+    let mut rebuilt = None;
+    if let Some(reason) = unusable {
+        let aside = set_aside(path, &reason).map_err(|_| rusqlite::Error::InvalidPath(path.to_path_buf()))?;
+        rebuilt = Some(aside);
     }
     let conn = open(path, layout.schema)?;
     conn.pragma_update(None, "user_version", layout.version)?;
@@ -356,6 +404,7 @@ CREATE TABLE IF NOT EXISTS n (v TEXT PRIMARY KEY, c INTEGER NOT NULL);
             version: 1,
             load_indexes: &[],
             fill: "INSERT INTO n (v, c) SELECT v, COUNT(*) FROM t GROUP BY v;",
+            migrations: &[],
         };
         let conn = rusqlite::Connection::open_in_memory().unwrap();
         assert!(!layout.tables().contains("INDEX"), "{}", layout.tables());

@@ -5,7 +5,7 @@ use crate::load::{self, InMemory};
 use crate::texts::{notifications, shown, Memory, Notification};
 use invitebus_events::personal::FORGOTTEN;
 use invitebus_events::{Envelope, Event, Id};
-use invitebus_feed::store::{FileState, Layout};
+use invitebus_feed::store::{FileState, Layout, Migration};
 use invitebus_feed::{Decoded, ProjectionFile};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
@@ -50,22 +50,38 @@ pub enum NotifierError {
 /// The notifier file's layout. Version 2 keeps each notification's `traceparent`, version 3
 /// its sequence in `INVITES_NOTIFY` and the erasures a forget asks; version 4 keys the
 /// notifications by `(position, user_id)`, the order they are made in, and indexes only the
-/// unsent ones. A file of an older version is rebuilt from the log on open (sending nothing
-/// twice, see the service).
+/// unsent ones. A version 3 file is migrated in place ([`FROM_3`]), keeping which
+/// notifications were sent and read; an older one is rebuilt from the log on open (sending
+/// nothing twice, see the service).
 ///
-/// Measured (`bench queries`, 1,770,200 events, two runs each, same hour): keyed by their text
-/// id (`"{position}-{user}"`, whose order is not the positions') a rebuild ran at 190,557 and
-/// 205,496 events/s; keyed by `(position, user_id)` at 232,909 and 232,381 (rows appended,
-/// and `notifications_user` built in 1.2 s instead of 1.8); with the unsent index partial and
-/// there from the start, empty through a rebuild, at 235,016 and 235,304.
+/// Measured (`bench queries`, 1,770,200 events, a fresh load as the service's catch-up makes
+/// it, every row unsent; two runs each, same hour): keyed by their text id
+/// (`"{position}-{user}"`, whose order is not the positions') 190,557 and 205,496 events/s;
+/// keyed by `(position, user_id)` 232,909 and 232,381 (rows appended, `notifications_user`
+/// built in 1.2 s instead of 1.8); with the partial unsent index kept from the start of the
+/// load (appended to as well) 235,016 and 235,304.
 pub const LAYOUT: Layout = Layout {
     schema: CREATE,
     version: 4,
-    // Reads are deferred until `notifications_user` is built once, at the load's end; the
-    // unsent index stays empty through a rebuild (every row is written sent), so it is kept
-    // from the start instead of scanning 1.5 million rows for nothing at the end.
+    // Reads are deferred until `notifications_user` is built once, at the load's end. The
+    // unsent index is kept from the start: rows come in its order, and a replay's rebuild,
+    // which writes every row sent, leaves it empty instead of scanning 1.5 million rows at
+    // the end for nothing.
     load_indexes: &["notifications_unsent"],
     fill: load::READS_APPLIED,
+    migrations: &[FROM_3],
+};
+
+/// Version 3 to 4: the notifications, as they were, into the table keyed by `(position,
+/// user_id)` (the same rows: an id is `"{position}-{user}"`), under the new indexes.
+const FROM_3: Migration = Migration {
+    from: 3,
+    before: "ALTER TABLE notifications RENAME TO notifications_3;
+        DROP INDEX IF EXISTS notifications_user;
+        DROP INDEX IF EXISTS notifications_unsent;
+        DROP INDEX IF EXISTS notifications_from;",
+    after: "INSERT INTO notifications SELECT * FROM notifications_3 ORDER BY position, user_id;
+        DROP TABLE notifications_3;",
 };
 
 /// Opens a connection to the notifier file.

@@ -47,6 +47,7 @@ pub const LAYOUT: Layout = Layout {
     version: 2,
     load_indexes: &[],
     fill: "",
+    migrations: &[],
 };
 
 /// The command a due timer of `kind` sends, and the field its key goes in.

@@ -13,6 +13,7 @@ pub const LAYOUT: invitebus_feed::store::Layout = invitebus_feed::store::Layout 
     version: 6,
     load_indexes: &[],
     fill: crate::counts::FILL,
+    migrations: &[],
 };
 
 pub(crate) const CREATE: &str = "

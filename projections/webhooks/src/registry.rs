@@ -28,6 +28,7 @@ pub const LAYOUT: Layout = Layout {
     version: 1,
     load_indexes: &[],
     fill: "",
+    migrations: &[],
 };
 
 /// One registered webhook, as its worker sees it.
