@@ -214,9 +214,12 @@ async fn a_stream_that_lost_its_events_gets_them_again_from_the_log() {
         log.append(&[command(n)], Utc::now()).unwrap();
     }
     let relay_to = |n: u64| {
-        let (_feed, rx) = relay::feed();
+        let (feed, rx) = relay::feed();
         let (relay, seen) = relay_of(path, js, rx);
         async move {
+            // The writer's end of the feed lives as long as this relay runs: with it dropped,
+            // the relay ends by itself once it has drained the log (and `stop` finds no one).
+            let _feed = feed;
             let (stop_tx, stop) = watch::channel(false);
             let running = tokio::spawn(relay.run(stop));
             reached(&seen, n).await;
