@@ -262,6 +262,19 @@ fn remove_db(path: &Path) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// A bulk load's settings on `conn`, a fresh file nothing else opens until it is complete (also
+/// what `bench queries` times SQLite alone with).
+pub fn loading(conn: &Connection) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "journal_mode", "OFF")?;
+    conn.pragma_update(None, "synchronous", "OFF")?;
+    conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
+    conn.pragma_update(None, "secure_delete", "ON")?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.pragma_update(None, "cache_size", -512 * 1024)?;
+    // Helper threads for the sorts that build the indexes at the end of a load.
+    conn.pragma_update(None, "threads", 4)
+}
+
 /// A fresh file for a bulk load: nothing else opens it until it is complete, so no journal,
 /// no syncs (the loaded file is synced once before the swap), an exclusive lock and a 512 MiB
 /// page cache; the tables without their secondary indexes.
@@ -271,14 +284,7 @@ pub fn open_for_load(path: &Path, layout: &Layout) -> rusqlite::Result<Connectio
     }
     let conn = Connection::open(path)?;
     conn.set_prepared_statement_cache_capacity(store::STATEMENTS);
-    conn.pragma_update(None, "journal_mode", "OFF")?;
-    conn.pragma_update(None, "synchronous", "OFF")?;
-    conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
-    conn.pragma_update(None, "secure_delete", "ON")?;
-    conn.pragma_update(None, "temp_store", "MEMORY")?;
-    conn.pragma_update(None, "cache_size", -512 * 1024)?;
-    // Helper threads for the sorts that build the indexes at the end of a load.
-    conn.pragma_update(None, "threads", 4)?;
+    loading(&conn)?;
     conn.execute_batch(store::CHECKPOINTS)?;
     conn.execute_batch(&layout.tables())?;
     conn.execute_batch(&layout.load_indexes())?;

@@ -2,10 +2,9 @@
 //! open: every row as it was, which were sent and read included, at the same position, with no
 //! rebuild; the new key and indexes are there.
 
-use invitebus_eventlog::LogReader;
 use invitebus_feed::Projection;
 use invitebus_notifier::Notifier;
-use invitebus_testkit::history::{dump, mixed, write_log};
+use invitebus_testkit::history::{apply_live, dump, mixed, write_log};
 use rusqlite::Connection;
 
 /// The notifications table and its indexes as layout 3 had them.
@@ -36,11 +35,8 @@ fn a_layout_3_file_is_migrated_keeping_what_was_sent_and_read() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("events.db");
     let head = write_log(&log, mixed(300), true).unwrap();
-    let events = LogReader::open(&log).unwrap().read_from(0, head as usize).unwrap();
     let path = dir.path().join("notifier.db");
-    let mut notifier = Notifier::open(&path).unwrap();
-    notifier.apply_batch(&events).unwrap();
-    drop(notifier);
+    apply_live(&mut Notifier::open(&path).unwrap(), &log, 500);
 
     // The same rows in a layout 3 file, some of them sent (with their sequence) and read.
     let conn = Connection::open(&path).unwrap();

@@ -25,16 +25,7 @@ impl Floor {
     pub fn measure(rebuilt: &Path, scratch: &Path) -> anyhow::Result<Floor> {
         let _ = std::fs::remove_file(scratch);
         let conn = Connection::open(scratch)?;
-        for (pragma, value) in [
-            ("journal_mode", "OFF"),
-            ("synchronous", "OFF"),
-            ("locking_mode", "EXCLUSIVE"),
-            ("temp_store", "MEMORY"),
-            ("cache_size", "-524288"),
-            ("threads", "4"),
-        ] {
-            conn.pragma_update(None, pragma, value)?;
-        }
+        invitebus_feed::file::loading(&conn)?;
         conn.execute("ATTACH DATABASE ?1 AS rebuilt", [rebuilt.display().to_string()])?;
         let schema = |kind: &str| -> rusqlite::Result<Vec<(String, String)>> {
             let mut stmt = conn.prepare(
